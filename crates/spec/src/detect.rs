@@ -1,0 +1,397 @@
+//! Detection: what a Rails app folder tells us. Each file has a pure parser over its text;
+//! [`detect`] only reads the files and hands them over.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::dotenv::{self, EnvEntry, EnvLineError};
+
+/// Why a folder could not be read as a Rails app.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("`{}` is not a Rails app: it has no Gemfile that requires `rails`", dir.display())]
+    NotRails { dir: PathBuf },
+    #[error("no `Dockerfile` in `{}`", dir.display())]
+    MissingDockerfile { dir: PathBuf },
+    #[error("cannot parse `{}` {source}", file.display())]
+    EnvFile {
+        file: PathBuf,
+        #[source]
+        source: EnvLineError,
+    },
+    #[error("cannot parse Kamal config `{}`: {message}", file.display())]
+    Kamal { file: PathBuf, message: String },
+    #[error("failed to read `{}`", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DetectError {
+    /// What to do next.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::NotRails { .. } => Some("run `kubectl rails init` in the folder that holds the app's Gemfile"),
+            Self::MissingDockerfile { .. } => Some(
+                "the Dockerfile tells the port and user of the image: Rails 7.1+ generates one, or pass `--port` when the image is built elsewhere",
+            ),
+            Self::EnvFile { .. } => Some("fix the line or remove it; lines must look like `KEY=value`"),
+            Self::Kamal { .. } => Some("check the YAML of `config/deploy.yml`"),
+            Self::Read { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobBackend {
+    SolidQueue,
+    Sidekiq,
+    GoodJob,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+/// Facts from the final stage of a Dockerfile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dockerfile {
+    pub expose: Option<u16>,
+    pub user: Option<String>,
+    pub cmd: Option<Vec<String>>,
+}
+
+impl Dockerfile {
+    /// Rails 8 images run Thruster in front of Puma.
+    pub fn runs_thruster(&self) -> bool {
+        self.cmd.as_ref().is_some_and(|c| c.iter().any(|a| a.ends_with("thrust")))
+    }
+
+    /// The numeric user, when `USER` names one (`1000` or `1000:1000`).
+    pub fn uid(&self) -> Option<i64> {
+        self.user.as_ref()?.split(':').next()?.parse().ok()
+    }
+}
+
+/// The parts of a Kamal `config/deploy.yml` that map to Kubernetes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Kamal {
+    pub service: Option<String>,
+    pub image: Option<String>,
+    pub registry_server: Option<String>,
+    pub registry_username: Option<String>,
+    /// Roles other than `web` with their `cmd`.
+    pub roles: BTreeMap<String, Option<String>>,
+    pub web_cmd: Option<String>,
+    pub hosts: Vec<String>,
+    pub ssl: bool,
+    pub app_port: Option<u16>,
+    pub health_path: Option<String>,
+    pub response_timeout: Option<u64>,
+    pub env_clear: BTreeMap<String, String>,
+    pub env_secret: Vec<String>,
+    pub volumes: Vec<String>,
+    pub accessories: Vec<String>,
+}
+
+/// Everything `init` learned from the folder.
+#[derive(Debug, Clone, Default)]
+pub struct Detection {
+    pub dir_name: String,
+    pub rails_version: Option<String>,
+    pub job_backend: Option<JobBackend>,
+    pub database: Option<Database>,
+    pub dockerfile: Option<Dockerfile>,
+    /// The env file read (`.env`, `example.env` or `.env.example`) and its entries.
+    pub env_file: Option<(String, Vec<EnvEntry>)>,
+    pub procfile: Vec<(String, String)>,
+    /// `ENV[...]` keys the production database config reads.
+    pub database_env_keys: Vec<String>,
+    pub master_key: bool,
+    pub kamal: Option<Kamal>,
+    /// Keys `.kamal/secrets` defines (values are never read here).
+    pub kamal_secret_keys: Vec<String>,
+}
+
+/// Reads the app folder. `need_dockerfile` is false when the caller knows the port already.
+pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectError> {
+    let read = |name: &str| -> Result<Option<String>, DetectError> {
+        let file = dir.join(name);
+        match fs_err::read(&file) {
+            Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(DetectError::Read { file, source }),
+        }
+    };
+    let gemfile = read("Gemfile")?.unwrap_or_default();
+    let lock = read("Gemfile.lock")?.unwrap_or_default();
+    let gems = gem_names(&gemfile);
+    if !gems.iter().any(|g| g == "rails" || g == "railties") && lock_version(&lock, "rails").is_none() {
+        return Err(DetectError::NotRails { dir: dir.to_path_buf() });
+    }
+    let has = |gem: &str| gems.iter().any(|g| g == gem) || lock_version(&lock, gem).is_some();
+    let mut d = Detection {
+        dir_name: dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default(),
+        rails_version: lock_version(&lock, "rails"),
+        job_backend: [("sidekiq", JobBackend::Sidekiq), ("solid_queue", JobBackend::SolidQueue), ("good_job", JobBackend::GoodJob)]
+            .into_iter()
+            .find(|(gem, _)| has(gem))
+            .map(|(_, b)| b),
+        database: [("pg", Database::Postgres), ("mysql2", Database::Mysql), ("trilogy", Database::Mysql), ("sqlite3", Database::Sqlite)]
+            .into_iter()
+            .find(|(gem, _)| has(gem))
+            .map(|(_, db)| db),
+        master_key: dir.join("config/master.key").is_file(),
+        ..Detection::default()
+    };
+    d.dockerfile = read("Dockerfile")?.map(|t| parse_dockerfile(&t));
+    if d.dockerfile.is_none() && need_dockerfile {
+        return Err(DetectError::MissingDockerfile { dir: dir.to_path_buf() });
+    }
+    for name in [".env", "example.env", ".env.example"] {
+        if let Some(text) = read(name)? {
+            let entries = dotenv::parse(&text).map_err(|source| DetectError::EnvFile { file: dir.join(name), source })?;
+            d.env_file = Some((name.to_string(), entries));
+            break;
+        }
+    }
+    d.procfile = read("Procfile")?.map(|t| parse_procfile(&t)).unwrap_or_default();
+    d.database_env_keys = read("config/database.yml")?.map(|t| production_env_keys(&t)).unwrap_or_default();
+    if let Some(text) = read("config/deploy.yml")? {
+        let file = dir.join("config/deploy.yml");
+        d.kamal = Some(parse_kamal(&text).map_err(|message| DetectError::Kamal { file, message })?);
+    }
+    if let Some(text) = read(".kamal/secrets")? {
+        d.kamal_secret_keys = kamal_secret_keys(&text);
+    }
+    Ok(d)
+}
+
+/// Gem names a Gemfile requires.
+pub fn gem_names(gemfile: &str) -> Vec<String> {
+    gemfile
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("gem "))
+        .filter_map(|rest| {
+            let rest = rest.trim_start();
+            let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+            rest[1..].split(quote).next().map(str::to_string)
+        })
+        .collect()
+}
+
+/// The locked version of a gem: `    rails (8.0.2)` under `specs:`.
+pub fn lock_version(lock: &str, gem: &str) -> Option<String> {
+    let prefix = format!("    {gem} (");
+    lock.lines()
+        .find(|l| l.starts_with(&prefix) && !l.starts_with("     "))
+        .and_then(|l| l[prefix.len()..].split(')').next())
+        .map(str::to_string)
+}
+
+/// The final stage's EXPOSE, USER and CMD.
+pub fn parse_dockerfile(text: &str) -> Dockerfile {
+    let mut out = Dockerfile::default();
+    let joined = text.replace("\\\n", " ");
+    for line in joined.lines() {
+        let line = line.trim();
+        let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let rest = rest.trim();
+        match word.to_ascii_uppercase().as_str() {
+            "FROM" => out = Dockerfile::default(),
+            "EXPOSE" => out.expose = rest.split_whitespace().next().and_then(|p| p.split('/').next()?.parse().ok()),
+            "USER" => out.user = Some(rest.to_string()),
+            "CMD" => {
+                out.cmd = Some(match serde_json::from_str::<Vec<String>>(rest) {
+                    Ok(exec_form) => exec_form,
+                    Err(_) => rest.split_whitespace().map(str::to_string).collect(),
+                })
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `name: command` lines of a Procfile.
+pub fn parse_procfile(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, cmd)| (name.trim().to_string(), cmd.trim().to_string()))
+        .filter(|(name, cmd)| !name.is_empty() && !cmd.is_empty() && !name.contains(' '))
+        .collect()
+}
+
+/// `ENV["X"]` and `ENV.fetch("X")` keys in the `production:` section of database.yml.
+pub fn production_env_keys(text: &str) -> Vec<String> {
+    let mut in_production = false;
+    let mut keys = Vec::new();
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() && !line.starts_with('#') {
+            in_production = line.starts_with("production:");
+            continue;
+        }
+        if !in_production {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("ENV") {
+            rest = &rest[i + 3..];
+            let after = rest.trim_start_matches(".fetch").trim_start_matches(['[', '(']);
+            if let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'')
+                && let Some(key) = after[1..].split(quote).next()
+                && crate::validate::is_env_key(key)
+                && !keys.iter().any(|k| k == key)
+            {
+                keys.push(key.to_string());
+            }
+        }
+    }
+    keys
+}
+
+/// Key names that `.kamal/secrets` defines; values (often shell) are never evaluated here.
+pub fn kamal_secret_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+        .filter(|k| crate::validate::is_env_key(k))
+        .collect()
+}
+
+/// Reads the keys of a Kamal `config/deploy.yml` that map to Kubernetes.
+pub fn parse_kamal(text: &str) -> Result<Kamal, String> {
+    let root: Value = serde_saphyr::from_str(text).map_err(|e| {
+        let e = e.without_snippet();
+        match e.location() {
+            Some(l) => format!("line {} column {}: {}", l.line(), l.column(), e.to_string().lines().next().unwrap_or("")),
+            None => e.to_string(),
+        }
+    })?;
+    if !root.is_object() {
+        return Err("the top level must be a mapping with `service` and `image`".into());
+    }
+    let text_of = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let at = |path: &[&str]| path.iter().try_fold(&root, |v, k| v.get(k));
+    let mut k = Kamal {
+        service: at(&["service"]).and_then(text_of),
+        image: at(&["image"]).and_then(text_of),
+        registry_server: at(&["registry", "server"]).and_then(text_of),
+        registry_username: at(&["registry", "username"]).and_then(text_of),
+        ssl: at(&["proxy", "ssl"]).and_then(Value::as_bool).unwrap_or(false),
+        app_port: at(&["proxy", "app_port"]).and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()),
+        health_path: at(&["proxy", "healthcheck", "path"]).and_then(text_of),
+        response_timeout: at(&["proxy", "response_timeout"]).and_then(Value::as_u64),
+        ..Kamal::default()
+    };
+    if let Some(host) = at(&["proxy", "host"]).and_then(text_of) {
+        k.hosts.push(host);
+    }
+    if let Some(Value::Array(hosts)) = at(&["proxy", "hosts"]) {
+        k.hosts.extend(hosts.iter().filter_map(text_of));
+    }
+    if let Some(Value::Object(roles)) = at(&["servers"]) {
+        for (role, body) in roles {
+            let cmd = body.get("cmd").and_then(text_of);
+            if role == "web" {
+                k.web_cmd = cmd;
+            } else {
+                k.roles.insert(role.clone(), cmd);
+            }
+        }
+    }
+    match at(&["env"]) {
+        Some(Value::Object(env)) if env.contains_key("clear") || env.contains_key("secret") => {
+            if let Some(Value::Object(clear)) = env.get("clear") {
+                k.env_clear = clear.iter().filter_map(|(key, v)| Some((key.clone(), text_of(v)?))).collect();
+            }
+            if let Some(Value::Array(secret)) = env.get("secret") {
+                k.env_secret = secret.iter().filter_map(text_of).collect();
+            }
+        }
+        // `env:` as a flat map is all clear values.
+        Some(Value::Object(flat)) => {
+            k.env_clear = flat.iter().filter_map(|(key, v)| Some((key.clone(), text_of(v)?))).collect();
+        }
+        _ => {}
+    }
+    if let Some(Value::Array(volumes)) = at(&["volumes"]) {
+        k.volumes = volumes.iter().filter_map(text_of).collect();
+    }
+    if let Some(Value::Object(acc)) = at(&["accessories"]) {
+        k.accessories = acc.keys().cloned().collect();
+    }
+    Ok(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerfile_final_stage_wins() {
+        let d = parse_dockerfile(
+            "FROM ruby AS build\nEXPOSE 9999\nUSER root\nFROM base\nUSER 1000:1000\nEXPOSE 80\nCMD [\"./bin/thrust\", \"./bin/rails\", \"server\"]\n",
+        );
+        assert_eq!(d.expose, Some(80));
+        assert_eq!(d.uid(), Some(1000));
+        assert!(d.runs_thruster());
+        let d = parse_dockerfile("FROM ruby\nEXPOSE 3000/tcp\nCMD ./bin/rails server\n");
+        assert_eq!(d.expose, Some(3000));
+        assert!(!d.runs_thruster());
+        assert_eq!(d.cmd.unwrap(), ["./bin/rails", "server"]);
+    }
+
+    #[test]
+    fn gemfile_and_lock() {
+        let gems = gem_names("source 'https://rubygems.org'\ngem \"rails\", \"~> 8.0\"\n  gem 'pg'\n# gem 'x'\n");
+        assert_eq!(gems, ["rails", "pg"]);
+        let lock = "GEM\n  specs:\n    rails (8.0.2)\n      actioncable (= 8.0.2)\n    sidekiq (7.3.0)\n";
+        assert_eq!(lock_version(lock, "rails").as_deref(), Some("8.0.2"));
+        assert_eq!(lock_version(lock, "actioncable"), None);
+    }
+
+    #[test]
+    fn database_yml_production_keys() {
+        let yml = "default: &default\n  adapter: postgresql\n  password: <%= ENV[\"DEV_PW\"] %>\nproduction:\n  <<: *default\n  url: <%= ENV['DATABASE_URL'] %>\n  password: <%= ENV.fetch(\"SHOP_DATABASE_PASSWORD\") { nil } %>\n";
+        assert_eq!(production_env_keys(yml), ["DATABASE_URL", "SHOP_DATABASE_PASSWORD"]);
+    }
+
+    #[test]
+    fn kamal_roles_proxy_env() {
+        let k = parse_kamal(
+            "service: shop\nimage: acme/shop\nservers:\n  web:\n    - 10.0.0.1\n  job:\n    hosts: [10.0.0.1]\n    cmd: bin/jobs\nproxy:\n  ssl: true\n  host: shop.example.com\n  app_port: 80\nenv:\n  clear:\n    DB_HOST: db\n  secret:\n    - RAILS_MASTER_KEY\nvolumes:\n  - \"shop_storage:/rails/storage\"\n",
+        )
+        .unwrap();
+        assert_eq!(k.service.as_deref(), Some("shop"));
+        assert_eq!(k.roles.get("job"), Some(&Some("bin/jobs".to_string())));
+        assert_eq!(k.hosts, ["shop.example.com"]);
+        assert!(k.ssl);
+        assert_eq!(k.env_secret, ["RAILS_MASTER_KEY"]);
+        assert_eq!(k.volumes, ["shop_storage:/rails/storage"]);
+    }
+
+    #[test]
+    fn kamal_secrets_keys_only() {
+        let keys = kamal_secret_keys("# comment\nKAMAL_REGISTRY_PASSWORD=$KAMAL_REGISTRY_PASSWORD\nRAILS_MASTER_KEY=$(cat config/master.key)\n");
+        assert_eq!(keys, ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY"]);
+    }
+}

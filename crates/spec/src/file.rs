@@ -1,0 +1,246 @@
+//! Reading and writing `config/kubernetes.yml`: every error points at file:line:column, and
+//! writes are atomic so that a failure never leaves a partial spec.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::model::AppSpec;
+use crate::validate::{self, Violation};
+
+/// What went wrong with a spec file, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecFileError {
+    #[error("no spec at `{}`", path.display())]
+    Missing { path: PathBuf },
+    #[error("failed to read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("failed to write `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SpecFileError {
+    /// What to do about the error, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Missing { .. } => Some("run `kubectl rails init` in the app folder to create it".into()),
+            Self::Invalid { hint, .. } => hint.clone(),
+            Self::Read { .. } | Self::Write { .. } => None,
+        }
+    }
+}
+
+/// A parsed, valid spec and the warnings it raised.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub spec: AppSpec,
+    pub warnings: Vec<String>,
+}
+
+/// Reads and validates the spec at `path`.
+pub fn load(path: &Path) -> Result<Loaded, SpecFileError> {
+    let text = match fs_err::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SpecFileError::Missing { path: path.to_path_buf() });
+        }
+        Err(source) => return Err(SpecFileError::Read { path: path.to_path_buf(), source }),
+    };
+    let text = String::from_utf8(text).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let (line, column) = line_col(&String::from_utf8_lossy(&e.into_bytes()[..offset]));
+        SpecFileError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: "the file is not valid UTF-8".into(),
+            hint: Some("save it as UTF-8".into()),
+        }
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates spec text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<Loaded, SpecFileError> {
+    let spec: AppSpec = serde_saphyr::from_str(text).map_err(|e| from_yaml_error(&e, path))?;
+    if let Some(v) = validate::validate(&spec).into_iter().next() {
+        return Err(violation_error(text, path, v));
+    }
+    Ok(Loaded { warnings: validate::warnings(&spec), spec })
+}
+
+fn from_yaml_error(e: &serde_saphyr::Error, path: &Path) -> SpecFileError {
+    let e = e.without_snippet();
+    let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
+    let (message, hint) = match e {
+        serde_saphyr::Error::SerdeUnknownField { field, expected, .. } => {
+            let closest = expected
+                .iter()
+                .map(|candidate| (strsim::jaro_winkler(field, candidate), *candidate))
+                .filter(|(score, _)| *score > 0.7)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, c)| c);
+            let hint = match closest {
+                Some(c) => format!("did you mean `{c}`? valid keys here: {}", expected.join(", ")),
+                None => format!("valid keys here: {}", expected.join(", ")),
+            };
+            (format!("unknown key `{field}`"), Some(hint))
+        }
+        serde_saphyr::Error::SerdeMissingField { field, .. } => {
+            (format!("missing key `{field}`"), Some("run `kubectl rails init` again to regenerate the spec".into()))
+        }
+        other => (strip_location(&other.to_string()), None),
+    };
+    SpecFileError::Invalid { path: path.to_path_buf(), line, column, message, hint }
+}
+
+/// serde-saphyr prefixes messages with `error: line N column M: `; we print our own location.
+fn strip_location(message: &str) -> String {
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let message = match message.find(": ") {
+        Some(i) if message.starts_with("line ") => &message[i + 2..],
+        _ => message,
+    };
+    message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+fn violation_error(text: &str, path: &Path, v: Violation) -> SpecFileError {
+    let keys: Vec<&str> = v.path.iter().map(String::as_str).collect();
+    let (line, column) = locate(text, &keys).unwrap_or((1, 1));
+    SpecFileError::Invalid { path: path.to_path_buf(), line, column, message: v.message, hint: v.hint }
+}
+
+/// Finds the line and column of the value at `keys` in a block-style YAML mapping: the deepest
+/// key found, so a violation always points as close to its field as the text allows.
+pub fn locate(text: &str, keys: &[&str]) -> Option<(u64, u64)> {
+    let mut found = None;
+    let mut depth = 0;
+    let mut parent_indent: isize = -1;
+    for (n, line) in text.lines().enumerate() {
+        if depth == keys.len() {
+            break;
+        }
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = (line.len() - trimmed.len()) as isize;
+        if indent <= parent_indent && found.is_some() {
+            break;
+        }
+        let key = trimmed.trim_start_matches("- ");
+        let Some((name, value)) = key.split_once(':') else { continue };
+        if name.trim().trim_matches(['"', '\'']) == keys[depth] && indent > parent_indent {
+            let value_offset = value.len() - value.trim_start().len();
+            let col = if value.trim().is_empty() {
+                indent as usize + 1
+            } else {
+                line.len() - value.len() + value_offset + 1
+            };
+            found = Some(((n + 1) as u64, col as u64));
+            parent_indent = indent;
+            depth += 1;
+        }
+    }
+    found
+}
+
+fn line_col(prefix: &str) -> (u64, u64) {
+    let line = prefix.matches('\n').count() as u64 + 1;
+    let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    (line, column)
+}
+
+/// The spec as the file holds it, with a header that says what it is.
+pub fn to_yaml(spec: &AppSpec) -> String {
+    let body = serde_saphyr::to_string(spec).expect("an AppSpec always serializes");
+    format!(
+        "# kubectl-rails app spec: commit it with the app. It names secret keys, never values;\n\
+         # set those with `kubectl rails secrets set KEY`. Docs: `kubectl rails help init`.\n{body}"
+    )
+}
+
+/// Writes `contents` to `path` through a temp file in the same folder and a rename.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<(), SpecFileError> {
+    let err = |source| SpecFileError::Write { path: path.to_path_buf(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(contents.as_bytes()).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: shop\nimage:\n  repository: ghcr.io/acme/shop\n  tag: v1\nweb:\n  port: 3000\n  replicas: 2\n";
+
+    fn err(text: &str) -> (u64, u64, String, Option<String>) {
+        match parse(text, Path::new("config/kubernetes.yml")).unwrap_err() {
+            SpecFileError::Invalid { line, column, message, hint, .. } => (line, column, message, hint),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_spec_round_trips() {
+        let loaded = parse(GOOD, Path::new("x")).unwrap();
+        assert!(loaded.warnings.is_empty());
+        let again = parse(&to_yaml(&loaded.spec), Path::new("x")).unwrap();
+        assert_eq!(again.spec, loaded.spec);
+    }
+
+    #[test]
+    fn unknown_key_names_the_closest_valid_key() {
+        let (line, column, message, hint) = err(&GOOD.replace("  replicas", "  replica"));
+        assert_eq!((line, column), (7, 3));
+        assert_eq!(message, "unknown key `replica`");
+        assert!(hint.unwrap().starts_with("did you mean `replicas`?"));
+    }
+
+    #[test]
+    fn negative_replicas_point_at_the_value() {
+        let (line, column, message, _) = err(&GOOD.replace("replicas: 2", "replicas: -1"));
+        assert_eq!((line, column), (7, 13));
+        assert_eq!(message, "replicas must be 0 or more, not -1");
+    }
+
+    #[test]
+    fn malformed_yaml_has_a_location() {
+        let (line, _, message, _) = err("name: shop\nimage: [\n");
+        assert_eq!(line, 2);
+        assert!(!message.is_empty());
+    }
+
+    #[test]
+    fn locate_walks_nested_keys() {
+        let text = "name: a\nworkers:\n  jobs:\n    command: [bin/jobs]\n    replicas: -3\n";
+        assert_eq!(locate(text, &["workers", "jobs", "replicas"]), Some((5, 15)));
+        assert_eq!(locate(text, &["name"]), Some((1, 7)));
+    }
+
+    #[test]
+    fn missing_file_is_its_own_error() {
+        let e = load(Path::new("/nonexistent/kubernetes.yml")).unwrap_err();
+        assert!(matches!(e, SpecFileError::Missing { .. }));
+        assert!(e.hint().unwrap().contains("kubectl rails init"));
+    }
+}

@@ -1,0 +1,15 @@
+//! The pure core of kubectl-rails: reads a Rails app folder and the spec file, validates the
+//! spec, and renders it to Kubernetes objects.
+//!
+//! It must never touch the network, read the clock or the process environment: everything it
+//! needs comes in as arguments, so its output is deterministic and testable without a cluster.
+
+pub mod detect;
+pub mod dotenv;
+pub mod file;
+pub mod model;
+pub mod propose;
+pub mod render;
+pub mod validate;
+
+pub use model::{AppSpec, ImageSpec, SPEC_PATH};

@@ -1,0 +1,265 @@
+//! The app spec: what `config/kubernetes.yml` holds. It names secret keys, never their values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Where `init` writes the spec, relative to the app folder.
+pub const SPEC_PATH: &str = "config/kubernetes.yml";
+
+/// The default migration command of a Rails app.
+pub const DEFAULT_MIGRATE: &[&str] = &["bin/rails", "db:migrate"];
+
+/// One Rails app as kubectl-rails deploys it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// App name: a DNS label, used as the prefix of every object name.
+    pub name: String,
+    /// Namespace to deploy into; `-n` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub image: ImageSpec,
+    /// The numeric user the image runs as (`USER 1000:1000` in the Rails Dockerfile).
+    #[serde(default = "default_uid")]
+    pub uid: i64,
+    /// Private registry the image is pulled from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySpec>,
+    pub web: WebSpec,
+    /// Background processes (Solid Queue `bin/jobs`, Sidekiq, ...), keyed by process name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workers: BTreeMap<String, WorkerSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+    /// Plain environment, rendered to a ConfigMap.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Names of the keys of the app Secret; values live only in the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub migrate: MigrateSpec,
+    /// A persistent volume, for example Active Storage's disk service at `/rails/storage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// For example `ghcr.io/acme/shop`.
+    pub repository: String,
+    /// `None` means the image was given without a tag; deploy requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+impl ImageSpec {
+    /// The reference a container uses: `repository:tag`, or the bare repository without a tag.
+    pub fn reference(&self) -> String {
+        match &self.tag {
+            Some(tag) => format!("{}:{tag}", self.repository),
+            None => self.repository.clone(),
+        }
+    }
+
+    /// Splits `repo[:tag]`, keeping a registry port (`host:5000/app`) in the repository.
+    pub fn parse(reference: &str) -> Self {
+        let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+        match reference[last_slash..].rfind(':') {
+            Some(colon) => {
+                let at = last_slash + colon;
+                Self {
+                    repository: reference[..at].to_string(),
+                    tag: Some(reference[at + 1..].to_string()),
+                }
+            }
+            None => Self {
+                repository: reference.to_string(),
+                tag: None,
+            },
+        }
+    }
+
+    /// The registry host of the repository, when it names one (`ghcr.io/acme/app`).
+    pub fn registry_host(&self) -> Option<&str> {
+        let (first, rest) = self.repository.split_once('/')?;
+        let looks_like_host = first.contains('.') || first.contains(':') || first == "localhost";
+        (looks_like_host && !rest.is_empty()).then_some(first)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// Registry host, for example `ghcr.io`.
+    pub server: String,
+    /// The `kubernetes.io/dockerconfigjson` Secret the pods pull with.
+    pub pull_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSpec {
+    /// Overrides the image's CMD; `None` keeps the image's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// The port the container listens on.
+    pub port: u16,
+    pub replicas: i32,
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+    #[serde(default = "Resources::web_default")]
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSpec {
+    pub command: Vec<String>,
+    #[serde(default = "one")]
+    pub replicas: i32,
+    #[serde(default = "Resources::worker_default")]
+    pub resources: Resources,
+}
+
+/// Container requests and limits, in Kubernetes quantities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub cpu: String,
+    pub memory: String,
+    /// Memory limit; CPU is left unlimited so that Ruby is not throttled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
+}
+
+impl Resources {
+    pub fn web_default() -> Self {
+        Self {
+            cpu: "250m".into(),
+            memory: "512Mi".into(),
+            memory_limit: Some("1Gi".into()),
+        }
+    }
+
+    pub fn worker_default() -> Self {
+        Self {
+            cpu: "100m".into(),
+            memory: "384Mi".into(),
+            memory_limit: Some("768Mi".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressSpec {
+    pub hosts: Vec<String>,
+    /// The IngressClass; `None` uses the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// TLS through cert-manager.
+    #[serde(default)]
+    pub tls: bool,
+    /// The cert-manager ClusterIssuer that signs the certificate when `tls` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateSpec {
+    pub command: Vec<String>,
+}
+
+impl Default for MigrateSpec {
+    fn default() -> Self {
+        Self {
+            command: DEFAULT_MIGRATE.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    /// Volume name, for example `storage`.
+    pub name: String,
+    /// Where the volume is mounted, for example `/rails/storage`.
+    pub mount_path: String,
+    #[serde(default = "default_volume_size")]
+    pub size: String,
+}
+
+fn default_health_path() -> String {
+    "/up".into()
+}
+
+fn default_volume_size() -> String {
+    "1Gi".into()
+}
+
+fn default_uid() -> i64 {
+    1000
+}
+
+fn one() -> i32 {
+    1
+}
+
+impl AppSpec {
+    /// The Secret that holds the app's secret env values.
+    pub fn secret_name(&self) -> String {
+        format!("{}-secrets", self.name)
+    }
+
+    /// The ConfigMap that holds the plain env.
+    pub fn config_map_name(&self) -> String {
+        format!("{}-env", self.name)
+    }
+
+    /// Process names in render order: `web` first, then workers by name.
+    pub fn process_names(&self) -> Vec<String> {
+        std::iter::once("web".to_string())
+            .chain(self.workers.keys().cloned())
+            .collect()
+    }
+
+    /// Replicas of a process, `None` when the app has no such process.
+    pub fn replicas_of(&self, process: &str) -> Option<i32> {
+        if process == "web" {
+            Some(self.web.replicas)
+        } else {
+            self.workers.get(process).map(|w| w.replicas)
+        }
+    }
+
+    /// Object name of a process's Deployment.
+    pub fn deployment_name(&self, process: &str) -> String {
+        format!("{}-{process}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_reference_keeps_registry_port() {
+        let image = ImageSpec::parse("registry.local:5000/shop");
+        assert_eq!(image.repository, "registry.local:5000/shop");
+        assert_eq!(image.tag, None);
+        let image = ImageSpec::parse("registry.local:5000/shop:v2");
+        assert_eq!(image.repository, "registry.local:5000/shop");
+        assert_eq!(image.tag.as_deref(), Some("v2"));
+        assert_eq!(image.registry_host(), Some("registry.local:5000"));
+    }
+
+    #[test]
+    fn docker_hub_images_have_no_registry_host() {
+        assert_eq!(ImageSpec::parse("acme/shop:1").registry_host(), None);
+        assert_eq!(ImageSpec::parse("ghcr.io/acme/shop:1").registry_host(), Some("ghcr.io"));
+    }
+}

@@ -1,0 +1,245 @@
+//! Turning a [`Detection`] into a spec: everything the folder decides, and defaults for what
+//! only the user can answer (name, image, host, namespace, replicas).
+
+use std::collections::BTreeMap;
+
+use crate::detect::{Database, Detection, JobBackend};
+use crate::dotenv::looks_secret;
+use crate::model::{AppSpec, ImageSpec, IngressSpec, MigrateSpec, RegistrySpec, Resources, VolumeSpec, WebSpec, WorkerSpec};
+use crate::validate::{MAX_APP_NAME, suggest_label};
+
+/// The port Thruster is moved to: a non-root container cannot bind :80.
+pub const THRUSTER_PORT: u16 = 8080;
+
+/// What the folder says, before the user's answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub hosts: Vec<String>,
+    pub tls: bool,
+    pub port: u16,
+    pub web_command: Option<Vec<String>>,
+    pub health_path: String,
+    pub uid: i64,
+    pub registry_server: Option<String>,
+    pub workers: BTreeMap<String, WorkerSpec>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub migrate: MigrateSpec,
+    pub volume: Option<VolumeSpec>,
+    /// What `init` should tell the user about choices it made.
+    pub notes: Vec<String>,
+}
+
+/// The answers only a person (or a flag) can give.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answers {
+    pub name: String,
+    pub image: ImageSpec,
+    pub hosts: Vec<String>,
+    pub namespace: Option<String>,
+    pub replicas: i32,
+}
+
+fn split_cmd(cmd: &str) -> Vec<String> {
+    cmd.split_whitespace().map(str::to_string).collect()
+}
+
+/// Builds a proposal; `port` overrides what the Dockerfile and Kamal say.
+pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
+    let kamal = d.kamal.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    let thruster = d.dockerfile.as_ref().is_some_and(|f| f.runs_thruster());
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("RAILS_ENV".into(), "production".into());
+
+    let detected_port = kamal.app_port.or(d.dockerfile.as_ref().and_then(|f| f.expose)).unwrap_or(3000);
+    let port = match port {
+        Some(p) => p,
+        None if thruster && detected_port < 1024 => {
+            env.insert("HTTP_PORT".into(), THRUSTER_PORT.to_string());
+            notes.push(format!(
+                "the image runs Thruster on port {detected_port} as a non-root user, which cannot bind it on Kubernetes: set HTTP_PORT={THRUSTER_PORT} and containerPort {THRUSTER_PORT}"
+            ));
+            THRUSTER_PORT
+        }
+        None => detected_port,
+    };
+
+    let image = kamal.image.as_ref().map(|image| match &kamal.registry_server {
+        Some(server) if !image.starts_with(&format!("{server}/")) => format!("{server}/{image}"),
+        _ => image.clone(),
+    });
+    let registry_server = kamal
+        .registry_server
+        .clone()
+        .or_else(|| kamal.registry_username.as_ref().map(|_| "docker.io".to_string()));
+
+    let mut workers = BTreeMap::new();
+    for (role, cmd) in &kamal.roles {
+        let command = cmd.as_deref().map(split_cmd).unwrap_or_else(|| default_worker_command(d.job_backend));
+        workers.insert(role.clone(), WorkerSpec { command, replicas: 1, resources: Resources::worker_default() });
+    }
+    let mut migrate = MigrateSpec::default();
+    for (name, cmd) in &d.procfile {
+        match name.as_str() {
+            "web" => {}
+            "release" => {
+                migrate.command = split_cmd(cmd);
+                notes.push(format!("migration command from the Procfile's `release`: {cmd}"));
+            }
+            _ if !workers.contains_key(name) => {
+                workers.insert(name.clone(), WorkerSpec { command: split_cmd(cmd), replicas: 1, resources: Resources::worker_default() });
+            }
+            _ => {}
+        }
+    }
+    if workers.is_empty()
+        && let Some(backend) = d.job_backend
+    {
+        let name = match backend {
+            JobBackend::SolidQueue => "jobs",
+            JobBackend::Sidekiq => "sidekiq",
+            JobBackend::GoodJob => "good-job",
+        };
+        workers.insert(name.into(), WorkerSpec { command: default_worker_command(Some(backend)), replicas: 1, resources: Resources::worker_default() });
+        notes.push(format!("added a `{name}` worker for the job backend in the Gemfile"));
+    }
+
+    let mut secrets: Vec<String> = Vec::new();
+    let mut add_secret = |key: &str| {
+        if !secrets.iter().any(|s| s == key) {
+            secrets.push(key.to_string());
+        }
+    };
+    for (key, value) in &kamal.env_clear {
+        env.insert(key.clone(), value.clone());
+    }
+    for key in &kamal.env_secret {
+        add_secret(key);
+    }
+    if let Some((file, entries)) = &d.env_file {
+        let mut plain = Vec::new();
+        for e in entries {
+            if looks_secret(&e.key) {
+                add_secret(&e.key);
+            } else if !env.contains_key(&e.key) {
+                env.insert(e.key.clone(), e.value.clone());
+                plain.push(e.key.as_str());
+            }
+        }
+        if !plain.is_empty() {
+            notes.push(format!("plain env copied from `{file}`, review the values: {}", plain.join(", ")));
+        }
+    }
+    for key in &d.database_env_keys {
+        add_secret(key);
+    }
+    if matches!(d.database, Some(Database::Postgres | Database::Mysql)) && d.database_env_keys.is_empty() {
+        add_secret("DATABASE_URL");
+    }
+    if d.master_key {
+        add_secret("RAILS_MASTER_KEY");
+    } else {
+        add_secret("SECRET_KEY_BASE");
+    }
+    // `.kamal/secrets` also feeds the registry password, which belongs in the pull secret.
+    let registry_keys = ["KAMAL_REGISTRY_PASSWORD"];
+    for key in &d.kamal_secret_keys {
+        if kamal.env_secret.contains(key) && !registry_keys.contains(&key.as_str()) {
+            add_secret(key);
+        }
+    }
+    if !workers.is_empty() && env.remove("SOLID_QUEUE_IN_PUMA").is_some() {
+        notes.push("dropped SOLID_QUEUE_IN_PUMA: jobs run in their own Deployment".into());
+    }
+    for key in &secrets {
+        env.remove(key);
+    }
+
+    let volume = kamal
+        .volumes
+        .iter()
+        .find_map(|v| v.split_once(':').map(|(_, path)| path.split(':').next().unwrap_or(path).to_string()))
+        .or_else(|| (d.database == Some(Database::Sqlite)).then(|| "/rails/storage".to_string()))
+        .map(|mount_path| VolumeSpec {
+            name: mount_path.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or("data").to_string(),
+            mount_path,
+            size: "1Gi".into(),
+        });
+    if !kamal.accessories.is_empty() {
+        notes.push(format!(
+            "Kamal accessories are not deployed by kubectl-rails (run them as managed services): {}",
+            kamal.accessories.join(", ")
+        ));
+    }
+
+    let name = kamal
+        .service
+        .clone()
+        .or_else(|| (!d.dir_name.is_empty()).then(|| d.dir_name.clone()))
+        .and_then(|n| suggest_label(&n, MAX_APP_NAME));
+
+    Proposal {
+        name,
+        image,
+        hosts: kamal.hosts.clone(),
+        tls: kamal.ssl,
+        port,
+        web_command: kamal.web_cmd.as_deref().map(split_cmd),
+        health_path: kamal.health_path.clone().unwrap_or_else(|| "/up".into()),
+        uid: d.dockerfile.as_ref().and_then(|f| f.uid()).unwrap_or(1000),
+        registry_server,
+        workers,
+        env,
+        secrets,
+        migrate,
+        volume,
+        notes,
+    }
+}
+
+fn default_worker_command(backend: Option<JobBackend>) -> Vec<String> {
+    match backend {
+        Some(JobBackend::Sidekiq) => split_cmd("bundle exec sidekiq"),
+        Some(JobBackend::GoodJob) => split_cmd("bundle exec good_job start"),
+        Some(JobBackend::SolidQueue) | None => split_cmd("bin/jobs"),
+    }
+}
+
+impl Proposal {
+    /// The spec, once the user's answers are in.
+    pub fn into_spec(self, answers: Answers) -> AppSpec {
+        let registry = self
+            .registry_server
+            .or_else(|| answers.image.registry_host().map(str::to_string))
+            .map(|server| RegistrySpec { server, pull_secret: format!("{}-registry", answers.name) });
+        let ingress = (!answers.hosts.is_empty()).then(|| IngressSpec {
+            hosts: answers.hosts.clone(),
+            class: None,
+            tls: self.tls,
+            issuer: self.tls.then(|| "letsencrypt".to_string()),
+        });
+        AppSpec {
+            name: answers.name,
+            namespace: answers.namespace,
+            image: answers.image,
+            uid: self.uid,
+            registry,
+            web: WebSpec {
+                command: self.web_command,
+                port: self.port,
+                replicas: answers.replicas,
+                health_path: self.health_path,
+                resources: Resources::web_default(),
+            },
+            workers: self.workers,
+            ingress,
+            env: self.env,
+            secrets: self.secrets,
+            migrate: self.migrate,
+            volume: self.volume,
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Rendering: an [`AppSpec`] becomes the Kubernetes objects of one release. Pure and
+//! deterministic: the same spec and inputs give byte-identical output.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction,
+    HTTPHeader, Lifecycle, LifecycleHandler, LocalObjectReference, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint,
+    Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec as K8sIngressSpec,
+    IngressTLS, ServiceBackendPort,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::{AppSpec, Resources};
+
+/// Label keys the plugin owns. Pruning selects on these, so it never touches other objects.
+pub mod labels {
+    pub const NAME: &str = "app.kubernetes.io/name";
+    pub const INSTANCE: &str = "app.kubernetes.io/instance";
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    pub const VERSION: &str = "app.kubernetes.io/version";
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    pub const MANAGER: &str = "kubectl-rails";
+}
+
+/// Annotation on pod templates: a digest of config and secrets, so that a change rolls the pods.
+pub const CHECKSUM_ANNOTATION: &str = "kubectl-rails.dev/config-checksum";
+
+/// Inputs that come from the cluster rather than the spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderInputs {
+    /// A digest of the app Secret's data, when known (deploy reads it; `render` cannot).
+    pub secret_digest: Option<String>,
+}
+
+/// What an object is for in a release, which decides when deploy applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Stage {
+    /// ConfigMap and volume claim: needed by the migration Job.
+    Config,
+    /// The migration Job, run to completion before any workload changes.
+    Migrate,
+    /// Deployments, Service, PodDisruptionBudgets, Ingress.
+    Workload,
+}
+
+/// One rendered object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub stage: Stage,
+    pub kind: &'static str,
+    pub name: String,
+    /// The full object, with `apiVersion` and `kind`.
+    pub value: Value,
+}
+
+/// The objects of one release, in apply order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    pub objects: Vec<Object>,
+    /// The pod-template checksum shared by every process.
+    pub checksum: String,
+}
+
+impl Release {
+    pub fn by_stage(&self, stage: Stage) -> impl Iterator<Item = &Object> {
+        self.objects.iter().filter(move |o| o.stage == stage)
+    }
+
+    /// A `v1` `List` of every object.
+    pub fn to_list(&self) -> Value {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": self.objects.iter().map(|o| o.value.clone()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn object<T: Serialize>(stage: Stage, kind: &'static str, name: &str, obj: &T) -> Object {
+    Object {
+        stage,
+        kind,
+        name: name.to_string(),
+        value: serde_json::to_value(obj).expect("k8s-openapi objects always serialize"),
+    }
+}
+
+/// Renders every object of the app.
+pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
+    let checksum = config_checksum(spec, inputs);
+    let r = Renderer { spec, checksum: &checksum };
+    let mut objects = vec![object(Stage::Config, "ConfigMap", &spec.config_map_name(), &r.config_map())];
+    if let Some(pvc) = r.volume_claim() {
+        objects.push(object(Stage::Config, "PersistentVolumeClaim", &pvc.metadata.name.clone().unwrap_or_default(), &pvc));
+    }
+    let job = r.migrate_job();
+    objects.push(object(Stage::Migrate, "Job", &job.metadata.name.clone().unwrap_or_default(), &job));
+    for process in spec.process_names() {
+        objects.push(object(Stage::Workload, "Deployment", &spec.deployment_name(&process), &r.deployment(&process)));
+    }
+    objects.push(object(Stage::Workload, "Service", &spec.deployment_name("web"), &r.service()));
+    for process in spec.process_names() {
+        if spec.replicas_of(&process).unwrap_or(0) > 1 {
+            objects.push(object(Stage::Workload, "PodDisruptionBudget", &spec.deployment_name(&process), &r.pdb(&process)));
+        }
+    }
+    if let Some(ingress) = r.ingress() {
+        objects.push(object(Stage::Workload, "Ingress", &spec.name, &ingress));
+    }
+    Release { objects, checksum }
+}
+
+/// Digest of everything a pod reads at start that is not in its template: plain env, secret
+/// key names and (when known) the Secret's data digest.
+pub fn config_checksum(spec: &AppSpec, inputs: &RenderInputs) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in &spec.env {
+        h.update(format!("env:{k}={v}\n"));
+    }
+    for k in &spec.secrets {
+        h.update(format!("secret:{k}\n"));
+    }
+    if let Some(d) = &inputs.secret_digest {
+        h.update(format!("secret-digest:{d}\n"));
+    }
+    hex(&h.finalize())[..16].to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Renderer<'a> {
+    spec: &'a AppSpec,
+    checksum: &'a str,
+}
+
+fn string_map<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+impl Renderer<'_> {
+    fn selector(&self, component: &str) -> BTreeMap<String, String> {
+        string_map([(labels::NAME, &self.spec.name), (labels::INSTANCE, &self.spec.name), (labels::COMPONENT, component)])
+    }
+
+    fn labels(&self, component: &str) -> BTreeMap<String, String> {
+        let mut l = self.selector(component);
+        l.insert(labels::MANAGED_BY.into(), labels::MANAGER.into());
+        if let Some(tag) = &self.spec.image.tag {
+            // Label values are limited to 63 characters of [A-Za-z0-9._-].
+            let v: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(63).collect();
+            l.insert(labels::VERSION.into(), v);
+        }
+        l
+    }
+
+    fn meta(&self, name: &str, component: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: self.spec.namespace.clone(),
+            labels: Some(self.labels(component)),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn config_map(&self) -> ConfigMap {
+        ConfigMap {
+            metadata: self.meta(&self.spec.config_map_name(), "config"),
+            data: Some(self.spec.env.clone()),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn claim_name(&self) -> Option<String> {
+        self.spec.volume.as_ref().map(|v| format!("{}-{}", self.spec.name, v.name))
+    }
+
+    fn volume_claim(&self) -> Option<PersistentVolumeClaim> {
+        let volume = self.spec.volume.as_ref()?;
+        Some(PersistentVolumeClaim {
+            metadata: self.meta(&self.claim_name()?, "storage"),
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".into()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([("storage".to_string(), Quantity(volume.size.clone()))])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        })
+    }
+
+    fn resources(r: &Resources) -> ResourceRequirements {
+        ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity(r.cpu.clone())),
+                ("memory".to_string(), Quantity(r.memory.clone())),
+            ])),
+            limits: r.memory_limit.as_ref().map(|m| BTreeMap::from([("memory".to_string(), Quantity(m.clone()))])),
+            ..ResourceRequirements::default()
+        }
+    }
+
+    /// The container every process shares: image, env from the ConfigMap and Secret, a
+    /// restricted security context. Process-specific parts are added by the caller.
+    fn container(&self, name: &str, command: Option<Vec<String>>, resources: &Resources) -> Container {
+        let secret_env = self
+            .spec
+            .secrets
+            .iter()
+            .map(|key| EnvVar {
+                name: key.clone(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector { name: self.spec.secret_name(), key: key.clone(), optional: Some(false) }),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            })
+            .collect::<Vec<_>>();
+        Container {
+            name: name.to_string(),
+            image: Some(self.spec.image.reference()),
+            image_pull_policy: Some("IfNotPresent".into()),
+            command,
+            env_from: Some(vec![EnvFromSource {
+                config_map_ref: Some(ConfigMapEnvSource { name: self.spec.config_map_name(), optional: Some(false) }),
+                ..EnvFromSource::default()
+            }]),
+            env: (!secret_env.is_empty()).then_some(secret_env),
+            resources: Some(Self::resources(resources)),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(false),
+                capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+                ..SecurityContext::default()
+            }),
+            volume_mounts: self.spec.volume.as_ref().map(|v| {
+                vec![VolumeMount { name: v.name.clone(), mount_path: v.mount_path.clone(), ..VolumeMount::default() }]
+            }),
+            ..Container::default()
+        }
+    }
+
+    fn pod_spec(&self, containers: Vec<Container>, restart_policy: Option<&str>) -> PodSpec {
+        let uid = self.spec.uid;
+        PodSpec {
+            containers,
+            restart_policy: restart_policy.map(str::to_string),
+            // The app never talks to the Kubernetes API.
+            automount_service_account_token: Some(false),
+            // Service links would inject `<NAME>_PORT` variables that can shadow the app's own.
+            enable_service_links: Some(false),
+            image_pull_secrets: self.spec.registry.as_ref().map(|r| vec![LocalObjectReference { name: r.pull_secret.clone() }]),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(uid),
+                run_as_group: Some(uid),
+                fs_group: Some(uid),
+                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                ..PodSecurityContext::default()
+            }),
+            volumes: self.spec.volume.as_ref().map(|v| {
+                vec![Volume {
+                    name: v.name.clone(),
+                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                        claim_name: self.claim_name().unwrap_or_default(),
+                        ..PersistentVolumeClaimVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                }]
+            }),
+            ..PodSpec::default()
+        }
+    }
+
+    fn template(&self, component: &str, pod: PodSpec) -> PodTemplateSpec {
+        PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: Some(self.labels(component)),
+                annotations: Some(string_map([
+                    (CHECKSUM_ANNOTATION, self.checksum),
+                    ("kubectl.kubernetes.io/default-container", component),
+                ])),
+                ..ObjectMeta::default()
+            }),
+            spec: Some(pod),
+        }
+    }
+
+    fn probe(&self, period: i32, failures: i32) -> Probe {
+        // `X-Forwarded-Proto: https` keeps `force_ssl` (Rails 7.1/7.2) from answering 301, and
+        // the ingress host keeps host authorization (`config.hosts`) from answering 403.
+        let mut headers = vec![HTTPHeader { name: "X-Forwarded-Proto".into(), value: "https".into() }];
+        if let Some(host) = self.spec.ingress.as_ref().and_then(|i| i.hosts.first()) {
+            headers.push(HTTPHeader { name: "Host".into(), value: host.trim_start_matches("*.").to_string() });
+        }
+        Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some(self.spec.web.health_path.clone()),
+                port: IntOrString::String("http".into()),
+                http_headers: Some(headers),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(period),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(failures),
+            ..Probe::default()
+        }
+    }
+
+    fn deployment(&self, process: &str) -> Deployment {
+        let spec = self.spec;
+        let (replicas, container, grace) = if process == "web" {
+            let mut c = self.container("web", spec.web.command.clone(), &spec.web.resources);
+            c.ports = Some(vec![ContainerPort {
+                name: Some("http".into()),
+                container_port: i32::from(spec.web.port),
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            }]);
+            // Boot may take a while (bootsnap, eager loading); after that, probes are quick.
+            c.startup_probe = Some(self.probe(5, 60));
+            c.readiness_probe = Some(self.probe(10, 3));
+            c.liveness_probe = Some(self.probe(20, 3));
+            // Give the ingress time to stop routing to a terminating pod.
+            c.lifecycle = Some(Lifecycle {
+                pre_stop: Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 5 }), ..LifecycleHandler::default() }),
+                ..Lifecycle::default()
+            });
+            (spec.web.replicas, c, 30)
+        } else {
+            let w = &spec.workers[process];
+            (w.replicas, self.container(process, Some(w.command.clone()), &w.resources), 60)
+        };
+        let mut pod = self.pod_spec(vec![container], None);
+        pod.termination_grace_period_seconds = Some(grace);
+        pod.topology_spread_constraints = Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(LabelSelector { match_labels: Some(self.selector(process)), ..LabelSelector::default() }),
+            ..TopologySpreadConstraint::default()
+        }]);
+        Deployment {
+            metadata: self.meta(&spec.deployment_name(process), process),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                revision_history_limit: Some(10),
+                selector: LabelSelector { match_labels: Some(self.selector(process)), ..LabelSelector::default() },
+                strategy: Some(DeploymentStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: Some(RollingUpdateDeployment {
+                        max_unavailable: Some(IntOrString::Int(0)),
+                        max_surge: Some(IntOrString::String("25%".into())),
+                    }),
+                }),
+                template: self.template(process, pod),
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
+        }
+    }
+
+    /// The Job's name carries the image and config, so each release migrates once.
+    fn migrate_job_name(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.spec.image.reference());
+        h.update(self.checksum);
+        h.update(self.spec.migrate.command.join(" "));
+        format!("{}-migrate-{}", self.spec.name, &hex(&h.finalize())[..8])
+    }
+
+    fn migrate_job(&self) -> Job {
+        let spec = self.spec;
+        let container = self.container("migrate", Some(spec.migrate.command.clone()), &spec.web.resources);
+        let mut pod = self.pod_spec(vec![container], Some("Never"));
+        pod.termination_grace_period_seconds = Some(30);
+        Job {
+            metadata: self.meta(&self.migrate_job_name(), "migrate"),
+            spec: Some(JobSpec {
+                // A failed migration is reported, not retried: retries hide the first error.
+                backoff_limit: Some(0),
+                active_deadline_seconds: Some(1800),
+                ttl_seconds_after_finished: Some(7 * 24 * 3600),
+                template: self.template("migrate", pod),
+                ..JobSpec::default()
+            }),
+            ..Job::default()
+        }
+    }
+
+    fn service(&self) -> Service {
+        Service {
+            metadata: self.meta(&self.spec.deployment_name("web"), "web"),
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(self.selector("web")),
+                ports: Some(vec![ServicePort {
+                    name: Some("http".into()),
+                    port: 80,
+                    target_port: Some(IntOrString::String("http".into())),
+                    protocol: Some("TCP".into()),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    fn pdb(&self, process: &str) -> PodDisruptionBudget {
+        PodDisruptionBudget {
+            metadata: self.meta(&self.spec.deployment_name(process), process),
+            spec: Some(PodDisruptionBudgetSpec {
+                max_unavailable: Some(IntOrString::Int(1)),
+                selector: Some(LabelSelector { match_labels: Some(self.selector(process)), ..LabelSelector::default() }),
+                ..PodDisruptionBudgetSpec::default()
+            }),
+            ..PodDisruptionBudget::default()
+        }
+    }
+
+    fn ingress(&self) -> Option<Ingress> {
+        let ingress = self.spec.ingress.as_ref()?;
+        let backend = IngressBackend {
+            service: Some(IngressServiceBackend {
+                name: self.spec.deployment_name("web"),
+                port: Some(ServiceBackendPort { name: Some("http".into()), ..ServiceBackendPort::default() }),
+            }),
+            ..IngressBackend::default()
+        };
+        let rules = ingress
+            .hosts
+            .iter()
+            .map(|host| IngressRule {
+                host: Some(host.clone()),
+                http: Some(HTTPIngressRuleValue {
+                    paths: vec![HTTPIngressPath { path: Some("/".into()), path_type: "Prefix".into(), backend: backend.clone() }],
+                }),
+            })
+            .collect();
+        let mut meta = self.meta(&self.spec.name, "web");
+        if let (true, Some(issuer)) = (ingress.tls, &ingress.issuer) {
+            meta.annotations = Some(string_map([("cert-manager.io/cluster-issuer", issuer.as_str())]));
+        }
+        Some(Ingress {
+            metadata: meta,
+            spec: Some(K8sIngressSpec {
+                ingress_class_name: ingress.class.clone(),
+                rules: Some(rules),
+                tls: ingress.tls.then(|| {
+                    vec![IngressTLS { hosts: Some(ingress.hosts.clone()), secret_name: Some(format!("{}-tls", self.spec.name)) }]
+                }),
+                ..K8sIngressSpec::default()
+            }),
+            ..Ingress::default()
+        })
+    }
+}

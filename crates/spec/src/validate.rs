@@ -1,0 +1,314 @@
+//! Validation of an [`AppSpec`]: every rule names the field it checks, so the spec-file loader
+//! can point at its line and column.
+
+use crate::model::AppSpec;
+
+/// One broken rule, at a dotted field path such as `workers.jobs.replicas`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub path: Vec<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Violation {
+    fn new(path: &[&str], message: impl Into<String>) -> Self {
+        Self {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The longest app name we accept: object names add suffixes such as `-migrate-1a2b3c4d`.
+pub const MAX_APP_NAME: usize = 40;
+
+/// Checks an app name; the error carries a valid suggestion when one can be derived.
+pub fn check_app_name(name: &str) -> Result<(), NameError> {
+    check_label(name, MAX_APP_NAME, true)
+}
+
+/// Checks a namespace name (a DNS-1123 label).
+pub fn check_namespace(name: &str) -> Result<(), NameError> {
+    check_label(name, 63, false)
+}
+
+/// A name that Kubernetes would reject, with what to use instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    pub reason: String,
+    pub suggestion: Option<String>,
+}
+
+fn check_label(name: &str, max: usize, must_start_with_letter: bool) -> Result<(), NameError> {
+    let reason = if name.is_empty() {
+        Some("it is empty".to_string())
+    } else if name.len() > max {
+        Some(format!("it is {} characters long, at most {max} are allowed", name.len()))
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Some("only lowercase letters, digits and `-` are allowed".to_string())
+    } else if must_start_with_letter && !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Some("it must start with a lowercase letter".to_string())
+    } else if name.starts_with('-') || name.ends_with('-') {
+        Some("it must start and end with a letter or digit".to_string())
+    } else {
+        None
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(NameError {
+            reason,
+            suggestion: suggest_label(name, max).filter(|s| s != name),
+        }),
+    }
+}
+
+/// Derives a DNS label from a free-form name: `Image_Storage` becomes `image-storage`.
+pub fn suggest_label(name: &str, max: usize) -> Option<String> {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let trimmed: String = out
+        .trim_start_matches(|c: char| !c.is_ascii_lowercase())
+        .chars()
+        .take(max)
+        .collect();
+    let trimmed = trimmed.trim_end_matches('-').to_string();
+    (!trimmed.is_empty()).then_some(trimmed)
+}
+
+/// Whether `key` can be an environment variable name.
+pub fn is_env_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_quantity(value: &str) -> bool {
+    let digits_end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, suffix) = value.split_at(digits_end);
+    !number.is_empty()
+        && number.parse::<f64>().is_ok()
+        && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&suffix)
+}
+
+fn is_host(host: &str) -> bool {
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Every rule the spec breaks, in file order.
+pub fn validate(spec: &AppSpec) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if let Err(e) = check_app_name(&spec.name) {
+        let mut v = Violation::new(&["name"], format!("invalid app name `{}`: {}", spec.name, e.reason));
+        if let Some(s) = e.suggestion {
+            v = v.hint(format!("use `{s}`"));
+        }
+        out.push(v);
+    }
+    if let Some(ns) = &spec.namespace
+        && let Err(e) = check_namespace(ns)
+    {
+        let mut v = Violation::new(&["namespace"], format!("invalid namespace `{ns}`: {}", e.reason));
+        if let Some(s) = e.suggestion {
+            v = v.hint(format!("use `{s}`"));
+        }
+        out.push(v);
+    }
+    let repo = &spec.image.repository;
+    if repo.is_empty() || repo.contains(char::is_whitespace) || repo.chars().any(|c| c.is_ascii_uppercase()) {
+        out.push(
+            Violation::new(&["image", "repository"], format!("invalid image repository `{repo}`"))
+                .hint("use a lowercase reference such as `ghcr.io/acme/shop`"),
+        );
+    }
+    if let Some(registry) = &spec.registry
+        && check_label(&registry.pull_secret, 63, false).is_err()
+    {
+        out.push(Violation::new(
+            &["registry", "pull_secret"],
+            format!("invalid Secret name `{}`", registry.pull_secret),
+        ));
+    }
+    out.extend(check_process(&["web"], spec.web.replicas, &spec.web.resources));
+    if spec.web.port == 0 {
+        out.push(Violation::new(&["web", "port"], "port 0 is not a valid container port"));
+    }
+    if !spec.web.health_path.starts_with('/') {
+        out.push(
+            Violation::new(&["web", "health_path"], format!("health path `{}` must start with `/`", spec.web.health_path))
+                .hint("Rails 7.1 and later serve `/up`"),
+        );
+    }
+    for (name, worker) in &spec.workers {
+        let at = ["workers", name.as_str()];
+        if name == "web" {
+            out.push(Violation::new(&at, "`web` is the web process; give the worker another name"));
+        } else if let Err(e) = check_label(name, 63 - spec.name.len() - 1, true) {
+            out.push(Violation::new(&at, format!("invalid process name `{name}`: {}", e.reason)));
+        }
+        if worker.command.is_empty() {
+            out.push(Violation::new(&["workers", name, "command"], "a worker needs a command, such as `bin/jobs`"));
+        }
+        out.extend(check_process(&at, worker.replicas, &worker.resources));
+    }
+    if let Some(ingress) = &spec.ingress {
+        if ingress.hosts.is_empty() {
+            out.push(Violation::new(&["ingress", "hosts"], "an ingress needs at least one host"));
+        }
+        for host in &ingress.hosts {
+            if !is_host(host) {
+                out.push(Violation::new(&["ingress", "hosts"], format!("`{host}` is not a valid host name")));
+            }
+        }
+        if ingress.issuer.is_some() && !ingress.tls {
+            out.push(
+                Violation::new(&["ingress", "issuer"], "an issuer is set but `tls` is off")
+                    .hint("set `tls: true`, or remove `issuer`"),
+            );
+        }
+    }
+    for key in spec.env.keys() {
+        if !is_env_key(key) {
+            out.push(Violation::new(&["env", key], format!("`{key}` is not a valid environment variable name")));
+        }
+        if spec.secrets.contains(key) {
+            out.push(
+                Violation::new(&["env", key], format!("`{key}` is both plain env and a secret"))
+                    .hint("keep it under `secrets` only"),
+            );
+        }
+    }
+    for key in &spec.secrets {
+        if !is_env_key(key) {
+            out.push(Violation::new(&["secrets"], format!("`{key}` is not a valid environment variable name")));
+        }
+    }
+    if spec.migrate.command.is_empty() {
+        out.push(Violation::new(&["migrate", "command"], "the migration command is empty").hint("use `[bin/rails, db:migrate]`"));
+    }
+    if let Some(volume) = &spec.volume {
+        if check_label(&volume.name, 63 - spec.name.len() - 1, true).is_err() {
+            out.push(Violation::new(&["volume", "name"], format!("invalid volume name `{}`", volume.name)));
+        }
+        if !volume.mount_path.starts_with('/') {
+            out.push(Violation::new(&["volume", "mount_path"], format!("mount path `{}` must be absolute", volume.mount_path)));
+        }
+        if !is_quantity(&volume.size) {
+            out.push(Violation::new(&["volume", "size"], format!("`{}` is not a size such as `10Gi`", volume.size)));
+        }
+    }
+    out
+}
+
+fn check_process(at: &[&str], replicas: i32, resources: &crate::model::Resources) -> Vec<Violation> {
+    let mut out = Vec::new();
+    fn with<'a>(at: &[&'a str], last: &'a str) -> Vec<&'a str> {
+        let mut p = at.to_vec();
+        p.push(last);
+        p
+    }
+    if replicas < 0 {
+        out.push(
+            Violation::new(&with(at, "replicas"), format!("replicas must be 0 or more, not {replicas}"))
+                .hint("use 0 to stop the process"),
+        );
+    }
+    for (field, value) in [("cpu", &resources.cpu), ("memory", &resources.memory)]
+        .into_iter()
+        .chain(resources.memory_limit.as_ref().map(|m| ("memory_limit", m)))
+    {
+        if !is_quantity(value) {
+            let mut p = with(at, "resources");
+            p.push(field);
+            out.push(Violation::new(&p, format!("`{value}` is not a Kubernetes quantity such as `250m` or `512Mi`")));
+        }
+    }
+    out
+}
+
+/// Things worth saying that do not stop a deploy.
+pub fn warnings(spec: &AppSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    if spec.image.tag.is_none() {
+        out.push(format!(
+            "image `{}` has no tag; deploy will ask for one (`--tag`), since an untagged image cannot be rolled back",
+            spec.image.repository
+        ));
+    }
+    if let Some(volume) = &spec.volume
+        && spec.web.replicas > 1
+    {
+        out.push(format!(
+            "volume `{}` is ReadWriteOnce: web replicas on different nodes cannot all mount it; use object storage for Active Storage when scaling out",
+            volume.name
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_storage_suggests_kebab_case() {
+        let err = check_app_name("Image_Storage").unwrap_err();
+        assert_eq!(err.suggestion.as_deref(), Some("image-storage"));
+        assert!(err.reason.contains("lowercase"), "{}", err.reason);
+    }
+
+    #[test]
+    fn names_must_start_with_a_letter_and_fit() {
+        assert!(check_app_name("shop").is_ok());
+        assert!(check_app_name("9shop").is_err());
+        assert!(check_app_name(&"a".repeat(41)).is_err());
+        assert!(check_app_name("shop-").is_err());
+        assert_eq!(suggest_label("--My App!!", 40).as_deref(), Some("my-app"));
+    }
+
+    #[test]
+    fn env_keys() {
+        assert!(is_env_key("DATABASE_URL"));
+        assert!(is_env_key("_X1"));
+        assert!(!is_env_key("1X"));
+        assert!(!is_env_key("MY-KEY"));
+        assert!(!is_env_key(""));
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in ["250m", "1", "0.5", "512Mi", "1Gi"] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["", "Mi", "12 Mi", "lots", "1.2.3"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+# Pinned versions of the test control plane; sourced by build, up and down.
+# Kubernetes stays inside the range of the k8s-openapi feature the plugin pins (v1_33).
+KUBE_VERSION=v1.33.13
+KUBE_MINOR=33
+ETCD_VERSION=v3.5.21 # the etcd that k8s.io/kubernetes v1.33.13 requires (see go.mod)
+KWOK_VERSION=v0.7.0  # built against k8s.io/* v0.33
+CLUSTER_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/cluster/$KUBE_VERSION-kwok-$KWOK_VERSION"
