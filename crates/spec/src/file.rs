@@ -168,7 +168,10 @@ fn line_col(prefix: &str) -> (u64, u64) {
 
 /// The spec as the file holds it, with a header that says what it is.
 pub fn to_yaml(spec: &AppSpec) -> String {
-    let body = serde_saphyr::to_string(spec).expect("an AppSpec always serializes");
+    let mut body = serde_saphyr::to_string(spec).expect("an AppSpec always serializes");
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
     format!(
         "# kubectl-rails app spec: commit it with the app. It names secret keys, never values;\n\
          # set those with `kubectl rails secrets set KEY`. Docs: `kubectl rails help init`.\n{body}"

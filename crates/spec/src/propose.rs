@@ -133,7 +133,8 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             notes.push(format!("plain env copied from `{file}`, review the values: {}", plain.join(", ")));
         }
     }
-    for key in &d.database_env_keys {
+    // Keys the production database config reads: plain ones the app already sets stay plain.
+    for key in d.database_env_keys.iter().filter(|k| !env.contains_key(*k)) {
         add_secret(key);
     }
     if matches!(d.database, Some(Database::Postgres | Database::Mysql)) && d.database_env_keys.is_empty() {

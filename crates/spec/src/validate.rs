@@ -109,7 +109,8 @@ fn is_quantity(value: &str) -> bool {
         && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&suffix)
 }
 
-fn is_host(host: &str) -> bool {
+/// Whether `host` is a valid ingress host (a wildcard `*.` prefix is allowed).
+pub fn is_host(host: &str) -> bool {
     let host = host.strip_prefix("*.").unwrap_or(host);
     !host.is_empty()
         && host.len() <= 253

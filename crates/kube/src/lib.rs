@@ -1,0 +1,76 @@
+//! The client edge of kubectl-rails: connecting the way kubectl does (`--kubeconfig`,
+//! `--context`, `--cluster`, `--user`), server-side apply of rendered objects, and pruning.
+//!
+//! It holds no Rails knowledge and no rendering: it moves objects to and from the cluster.
+
+mod apply;
+mod connect;
+
+pub use apply::{ApplyOutcome, Applier, api_resource, prune_selector};
+pub use connect::{ClusterArgs, Connection, connect};
+
+/// The field manager of every server-side apply the plugin makes.
+pub const FIELD_MANAGER: &str = "kubectl-rails";
+
+/// What went wrong talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("failed to load the kubeconfig{}", path.as_ref().map(|p| format!(" `{p}`")).unwrap_or_default())]
+    Kubeconfig {
+        path: Option<String>,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no kubeconfig found: `KUBECONFIG` is unset and `~/.kube/config` does not exist")]
+    NoKubeconfig,
+    #[error("context `{context}` is not in the kubeconfig (known: {known})")]
+    UnknownContext { context: String, known: String },
+    #[error("failed to create a client for `{server}`")]
+    Client {
+        server: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot reach the cluster at `{server}`")]
+    Unreachable {
+        server: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to {action}")]
+    Api {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot apply a `{kind}`: kubectl-rails does not manage that kind")]
+    UnsupportedKind { kind: String },
+}
+
+impl KubeError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NoKubeconfig => Some("pass `--kubeconfig FILE` or set `KUBECONFIG`".into()),
+            Self::UnknownContext { .. } => Some("list contexts with `kubectl config get-contexts`".into()),
+            Self::Unreachable { .. } => Some(
+                "check that the cluster is running and that `kubectl --context ... get nodes` works; `--context` picks another cluster".into(),
+            ),
+            Self::Api { source: kube::Error::Api(status), .. } if status.code == 403 => {
+                Some("your user lacks this permission: ask an admin, or run `kubectl rails rbac` to see what the plugin needs".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// A denied request (HTTP 403).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Self::Api { source: kube::Error::Api(s), .. } if s.code == 403)
+    }
+}
+
+/// Wraps a kube error with the action that failed.
+pub fn api_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> KubeError {
+    let action = action.into();
+    move |source| KubeError::Api { action, source }
+}

@@ -1,0 +1,176 @@
+//! Every flag and subcommand, as clap derive types. kubectl passes its own flags through to a
+//! plugin, so the connection flags mirror kubectl's and are global.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl rails",
+    bin_name = "kubectl rails",
+    version,
+    about = "Deploy a Ruby on Rails app to Kubernetes: init, render, deploy",
+    long_about = None,
+    after_help = "Start in the app folder with `kubectl rails init`, then `kubectl rails deploy`.\n\
+                  Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout, 130 interrupted."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// Path to the kubeconfig file (default: `KUBECONFIG`, then `~/.kube/config`)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig cluster to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Namespace: this flag, then the spec, then the context's namespace, then `default`
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+    /// Never prompt: a missing value is an error that names its flag
+    #[arg(long, global = true)]
+    pub no_input: bool,
+    /// Answer yes to confirmations
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// The Rails app folder
+    #[arg(short = 'C', long = "app-dir", global = true, value_name = "DIR", default_value = ".")]
+    pub app_dir: PathBuf,
+    /// The spec file (default: `config/kubernetes.yml` in the app folder)
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub spec_file: Option<PathBuf>,
+    /// More detail on stderr (repeat for more)
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Yaml,
+    Json,
+    Wide,
+    Name,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Read the app folder and write `config/kubernetes.yml`
+    Init(InitArgs),
+    /// Print the Kubernetes objects of the app, or write them to a folder
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// App name, used as the prefix of every object name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Container image, `repository:tag`
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Public host name for the ingress (repeat for several)
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// Do not render an ingress
+    #[arg(long, conflicts_with = "hosts")]
+    pub no_ingress: bool,
+    /// Web replicas
+    #[arg(long, allow_negative_numbers = true)]
+    pub replicas: Option<i32>,
+    /// Container port of the web process (default: from the Dockerfile and Kamal)
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenderArgs {
+    /// Write one file per object into this folder instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MigrateMode {
+    /// Run the migration Job, then roll out
+    Auto,
+    /// Roll out without migrating
+    Skip,
+    /// Run the migration Job and stop
+    Only,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// Override the spec's image (`repository[:tag]`)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Override the image tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Allow the `latest` tag (it cannot be rolled back)
+    #[arg(long)]
+    pub allow_latest: bool,
+    /// Run migrations before the rollout
+    #[arg(long, value_enum, default_value = "auto")]
+    pub migrate: MigrateMode,
+    /// Ask the server to validate everything, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overall time limit, such as `300s` or `10m`
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// Override the spec's image (`repository[:tag]`)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Override the image tag
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Keep the screen updated from watches
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The release to restore (default: the one before the current)
+    pub revision: Option<u32>,
+    /// Overall time limit, such as `300s` or `10m`
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// Parses `90`, `90s`, `5m` or `1h`.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as `90s` or `10m`"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}` is not a duration such as `90s` or `10m`")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}

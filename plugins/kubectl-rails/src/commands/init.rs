@@ -1,0 +1,191 @@
+//! `kubectl rails init`: read the app folder, ask for what it cannot tell, write the spec.
+
+use kubectl_rails_spec::ImageSpec;
+use kubectl_rails_spec::detect::{self, Detection};
+use kubectl_rails_spec::file;
+use kubectl_rails_spec::propose::{self, Answers};
+use kubectl_rails_spec::validate::{self, check_app_name, check_namespace};
+
+use crate::cli::InitArgs;
+use crate::exit;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub(crate) fn run(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
+    settings.output(&[])?;
+    let InitOutcome { spec_text, notes } = build_spec(args, settings, printer)?;
+    write_spec(settings, printer, &spec_text)?;
+    for note in notes {
+        printer.note(&note);
+    }
+    printer.info("next: set the secret values with `kubectl rails secrets set KEY`, then run `kubectl rails deploy`");
+    Ok(())
+}
+
+struct InitOutcome {
+    spec_text: String,
+    notes: Vec<String>,
+}
+
+/// Checks flag values first, so that a bad flag is a usage error before any file is read.
+fn check_flags(args: &InitArgs, settings: &Settings) -> anyhow::Result<()> {
+    if let Some(name) = &args.name {
+        name_ok(name).map_err(|e| exit::usage(format!("invalid `--name`: {e}"), None))?;
+    }
+    if let Some(ns) = &settings.global.namespace {
+        check_namespace(ns).map_err(|e| exit::usage(format!("invalid `--namespace` `{ns}`: {}", e.reason), None))?;
+    }
+    if let Some(r) = args.replicas {
+        replicas_ok(r).map_err(|e| exit::usage(format!("invalid `--replicas`: {e}"), None))?;
+    }
+    if let Some(image) = &args.image {
+        image_ok(image).map_err(|e| exit::usage(format!("invalid `--image`: {e}"), None))?;
+    }
+    for host in &args.hosts {
+        host_ok(host).map_err(|e| exit::usage(format!("invalid `--host`: {e}"), None))?;
+    }
+    if args.port == Some(0) {
+        return Err(exit::usage("invalid `--port`: 0 is not a port", None));
+    }
+    Ok(())
+}
+
+fn name_ok(name: &str) -> Result<(), String> {
+    check_app_name(name).map_err(|e| match e.suggestion {
+        Some(s) => format!("`{name}`: {}; use `{s}`", e.reason),
+        None => format!("`{name}`: {}", e.reason),
+    })
+}
+
+fn replicas_ok(r: i32) -> Result<(), String> {
+    if r < 0 { Err(format!("{r} is negative; use 0 or more")) } else { Ok(()) }
+}
+
+fn image_ok(image: &str) -> Result<(), String> {
+    if image.is_empty() || image.contains(char::is_whitespace) || image.chars().any(|c| c.is_ascii_uppercase()) {
+        Err(format!("`{image}` is not an image reference such as `ghcr.io/acme/shop:1.0`"))
+    } else {
+        Ok(())
+    }
+}
+
+fn host_ok(host: &str) -> Result<(), String> {
+    if validate::is_host(host) { Ok(()) } else { Err(format!("`{host}` is not a valid host name such as `shop.example.com`")) }
+}
+
+fn build_spec(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<InitOutcome> {
+    check_flags(args, settings)?;
+    let dir = &settings.global.app_dir;
+    let detection = detect::detect(dir, args.port.is_none())?;
+    describe(&detection, printer);
+    let proposal = propose::propose(&detection, args.port);
+    let prompter = &settings.prompter;
+
+    let name = match (&args.name, &proposal.name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(found)) if !prompter.interactive => found.clone(),
+        (None, found) => prompter.text("App name", found.as_deref(), "--name", |s| name_ok(s))?,
+    };
+    let image = match (&args.image, &proposal.image) {
+        (Some(i), _) => i.clone(),
+        (None, Some(found)) => found.clone(),
+        (None, None) => prompter.text("Container image (repository:tag)", None, "--image", |s| image_ok(s))?,
+    };
+    let image = ImageSpec::parse(&image);
+    let hosts = if !args.hosts.is_empty() {
+        args.hosts.clone()
+    } else if args.no_ingress || !proposal.hosts.is_empty() {
+        if args.no_ingress { vec![] } else { proposal.hosts.clone() }
+    } else if prompter.interactive {
+        loop {
+            let answer = prompter.optional_text("Public host name (empty for no ingress)", "--host")?;
+            match answer {
+                Some(h) => match host_ok(&h) {
+                    Ok(()) => break vec![h],
+                    Err(e) => printer.warn(&e),
+                },
+                None => break vec![],
+            }
+        }
+    } else {
+        printer.note("no host found: no ingress is rendered (pass `--host` to add one)");
+        vec![]
+    };
+    let namespace = match &settings.global.namespace {
+        Some(ns) => ns.clone(),
+        None if prompter.interactive => prompter.text("Namespace", Some(&name), "--namespace", |s| {
+            check_namespace(s).map_err(|e| e.reason)
+        })?,
+        None => name.clone(),
+    };
+    let replicas = match args.replicas {
+        Some(r) => r,
+        None if prompter.interactive => prompter
+            .text("Web replicas", Some("2"), "--replicas", |s| {
+                s.parse::<i32>().map_err(|_| format!("`{s}` is not a number")).and_then(replicas_ok)
+            })?
+            .parse()?,
+        None => 2,
+    };
+    let notes = proposal.notes.clone();
+    let spec = proposal.into_spec(Answers { name, image, hosts, namespace: Some(namespace), replicas });
+    if let Some(v) = validate::validate(&spec).into_iter().next() {
+        return Err(exit::failure(format!("the detected spec is invalid: {}", v.message), v.hint));
+    }
+    for w in validate::warnings(&spec) {
+        printer.warn(&w);
+    }
+    Ok(InitOutcome { spec_text: file::to_yaml(&spec), notes })
+}
+
+fn describe(d: &Detection, printer: &Printer) {
+    let mut found = Vec::new();
+    if let Some(v) = &d.rails_version {
+        found.push(format!("Rails {v}"));
+    }
+    if let Some(f) = &d.dockerfile {
+        found.push(format!("Dockerfile (port {})", f.expose.map_or("?".into(), |p| p.to_string())));
+    }
+    if d.kamal.is_some() {
+        found.push("Kamal config/deploy.yml".into());
+    }
+    if let Some((file, entries)) = &d.env_file {
+        found.push(format!("{file} ({} keys)", entries.len()));
+    }
+    if !d.procfile.is_empty() {
+        found.push("Procfile".into());
+    }
+    if d.master_key {
+        found.push("config/master.key".into());
+    }
+    printer.step(&format!("found {}", found.join(", ")));
+}
+
+/// Shows what would change in an existing spec and asks before overwriting it.
+fn write_spec(settings: &Settings, printer: &Printer, text: &str) -> anyhow::Result<()> {
+    let path = &settings.spec_path;
+    if let Ok(existing) = fs_err::read_to_string(path) {
+        if existing == text {
+            printer.info(&format!("`{}` is up to date", path.display()));
+            return Ok(());
+        }
+        printer.info(&format!("`{}` exists; the new spec would change it:", path.display()));
+        let diff = similar::TextDiff::from_lines(existing.as_str(), text);
+        let mut shown = String::new();
+        for change in diff.iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => "-",
+                similar::ChangeTag::Insert => "+",
+                similar::ChangeTag::Equal => continue,
+            };
+            shown.push_str(&format!("{sign} {change}"));
+        }
+        printer.info(shown.trim_end());
+        if !settings.prompter.confirm(&format!("Overwrite `{}`", path.display()), settings.global.yes)? {
+            return Err(exit::failure("kept the existing spec", None));
+        }
+    }
+    file::write_atomic(path, text)?;
+    printer.step(&format!("wrote `{}`", path.display()));
+    Ok(())
+}

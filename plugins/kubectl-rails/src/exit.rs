@@ -1,0 +1,39 @@
+//! Exit codes and the error type that carries one. Documented in the README.
+
+use std::fmt;
+
+pub(crate) const FAILURE: u8 = 1;
+pub(crate) const USAGE: u8 = 2;
+pub(crate) const TIMEOUT: u8 = 124;
+pub(crate) const INTERRUPTED: u8 = 130;
+
+/// An error the user caused or can fix, with its exit code and what to do next.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: u8,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// A usage error (exit 2): a bad or missing flag value.
+pub(crate) fn usage(message: impl Into<String>, hint: Option<String>) -> anyhow::Error {
+    Failure { message: message.into(), hint, code: USAGE }.into()
+}
+
+/// A failure (exit 1) with a hint.
+pub(crate) fn failure(message: impl Into<String>, hint: Option<String>) -> anyhow::Error {
+    Failure { message: message.into(), hint, code: FAILURE }.into()
+}
+
+/// A failure with its own exit code, such as a timeout or a remote command's status.
+pub(crate) fn with_code(code: u8, message: impl Into<String>, hint: Option<String>) -> anyhow::Error {
+    Failure { message: message.into(), hint, code }.into()
+}

@@ -1,0 +1,75 @@
+//! `kubectl-rails`: the binary kubectl finds on PATH and runs as `kubectl rails`.
+
+mod cli;
+mod commands;
+mod exit;
+mod printer;
+mod prompt;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    let printer = Printer::new(cli.global.verbose);
+    let settings = Settings::new(cli.global.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.info(&format!("error: failed to start the async runtime: {e}"));
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli.command, &settings, &printer)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err, &printer),
+    }
+}
+
+async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
+    match command {
+        Command::Init(args) => commands::init::run(&args, settings, printer),
+        Command::Render(args) => commands::render::run(&args, settings, printer),
+    }
+}
+
+/// Prints `error: ...` and any `hint:`, and picks the exit code.
+fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
+    // `kubectl rails status | head` closes the pipe early: that is not an error.
+    if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+        return ExitCode::SUCCESS;
+    }
+    printer.clear_progress();
+    printer.info(&format!("error: {err:#}"));
+    let mut code = exit::FAILURE;
+    for cause in err.chain() {
+        let hint = if let Some(f) = cause.downcast_ref::<exit::Failure>() {
+            code = f.code;
+            f.hint.clone()
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_spec::file::SpecFileError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_spec::detect::DetectError>() {
+            e.hint().map(str::to_string)
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_kube::KubeError>() {
+            e.hint()
+        } else {
+            None
+        };
+        if let Some(hint) = hint {
+            printer.info(&format!("hint: {hint}"));
+        }
+    }
+    ExitCode::from(code)
+}

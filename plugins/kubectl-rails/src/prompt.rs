@@ -1,0 +1,64 @@
+//! Prompts for a person at a terminal; without one, a missing value is an error naming its flag.
+
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Input};
+
+use crate::exit;
+
+/// Asks questions only when stdin and stderr are terminals and `--no-input` is absent.
+pub(crate) struct Prompter {
+    pub interactive: bool,
+}
+
+impl Prompter {
+    fn missing(what: &str, flag: &str) -> anyhow::Error {
+        exit::usage(
+            format!("{what} is required, and nobody is at a terminal to ask"),
+            Some(format!("pass `{flag}`")),
+        )
+    }
+
+    /// Free text with an optional default; `check` explains what is wrong with an answer.
+    pub(crate) fn text(
+        &self,
+        question: &str,
+        default: Option<&str>,
+        flag: &str,
+        check: impl Fn(&str) -> Result<(), String> + Clone,
+    ) -> anyhow::Result<String> {
+        if !self.interactive {
+            return Err(Self::missing(question, flag));
+        }
+        let theme = ColorfulTheme::default();
+        let mut input = Input::<String>::with_theme(&theme).with_prompt(question);
+        if let Some(d) = default {
+            input = input.default(d.to_string());
+        }
+        let answer = input.validate_with(move |s: &String| check(s.trim())).interact_text()?;
+        Ok(answer.trim().to_string())
+    }
+
+    /// Optional free text: an empty answer is `None`.
+    pub(crate) fn optional_text(&self, question: &str, flag: &str) -> anyhow::Result<Option<String>> {
+        if !self.interactive {
+            return Err(Self::missing(question, flag));
+        }
+        let theme = ColorfulTheme::default();
+        let answer: String = Input::with_theme(&theme).with_prompt(question).allow_empty(true).interact_text()?;
+        Ok(Some(answer.trim().to_string()).filter(|a| !a.is_empty()))
+    }
+
+    /// A yes/no question; `--yes` answers it before it is asked.
+    pub(crate) fn confirm(&self, question: &str, yes: bool) -> anyhow::Result<bool> {
+        if yes {
+            return Ok(true);
+        }
+        if !self.interactive {
+            return Err(exit::usage(
+                format!("{question}: confirmation needed, and nobody is at a terminal to answer"),
+                Some("pass `--yes`".into()),
+            ));
+        }
+        Ok(Confirm::with_theme(&ColorfulTheme::default()).with_prompt(question).default(false).interact()?)
+    }
+}
