@@ -8,7 +8,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+};
 use kube::core::ApiResource;
 use serde_json::Value;
 
@@ -25,13 +27,24 @@ pub fn api_resource(kind: &str) -> Result<ApiResource, KubeError> {
         "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
         "Ingress" => ApiResource::erase::<Ingress>(&()),
         "HorizontalPodAutoscaler" => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
-        other => return Err(KubeError::UnsupportedKind { kind: other.to_string() }),
+        other => {
+            return Err(KubeError::UnsupportedKind {
+                kind: other.to_string(),
+            });
+        }
     })
 }
 
 /// Kinds that pruning may delete. Volume claims hold data and Jobs hold migration history, so
 /// they are never pruned automatically.
-pub const PRUNABLE_KINDS: &[&str] = &["Deployment", "Service", "PodDisruptionBudget", "Ingress", "ConfigMap", "HorizontalPodAutoscaler"];
+pub const PRUNABLE_KINDS: &[&str] = &[
+    "Deployment",
+    "Service",
+    "PodDisruptionBudget",
+    "Ingress",
+    "ConfigMap",
+    "HorizontalPodAutoscaler",
+];
 
 /// The label selector of every object the plugin created for `app` (release records excluded).
 pub fn prune_selector(app: &str) -> String {
@@ -59,24 +72,35 @@ pub struct Applier {
 
 impl Applier {
     pub fn new(client: kube::Client, namespace: &str, dry_run: bool) -> Self {
-        Self { client, namespace: namespace.to_string(), dry_run }
+        Self {
+            client,
+            namespace: namespace.to_string(),
+            dry_run,
+        }
     }
 
     fn api(&self, kind: &str) -> Result<Api<DynamicObject>, KubeError> {
         let ar = api_resource(kind)?;
-        Ok(Api::namespaced_with(self.client.clone(), &self.namespace, &ar))
+        Ok(Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &ar,
+        ))
     }
 
     /// Server-side apply with our field manager; conflicts are forced, since the spec is the
     /// source of truth for the fields it renders.
     pub async fn apply(&self, value: &Value) -> Result<ApplyOutcome, KubeError> {
         let kind = value["kind"].as_str().unwrap_or_default().to_string();
-        let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let api = self.api(&kind)?;
-        let before = api
-            .get_opt(&name)
-            .await
-            .map_err(api_err(format!("read {kind} `{name}` in namespace `{}`", self.namespace)))?;
+        let before = api.get_opt(&name).await.map_err(api_err(format!(
+            "read {kind} `{name}` in namespace `{}`",
+            self.namespace
+        )))?;
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = self.dry_run;
         let mut body = value.clone();
@@ -84,13 +108,23 @@ impl Applier {
         let object = api
             .patch(&name, &params, &Patch::Apply(&body))
             .await
-            .map_err(api_err(format!("apply {kind} `{name}` in namespace `{}`", self.namespace)))?;
+            .map_err(api_err(format!(
+                "apply {kind} `{name}` in namespace `{}`",
+                self.namespace
+            )))?;
         let action = match before {
             None => "created",
-            Some(b) if b.metadata.resource_version == object.metadata.resource_version => "unchanged",
+            Some(b) if b.metadata.resource_version == object.metadata.resource_version => {
+                "unchanged"
+            }
             Some(_) => "configured",
         };
-        Ok(ApplyOutcome { kind, name, action, object })
+        Ok(ApplyOutcome {
+            kind,
+            name,
+            action,
+            object,
+        })
     }
 
     /// Lists the app's objects of every prunable kind: kind -> names.
@@ -102,16 +136,32 @@ impl Applier {
                 .api(kind)?
                 .list_metadata(&params)
                 .await
-                .map_err(api_err(format!("list {kind}s of `{app}` in namespace `{}`", self.namespace)))?;
-            out.insert(*kind, list.items.into_iter().filter_map(|o| o.metadata.name).collect());
+                .map_err(api_err(format!(
+                    "list {kind}s of `{app}` in namespace `{}`",
+                    self.namespace
+                )))?;
+            out.insert(
+                *kind,
+                list.items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name)
+                    .collect(),
+            );
         }
         Ok(out)
     }
 
     /// Deletes the app's objects that `keep` does not name; returns `(kind, name)` of each.
-    pub async fn prune(&self, app: &str, keep: &[(String, String)]) -> Result<Vec<(String, String)>, KubeError> {
+    pub async fn prune(
+        &self,
+        app: &str,
+        keep: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, KubeError> {
         let mut pruned = Vec::new();
-        let mut params = DeleteParams { propagation_policy: Some(PropagationPolicy::Foreground), ..DeleteParams::default() };
+        let mut params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
         params.dry_run = self.dry_run;
         for (kind, names) in self.owned(app).await? {
             for name in names {
@@ -121,7 +171,10 @@ impl Applier {
                 self.api(kind)?
                     .delete(&name, &params)
                     .await
-                    .map_err(api_err(format!("prune {kind} `{name}` in namespace `{}`", self.namespace)))?;
+                    .map_err(api_err(format!(
+                        "prune {kind} `{name}` in namespace `{}`",
+                        self.namespace
+                    )))?;
                 pruned.push((kind.to_string(), name));
             }
         }

@@ -35,11 +35,15 @@ impl DetectError {
     /// What to do next.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Self::NotRails { .. } => Some("run `kubectl rails init` in the folder that holds the app's Gemfile"),
+            Self::NotRails { .. } => {
+                Some("run `kubectl rails init` in the folder that holds the app's Gemfile")
+            }
             Self::MissingDockerfile { .. } => Some(
                 "the Dockerfile tells the port and user of the image: Rails 7.1+ generates one, or pass `--port` when the image is built elsewhere",
             ),
-            Self::EnvFile { .. } => Some("fix the line or remove it; lines must look like `KEY=value`"),
+            Self::EnvFile { .. } => {
+                Some("fix the line or remove it; lines must look like `KEY=value`")
+            }
             Self::Kamal { .. } => Some("check the YAML of `config/deploy.yml`"),
             Self::Read { .. } => None,
         }
@@ -71,7 +75,9 @@ pub struct Dockerfile {
 impl Dockerfile {
     /// Rails 8 images run Thruster in front of Puma.
     pub fn runs_thruster(&self) -> bool {
-        self.cmd.as_ref().is_some_and(|c| c.iter().any(|a| a.ends_with("thrust")))
+        self.cmd
+            .as_ref()
+            .is_some_and(|c| c.iter().any(|a| a.ends_with("thrust")))
     }
 
     /// The numeric user, when `USER` names one (`1000` or `1000:1000`).
@@ -133,8 +139,12 @@ pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectErro
     let gemfile = read("Gemfile")?.unwrap_or_default();
     let lock = read("Gemfile.lock")?.unwrap_or_default();
     let gems = gem_names(&gemfile);
-    if !gems.iter().any(|g| g == "rails" || g == "railties") && lock_version(&lock, "rails").is_none() {
-        return Err(DetectError::NotRails { dir: dir.to_path_buf() });
+    if !gems.iter().any(|g| g == "rails" || g == "railties")
+        && lock_version(&lock, "rails").is_none()
+    {
+        return Err(DetectError::NotRails {
+            dir: dir.to_path_buf(),
+        });
     }
     let has = |gem: &str| gems.iter().any(|g| g == gem) || lock_version(&lock, gem).is_some();
     let mut d = Detection {
@@ -144,30 +154,48 @@ pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectErro
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_default(),
         rails_version: lock_version(&lock, "rails"),
-        job_backend: [("sidekiq", JobBackend::Sidekiq), ("solid_queue", JobBackend::SolidQueue), ("good_job", JobBackend::GoodJob)]
-            .into_iter()
-            .find(|(gem, _)| has(gem))
-            .map(|(_, b)| b),
-        database: [("pg", Database::Postgres), ("mysql2", Database::Mysql), ("trilogy", Database::Mysql), ("sqlite3", Database::Sqlite)]
-            .into_iter()
-            .find(|(gem, _)| has(gem))
-            .map(|(_, db)| db),
+        job_backend: [
+            ("sidekiq", JobBackend::Sidekiq),
+            ("solid_queue", JobBackend::SolidQueue),
+            ("good_job", JobBackend::GoodJob),
+        ]
+        .into_iter()
+        .find(|(gem, _)| has(gem))
+        .map(|(_, b)| b),
+        database: [
+            ("pg", Database::Postgres),
+            ("mysql2", Database::Mysql),
+            ("trilogy", Database::Mysql),
+            ("sqlite3", Database::Sqlite),
+        ]
+        .into_iter()
+        .find(|(gem, _)| has(gem))
+        .map(|(_, db)| db),
         master_key: dir.join("config/master.key").is_file(),
         ..Detection::default()
     };
     d.dockerfile = read("Dockerfile")?.map(|t| parse_dockerfile(&t));
     if d.dockerfile.is_none() && need_dockerfile {
-        return Err(DetectError::MissingDockerfile { dir: dir.to_path_buf() });
+        return Err(DetectError::MissingDockerfile {
+            dir: dir.to_path_buf(),
+        });
     }
     for name in [".env", "example.env", ".env.example"] {
         if let Some(text) = read(name)? {
-            let entries = dotenv::parse(&text).map_err(|source| DetectError::EnvFile { file: dir.join(name), source })?;
+            let entries = dotenv::parse(&text).map_err(|source| DetectError::EnvFile {
+                file: dir.join(name),
+                source,
+            })?;
             d.env_file = Some((name.to_string(), entries));
             break;
         }
     }
-    d.procfile = read("Procfile")?.map(|t| parse_procfile(&t)).unwrap_or_default();
-    d.database_env_keys = read("config/database.yml")?.map(|t| production_env_keys(&t)).unwrap_or_default();
+    d.procfile = read("Procfile")?
+        .map(|t| parse_procfile(&t))
+        .unwrap_or_default();
+    d.database_env_keys = read("config/database.yml")?
+        .map(|t| production_env_keys(&t))
+        .unwrap_or_default();
     if let Some(text) = read("config/deploy.yml")? {
         let file = dir.join("config/deploy.yml");
         d.kamal = Some(parse_kamal(&text).map_err(|message| DetectError::Kamal { file, message })?);
@@ -210,7 +238,12 @@ pub fn parse_dockerfile(text: &str) -> Dockerfile {
         let rest = rest.trim();
         match word.to_ascii_uppercase().as_str() {
             "FROM" => out = Dockerfile::default(),
-            "EXPOSE" => out.expose = rest.split_whitespace().next().and_then(|p| p.split('/').next()?.parse().ok()),
+            "EXPOSE" => {
+                out.expose = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.split('/').next()?.parse().ok())
+            }
             "USER" => out.user = Some(rest.to_string()),
             "CMD" => {
                 out.cmd = Some(match serde_json::from_str::<Vec<String>>(rest) {
@@ -249,7 +282,9 @@ pub fn production_env_keys(text: &str) -> Vec<String> {
         let mut rest = line;
         while let Some(i) = rest.find("ENV") {
             rest = &rest[i + 3..];
-            let after = rest.trim_start_matches(".fetch").trim_start_matches(['[', '(']);
+            let after = rest
+                .trim_start_matches(".fetch")
+                .trim_start_matches(['[', '(']);
             if let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'')
                 && let Some(key) = after[1..].split(quote).next()
                 && crate::validate::is_env_key(key)
@@ -277,7 +312,12 @@ pub fn parse_kamal(text: &str) -> Result<Kamal, String> {
     let root: Value = serde_saphyr::from_str(text).map_err(|e| {
         let e = e.without_snippet();
         match e.location() {
-            Some(l) => format!("line {} column {}: {}", l.line(), l.column(), e.to_string().lines().next().unwrap_or("")),
+            Some(l) => format!(
+                "line {} column {}: {}",
+                l.line(),
+                l.column(),
+                e.to_string().lines().next().unwrap_or("")
+            ),
             None => e.to_string(),
         }
     })?;
@@ -296,8 +336,12 @@ pub fn parse_kamal(text: &str) -> Result<Kamal, String> {
         image: at(&["image"]).and_then(text_of),
         registry_server: at(&["registry", "server"]).and_then(text_of),
         registry_username: at(&["registry", "username"]).and_then(text_of),
-        ssl: at(&["proxy", "ssl"]).and_then(Value::as_bool).unwrap_or(false),
-        app_port: at(&["proxy", "app_port"]).and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()),
+        ssl: at(&["proxy", "ssl"])
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        app_port: at(&["proxy", "app_port"])
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok()),
         health_path: at(&["proxy", "healthcheck", "path"]).and_then(text_of),
         response_timeout: at(&["proxy", "response_timeout"]).and_then(Value::as_u64),
         ..Kamal::default()
@@ -321,7 +365,10 @@ pub fn parse_kamal(text: &str) -> Result<Kamal, String> {
     match at(&["env"]) {
         Some(Value::Object(env)) if env.contains_key("clear") || env.contains_key("secret") => {
             if let Some(Value::Object(clear)) = env.get("clear") {
-                k.env_clear = clear.iter().filter_map(|(key, v)| Some((key.clone(), text_of(v)?))).collect();
+                k.env_clear = clear
+                    .iter()
+                    .filter_map(|(key, v)| Some((key.clone(), text_of(v)?)))
+                    .collect();
             }
             if let Some(Value::Array(secret)) = env.get("secret") {
                 k.env_secret = secret.iter().filter_map(text_of).collect();
@@ -329,7 +376,10 @@ pub fn parse_kamal(text: &str) -> Result<Kamal, String> {
         }
         // `env:` as a flat map is all clear values.
         Some(Value::Object(flat)) => {
-            k.env_clear = flat.iter().filter_map(|(key, v)| Some((key.clone(), text_of(v)?))).collect();
+            k.env_clear = flat
+                .iter()
+                .filter_map(|(key, v)| Some((key.clone(), text_of(v)?)))
+                .collect();
         }
         _ => {}
     }
@@ -362,9 +412,12 @@ mod tests {
 
     #[test]
     fn gemfile_and_lock() {
-        let gems = gem_names("source 'https://rubygems.org'\ngem \"rails\", \"~> 8.0\"\n  gem 'pg'\n# gem 'x'\n");
+        let gems = gem_names(
+            "source 'https://rubygems.org'\ngem \"rails\", \"~> 8.0\"\n  gem 'pg'\n# gem 'x'\n",
+        );
         assert_eq!(gems, ["rails", "pg"]);
-        let lock = "GEM\n  specs:\n    rails (8.0.2)\n      actioncable (= 8.0.2)\n    sidekiq (7.3.0)\n";
+        let lock =
+            "GEM\n  specs:\n    rails (8.0.2)\n      actioncable (= 8.0.2)\n    sidekiq (7.3.0)\n";
         assert_eq!(lock_version(lock, "rails").as_deref(), Some("8.0.2"));
         assert_eq!(lock_version(lock, "actioncable"), None);
     }
@@ -372,7 +425,10 @@ mod tests {
     #[test]
     fn database_yml_production_keys() {
         let yml = "default: &default\n  adapter: postgresql\n  password: <%= ENV[\"DEV_PW\"] %>\nproduction:\n  <<: *default\n  url: <%= ENV['DATABASE_URL'] %>\n  password: <%= ENV.fetch(\"SHOP_DATABASE_PASSWORD\") { nil } %>\n";
-        assert_eq!(production_env_keys(yml), ["DATABASE_URL", "SHOP_DATABASE_PASSWORD"]);
+        assert_eq!(
+            production_env_keys(yml),
+            ["DATABASE_URL", "SHOP_DATABASE_PASSWORD"]
+        );
     }
 
     #[test]
@@ -391,7 +447,9 @@ mod tests {
 
     #[test]
     fn kamal_secrets_keys_only() {
-        let keys = kamal_secret_keys("# comment\nKAMAL_REGISTRY_PASSWORD=$KAMAL_REGISTRY_PASSWORD\nRAILS_MASTER_KEY=$(cat config/master.key)\n");
+        let keys = kamal_secret_keys(
+            "# comment\nKAMAL_REGISTRY_PASSWORD=$KAMAL_REGISTRY_PASSWORD\nRAILS_MASTER_KEY=$(cat config/master.key)\n",
+        );
         assert_eq!(keys, ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY"]);
     }
 }

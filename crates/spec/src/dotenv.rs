@@ -28,19 +28,31 @@ pub fn parse(text: &str) -> Result<Vec<EnvEntry>, EnvLineError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let body = trimmed.strip_prefix("export ").map_or(trimmed, str::trim_start);
+        let body = trimmed
+            .strip_prefix("export ")
+            .map_or(trimmed, str::trim_start);
         let Some((key, value)) = body.split_once('=') else {
-            return Err(EnvLineError { line, reason: format!("expected `KEY=value`, found `{}`", shorten(trimmed)) });
+            return Err(EnvLineError {
+                line,
+                reason: format!("expected `KEY=value`, found `{}`", shorten(trimmed)),
+            });
         };
         let key = key.trim();
         if !is_env_key(key) {
             return Err(EnvLineError {
                 line,
-                reason: format!("`{}` is not a valid environment variable name", shorten(key)),
+                reason: format!(
+                    "`{}` is not a valid environment variable name",
+                    shorten(key)
+                ),
             });
         }
         let value = unquote(value.trim()).map_err(|reason| EnvLineError { line, reason })?;
-        out.push(EnvEntry { key: key.to_string(), value, line });
+        out.push(EnvEntry {
+            key: key.to_string(),
+            value,
+            line,
+        });
     }
     Ok(out)
 }
@@ -49,14 +61,20 @@ fn unquote(value: &str) -> Result<String, String> {
     for quote in ['"', '\''] {
         if let Some(rest) = value.strip_prefix(quote) {
             let Some(end) = rest.find(quote) else {
-                return Err(format!("the value opens a {quote} quote that is never closed"));
+                return Err(format!(
+                    "the value opens a {quote} quote that is never closed"
+                ));
             };
             let tail = rest[end + 1..].trim();
             if !tail.is_empty() && !tail.starts_with('#') {
                 return Err("unexpected text after the closing quote".into());
             }
             let inner = &rest[..end];
-            return Ok(if quote == '"' { inner.replace("\\n", "\n") } else { inner.to_string() });
+            return Ok(if quote == '"' {
+                inner.replace("\\n", "\n")
+            } else {
+                inner.to_string()
+            });
         }
     }
     // An unquoted value ends at a comment that follows white space.
@@ -67,14 +85,29 @@ fn unquote(value: &str) -> Result<String, String> {
 fn shorten(text: &str) -> String {
     // Never echo a whole line back: it may hold a secret value.
     let head: String = text.chars().take(20).collect();
-    if head.len() < text.len() { format!("{head}...") } else { head }
+    if head.len() < text.len() {
+        format!("{head}...")
+    } else {
+        head
+    }
 }
 
 /// Whether a key's value is likely a credential, from its name alone.
 pub fn looks_secret(key: &str) -> bool {
     const MARKERS: &[&str] = &[
-        "SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE", "CREDENTIAL", "MASTER_KEY", "API_KEY", "ACCESS_KEY",
-        "AUTH", "DSN", "SALT", "CERT",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "TOKEN",
+        "PRIVATE",
+        "CREDENTIAL",
+        "MASTER_KEY",
+        "API_KEY",
+        "ACCESS_KEY",
+        "AUTH",
+        "DSN",
+        "SALT",
+        "CERT",
     ];
     let key = key.to_ascii_uppercase();
     MARKERS.iter().any(|m| key.contains(m))
@@ -91,7 +124,10 @@ mod tests {
     fn parses_quotes_comments_and_export() {
         let text = "# db\nDATABASE_URL=postgres://u:p@h/db\nexport E2_REGION='miami'\nCDN_HOST=\"cdn.example.com\" # cdn\nEMPTY=\nX=a #note\n";
         let entries = parse(text).unwrap();
-        let pairs: Vec<_> = entries.iter().map(|e| (e.key.as_str(), e.value.as_str(), e.line)).collect();
+        let pairs: Vec<_> = entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect();
         assert_eq!(
             pairs,
             [
@@ -109,17 +145,34 @@ mod tests {
         let err = parse("A=1\nthis is not env\n").unwrap_err();
         assert_eq!(err.line, 2);
         let err = parse("A=1\nMY-KEY=hunter2\n").unwrap_err();
-        assert_eq!(err.to_string(), "line 2: `MY-KEY` is not a valid environment variable name");
+        assert_eq!(
+            err.to_string(),
+            "line 2: `MY-KEY` is not a valid environment variable name"
+        );
         let err = parse("A=\"open\n").unwrap_err();
         assert!(err.reason.contains("never closed"));
     }
 
     #[test]
     fn secret_looking_keys() {
-        for k in ["DATABASE_URL", "SECRET_KEY_BASE", "E2_ACCESS_KEY", "E2_SECRET_ACCESS_KEY", "RAILS_MASTER_KEY", "REDIS_URL"] {
+        for k in [
+            "DATABASE_URL",
+            "SECRET_KEY_BASE",
+            "E2_ACCESS_KEY",
+            "E2_SECRET_ACCESS_KEY",
+            "RAILS_MASTER_KEY",
+            "REDIS_URL",
+        ] {
             assert!(looks_secret(k), "{k}");
         }
-        for k in ["CDN_HOST", "E2_REGION", "E2_BUCKET", "E2_ENDPOINT", "RAILS_ENV", "ASSET_HOST_URL"] {
+        for k in [
+            "CDN_HOST",
+            "E2_REGION",
+            "E2_BUCKET",
+            "E2_ENDPOINT",
+            "RAILS_ENV",
+            "ASSET_HOST_URL",
+        ] {
             assert!(!looks_secret(k), "{k}");
         }
     }

@@ -38,7 +38,9 @@ impl SpecFileError {
     /// What to do about the error, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::Missing { .. } => Some("run `kubectl rails init` in the app folder to create it".into()),
+            Self::Missing { .. } => {
+                Some("run `kubectl rails init` in the app folder to create it".into())
+            }
             Self::Invalid { hint, .. } => hint.clone(),
             Self::Read { .. } | Self::Write { .. } => None,
         }
@@ -57,9 +59,16 @@ pub fn load(path: &Path) -> Result<Loaded, SpecFileError> {
     let text = match fs_err::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(SpecFileError::Missing { path: path.to_path_buf() });
+            return Err(SpecFileError::Missing {
+                path: path.to_path_buf(),
+            });
         }
-        Err(source) => return Err(SpecFileError::Read { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(SpecFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     let text = String::from_utf8(text).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
@@ -81,14 +90,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Loaded, SpecFileError> {
     if let Some(v) = validate::validate(&spec).into_iter().next() {
         return Err(violation_error(text, path, v));
     }
-    Ok(Loaded { warnings: validate::warnings(&spec), spec })
+    Ok(Loaded {
+        warnings: validate::warnings(&spec),
+        spec,
+    })
 }
 
 fn from_yaml_error(e: &serde_saphyr::Error, path: &Path) -> SpecFileError {
     let e = e.without_snippet();
-    let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
+    let (line, column) = e
+        .location()
+        .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
     let (message, hint) = match e {
-        serde_saphyr::Error::SerdeUnknownField { field, expected, .. } => {
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => {
             let closest = expected
                 .iter()
                 .map(|candidate| (strsim::jaro_winkler(field, candidate), *candidate))
@@ -96,17 +112,27 @@ fn from_yaml_error(e: &serde_saphyr::Error, path: &Path) -> SpecFileError {
                 .max_by(|a, b| a.0.total_cmp(&b.0))
                 .map(|(_, c)| c);
             let hint = match closest {
-                Some(c) => format!("did you mean `{c}`? valid keys here: {}", expected.join(", ")),
+                Some(c) => format!(
+                    "did you mean `{c}`? valid keys here: {}",
+                    expected.join(", ")
+                ),
                 None => format!("valid keys here: {}", expected.join(", ")),
             };
             (format!("unknown key `{field}`"), Some(hint))
         }
-        serde_saphyr::Error::SerdeMissingField { field, .. } => {
-            (format!("missing key `{field}`"), Some("run `kubectl rails init` again to regenerate the spec".into()))
-        }
+        serde_saphyr::Error::SerdeMissingField { field, .. } => (
+            format!("missing key `{field}`"),
+            Some("run `kubectl rails init` again to regenerate the spec".into()),
+        ),
         other => (strip_location(&other.to_string()), None),
     };
-    SpecFileError::Invalid { path: path.to_path_buf(), line, column, message, hint }
+    SpecFileError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        hint,
+    }
 }
 
 /// serde-saphyr prefixes messages with `error: line N column M: `; we print our own location.
@@ -122,7 +148,13 @@ fn strip_location(message: &str) -> String {
 fn violation_error(text: &str, path: &Path, v: Violation) -> SpecFileError {
     let keys: Vec<&str> = v.path.iter().map(String::as_str).collect();
     let (line, column) = locate(text, &keys).unwrap_or((1, 1));
-    SpecFileError::Invalid { path: path.to_path_buf(), line, column, message: v.message, hint: v.hint }
+    SpecFileError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: v.message,
+        hint: v.hint,
+    }
 }
 
 /// Finds the line and column of the value at `keys` in a block-style YAML mapping: the deepest
@@ -144,7 +176,9 @@ pub fn locate(text: &str, keys: &[&str]) -> Option<(u64, u64)> {
             break;
         }
         let key = trimmed.trim_start_matches("- ");
-        let Some((name, value)) = key.split_once(':') else { continue };
+        let Some((name, value)) = key.split_once(':') else {
+            continue;
+        };
         if name.trim().trim_matches(['"', '\'']) == keys[depth] && indent > parent_indent {
             let value_offset = value.len() - value.trim_start().len();
             let col = if value.trim().is_empty() {
@@ -180,8 +214,14 @@ pub fn to_yaml(spec: &AppSpec) -> String {
 
 /// Writes `contents` to `path` through a temp file in the same folder and a rename.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), SpecFileError> {
-    let err = |source| SpecFileError::Write { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let err = |source| SpecFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir).map_err(err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     tmp.write_all(contents.as_bytes()).map_err(err)?;
@@ -198,7 +238,13 @@ mod tests {
 
     fn err(text: &str) -> (u64, u64, String, Option<String>) {
         match parse(text, Path::new("config/kubernetes.yml")).unwrap_err() {
-            SpecFileError::Invalid { line, column, message, hint, .. } => (line, column, message, hint),
+            SpecFileError::Invalid {
+                line,
+                column,
+                message,
+                hint,
+                ..
+            } => (line, column, message, hint),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -236,7 +282,10 @@ mod tests {
     #[test]
     fn locate_walks_nested_keys() {
         let text = "name: a\nworkers:\n  jobs:\n    command: [bin/jobs]\n    replicas: -3\n";
-        assert_eq!(locate(text, &["workers", "jobs", "replicas"]), Some((5, 15)));
+        assert_eq!(
+            locate(text, &["workers", "jobs", "replicas"]),
+            Some((5, 15))
+        );
         assert_eq!(locate(text, &["name"]), Some((1, 7)));
     }
 

@@ -260,6 +260,9 @@ mod tests {
     #[test]
     fn docker_hub_images_have_no_registry_host() {
         assert_eq!(ImageSpec::parse("acme/shop:1").registry_host(), None);
-        assert_eq!(ImageSpec::parse("ghcr.io/acme/shop:1").registry_host(), Some("ghcr.io"));
+        assert_eq!(
+            ImageSpec::parse("ghcr.io/acme/shop:1").registry_host(),
+            Some("ghcr.io")
+        );
     }
 }

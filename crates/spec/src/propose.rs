@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use crate::detect::{Database, Detection, JobBackend};
 use crate::dotenv::looks_secret;
-use crate::model::{AppSpec, ImageSpec, IngressSpec, MigrateSpec, RegistrySpec, Resources, VolumeSpec, WebSpec, WorkerSpec};
+use crate::model::{
+    AppSpec, ImageSpec, IngressSpec, MigrateSpec, RegistrySpec, Resources, VolumeSpec, WebSpec,
+    WorkerSpec,
+};
 use crate::validate::{MAX_APP_NAME, suggest_label};
 
 /// The port Thruster is moved to: a non-root container cannot bind :80.
@@ -54,7 +57,10 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("RAILS_ENV".into(), "production".into());
 
-    let detected_port = kamal.app_port.or(d.dockerfile.as_ref().and_then(|f| f.expose)).unwrap_or(3000);
+    let detected_port = kamal
+        .app_port
+        .or(d.dockerfile.as_ref().and_then(|f| f.expose))
+        .unwrap_or(3000);
     let port = match port {
         Some(p) => p,
         None if thruster && detected_port < 1024 => {
@@ -67,19 +73,36 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         None => detected_port,
     };
 
-    let image = kamal.image.as_ref().map(|image| match &kamal.registry_server {
-        Some(server) if !image.starts_with(&format!("{server}/")) => format!("{server}/{image}"),
-        _ => image.clone(),
+    let image = kamal
+        .image
+        .as_ref()
+        .map(|image| match &kamal.registry_server {
+            Some(server) if !image.starts_with(&format!("{server}/")) => {
+                format!("{server}/{image}")
+            }
+            _ => image.clone(),
+        });
+    let registry_server = kamal.registry_server.clone().or_else(|| {
+        kamal
+            .registry_username
+            .as_ref()
+            .map(|_| "docker.io".to_string())
     });
-    let registry_server = kamal
-        .registry_server
-        .clone()
-        .or_else(|| kamal.registry_username.as_ref().map(|_| "docker.io".to_string()));
 
     let mut workers = BTreeMap::new();
     for (role, cmd) in &kamal.roles {
-        let command = cmd.as_deref().map(split_cmd).unwrap_or_else(|| default_worker_command(d.job_backend));
-        workers.insert(role.clone(), WorkerSpec { command, replicas: 1, resources: Resources::worker_default() });
+        let command = cmd
+            .as_deref()
+            .map(split_cmd)
+            .unwrap_or_else(|| default_worker_command(d.job_backend));
+        workers.insert(
+            role.clone(),
+            WorkerSpec {
+                command,
+                replicas: 1,
+                resources: Resources::worker_default(),
+            },
+        );
     }
     let mut migrate = MigrateSpec::default();
     for (name, cmd) in &d.procfile {
@@ -87,10 +110,19 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             "web" => {}
             "release" => {
                 migrate.command = split_cmd(cmd);
-                notes.push(format!("migration command from the Procfile's `release`: {cmd}"));
+                notes.push(format!(
+                    "migration command from the Procfile's `release`: {cmd}"
+                ));
             }
             _ if !workers.contains_key(name) => {
-                workers.insert(name.clone(), WorkerSpec { command: split_cmd(cmd), replicas: 1, resources: Resources::worker_default() });
+                workers.insert(
+                    name.clone(),
+                    WorkerSpec {
+                        command: split_cmd(cmd),
+                        replicas: 1,
+                        resources: Resources::worker_default(),
+                    },
+                );
             }
             _ => {}
         }
@@ -103,8 +135,17 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             JobBackend::Sidekiq => "sidekiq",
             JobBackend::GoodJob => "good-job",
         };
-        workers.insert(name.into(), WorkerSpec { command: default_worker_command(Some(backend)), replicas: 1, resources: Resources::worker_default() });
-        notes.push(format!("added a `{name}` worker for the job backend in the Gemfile"));
+        workers.insert(
+            name.into(),
+            WorkerSpec {
+                command: default_worker_command(Some(backend)),
+                replicas: 1,
+                resources: Resources::worker_default(),
+            },
+        );
+        notes.push(format!(
+            "added a `{name}` worker for the job backend in the Gemfile"
+        ));
     }
 
     let mut secrets: Vec<String> = Vec::new();
@@ -130,14 +171,19 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             }
         }
         if !plain.is_empty() {
-            notes.push(format!("plain env copied from `{file}`, review the values: {}", plain.join(", ")));
+            notes.push(format!(
+                "plain env copied from `{file}`, review the values: {}",
+                plain.join(", ")
+            ));
         }
     }
     // Keys the production database config reads: plain ones the app already sets stay plain.
     for key in d.database_env_keys.iter().filter(|k| !env.contains_key(*k)) {
         add_secret(key);
     }
-    if matches!(d.database, Some(Database::Postgres | Database::Mysql)) && d.database_env_keys.is_empty() {
+    if matches!(d.database, Some(Database::Postgres | Database::Mysql))
+        && d.database_env_keys.is_empty()
+    {
         add_secret("DATABASE_URL");
     }
     if d.master_key {
@@ -162,10 +208,18 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
     let volume = kamal
         .volumes
         .iter()
-        .find_map(|v| v.split_once(':').map(|(_, path)| path.split(':').next().unwrap_or(path).to_string()))
+        .find_map(|v| {
+            v.split_once(':')
+                .map(|(_, path)| path.split(':').next().unwrap_or(path).to_string())
+        })
         .or_else(|| (d.database == Some(Database::Sqlite)).then(|| "/rails/storage".to_string()))
         .map(|mount_path| VolumeSpec {
-            name: mount_path.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or("data").to_string(),
+            name: mount_path
+                .rsplit('/')
+                .next()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("data")
+                .to_string(),
             mount_path,
             size: "1Gi".into(),
         });
@@ -215,7 +269,10 @@ impl Proposal {
         let registry = self
             .registry_server
             .or_else(|| answers.image.registry_host().map(str::to_string))
-            .map(|server| RegistrySpec { server, pull_secret: format!("{}-registry", answers.name) });
+            .map(|server| RegistrySpec {
+                server,
+                pull_secret: format!("{}-registry", answers.name),
+            });
         let ingress = (!answers.hosts.is_empty()).then(|| IngressSpec {
             hosts: answers.hosts.clone(),
             class: None,

@@ -3,18 +3,21 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction,
-    HTTPHeader, Lifecycle, LifecycleHandler, LocalObjectReference, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint,
-    Volume, VolumeMount, VolumeResourceRequirements,
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, HTTPHeader, Lifecycle, LifecycleHandler, LocalObjectReference,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
+    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec as K8sIngressSpec,
-    IngressTLS, ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -102,20 +105,53 @@ fn object<T: Serialize>(stage: Stage, kind: &'static str, name: &str, obj: &T) -
 /// Renders every object of the app.
 pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
     let checksum = config_checksum(spec, inputs);
-    let r = Renderer { spec, checksum: &checksum };
-    let mut objects = vec![object(Stage::Config, "ConfigMap", &spec.config_map_name(), &r.config_map())];
+    let r = Renderer {
+        spec,
+        checksum: &checksum,
+    };
+    let mut objects = vec![object(
+        Stage::Config,
+        "ConfigMap",
+        &spec.config_map_name(),
+        &r.config_map(),
+    )];
     if let Some(pvc) = r.volume_claim() {
-        objects.push(object(Stage::Config, "PersistentVolumeClaim", &pvc.metadata.name.clone().unwrap_or_default(), &pvc));
+        objects.push(object(
+            Stage::Config,
+            "PersistentVolumeClaim",
+            &pvc.metadata.name.clone().unwrap_or_default(),
+            &pvc,
+        ));
     }
     let job = r.migrate_job();
-    objects.push(object(Stage::Migrate, "Job", &job.metadata.name.clone().unwrap_or_default(), &job));
+    objects.push(object(
+        Stage::Migrate,
+        "Job",
+        &job.metadata.name.clone().unwrap_or_default(),
+        &job,
+    ));
     for process in spec.process_names() {
-        objects.push(object(Stage::Workload, "Deployment", &spec.deployment_name(&process), &r.deployment(&process)));
+        objects.push(object(
+            Stage::Workload,
+            "Deployment",
+            &spec.deployment_name(&process),
+            &r.deployment(&process),
+        ));
     }
-    objects.push(object(Stage::Workload, "Service", &spec.deployment_name("web"), &r.service()));
+    objects.push(object(
+        Stage::Workload,
+        "Service",
+        &spec.deployment_name("web"),
+        &r.service(),
+    ));
     for process in spec.process_names() {
         if spec.replicas_of(&process).unwrap_or(0) > 1 {
-            objects.push(object(Stage::Workload, "PodDisruptionBudget", &spec.deployment_name(&process), &r.pdb(&process)));
+            objects.push(object(
+                Stage::Workload,
+                "PodDisruptionBudget",
+                &spec.deployment_name(&process),
+                &r.pdb(&process),
+            ));
         }
     }
     if let Some(ingress) = r.ingress() {
@@ -150,12 +186,19 @@ struct Renderer<'a> {
 }
 
 fn string_map<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 impl Renderer<'_> {
     fn selector(&self, component: &str) -> BTreeMap<String, String> {
-        string_map([(labels::NAME, &self.spec.name), (labels::INSTANCE, &self.spec.name), (labels::COMPONENT, component)])
+        string_map([
+            (labels::NAME, &self.spec.name),
+            (labels::INSTANCE, &self.spec.name),
+            (labels::COMPONENT, component),
+        ])
     }
 
     fn labels(&self, component: &str) -> BTreeMap<String, String> {
@@ -163,7 +206,11 @@ impl Renderer<'_> {
         l.insert(labels::MANAGED_BY.into(), labels::MANAGER.into());
         if let Some(tag) = &self.spec.image.tag {
             // Label values are limited to 63 characters of [A-Za-z0-9._-].
-            let v: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(63).collect();
+            let v: String = tag
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+                .take(63)
+                .collect();
             l.insert(labels::VERSION.into(), v);
         }
         l
@@ -187,7 +234,10 @@ impl Renderer<'_> {
     }
 
     fn claim_name(&self) -> Option<String> {
-        self.spec.volume.as_ref().map(|v| format!("{}-{}", self.spec.name, v.name))
+        self.spec
+            .volume
+            .as_ref()
+            .map(|v| format!("{}-{}", self.spec.name, v.name))
     }
 
     fn volume_claim(&self) -> Option<PersistentVolumeClaim> {
@@ -197,7 +247,10 @@ impl Renderer<'_> {
             spec: Some(PersistentVolumeClaimSpec {
                 access_modes: Some(vec!["ReadWriteOnce".into()]),
                 resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([("storage".to_string(), Quantity(volume.size.clone()))])),
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_string(),
+                        Quantity(volume.size.clone()),
+                    )])),
                     ..VolumeResourceRequirements::default()
                 }),
                 ..PersistentVolumeClaimSpec::default()
@@ -212,14 +265,22 @@ impl Renderer<'_> {
                 ("cpu".to_string(), Quantity(r.cpu.clone())),
                 ("memory".to_string(), Quantity(r.memory.clone())),
             ])),
-            limits: r.memory_limit.as_ref().map(|m| BTreeMap::from([("memory".to_string(), Quantity(m.clone()))])),
+            limits: r
+                .memory_limit
+                .as_ref()
+                .map(|m| BTreeMap::from([("memory".to_string(), Quantity(m.clone()))])),
             ..ResourceRequirements::default()
         }
     }
 
     /// The container every process shares: image, env from the ConfigMap and Secret, a
     /// restricted security context. Process-specific parts are added by the caller.
-    fn container(&self, name: &str, command: Option<Vec<String>>, resources: &Resources) -> Container {
+    fn container(
+        &self,
+        name: &str,
+        command: Option<Vec<String>>,
+        resources: &Resources,
+    ) -> Container {
         let secret_env = self
             .spec
             .secrets
@@ -227,7 +288,11 @@ impl Renderer<'_> {
             .map(|key| EnvVar {
                 name: key.clone(),
                 value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector { name: self.spec.secret_name(), key: key.clone(), optional: Some(false) }),
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: self.spec.secret_name(),
+                        key: key.clone(),
+                        optional: Some(false),
+                    }),
                     ..EnvVarSource::default()
                 }),
                 ..EnvVar::default()
@@ -239,18 +304,28 @@ impl Renderer<'_> {
             image_pull_policy: Some("IfNotPresent".into()),
             command,
             env_from: Some(vec![EnvFromSource {
-                config_map_ref: Some(ConfigMapEnvSource { name: self.spec.config_map_name(), optional: Some(false) }),
+                config_map_ref: Some(ConfigMapEnvSource {
+                    name: self.spec.config_map_name(),
+                    optional: Some(false),
+                }),
                 ..EnvFromSource::default()
             }]),
             env: (!secret_env.is_empty()).then_some(secret_env),
             resources: Some(Self::resources(resources)),
             security_context: Some(SecurityContext {
                 allow_privilege_escalation: Some(false),
-                capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    ..Capabilities::default()
+                }),
                 ..SecurityContext::default()
             }),
             volume_mounts: self.spec.volume.as_ref().map(|v| {
-                vec![VolumeMount { name: v.name.clone(), mount_path: v.mount_path.clone(), ..VolumeMount::default() }]
+                vec![VolumeMount {
+                    name: v.name.clone(),
+                    mount_path: v.mount_path.clone(),
+                    ..VolumeMount::default()
+                }]
             }),
             ..Container::default()
         }
@@ -265,13 +340,20 @@ impl Renderer<'_> {
             automount_service_account_token: Some(false),
             // Service links would inject `<NAME>_PORT` variables that can shadow the app's own.
             enable_service_links: Some(false),
-            image_pull_secrets: self.spec.registry.as_ref().map(|r| vec![LocalObjectReference { name: r.pull_secret.clone() }]),
+            image_pull_secrets: self.spec.registry.as_ref().map(|r| {
+                vec![LocalObjectReference {
+                    name: r.pull_secret.clone(),
+                }]
+            }),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 run_as_user: Some(uid),
                 run_as_group: Some(uid),
                 fs_group: Some(uid),
-                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..SeccompProfile::default()
+                }),
                 ..PodSecurityContext::default()
             }),
             volumes: self.spec.volume.as_ref().map(|v| {
@@ -305,9 +387,15 @@ impl Renderer<'_> {
     fn probe(&self, period: i32, failures: i32) -> Probe {
         // `X-Forwarded-Proto: https` keeps `force_ssl` (Rails 7.1/7.2) from answering 301, and
         // the ingress host keeps host authorization (`config.hosts`) from answering 403.
-        let mut headers = vec![HTTPHeader { name: "X-Forwarded-Proto".into(), value: "https".into() }];
+        let mut headers = vec![HTTPHeader {
+            name: "X-Forwarded-Proto".into(),
+            value: "https".into(),
+        }];
         if let Some(host) = self.spec.ingress.as_ref().and_then(|i| i.hosts.first()) {
-            headers.push(HTTPHeader { name: "Host".into(), value: host.trim_start_matches("*.").to_string() });
+            headers.push(HTTPHeader {
+                name: "Host".into(),
+                value: host.trim_start_matches("*.").to_string(),
+            });
         }
         Probe {
             http_get: Some(HTTPGetAction {
@@ -339,13 +427,20 @@ impl Renderer<'_> {
             c.liveness_probe = Some(self.probe(20, 3));
             // Give the ingress time to stop routing to a terminating pod.
             c.lifecycle = Some(Lifecycle {
-                pre_stop: Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 5 }), ..LifecycleHandler::default() }),
+                pre_stop: Some(LifecycleHandler {
+                    sleep: Some(SleepAction { seconds: 5 }),
+                    ..LifecycleHandler::default()
+                }),
                 ..Lifecycle::default()
             });
             (spec.web.replicas, c, 30)
         } else {
             let w = &spec.workers[process];
-            (w.replicas, self.container(process, Some(w.command.clone()), &w.resources), 60)
+            (
+                w.replicas,
+                self.container(process, Some(w.command.clone()), &w.resources),
+                60,
+            )
         };
         let mut pod = self.pod_spec(vec![container], None);
         pod.termination_grace_period_seconds = Some(grace);
@@ -353,7 +448,10 @@ impl Renderer<'_> {
             max_skew: 1,
             topology_key: "kubernetes.io/hostname".into(),
             when_unsatisfiable: "ScheduleAnyway".into(),
-            label_selector: Some(LabelSelector { match_labels: Some(self.selector(process)), ..LabelSelector::default() }),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(self.selector(process)),
+                ..LabelSelector::default()
+            }),
             ..TopologySpreadConstraint::default()
         }]);
         Deployment {
@@ -361,7 +459,10 @@ impl Renderer<'_> {
             spec: Some(DeploymentSpec {
                 replicas: Some(replicas),
                 revision_history_limit: Some(10),
-                selector: LabelSelector { match_labels: Some(self.selector(process)), ..LabelSelector::default() },
+                selector: LabelSelector {
+                    match_labels: Some(self.selector(process)),
+                    ..LabelSelector::default()
+                },
                 strategy: Some(DeploymentStrategy {
                     type_: Some("RollingUpdate".into()),
                     rolling_update: Some(RollingUpdateDeployment {
@@ -387,7 +488,11 @@ impl Renderer<'_> {
 
     fn migrate_job(&self) -> Job {
         let spec = self.spec;
-        let container = self.container("migrate", Some(spec.migrate.command.clone()), &spec.web.resources);
+        let container = self.container(
+            "migrate",
+            Some(spec.migrate.command.clone()),
+            &spec.web.resources,
+        );
         let mut pod = self.pod_spec(vec![container], Some("Never"));
         pod.termination_grace_period_seconds = Some(30);
         Job {
@@ -428,7 +533,10 @@ impl Renderer<'_> {
             metadata: self.meta(&self.spec.deployment_name(process), process),
             spec: Some(PodDisruptionBudgetSpec {
                 max_unavailable: Some(IntOrString::Int(1)),
-                selector: Some(LabelSelector { match_labels: Some(self.selector(process)), ..LabelSelector::default() }),
+                selector: Some(LabelSelector {
+                    match_labels: Some(self.selector(process)),
+                    ..LabelSelector::default()
+                }),
                 ..PodDisruptionBudgetSpec::default()
             }),
             ..PodDisruptionBudget::default()
@@ -440,7 +548,10 @@ impl Renderer<'_> {
         let backend = IngressBackend {
             service: Some(IngressServiceBackend {
                 name: self.spec.deployment_name("web"),
-                port: Some(ServiceBackendPort { name: Some("http".into()), ..ServiceBackendPort::default() }),
+                port: Some(ServiceBackendPort {
+                    name: Some("http".into()),
+                    ..ServiceBackendPort::default()
+                }),
             }),
             ..IngressBackend::default()
         };
@@ -450,13 +561,20 @@ impl Renderer<'_> {
             .map(|host| IngressRule {
                 host: Some(host.clone()),
                 http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath { path: Some("/".into()), path_type: "Prefix".into(), backend: backend.clone() }],
+                    paths: vec![HTTPIngressPath {
+                        path: Some("/".into()),
+                        path_type: "Prefix".into(),
+                        backend: backend.clone(),
+                    }],
                 }),
             })
             .collect();
         let mut meta = self.meta(&self.spec.name, "web");
         if let (true, Some(issuer)) = (ingress.tls, &ingress.issuer) {
-            meta.annotations = Some(string_map([("cert-manager.io/cluster-issuer", issuer.as_str())]));
+            meta.annotations = Some(string_map([(
+                "cert-manager.io/cluster-issuer",
+                issuer.as_str(),
+            )]));
         }
         Some(Ingress {
             metadata: meta,
@@ -464,7 +582,10 @@ impl Renderer<'_> {
                 ingress_class_name: ingress.class.clone(),
                 rules: Some(rules),
                 tls: ingress.tls.then(|| {
-                    vec![IngressTLS { hosts: Some(ingress.hosts.clone()), secret_name: Some(format!("{}-tls", self.spec.name)) }]
+                    vec![IngressTLS {
+                        hosts: Some(ingress.hosts.clone()),
+                        secret_name: Some(format!("{}-tls", self.spec.name)),
+                    }]
                 }),
                 ..K8sIngressSpec::default()
             }),

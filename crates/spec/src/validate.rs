@@ -50,7 +50,10 @@ fn check_label(name: &str, max: usize, must_start_with_letter: bool) -> Result<(
     let reason = if name.is_empty() {
         Some("it is empty".to_string())
     } else if name.len() > max {
-        Some(format!("it is {} characters long, at most {max} are allowed", name.len()))
+        Some(format!(
+            "it is {} characters long, at most {max} are allowed",
+            name.len()
+        ))
     } else if !name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -117,7 +120,9 @@ pub fn is_host(host: &str) -> bool {
         && host.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -127,7 +132,10 @@ pub fn is_host(host: &str) -> bool {
 pub fn validate(spec: &AppSpec) -> Vec<Violation> {
     let mut out = Vec::new();
     if let Err(e) = check_app_name(&spec.name) {
-        let mut v = Violation::new(&["name"], format!("invalid app name `{}`: {}", spec.name, e.reason));
+        let mut v = Violation::new(
+            &["name"],
+            format!("invalid app name `{}`: {}", spec.name, e.reason),
+        );
         if let Some(s) = e.suggestion {
             v = v.hint(format!("use `{s}`"));
         }
@@ -136,17 +144,26 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
     if let Some(ns) = &spec.namespace
         && let Err(e) = check_namespace(ns)
     {
-        let mut v = Violation::new(&["namespace"], format!("invalid namespace `{ns}`: {}", e.reason));
+        let mut v = Violation::new(
+            &["namespace"],
+            format!("invalid namespace `{ns}`: {}", e.reason),
+        );
         if let Some(s) = e.suggestion {
             v = v.hint(format!("use `{s}`"));
         }
         out.push(v);
     }
     let repo = &spec.image.repository;
-    if repo.is_empty() || repo.contains(char::is_whitespace) || repo.chars().any(|c| c.is_ascii_uppercase()) {
+    if repo.is_empty()
+        || repo.contains(char::is_whitespace)
+        || repo.chars().any(|c| c.is_ascii_uppercase())
+    {
         out.push(
-            Violation::new(&["image", "repository"], format!("invalid image repository `{repo}`"))
-                .hint("use a lowercase reference such as `ghcr.io/acme/shop`"),
+            Violation::new(
+                &["image", "repository"],
+                format!("invalid image repository `{repo}`"),
+            )
+            .hint("use a lowercase reference such as `ghcr.io/acme/shop`"),
         );
     }
     if let Some(registry) = &spec.registry
@@ -157,35 +174,60 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             format!("invalid Secret name `{}`", registry.pull_secret),
         ));
     }
-    out.extend(check_process(&["web"], spec.web.replicas, &spec.web.resources));
+    out.extend(check_process(
+        &["web"],
+        spec.web.replicas,
+        &spec.web.resources,
+    ));
     if spec.web.port == 0 {
-        out.push(Violation::new(&["web", "port"], "port 0 is not a valid container port"));
+        out.push(Violation::new(
+            &["web", "port"],
+            "port 0 is not a valid container port",
+        ));
     }
     if !spec.web.health_path.starts_with('/') {
         out.push(
-            Violation::new(&["web", "health_path"], format!("health path `{}` must start with `/`", spec.web.health_path))
-                .hint("Rails 7.1 and later serve `/up`"),
+            Violation::new(
+                &["web", "health_path"],
+                format!("health path `{}` must start with `/`", spec.web.health_path),
+            )
+            .hint("Rails 7.1 and later serve `/up`"),
         );
     }
     for (name, worker) in &spec.workers {
         let at = ["workers", name.as_str()];
         if name == "web" {
-            out.push(Violation::new(&at, "`web` is the web process; give the worker another name"));
+            out.push(Violation::new(
+                &at,
+                "`web` is the web process; give the worker another name",
+            ));
         } else if let Err(e) = check_label(name, 63 - spec.name.len() - 1, true) {
-            out.push(Violation::new(&at, format!("invalid process name `{name}`: {}", e.reason)));
+            out.push(Violation::new(
+                &at,
+                format!("invalid process name `{name}`: {}", e.reason),
+            ));
         }
         if worker.command.is_empty() {
-            out.push(Violation::new(&["workers", name, "command"], "a worker needs a command, such as `bin/jobs`"));
+            out.push(Violation::new(
+                &["workers", name, "command"],
+                "a worker needs a command, such as `bin/jobs`",
+            ));
         }
         out.extend(check_process(&at, worker.replicas, &worker.resources));
     }
     if let Some(ingress) = &spec.ingress {
         if ingress.hosts.is_empty() {
-            out.push(Violation::new(&["ingress", "hosts"], "an ingress needs at least one host"));
+            out.push(Violation::new(
+                &["ingress", "hosts"],
+                "an ingress needs at least one host",
+            ));
         }
         for host in &ingress.hosts {
             if !is_host(host) {
-                out.push(Violation::new(&["ingress", "hosts"], format!("`{host}` is not a valid host name")));
+                out.push(Violation::new(
+                    &["ingress", "hosts"],
+                    format!("`{host}` is not a valid host name"),
+                ));
             }
         }
         if ingress.issuer.is_some() && !ingress.tls {
@@ -197,38 +239,63 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
     }
     for key in spec.env.keys() {
         if !is_env_key(key) {
-            out.push(Violation::new(&["env", key], format!("`{key}` is not a valid environment variable name")));
+            out.push(Violation::new(
+                &["env", key],
+                format!("`{key}` is not a valid environment variable name"),
+            ));
         }
         if spec.secrets.contains(key) {
             out.push(
-                Violation::new(&["env", key], format!("`{key}` is both plain env and a secret"))
-                    .hint("keep it under `secrets` only"),
+                Violation::new(
+                    &["env", key],
+                    format!("`{key}` is both plain env and a secret"),
+                )
+                .hint("keep it under `secrets` only"),
             );
         }
     }
     for key in &spec.secrets {
         if !is_env_key(key) {
-            out.push(Violation::new(&["secrets"], format!("`{key}` is not a valid environment variable name")));
+            out.push(Violation::new(
+                &["secrets"],
+                format!("`{key}` is not a valid environment variable name"),
+            ));
         }
     }
     if spec.migrate.command.is_empty() {
-        out.push(Violation::new(&["migrate", "command"], "the migration command is empty").hint("use `[bin/rails, db:migrate]`"));
+        out.push(
+            Violation::new(&["migrate", "command"], "the migration command is empty")
+                .hint("use `[bin/rails, db:migrate]`"),
+        );
     }
     if let Some(volume) = &spec.volume {
         if check_label(&volume.name, 63 - spec.name.len() - 1, true).is_err() {
-            out.push(Violation::new(&["volume", "name"], format!("invalid volume name `{}`", volume.name)));
+            out.push(Violation::new(
+                &["volume", "name"],
+                format!("invalid volume name `{}`", volume.name),
+            ));
         }
         if !volume.mount_path.starts_with('/') {
-            out.push(Violation::new(&["volume", "mount_path"], format!("mount path `{}` must be absolute", volume.mount_path)));
+            out.push(Violation::new(
+                &["volume", "mount_path"],
+                format!("mount path `{}` must be absolute", volume.mount_path),
+            ));
         }
         if !is_quantity(&volume.size) {
-            out.push(Violation::new(&["volume", "size"], format!("`{}` is not a size such as `10Gi`", volume.size)));
+            out.push(Violation::new(
+                &["volume", "size"],
+                format!("`{}` is not a size such as `10Gi`", volume.size),
+            ));
         }
     }
     out
 }
 
-fn check_process(at: &[&str], replicas: i32, resources: &crate::model::Resources) -> Vec<Violation> {
+fn check_process(
+    at: &[&str],
+    replicas: i32,
+    resources: &crate::model::Resources,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     fn with<'a>(at: &[&'a str], last: &'a str) -> Vec<&'a str> {
         let mut p = at.to_vec();
@@ -237,8 +304,11 @@ fn check_process(at: &[&str], replicas: i32, resources: &crate::model::Resources
     }
     if replicas < 0 {
         out.push(
-            Violation::new(&with(at, "replicas"), format!("replicas must be 0 or more, not {replicas}"))
-                .hint("use 0 to stop the process"),
+            Violation::new(
+                &with(at, "replicas"),
+                format!("replicas must be 0 or more, not {replicas}"),
+            )
+            .hint("use 0 to stop the process"),
         );
     }
     for (field, value) in [("cpu", &resources.cpu), ("memory", &resources.memory)]
@@ -248,7 +318,10 @@ fn check_process(at: &[&str], replicas: i32, resources: &crate::model::Resources
         if !is_quantity(value) {
             let mut p = with(at, "resources");
             p.push(field);
-            out.push(Violation::new(&p, format!("`{value}` is not a Kubernetes quantity such as `250m` or `512Mi`")));
+            out.push(Violation::new(
+                &p,
+                format!("`{value}` is not a Kubernetes quantity such as `250m` or `512Mi`"),
+            ));
         }
     }
     out

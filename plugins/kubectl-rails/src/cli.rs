@@ -49,7 +49,13 @@ pub(crate) struct GlobalArgs {
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
     /// The Rails app folder
-    #[arg(short = 'C', long = "app-dir", global = true, value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'C',
+        long = "app-dir",
+        global = true,
+        value_name = "DIR",
+        default_value = "."
+    )]
     pub app_dir: PathBuf,
     /// The spec file (default: `config/kubernetes.yml` in the app folder)
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
@@ -164,8 +170,13 @@ pub(crate) struct RollbackArgs {
 
 /// Parses `90`, `90s`, `5m` or `1h`.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as `90s` or `10m`"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `90s` or `10m`"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,

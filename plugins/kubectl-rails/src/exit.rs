@@ -25,15 +25,34 @@ impl std::error::Error for Failure {}
 
 /// A usage error (exit 2): a bad or missing flag value.
 pub(crate) fn usage(message: impl Into<String>, hint: Option<String>) -> anyhow::Error {
-    Failure { message: message.into(), hint, code: USAGE }.into()
+    Failure {
+        message: message.into(),
+        hint,
+        code: USAGE,
+    }
+    .into()
 }
 
 /// A failure (exit 1) with a hint.
 pub(crate) fn failure(message: impl Into<String>, hint: Option<String>) -> anyhow::Error {
-    Failure { message: message.into(), hint, code: FAILURE }.into()
+    Failure {
+        message: message.into(),
+        hint,
+        code: FAILURE,
+    }
+    .into()
 }
 
 /// A failure with its own exit code, such as a timeout or a remote command's status.
-pub(crate) fn with_code(code: u8, message: impl Into<String>, hint: Option<String>) -> anyhow::Error {
-    Failure { message: message.into(), hint, code }.into()
+pub(crate) fn with_code(
+    code: u8,
+    message: impl Into<String>,
+    hint: Option<String>,
+) -> anyhow::Error {
+    Failure {
+        message: message.into(),
+        hint,
+        code,
+    }
+    .into()
 }

@@ -25,7 +25,11 @@ fn main() -> ExitCode {
     };
     let printer = Printer::new(cli.global.verbose);
     let settings = Settings::new(cli.global.clone());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             printer.info(&format!("error: failed to start the async runtime: {e}"));
@@ -48,7 +52,10 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
 /// Prints `error: ...` and any `hint:`, and picks the exit code.
 fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
     // `kubectl rails status | head` closes the pipe early: that is not an error.
-    if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+    if err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
         return ExitCode::SUCCESS;
     }
     printer.clear_progress();

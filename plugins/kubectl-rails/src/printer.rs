@@ -13,7 +13,11 @@ pub(crate) struct Printer {
 
 impl Printer {
     pub(crate) fn new(verbose: u8) -> Self {
-        Self { stderr_tty: std::io::stderr().is_terminal(), verbose, last_progress: Mutex::new(String::new()) }
+        Self {
+            stderr_tty: std::io::stderr().is_terminal(),
+            verbose,
+            last_progress: Mutex::new(String::new()),
+        }
     }
 
     /// Data for scripts. A closed pipe (`| head`) surfaces as an `io::Error` that main treats

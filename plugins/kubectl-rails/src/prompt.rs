@@ -34,17 +34,26 @@ impl Prompter {
         if let Some(d) = default {
             input = input.default(d.to_string());
         }
-        let answer = input.validate_with(move |s: &String| check(s.trim())).interact_text()?;
+        let answer = input
+            .validate_with(move |s: &String| check(s.trim()))
+            .interact_text()?;
         Ok(answer.trim().to_string())
     }
 
     /// Optional free text: an empty answer is `None`.
-    pub(crate) fn optional_text(&self, question: &str, flag: &str) -> anyhow::Result<Option<String>> {
+    pub(crate) fn optional_text(
+        &self,
+        question: &str,
+        flag: &str,
+    ) -> anyhow::Result<Option<String>> {
         if !self.interactive {
             return Err(Self::missing(question, flag));
         }
         let theme = ColorfulTheme::default();
-        let answer: String = Input::with_theme(&theme).with_prompt(question).allow_empty(true).interact_text()?;
+        let answer: String = Input::with_theme(&theme)
+            .with_prompt(question)
+            .allow_empty(true)
+            .interact_text()?;
         Ok(Some(answer.trim().to_string()).filter(|a| !a.is_empty()))
     }
 
@@ -59,6 +68,9 @@ impl Prompter {
                 Some("pass `--yes`".into()),
             ));
         }
-        Ok(Confirm::with_theme(&ColorfulTheme::default()).with_prompt(question).default(false).interact()?)
+        Ok(Confirm::with_theme(&ColorfulTheme::default())
+            .with_prompt(question)
+            .default(false)
+            .interact()?)
     }
 }

@@ -28,19 +28,37 @@ pub(crate) struct Target {
 
 impl Settings {
     pub(crate) fn new(global: GlobalArgs) -> Self {
-        let spec_path = global.spec_file.clone().unwrap_or_else(|| global.app_dir.join(kubectl_rails_spec::SPEC_PATH));
-        let interactive = !global.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        Self { global, spec_path, prompter: Prompter { interactive } }
+        let spec_path = global
+            .spec_file
+            .clone()
+            .unwrap_or_else(|| global.app_dir.join(kubectl_rails_spec::SPEC_PATH));
+        let interactive =
+            !global.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        Self {
+            global,
+            spec_path,
+            prompter: Prompter { interactive },
+        }
     }
 
     /// Rejects an `-o` value the command does not support (exit 2).
-    pub(crate) fn output(&self, supported: &[OutputFormat]) -> anyhow::Result<Option<OutputFormat>> {
+    pub(crate) fn output(
+        &self,
+        supported: &[OutputFormat],
+    ) -> anyhow::Result<Option<OutputFormat>> {
         match self.global.output {
             Some(o) if !supported.contains(&o) => Err(exit::usage(
-                format!("this command does not support `-o {}`", format!("{o:?}").to_lowercase()),
+                format!(
+                    "this command does not support `-o {}`",
+                    format!("{o:?}").to_lowercase()
+                ),
                 Some(format!(
                     "supported: {}",
-                    supported.iter().map(|s| format!("{s:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
+                    supported
+                        .iter()
+                        .map(|s| format!("{s:?}").to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             )),
             o => Ok(o),
@@ -57,7 +75,11 @@ impl Settings {
     }
 
     /// The namespace: `-n`, then the spec, then the context's, then `default`.
-    pub(crate) fn namespace(&self, spec: Option<&AppSpec>, conn: Option<&Connection>) -> anyhow::Result<String> {
+    pub(crate) fn namespace(
+        &self,
+        spec: Option<&AppSpec>,
+        conn: Option<&Connection>,
+    ) -> anyhow::Result<String> {
         let ns = self
             .global
             .namespace

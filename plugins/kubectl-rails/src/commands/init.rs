@@ -33,7 +33,9 @@ fn check_flags(args: &InitArgs, settings: &Settings) -> anyhow::Result<()> {
         name_ok(name).map_err(|e| exit::usage(format!("invalid `--name`: {e}"), None))?;
     }
     if let Some(ns) = &settings.global.namespace {
-        check_namespace(ns).map_err(|e| exit::usage(format!("invalid `--namespace` `{ns}`: {}", e.reason), None))?;
+        check_namespace(ns).map_err(|e| {
+            exit::usage(format!("invalid `--namespace` `{ns}`: {}", e.reason), None)
+        })?;
     }
     if let Some(r) = args.replicas {
         replicas_ok(r).map_err(|e| exit::usage(format!("invalid `--replicas`: {e}"), None))?;
@@ -58,22 +60,41 @@ fn name_ok(name: &str) -> Result<(), String> {
 }
 
 fn replicas_ok(r: i32) -> Result<(), String> {
-    if r < 0 { Err(format!("{r} is negative; use 0 or more")) } else { Ok(()) }
+    if r < 0 {
+        Err(format!("{r} is negative; use 0 or more"))
+    } else {
+        Ok(())
+    }
 }
 
 fn image_ok(image: &str) -> Result<(), String> {
-    if image.is_empty() || image.contains(char::is_whitespace) || image.chars().any(|c| c.is_ascii_uppercase()) {
-        Err(format!("`{image}` is not an image reference such as `ghcr.io/acme/shop:1.0`"))
+    if image.is_empty()
+        || image.contains(char::is_whitespace)
+        || image.chars().any(|c| c.is_ascii_uppercase())
+    {
+        Err(format!(
+            "`{image}` is not an image reference such as `ghcr.io/acme/shop:1.0`"
+        ))
     } else {
         Ok(())
     }
 }
 
 fn host_ok(host: &str) -> Result<(), String> {
-    if validate::is_host(host) { Ok(()) } else { Err(format!("`{host}` is not a valid host name such as `shop.example.com`")) }
+    if validate::is_host(host) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{host}` is not a valid host name such as `shop.example.com`"
+        ))
+    }
 }
 
-fn build_spec(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<InitOutcome> {
+fn build_spec(
+    args: &InitArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<InitOutcome> {
     check_flags(args, settings)?;
     let dir = &settings.global.app_dir;
     let detection = detect::detect(dir, args.port.is_none())?;
@@ -89,16 +110,25 @@ fn build_spec(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow
     let image = match (&args.image, &proposal.image) {
         (Some(i), _) => i.clone(),
         (None, Some(found)) => found.clone(),
-        (None, None) => prompter.text("Container image (repository:tag)", None, "--image", |s| image_ok(s))?,
+        (None, None) => {
+            prompter.text("Container image (repository:tag)", None, "--image", |s| {
+                image_ok(s)
+            })?
+        }
     };
     let image = ImageSpec::parse(&image);
     let hosts = if !args.hosts.is_empty() {
         args.hosts.clone()
     } else if args.no_ingress || !proposal.hosts.is_empty() {
-        if args.no_ingress { vec![] } else { proposal.hosts.clone() }
+        if args.no_ingress {
+            vec![]
+        } else {
+            proposal.hosts.clone()
+        }
     } else if prompter.interactive {
         loop {
-            let answer = prompter.optional_text("Public host name (empty for no ingress)", "--host")?;
+            let answer =
+                prompter.optional_text("Public host name (empty for no ingress)", "--host")?;
             match answer {
                 Some(h) => match host_ok(&h) {
                     Ok(()) => break vec![h],
@@ -113,29 +143,45 @@ fn build_spec(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow
     };
     let namespace = match &settings.global.namespace {
         Some(ns) => ns.clone(),
-        None if prompter.interactive => prompter.text("Namespace", Some(&name), "--namespace", |s| {
-            check_namespace(s).map_err(|e| e.reason)
-        })?,
+        None if prompter.interactive => {
+            prompter.text("Namespace", Some(&name), "--namespace", |s| {
+                check_namespace(s).map_err(|e| e.reason)
+            })?
+        }
         None => name.clone(),
     };
     let replicas = match args.replicas {
         Some(r) => r,
         None if prompter.interactive => prompter
             .text("Web replicas", Some("2"), "--replicas", |s| {
-                s.parse::<i32>().map_err(|_| format!("`{s}` is not a number")).and_then(replicas_ok)
+                s.parse::<i32>()
+                    .map_err(|_| format!("`{s}` is not a number"))
+                    .and_then(replicas_ok)
             })?
             .parse()?,
         None => 2,
     };
     let notes = proposal.notes.clone();
-    let spec = proposal.into_spec(Answers { name, image, hosts, namespace: Some(namespace), replicas });
+    let spec = proposal.into_spec(Answers {
+        name,
+        image,
+        hosts,
+        namespace: Some(namespace),
+        replicas,
+    });
     if let Some(v) = validate::validate(&spec).into_iter().next() {
-        return Err(exit::failure(format!("the detected spec is invalid: {}", v.message), v.hint));
+        return Err(exit::failure(
+            format!("the detected spec is invalid: {}", v.message),
+            v.hint,
+        ));
     }
     for w in validate::warnings(&spec) {
         printer.warn(&w);
     }
-    Ok(InitOutcome { spec_text: file::to_yaml(&spec), notes })
+    Ok(InitOutcome {
+        spec_text: file::to_yaml(&spec),
+        notes,
+    })
 }
 
 fn describe(d: &Detection, printer: &Printer) {
@@ -144,7 +190,10 @@ fn describe(d: &Detection, printer: &Printer) {
         found.push(format!("Rails {v}"));
     }
     if let Some(f) = &d.dockerfile {
-        found.push(format!("Dockerfile (port {})", f.expose.map_or("?".into(), |p| p.to_string())));
+        found.push(format!(
+            "Dockerfile (port {})",
+            f.expose.map_or("?".into(), |p| p.to_string())
+        ));
     }
     if d.kamal.is_some() {
         found.push("Kamal config/deploy.yml".into());
@@ -169,7 +218,10 @@ fn write_spec(settings: &Settings, printer: &Printer, text: &str) -> anyhow::Res
             printer.info(&format!("`{}` is up to date", path.display()));
             return Ok(());
         }
-        printer.info(&format!("`{}` exists; the new spec would change it:", path.display()));
+        printer.info(&format!(
+            "`{}` exists; the new spec would change it:",
+            path.display()
+        ));
         let diff = similar::TextDiff::from_lines(existing.as_str(), text);
         let mut shown = String::new();
         for change in diff.iter_all_changes() {
@@ -181,7 +233,10 @@ fn write_spec(settings: &Settings, printer: &Printer, text: &str) -> anyhow::Res
             shown.push_str(&format!("{sign} {change}"));
         }
         printer.info(shown.trim_end());
-        if !settings.prompter.confirm(&format!("Overwrite `{}`", path.display()), settings.global.yes)? {
+        if !settings.prompter.confirm(
+            &format!("Overwrite `{}`", path.display()),
+            settings.global.yes,
+        )? {
             return Err(exit::failure("kept the existing spec", None));
         }
     }

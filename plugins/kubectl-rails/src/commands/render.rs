@@ -9,7 +9,9 @@ use crate::printer::Printer;
 use crate::settings::Settings;
 
 pub(crate) fn run(args: &RenderArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
-    let format = settings.output(&[OutputFormat::Yaml, OutputFormat::Json])?.unwrap_or(OutputFormat::Yaml);
+    let format = settings
+        .output(&[OutputFormat::Yaml, OutputFormat::Json])?
+        .unwrap_or(OutputFormat::Yaml);
     let mut spec = settings.load_spec(printer)?.spec;
     spec.namespace = Some(settings.namespace(Some(&spec), None)?);
     let release = render::render(&spec, &RenderInputs::default());
@@ -17,13 +19,25 @@ pub(crate) fn run(args: &RenderArgs, settings: &Settings, printer: &Printer) -> 
         Some(dir) => {
             for (i, object) in release.objects.iter().enumerate() {
                 let (ext, text) = match format {
-                    OutputFormat::Json => ("json", format!("{}\n", serde_json::to_string_pretty(&object.value)?)),
+                    OutputFormat::Json => (
+                        "json",
+                        format!("{}\n", serde_json::to_string_pretty(&object.value)?),
+                    ),
                     _ => ("yaml", to_yaml(&object.value)),
                 };
-                let path = dir.join(format!("{:02}-{}-{}.{ext}", i + 1, object.kind.to_lowercase(), object.name));
+                let path = dir.join(format!(
+                    "{:02}-{}-{}.{ext}",
+                    i + 1,
+                    object.kind.to_lowercase(),
+                    object.name
+                ));
                 write_atomic(&path, &text)?;
             }
-            printer.step(&format!("wrote {} objects to `{}`", release.objects.len(), dir.display()));
+            printer.step(&format!(
+                "wrote {} objects to `{}`",
+                release.objects.len(),
+                dir.display()
+            ));
             printer.note(&secret_note(&spec));
         }
         None => printer.out(&print(&spec, &release, format)?)?,
@@ -45,11 +59,19 @@ fn secret_note(spec: &AppSpec) -> String {
 }
 
 /// The release as one YAML stream or one JSON `v1` `List`.
-pub(crate) fn print(spec: &AppSpec, release: &Release, format: OutputFormat) -> anyhow::Result<String> {
+pub(crate) fn print(
+    spec: &AppSpec,
+    release: &Release,
+    format: OutputFormat,
+) -> anyhow::Result<String> {
     Ok(match format {
         OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&release.to_list())?),
         _ => {
-            let mut out = format!("# Rendered by kubectl-rails for app `{}`.\n# {}\n", spec.name, secret_note(spec));
+            let mut out = format!(
+                "# Rendered by kubectl-rails for app `{}`.\n# {}\n",
+                spec.name,
+                secret_note(spec)
+            );
             for object in &release.objects {
                 out.push_str("---\n");
                 out.push_str(&to_yaml(&object.value));

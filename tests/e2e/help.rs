@@ -1,0 +1,34 @@
+//! The plugin as kubectl shows it.
+
+use crate::support::{rails, root};
+
+#[test]
+fn help_through_kubectl_says_kubectl_rails_and_lists_working_commands() {
+    let run = rails(&root(), None, &["--help"]).success();
+    assert!(
+        run.stdout
+            .contains("Usage: kubectl rails [OPTIONS] <COMMAND>"),
+        "{}",
+        run.stdout
+    );
+    insta::assert_snapshot!("help", run.stdout);
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let run = rails(&root(), None, &["--version"]).success();
+    assert_eq!(
+        run.stdout.trim(),
+        format!("kubectl rails {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let run = rails(&root(), None, &["deploy-everything"]).code(2);
+    assert!(
+        run.stderr.contains("unrecognized subcommand"),
+        "{}",
+        run.stderr
+    );
+}

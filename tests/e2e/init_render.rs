@@ -1,0 +1,199 @@
+//! `init --no-input` on the fixtures, and `render` of what it wrote.
+
+use crate::support::{fixture, rails};
+
+const RAILS71_FLAGS: &[&str] = &[
+    "init",
+    "--no-input",
+    "--name",
+    "imagestorage",
+    "--image",
+    "docker-registry.example.dev/imagestorage:1.4.2",
+    "--host",
+    "imagestorage.example.dev",
+    "--replicas",
+    "3",
+];
+
+#[test]
+fn rails8_kamal_init_reads_kamal_and_handles_thruster() {
+    let app = fixture("rails8-kamal");
+    let run = rails(app.path(), None, &["init", "--no-input"]).success();
+    assert!(run.stderr.contains("HTTP_PORT=8080"), "{}", run.stderr);
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    insta::assert_snapshot!("rails8_spec", spec);
+}
+
+#[test]
+fn rails71_init_with_flags_reads_example_env_and_procfile() {
+    let app = fixture("rails71-sidekiq");
+    rails(app.path(), None, RAILS71_FLAGS).success();
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    insta::assert_snapshot!("rails71_spec", spec);
+}
+
+#[test]
+fn render_rails8_yaml() {
+    let app = fixture("rails8-kamal");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            "ghcr.io/acme/shop:2026.11.27",
+        ],
+    )
+    .success();
+    let run = rails(app.path(), None, &["render"]).success();
+    insta::assert_snapshot!("rails8_render", run.stdout);
+}
+
+#[test]
+fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
+    let app = fixture("rails71-sidekiq");
+    rails(app.path(), None, RAILS71_FLAGS).success();
+    let yaml = rails(app.path(), None, &["render"]).success().stdout;
+    insta::assert_snapshot!("rails71_render", yaml);
+    assert_eq!(
+        yaml,
+        rails(app.path(), None, &["render"]).success().stdout,
+        "same input, same bytes"
+    );
+
+    let json = rails(app.path(), None, &["render", "-o", "json"])
+        .success()
+        .stdout;
+    let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(list["kind"], "List");
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ConfigMap",
+            "Job",
+            "Deployment",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "Ingress"
+        ]
+    );
+    let web = &list["items"][2];
+    assert_eq!(web["spec"]["replicas"], 3);
+    assert_eq!(
+        web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        0
+    );
+    let pod = &web["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["imagePullSecrets"][0]["name"], "imagestorage-registry");
+    let container = &pod["containers"][0];
+    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["path"], "/up", "{probe}");
+    }
+    assert!(
+        !json.contains("tu_secret_access_key"),
+        "secret values are never rendered"
+    );
+    let ingress = &list["items"][6];
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["pathType"],
+        "Prefix"
+    );
+    assert!(
+        ingress["metadata"]["annotations"]
+            .get("kubernetes.io/ingress.class")
+            .is_none()
+    );
+}
+
+#[test]
+fn render_out_dir_writes_one_file_per_object() {
+    let app = fixture("rails71-sidekiq");
+    rails(app.path(), None, RAILS71_FLAGS).success();
+    let out = app.path().join("k8s");
+    rails(
+        app.path(),
+        None,
+        &["render", "--out-dir", out.to_str().unwrap()],
+    )
+    .success();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names[0], "01-configmap-imagestorage-env.yaml");
+}
+
+#[test]
+fn changing_a_plain_env_value_changes_the_checksum() {
+    let app = fixture("rails71-sidekiq");
+    rails(app.path(), None, RAILS71_FLAGS).success();
+    let checksum = |dir: &std::path::Path| {
+        let json: serde_json::Value =
+            serde_json::from_str(&rails(dir, None, &["render", "-o", "json"]).success().stdout)
+                .unwrap();
+        json["items"][2]["spec"]["template"]["metadata"]["annotations"]["kubectl-rails.dev/config-checksum"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let before = checksum(app.path());
+    let path = app.path().join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("E2_REGION: miami", "E2_REGION: madrid");
+    std::fs::write(&path, spec).unwrap();
+    assert_ne!(before, checksum(app.path()));
+}
+
+#[test]
+fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
+    let app = fixture("rails71-sidekiq");
+    rails(app.path(), None, RAILS71_FLAGS).success();
+    let path = app.path().join("config/kubernetes.yml");
+    let first = std::fs::read_to_string(&path).unwrap();
+    let same = rails(app.path(), None, RAILS71_FLAGS).success();
+    assert!(same.stderr.contains("is up to date"), "{}", same.stderr);
+
+    let mut changed: Vec<&str> = RAILS71_FLAGS.to_vec();
+    *changed.last_mut().unwrap() = "4";
+    let refused = rails(app.path(), None, &changed).code(2);
+    assert!(
+        refused.stderr.contains("-   replicas: 3"),
+        "shows the change: {}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("+   replicas: 4"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("pass `--yes`"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        first,
+        "nothing written"
+    );
+
+    changed.push("--yes");
+    rails(app.path(), None, &changed).success();
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("replicas: 4")
+    );
+}

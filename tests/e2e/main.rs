@@ -1,0 +1,10 @@
+//! End-to-end tests of `kubectl rails`, run through kubectl's plugin lookup. Tests that need a
+//! cluster use the local test control plane (`tests/cluster/up`); each gets its own namespace.
+
+mod support;
+
+mod bad_input;
+mod cluster_smoke;
+mod help;
+mod init_render;
+mod prompts;

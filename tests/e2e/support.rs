@@ -1,0 +1,295 @@
+//! Test support: run the plugin the way users do (`kubectl rails ...`, found through kubectl's
+//! plugin lookup), the local test control plane, a namespace per test, and a leak check.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A folder holding only the freshly built `kubectl-rails` (the build folder also has files
+/// kubectl would take for broken plugins), put first on PATH.
+pub fn plugin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-path");
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("kubectl-rails");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-rails"), &link).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// PATH with the plugin first, so kubectl finds this build and no other.
+pub fn path_env() -> String {
+    format!(
+        "{}:{}",
+        plugin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// A copy of a fixture app in a temp folder, so tests can write into it.
+pub fn fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir()
+        .unwrap();
+    copy_dir(&root().join("tests/fixtures").join(name), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The result of one command, with helpers that print everything on failure.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        let run = Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        leaks::check(&run);
+        run
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// `kubectl rails ARGS` in `dir`, with no terminal attached (stdin is null).
+pub fn rails(dir: &Path, kubeconfig: Option<&Path>, args: &[&str]) -> Run {
+    rails_with_stdin(dir, kubeconfig, args, None)
+}
+
+pub fn rails_with_stdin(
+    dir: &Path,
+    kubeconfig: Option<&Path>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Run {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("rails")
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", path_env());
+    match kubeconfig {
+        Some(k) => cmd.env("KUBECONFIG", k),
+        // No cluster for this test: point at nothing, so that no real cluster can be touched.
+        None => cmd.env("KUBECONFIG", "/nonexistent/kubeconfig"),
+    };
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl is on PATH");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    Run::from(child.wait_with_output().unwrap())
+}
+
+/// Plain `kubectl ARGS` against the test cluster.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Run {
+    kubectl_with_stdin(kubeconfig, args, None)
+}
+
+pub fn kubectl_with_stdin(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new("kubectl");
+    cmd.args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("PATH", path_env());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    Run::from(child.wait_with_output().unwrap())
+}
+
+/// The local test control plane: started once per test run by `tests/cluster/up` (idempotent),
+/// or taken from `KUBECTL_RAILS_TEST_KUBECONFIG`. A cluster that cannot start fails the test.
+pub fn cluster() -> &'static Path {
+    static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+    KUBECONFIG.get_or_init(|| {
+        if let Some(path) = std::env::var_os("KUBECTL_RAILS_TEST_KUBECONFIG") {
+            return PathBuf::from(path);
+        }
+        let out = Command::new(root().join("tests/cluster/up"))
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tests/cluster/up failed: the control plane is needed by this test"
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        PathBuf::from(
+            stdout
+                .lines()
+                .last()
+                .expect("up prints the kubeconfig path")
+                .trim(),
+        )
+    })
+}
+
+/// A namespace of its own for one test. Deleted when dropped.
+pub struct TestNs {
+    pub name: String,
+    pub kubeconfig: PathBuf,
+}
+
+impl TestNs {
+    /// A namespace that enforces the `restricted` Pod Security Standard, like a careful
+    /// production cluster: every pod the plugin renders must be admitted there.
+    pub fn restricted(prefix: &str) -> Self {
+        let ns = Self::new(prefix);
+        kubectl(
+            &ns.kubeconfig,
+            &[
+                "label",
+                "namespace",
+                &ns.name,
+                "pod-security.kubernetes.io/enforce=restricted",
+                "pod-security.kubernetes.io/enforce-version=latest",
+            ],
+        )
+        .success();
+        ns
+    }
+
+    pub fn new(prefix: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let kubeconfig = cluster().to_path_buf();
+        let name = format!(
+            "t-{prefix}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        kubectl(&kubeconfig, &["create", "namespace", &name]).success();
+        Self { name, kubeconfig }
+    }
+
+    /// `kubectl rails ARGS -n NS` in `dir`.
+    pub fn rails(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend(args);
+        rails(dir, Some(&self.kubeconfig), &all)
+    }
+
+    /// `kubectl ARGS -n NS`.
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend(args);
+        kubectl(&self.kubeconfig, &all)
+    }
+
+    /// `kubectl apply -n NS -f -` of a YAML text.
+    pub fn apply(&self, yaml: &str) -> Run {
+        kubectl_with_stdin(
+            &self.kubeconfig,
+            &["-n", &self.name, "apply", "-f", "-"],
+            Some(yaml),
+        )
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Command::new("kubectl")
+            .args(["delete", "namespace", &self.name, "--wait=false"])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output();
+    }
+}
+
+/// Secret values used anywhere in the suite: every command's output is checked for them.
+pub mod leaks {
+    use std::sync::Mutex;
+
+    static VALUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// Registers a value that must never appear in any output.
+    pub fn register(value: &str) {
+        VALUES.lock().unwrap().push(value.to_string());
+    }
+
+    pub(super) fn check(run: &super::Run) {
+        for value in VALUES.lock().unwrap().iter() {
+            assert!(
+                !run.stdout.contains(value.as_str()),
+                "a secret value leaked to stdout:\n{}",
+                run.stdout
+            );
+            assert!(
+                !run.stderr.contains(value.as_str()),
+                "a secret value leaked to stderr:\n{}",
+                run.stderr
+            );
+        }
+    }
+}
