@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kubectl rails",
     bin_name = "kubectl rails",
     version,
-    about = "Deploy a Ruby on Rails app to Kubernetes: init, render, deploy",
+    about = "Deploy a Ruby on Rails app to Kubernetes",
     long_about = None,
     after_help = "Start in the app folder with `kubectl rails init`, then `kubectl rails deploy`.\n\
                   Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout, 130 interrupted."
@@ -79,6 +79,16 @@ pub(crate) enum Command {
     Init(InitArgs),
     /// Print the Kubernetes objects of the app, or write them to a folder
     Render(RenderArgs),
+    /// Migrate, apply and wait for the app to be Ready
+    Deploy(DeployArgs),
+    /// Show what a deploy would change on the cluster, changing nothing
+    Diff(DiffArgs),
+    /// Show processes, pods, ingress, autoscalers and recent warnings
+    Status(StatusArgs),
+    /// List the recorded releases of the app
+    Releases,
+    /// Restore the image and config of an earlier release
+    Rollback(RollbackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +160,9 @@ pub(crate) struct DiffArgs {
     /// Override the image tag
     #[arg(long)]
     pub tag: Option<String>,
+    /// Exit 1 when there are changes, like `git diff --exit-code`
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,11 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
     match command {
         Command::Init(args) => commands::init::run(&args, settings, printer),
         Command::Render(args) => commands::render::run(&args, settings, printer),
+        Command::Deploy(args) => commands::deploy::run(&args, settings, printer).await,
+        Command::Diff(args) => commands::diff::run(&args, settings, printer).await,
+        Command::Status(args) => commands::status::run(&args, settings, printer).await,
+        Command::Releases => commands::releases::run(settings, printer).await,
+        Command::Rollback(args) => commands::rollback::run(&args, settings, printer).await,
     }
 }
 
@@ -70,6 +75,8 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_spec::detect::DetectError>() {
             e.hint().map(str::to_string)
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_kube::KubeError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_deploy::DeployError>() {
             e.hint()
         } else {
             None

@@ -1,0 +1,189 @@
+//! Diagnosis: which pod states are hopeless, and what a Rails developer should do about them.
+//! Pure functions over pod status, events and log lines.
+
+use k8s_openapi::api::core::v1::Pod;
+
+/// A pod that will not become Ready without someone changing something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodProblem {
+    pub pod: String,
+    pub container: String,
+    /// The Kubernetes reason: `ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`, ...
+    pub reason: String,
+    pub message: String,
+}
+
+/// Waiting reasons that never fix themselves.
+const HOPELESS_WAITING: &[&str] = &[
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// The first hopeless state of a pod, if any.
+pub fn pod_problem(pod: &Pod) -> Option<PodProblem> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let status = pod.status.as_ref()?;
+    for cs in status.container_statuses.iter().flatten() {
+        if let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref())
+            && let Some(reason) = waiting
+                .reason
+                .as_deref()
+                .filter(|r| HOPELESS_WAITING.contains(r))
+        {
+            return Some(PodProblem {
+                pod: name,
+                container: cs.name.clone(),
+                reason: reason.to_string(),
+                message: waiting.message.clone().unwrap_or_default(),
+            });
+        }
+    }
+    for c in status.conditions.iter().flatten() {
+        if c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+        {
+            return Some(PodProblem {
+                pod: name,
+                container: String::new(),
+                reason: "Unschedulable".into(),
+                message: c.message.clone().unwrap_or_default(),
+            });
+        }
+    }
+    None
+}
+
+/// A Rails-aware hint for a failure, from its reason, the pod's events and its last log lines.
+pub fn rails_hint(reason: &str, message: &str, events: &[String], logs: &str) -> Option<String> {
+    let all = format!("{message}\n{}\n{logs}", events.join("\n"));
+    let has = |needle: &str| all.contains(needle);
+    if has("PendingMigrationError") || has("Migrations are pending") {
+        return Some("migrations are pending: run `kubectl rails deploy --migrate=only`, or check the migration Job's logs".into());
+    }
+    if has("secret_key_base") {
+        return Some(
+            "Rails has no secret_key_base: set `RAILS_MASTER_KEY` (from config/master.key) or `SECRET_KEY_BASE` with `kubectl rails secrets set`"
+                .into(),
+        );
+    }
+    if has("MessageEncryptor::InvalidMessage")
+        || has("Missing encryption key")
+        || has("key must be 16 bytes")
+    {
+        return Some(
+            "the credentials cannot be decrypted: `RAILS_MASTER_KEY` must match config/master.key"
+                .into(),
+        );
+    }
+    if has("statuscode: 301") || has("status code: 301") {
+        return Some(
+            "the health probe got a 301: `config.force_ssl` redirects plain HTTP; set `config.assume_ssl = true`, or exclude `/up` with `config.ssl_options = { redirect: { exclude: ->(r) { r.path == \"/up\" } } }`"
+                .into(),
+        );
+    }
+    if has("statuscode: 403") || has("status code: 403") || has("Blocked hosts") {
+        return Some(
+            "the health probe got a 403 from host authorization: add `config.host_authorization = { exclude: ->(r) { r.path == \"/up\" } }` to config/environments/production.rb"
+                .into(),
+        );
+    }
+    if has("bind: permission denied") || has("Permission denied - bind(2)") {
+        return Some("the server cannot bind a port below 1024 as a non-root user: set `HTTP_PORT: \"8080\"` in `env` and `web.port: 8080`".into());
+    }
+    match reason {
+        "CreateContainerConfigError" if message.contains("couldn't find key") => {
+            let key = message.split("couldn't find key ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("KEY");
+            Some(format!("the app Secret lacks `{key}`: set it with `kubectl rails secrets set {key}`"))
+        }
+        "CreateContainerConfigError" if message.contains("not found") => {
+            Some("a Secret or ConfigMap the pod needs is missing: set the app's secrets with `kubectl rails secrets set`".into())
+        }
+        "ImagePullBackOff" | "ErrImagePull" if message.contains("unauthorized") || message.contains("denied") => Some(
+            "the registry refused the pull: check the pull secret (`kubectl rails secrets registry`) and that the image exists".into(),
+        ),
+        "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
+            Some("the image cannot be pulled: check the repository and tag (`--image`, `--tag`) and that the build was pushed".into())
+        }
+        "CrashLoopBackOff" => {
+            Some("the container keeps exiting: read its logs with `kubectl rails logs`; the last lines are above".into())
+        }
+        "Unschedulable" => Some(
+            "no node can take the pod: lower `resources` in the spec, or add nodes; `kubectl describe pod` shows the scheduler's reasons".into(),
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod_waiting(reason: &str, message: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "shop-web-1"},
+            "status": {"containerStatuses": [{
+                "name": "web", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": reason, "message": message}}
+            }]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn image_pull_backoff_is_hopeless() {
+        let p = pod_problem(&pod_waiting("ImagePullBackOff", "Back-off pulling image")).unwrap();
+        assert_eq!(p.reason, "ImagePullBackOff");
+        assert_eq!(p.container, "web");
+    }
+
+    #[test]
+    fn container_creating_is_not() {
+        assert_eq!(pod_problem(&pod_waiting("ContainerCreating", "")), None);
+    }
+
+    #[test]
+    fn missing_secret_key_names_the_key() {
+        let hint = rails_hint(
+            "CreateContainerConfigError",
+            "couldn't find key SECRET_KEY_BASE in Secret shop/shop-secrets",
+            &[],
+            "",
+        );
+        assert!(
+            hint.unwrap()
+                .contains("kubectl rails secrets set SECRET_KEY_BASE")
+        );
+    }
+
+    #[test]
+    fn rails_log_hints() {
+        let pending = rails_hint(
+            "CrashLoopBackOff",
+            "",
+            &[],
+            "ActiveRecord::PendingMigrationError: Migrations are pending",
+        );
+        assert!(pending.unwrap().contains("--migrate=only"));
+        let probe = rails_hint(
+            "",
+            "",
+            &["Readiness probe failed: HTTP probe failed with statuscode: 301".into()],
+            "",
+        );
+        assert!(probe.unwrap().contains("assume_ssl"));
+        let hosts = rails_hint(
+            "",
+            "",
+            &["Readiness probe failed: HTTP probe failed with statuscode: 403".into()],
+            "",
+        );
+        assert!(hosts.unwrap().contains("host_authorization"));
+    }
+}

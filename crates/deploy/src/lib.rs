@@ -1,0 +1,149 @@
+//! `kubectl rails deploy`: preflight, migrations before traffic, server-side apply with pruning,
+//! a watch-based wait that fails fast on hopeless pods, and the release history.
+//!
+//! It never prompts and never prints: questions are the binary's job, and everything worth
+//! saying goes through a [`Reporter`]. It never reads or reports a secret value.
+
+pub mod diagnose;
+pub mod lease;
+mod migrate;
+pub mod progress;
+pub mod release;
+mod run;
+mod wait;
+
+use std::time::Duration;
+
+use kubectl_rails_kube::KubeError;
+use kubectl_rails_spec::AppSpec;
+use serde::Serialize;
+
+pub use run::{deploy, secret_digest};
+
+/// Where the deploy says what it is doing.
+pub trait Reporter: Sync {
+    /// A step of the deploy.
+    fn step(&self, message: &str);
+    /// A status line that replaces the previous one (`web 2/3 ready`).
+    fn progress(&self, line: &str);
+    /// A line of the migration's log.
+    fn log(&self, line: &str);
+    fn warn(&self, message: &str);
+    fn note(&self, message: &str);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrateMode {
+    Auto,
+    Skip,
+    Only,
+}
+
+/// One deploy: the spec as it should run (image resolved, namespace chosen) and how.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub spec: AppSpec,
+    pub namespace: String,
+    pub migrate: MigrateMode,
+    pub dry_run: bool,
+    pub timeout: Duration,
+    /// Who deploys (`user@host` from the kubeconfig), for the lease and the release record.
+    pub user: String,
+    pub git_sha: Option<String>,
+    /// Recorded with the release (`rollback to v3`).
+    pub note: Option<String>,
+}
+
+/// What a finished deploy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployOutcome {
+    pub app: String,
+    pub namespace: String,
+    pub image: String,
+    /// The release recorded, `None` when nothing changed or nothing was recorded (dry run).
+    pub revision: Option<u32>,
+    pub changed: bool,
+    pub dry_run: bool,
+    pub migration: MigrationOutcome,
+    pub applied: Vec<Applied>,
+    pub pruned: Vec<Applied>,
+    pub processes: Vec<progress::ProcessProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationOutcome {
+    Ran { job: String },
+    AlreadyRan { job: String },
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub kind: String,
+    pub name: String,
+    pub action: String,
+}
+
+/// Why a deploy stopped. Each variant says what state the app was left in.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error("{message}")]
+    Preflight {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("another deploy of `{app}` is running (held by {holder} since {since})")]
+    Locked {
+        app: String,
+        holder: String,
+        since: String,
+    },
+    #[error(
+        "the migration Job `{job}` failed ({reason}); nothing was rolled out and the previous release keeps serving"
+    )]
+    MigrationFailed {
+        job: String,
+        reason: String,
+        logs: Vec<String>,
+    },
+    #[error("pod `{pod}` of `{process}` is stuck in {reason}: {message}")]
+    Hopeless {
+        process: String,
+        pod: String,
+        reason: String,
+        message: String,
+        events: Vec<String>,
+        logs: Vec<String>,
+        hint: Option<String>,
+        revision: Option<u32>,
+    },
+    #[error("timed out after {waited:?} waiting for the rollout ({progress})")]
+    Timeout {
+        waited: Duration,
+        progress: String,
+        revision: Option<u32>,
+    },
+}
+
+impl DeployError {
+    /// What to do next.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Kube(e) => e.hint(),
+            Self::Preflight { hint, .. } => hint.clone(),
+            Self::Locked { .. } => Some("wait for it to finish, then run `kubectl rails deploy` again".into()),
+            Self::MigrationFailed { .. } => Some("fix the migration, build a new image, and deploy again".into()),
+            Self::Hopeless { hint, .. } => Some(match hint {
+                Some(h) => format!("{h}; pods of the previous release keep serving (maxUnavailable 0), or run `kubectl rails rollback`"),
+                None => "pods of the previous release keep serving (maxUnavailable 0); fix and deploy again, or run `kubectl rails rollback`".into(),
+            }),
+            Self::Timeout { .. } => Some(
+                "the new pods are still starting: watch with `kubectl rails status -w`, or run `kubectl rails rollback`".into(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The migration Job: run to completion, with its log streamed, before any workload changes.
+
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, LogParams, PropagationPolicy};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use kubectl_rails_kube::{Applier, KubeError, api_err};
+use kubectl_rails_spec::render::Object;
+
+use crate::diagnose::pod_problem;
+use crate::{DeployError, MigrationOutcome, Reporter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobState {
+    Absent,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+fn job_state(job: &Job) -> JobState {
+    let conditions = job
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let is = |t: &str| {
+        conditions
+            .iter()
+            .any(|c| c.type_ == t && c.status == "True")
+    };
+    if is("Complete") {
+        JobState::Succeeded
+    } else if is("Failed") {
+        JobState::Failed
+    } else {
+        JobState::Running
+    }
+}
+
+/// The state of the release's migration Job, if it exists.
+pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobState, KubeError> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    Ok(jobs
+        .get_opt(name)
+        .await
+        .map_err(api_err(format!("read Job `{name}`")))?
+        .as_ref()
+        .map_or(JobState::Absent, job_state))
+}
+
+/// How many log lines a failure shows.
+const TAIL: i64 = 20;
+
+/// Runs the Job and waits for it, streaming its log to the reporter.
+pub(crate) async fn run(
+    client: &Client,
+    ns: &str,
+    job: &Object,
+    previous: JobState,
+    reporter: &dyn Reporter,
+    deadline: tokio::time::Instant,
+) -> Result<MigrationOutcome, DeployError> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let name = job.name.clone();
+    if previous != JobState::Absent {
+        // A failed or abandoned run of the same release: start it afresh.
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
+        jobs.delete(&name, &params)
+            .await
+            .map_err(api_err(format!("delete the earlier run of Job `{name}`")))?;
+        let gone = kube::runtime::wait::await_condition(
+            jobs.clone(),
+            &name,
+            kube::runtime::conditions::is_deleted(""),
+        );
+        let _ = tokio::time::timeout_at(deadline, gone).await;
+    }
+    reporter.step(&format!("running migrations: Job `{name}`"));
+    Applier::new(client.clone(), ns, false)
+        .apply(&job.value)
+        .await?;
+
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut streaming: Option<tokio::task::JoinHandle<()>> = None;
+    let job_events = watcher(
+        jobs.clone(),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .applied_objects();
+    let pod_events = watcher(
+        pods.clone(),
+        watcher::Config::default().labels(&format!("job-name={name}")),
+    )
+    .default_backoff()
+    .applied_objects();
+    futures::pin_mut!(job_events, pod_events);
+    let result = loop {
+        tokio::select! {
+            Some(line) = lines.recv() => reporter.log(&line),
+            Some(event) = job_events.next() => {
+                let Ok(current) = event else { continue };
+                match job_state(&current) {
+                    JobState::Succeeded => break Ok(MigrationOutcome::Ran { job: name.clone() }),
+                    JobState::Failed => {
+                        let reason = current
+                            .status
+                            .and_then(|s| s.conditions)
+                            .and_then(|c| c.into_iter().find(|c| c.type_ == "Failed"))
+                            .and_then(|c| c.reason)
+                            .unwrap_or_else(|| "BackoffLimitExceeded".into());
+                        break Err(failed(&pods, &name, reason).await);
+                    }
+                    _ => {}
+                }
+            }
+            Some(event) = pod_events.next() => {
+                let Ok(pod) = event else { continue };
+                if let Some(problem) = pod_problem(&pod) {
+                    break Err(DeployError::MigrationFailed {
+                        job: name.clone(),
+                        reason: format!("{}: {}", problem.reason, problem.message),
+                        logs: vec![],
+                    });
+                }
+                let started = pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p != "Pending");
+                if started && streaming.is_none() {
+                    streaming = Some(tokio::spawn(stream_logs(pods.clone(), pod.metadata.name.unwrap_or_default(), lines_tx.clone())));
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                break Err(DeployError::MigrationFailed {
+                    job: name.clone(),
+                    reason: "it did not finish before `--timeout`".into(),
+                    logs: tail(&pods, &name).await,
+                });
+            }
+        }
+    };
+    // Let the last lines arrive, then stop following.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+        while let Some(line) = lines.recv().await {
+            reporter.log(&line);
+        }
+    })
+    .await;
+    if let Some(task) = streaming {
+        task.abort();
+    }
+    if result.is_ok() {
+        reporter.step("migrations done");
+    }
+    result
+}
+
+async fn stream_logs(pods: Api<Pod>, pod: String, tx: tokio::sync::mpsc::UnboundedSender<String>) {
+    let params = LogParams {
+        follow: true,
+        container: Some("migrate".into()),
+        ..LogParams::default()
+    };
+    let Ok(stream) = pods.log_stream(&pod, &params).await else {
+        return;
+    };
+    let mut lines = stream.lines();
+    while let Ok(Some(line)) = lines.try_next().await {
+        if tx.send(line).is_err() {
+            return;
+        }
+    }
+}
+
+async fn tail(pods: &Api<Pod>, job: &str) -> Vec<String> {
+    let Ok(list) = pods
+        .list(&kube::api::ListParams::default().labels(&format!("job-name={job}")))
+        .await
+    else {
+        return vec![];
+    };
+    let Some(pod) = list.items.into_iter().last().and_then(|p| p.metadata.name) else {
+        return vec![];
+    };
+    let params = LogParams {
+        tail_lines: Some(TAIL),
+        container: Some("migrate".into()),
+        ..LogParams::default()
+    };
+    pods.logs(&pod, &params)
+        .await
+        .map(|l| l.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+async fn failed(pods: &Api<Pod>, job: &str, reason: String) -> DeployError {
+    DeployError::MigrationFailed {
+        job: job.to_string(),
+        reason,
+        logs: tail(pods, job).await,
+    }
+}

@@ -1,0 +1,160 @@
+//! Release history, kept in the cluster as one ConfigMap per release. A record holds the spec as
+//! deployed (names of secret keys only, never values), so a rollback restores image and config
+//! together.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kubectl_rails_kube::{KubeError, api_err};
+use kubectl_rails_spec::render::labels;
+use serde::{Deserialize, Serialize};
+
+/// Label that carries the revision number on a release record.
+pub const REVISION_LABEL: &str = "kubectl-rails.dev/revision";
+/// Records kept per app; older ones are deleted.
+pub const KEEP: usize = 25;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseStatus {
+    Deployed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub revision: u32,
+    pub status: ReleaseStatus,
+    pub image: String,
+    /// Digest of the spec and config as deployed.
+    pub config_hash: String,
+    /// RFC 3339.
+    pub time: String,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_sha: Option<String>,
+    /// What happened, for failed releases and rollbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The spec file text as deployed.
+    pub spec: String,
+}
+
+fn record_name(app: &str, revision: u32) -> String {
+    format!("{app}-release-v{revision}")
+}
+
+fn selector(app: &str) -> String {
+    format!("{}={app},{}=release", labels::INSTANCE, labels::COMPONENT)
+}
+
+/// Every recorded release of `app`, oldest first.
+pub async fn list(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<Vec<ReleaseRecord>, KubeError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default().labels(&selector(app)))
+        .await
+        .map_err(api_err(format!(
+            "list the releases of `{app}` in namespace `{namespace}`"
+        )))?;
+    let mut out: Vec<ReleaseRecord> = list
+        .items
+        .iter()
+        .filter_map(|cm| cm.data.as_ref()?.get("release.json"))
+        .filter_map(|json| serde_json::from_str(json).ok())
+        .collect();
+    out.sort_by_key(|r| r.revision);
+    Ok(out)
+}
+
+/// Writes a new record and trims the history to [`KEEP`] records.
+pub async fn record(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    rec: &ReleaseRecord,
+) -> Result<(), KubeError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(record_name(app, rec.revision)),
+            labels: Some(BTreeMap::from([
+                (labels::NAME.to_string(), app.to_string()),
+                (labels::INSTANCE.to_string(), app.to_string()),
+                (labels::COMPONENT.to_string(), "release".to_string()),
+                (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+                (REVISION_LABEL.to_string(), rec.revision.to_string()),
+            ])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            "release.json".to_string(),
+            serde_json::to_string_pretty(rec).expect("records always serialize"),
+        )])),
+        ..ConfigMap::default()
+    };
+    api.create(&PostParams::default(), &cm)
+        .await
+        .map_err(api_err(format!(
+            "record release v{} of `{app}`",
+            rec.revision
+        )))?;
+    let all = list(client, namespace, app).await?;
+    for old in all.iter().take(all.len().saturating_sub(KEEP)) {
+        let _ = api
+            .delete(&record_name(app, old.revision), &DeleteParams::default())
+            .await;
+    }
+    Ok(())
+}
+
+/// The revision the next record gets.
+pub fn next_revision(history: &[ReleaseRecord]) -> u32 {
+    history.iter().map(|r| r.revision).max().unwrap_or(0) + 1
+}
+
+/// The release serving now: the newest one that deployed.
+pub fn current(history: &[ReleaseRecord]) -> Option<&ReleaseRecord> {
+    history
+        .iter()
+        .rev()
+        .find(|r| r.status == ReleaseStatus::Deployed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(revision: u32, status: ReleaseStatus) -> ReleaseRecord {
+        ReleaseRecord {
+            revision,
+            status,
+            image: format!("shop:{revision}"),
+            config_hash: String::new(),
+            time: String::new(),
+            user: "dev".into(),
+            git_sha: None,
+            note: None,
+            spec: String::new(),
+        }
+    }
+
+    #[test]
+    fn current_skips_failed_releases() {
+        let h = [
+            rec(1, ReleaseStatus::Deployed),
+            rec(2, ReleaseStatus::Deployed),
+            rec(3, ReleaseStatus::Failed),
+        ];
+        assert_eq!(current(&h).unwrap().revision, 2);
+        assert_eq!(next_revision(&h), 4);
+        assert_eq!(next_revision(&[]), 1);
+    }
+}

@@ -1,0 +1,461 @@
+//! The deploy itself, step by step.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::IngressClass;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use kubectl_rails_kube::{Applier, ApplyOutcome, KubeError, api_err};
+use kubectl_rails_spec::file;
+use kubectl_rails_spec::render::{self, RenderInputs, Stage};
+use sha2::{Digest, Sha256};
+
+use crate::progress::{self, ProcessProgress};
+use crate::release::{self, ReleaseRecord, ReleaseStatus};
+use crate::{
+    Applied, DeployError, DeployOutcome, DeployRequest, MigrateMode, MigrationOutcome, Reporter,
+    lease, migrate, wait,
+};
+
+/// A digest of a Secret's data: it changes when any value changes, and reveals none.
+pub fn secret_digest(data: &BTreeMap<String, ByteString>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in data {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(&v.0);
+        h.update([0]);
+    }
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs one deploy; see the crate docs for the steps.
+pub async fn deploy(
+    client: &Client,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+) -> Result<DeployOutcome, DeployError> {
+    let digest = preflight(client, req, reporter).await?;
+    if req.dry_run {
+        return deploy_held(client, req, reporter, digest).await;
+    }
+    let lease = lease::acquire(client, &req.namespace, &req.spec.name, &req.user).await?;
+    let result = deploy_held(client, req, reporter, digest).await;
+    lease.release().await;
+    result
+}
+
+/// Checks what the rollout needs before anything changes.
+async fn preflight(
+    client: &Client,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+) -> Result<Option<String>, DeployError> {
+    let spec = &req.spec;
+    let ns = &req.namespace;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let mut digest = None;
+    if !spec.secrets.is_empty() {
+        let name = spec.secret_name();
+        let set_hint = Some(format!(
+            "set them with `kubectl rails secrets set {}`, or import a .env with `kubectl rails secrets import`",
+            spec.secrets.join(" ")
+        ));
+        let secret = secrets
+            .get_opt(&name)
+            .await
+            .map_err(api_err(format!("read Secret `{name}` in namespace `{ns}`")))?;
+        let Some(secret) = secret else {
+            return Err(DeployError::Preflight {
+                message: format!(
+                    "Secret `{name}` does not exist in namespace `{ns}`; the app needs {}",
+                    spec.secrets.join(", ")
+                ),
+                hint: set_hint,
+            });
+        };
+        let data = secret.data.unwrap_or_default();
+        let missing: Vec<&str> = spec
+            .secrets
+            .iter()
+            .filter(|k| !data.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(DeployError::Preflight {
+                message: format!("Secret `{name}` lacks {}", missing.join(", ")),
+                hint: Some(format!(
+                    "set them with `kubectl rails secrets set {}`",
+                    missing.join(" ")
+                )),
+            });
+        }
+        digest = Some(secret_digest(&data));
+    }
+    if let Some(registry) = &spec.registry {
+        let pull = secrets
+            .get_opt(&registry.pull_secret)
+            .await
+            .map_err(api_err(format!(
+                "read Secret `{}` in namespace `{ns}`",
+                registry.pull_secret
+            )))?;
+        if pull.is_none() {
+            return Err(DeployError::Preflight {
+                message: format!(
+                    "the image is private (registry `{}`), but its pull secret `{}` is missing in namespace `{ns}`",
+                    registry.server, registry.pull_secret
+                ),
+                hint: Some(format!(
+                    "create it with `kubectl rails secrets registry --server {}`",
+                    registry.server
+                )),
+            });
+        }
+    }
+    if let Some(ingress) = &spec.ingress {
+        let classes: Api<IngressClass> = Api::all(client.clone());
+        match classes.list_metadata(&ListParams::default()).await {
+            Ok(list) => {
+                let names: Vec<String> = list
+                    .items
+                    .into_iter()
+                    .filter_map(|c| c.metadata.name)
+                    .collect();
+                match &ingress.class {
+                    Some(class) if !names.contains(class) => reporter.warn(&format!(
+                        "IngressClass `{class}` does not exist: the Ingress will get no address until a controller for it is installed"
+                    )),
+                    None if names.is_empty() => reporter.warn(
+                        "the cluster has no IngressClass: the Ingress will get no address until a controller is installed (for example ingress-nginx: `helm install ingress-nginx ingress-nginx --repo https://kubernetes.github.io/ingress-nginx -n ingress-nginx --create-namespace`)",
+                    ),
+                    _ => {}
+                }
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                reporter.note("cannot list IngressClasses (forbidden); skipped that check")
+            }
+            Err(e) => return Err(api_err("list IngressClasses")(e).into()),
+        }
+    }
+    Ok(digest)
+}
+
+fn applied(outcomes: &[ApplyOutcome]) -> Vec<Applied> {
+    outcomes
+        .iter()
+        .map(|o| Applied {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+            action: o.action.to_string(),
+        })
+        .collect()
+}
+
+async fn deploy_held(
+    client: &Client,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+    digest: Option<String>,
+) -> Result<DeployOutcome, DeployError> {
+    let spec = &req.spec;
+    let ns = &req.namespace;
+    let deadline = tokio::time::Instant::now() + req.timeout;
+    let release = render::render(
+        spec,
+        &RenderInputs {
+            secret_digest: digest.clone(),
+        },
+    );
+    let job = release
+        .by_stage(Stage::Migrate)
+        .next()
+        .expect("render always renders a migration Job");
+
+    reporter.step(&format!(
+        "validating {} objects with a server-side dry run",
+        release.objects.len()
+    ));
+    let dry = Applier::new(client.clone(), ns, true);
+    let mut plan = Vec::new();
+    for object in &release.objects {
+        plan.push(dry.apply(&object.value).await?);
+    }
+    let keep: Vec<(String, String)> = release
+        .objects
+        .iter()
+        .map(|o| (o.kind.to_string(), o.name.clone()))
+        .collect();
+    let would_prune: Vec<Applied> = dry
+        .owned(&spec.name)
+        .await?
+        .into_iter()
+        .flat_map(|(kind, names)| names.into_iter().map(move |n| (kind, n)))
+        .filter(|(kind, name)| !keep.iter().any(|(k, n)| k == kind && n == name))
+        .map(|(kind, name)| Applied {
+            kind: kind.to_string(),
+            name,
+            action: "pruned".into(),
+        })
+        .collect();
+    let job_state = migrate::state(client, ns, &job.name).await?;
+    let migration_due =
+        req.migrate != MigrateMode::Skip && job_state != migrate::JobState::Succeeded;
+    let changed = plan
+        .iter()
+        .any(|o| o.kind != "Job" && o.action != "unchanged")
+        || !would_prune.is_empty()
+        || migration_due;
+    let image = spec.image.reference();
+    let outcome = |changed, revision, migration, applied, pruned, processes| DeployOutcome {
+        app: spec.name.clone(),
+        namespace: ns.clone(),
+        image: image.clone(),
+        revision,
+        changed,
+        dry_run: req.dry_run,
+        migration,
+        applied,
+        pruned,
+        processes,
+    };
+
+    if req.dry_run {
+        for o in plan.iter().filter(|o| o.action != "unchanged") {
+            reporter.note(&format!(
+                "{} `{}` would be {} (server dry run)",
+                o.kind, o.name, o.action
+            ));
+        }
+        for p in &would_prune {
+            reporter.note(&format!(
+                "{} `{}` would be pruned (server dry run)",
+                p.kind, p.name
+            ));
+        }
+        let migration = if migration_due {
+            MigrationOutcome::Skipped
+        } else {
+            MigrationOutcome::AlreadyRan {
+                job: job.name.clone(),
+            }
+        };
+        return Ok(outcome(
+            changed,
+            None,
+            migration,
+            applied(&plan),
+            would_prune,
+            vec![],
+        ));
+    }
+
+    let history = release::list(client, ns, &spec.name).await?;
+    if !changed {
+        let processes = current_progress(client, ns, spec).await?;
+        if processes.iter().all(|p| p.done) {
+            let current = release::current(&history).map(|r| r.revision);
+            reporter.step(&match current {
+                Some(rev) => format!("no changes: release v{rev} is current and Ready"),
+                None => "no changes: the app is current and Ready".into(),
+            });
+            let migration = match job_state {
+                migrate::JobState::Succeeded => MigrationOutcome::AlreadyRan {
+                    job: job.name.clone(),
+                },
+                _ => MigrationOutcome::Skipped,
+            };
+            return Ok(outcome(
+                false,
+                current,
+                migration,
+                applied(&plan),
+                vec![],
+                processes,
+            ));
+        }
+    }
+
+    let revision = release::next_revision(&history);
+    let spec_text = file::to_yaml(spec);
+    let record = |status, note: Option<String>| ReleaseRecord {
+        revision,
+        status,
+        image: image.clone(),
+        config_hash: config_hash(&spec_text, digest.as_deref()),
+        time: k8s_openapi::jiff::Timestamp::now()
+            .round(k8s_openapi::jiff::Unit::Second)
+            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
+            .to_string(),
+        user: req.user.clone(),
+        git_sha: req.git_sha.clone(),
+        note: note.or_else(|| req.note.clone()),
+        spec: spec_text.clone(),
+    };
+
+    let live = Applier::new(client.clone(), ns, false);
+    let mut done = Vec::new();
+    for object in release.by_stage(Stage::Config) {
+        done.push(live.apply(&object.value).await?);
+    }
+    let migration = if req.migrate == MigrateMode::Skip {
+        reporter.note("migrations skipped (--migrate=skip)");
+        MigrationOutcome::Skipped
+    } else if job_state == migrate::JobState::Succeeded {
+        reporter.step(&format!(
+            "migrations already ran for this release (Job `{}`)",
+            job.name
+        ));
+        MigrationOutcome::AlreadyRan {
+            job: job.name.clone(),
+        }
+    } else {
+        match migrate::run(client, ns, job, job_state, reporter, deadline).await {
+            Ok(m) => m,
+            Err(e) => {
+                if matches!(e, DeployError::MigrationFailed { .. }) {
+                    release::record(
+                        client,
+                        ns,
+                        &spec.name,
+                        &record(
+                            ReleaseStatus::Failed,
+                            Some(format!("migration failed: {e}")),
+                        ),
+                    )
+                    .await?;
+                }
+                return Err(e);
+            }
+        }
+    };
+    if req.migrate == MigrateMode::Only {
+        return Ok(outcome(
+            true,
+            None,
+            migration,
+            applied(&done),
+            vec![],
+            vec![],
+        ));
+    }
+
+    reporter.step("applying (server-side apply, field manager `kubectl-rails`)");
+    for object in release.by_stage(Stage::Workload) {
+        let o = live.apply(&object.value).await?;
+        if o.action != "unchanged" {
+            reporter.note(&format!("{} `{}` {}", o.kind, o.name, o.action));
+        }
+        done.push(o);
+    }
+    let pruned: Vec<Applied> = live
+        .prune(&spec.name, &keep)
+        .await?
+        .into_iter()
+        .map(|(kind, name)| Applied {
+            kind,
+            name,
+            action: "pruned".into(),
+        })
+        .collect();
+    for p in &pruned {
+        reporter.note(&format!(
+            "{} `{}` pruned: the spec no longer renders it",
+            p.kind, p.name
+        ));
+    }
+
+    reporter.step("waiting for the rollout");
+    match wait::rollout(
+        client,
+        ns,
+        spec,
+        &release.checksum,
+        reporter,
+        deadline,
+        req.timeout,
+    )
+    .await
+    {
+        Ok(processes) => {
+            release::record(
+                client,
+                ns,
+                &spec.name,
+                &record(ReleaseStatus::Deployed, None),
+            )
+            .await?;
+            Ok(outcome(
+                true,
+                Some(revision),
+                migration,
+                applied(&done),
+                pruned,
+                processes,
+            ))
+        }
+        Err(mut e) => {
+            let note = format!("rollout failed: {e}");
+            release::record(
+                client,
+                ns,
+                &spec.name,
+                &record(ReleaseStatus::Failed, Some(note)),
+            )
+            .await?;
+            if let DeployError::Hopeless { revision: r, .. }
+            | DeployError::Timeout { revision: r, .. } = &mut e
+            {
+                *r = Some(revision);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn config_hash(spec_text: &str, digest: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    h.update(spec_text);
+    h.update(digest.unwrap_or(""));
+    h.finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The progress of every process as the cluster reports it now.
+pub(crate) async fn current_progress(
+    client: &Client,
+    ns: &str,
+    spec: &kubectl_rails_spec::AppSpec,
+) -> Result<Vec<ProcessProgress>, KubeError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let mut out = Vec::new();
+    for process in spec.process_names() {
+        let name = spec.deployment_name(&process);
+        match api
+            .get_opt(&name)
+            .await
+            .map_err(api_err(format!("read Deployment `{name}`")))?
+        {
+            Some(d) => out.push(progress::progress(&process, &d)),
+            None => out.push(ProcessProgress {
+                process,
+                desired: 0,
+                updated: 0,
+                ready: 0,
+                old: 0,
+                done: false,
+            }),
+        }
+    }
+    Ok(out)
+}

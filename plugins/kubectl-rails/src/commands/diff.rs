@@ -1,0 +1,110 @@
+//! `kubectl rails diff`: what a deploy would change, from the server's own dry run.
+
+use kube::Api;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kubectl_rails_kube::{FIELD_MANAGER, api_err, api_resource};
+use kubectl_rails_spec::render::{self, RenderInputs};
+use serde_json::Value;
+
+use crate::cli::DiffArgs;
+use crate::commands::deploy::resolve_image;
+use crate::commands::render::to_yaml;
+use crate::exit;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+/// Drops the fields the server owns, so that only the app's intent is compared.
+fn comparable(mut v: Value) -> Value {
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+        ] {
+            meta.remove(key);
+        }
+        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("deployment.kubernetes.io/revision");
+            if a.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    v
+}
+
+pub(crate) async fn run(
+    args: &DiffArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    settings.output(&[])?;
+    let mut spec = settings.load_spec(printer)?.spec;
+    resolve_image(&mut spec, args.image.as_deref(), args.tag.as_deref(), true)?;
+    let target = settings.target(Some(&spec)).await?;
+    spec.namespace = Some(target.namespace.clone());
+    let client = &target.conn.client;
+    let ns = &target.namespace;
+    let digest = match spec.secrets.is_empty() {
+        true => None,
+        false => Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), ns)
+            .get_opt(&spec.secret_name())
+            .await
+            .map_err(api_err(format!("read Secret `{}`", spec.secret_name())))?
+            .and_then(|s| s.data)
+            .map(|d| kubectl_rails_deploy::secret_digest(&d)),
+    };
+    let release = render::render(
+        &spec,
+        &RenderInputs {
+            secret_digest: digest,
+        },
+    );
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = true;
+    let mut text = String::new();
+    for object in &release.objects {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &api_resource(object.kind)?);
+        let live = api
+            .get_opt(&object.name)
+            .await
+            .map_err(api_err(format!("read {} `{}`", object.kind, object.name)))?;
+        let after = api
+            .patch(&object.name, &params, &Patch::Apply(&object.value))
+            .await
+            .map_err(api_err(format!(
+                "dry-run {} `{}`",
+                object.kind, object.name
+            )))?;
+        let before = live
+            .map(|l| to_yaml(&comparable(serde_json::to_value(l).unwrap_or_default())))
+            .unwrap_or_default();
+        let after = to_yaml(&comparable(serde_json::to_value(after)?));
+        if before != after {
+            let diff = similar::TextDiff::from_lines(&before, &after);
+            let label = format!("{}/{}", object.kind, object.name);
+            text.push_str(
+                &diff
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&format!("live {label}"), &format!("new {label}"))
+                    .to_string(),
+            );
+        }
+    }
+    if text.is_empty() {
+        printer.step("no changes");
+        return Ok(());
+    }
+    printer.out(&text)?;
+    if args.exit_code {
+        return Err(exit::with_code(exit::FAILURE, "there are changes", None));
+    }
+    Ok(())
+}

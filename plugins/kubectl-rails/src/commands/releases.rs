@@ -1,0 +1,53 @@
+//! `kubectl rails releases`: the release history recorded by every deploy.
+
+use comfy_table::Table;
+use comfy_table::presets::NOTHING;
+use kubectl_rails_deploy::release::{self, ReleaseRecord, ReleaseStatus};
+
+use crate::cli::OutputFormat;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+/// The history as a table, newest first.
+pub(crate) fn table(history: &[ReleaseRecord]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING).set_header(vec![
+        "REVISION", "STATUS", "IMAGE", "CONFIG", "USER", "GIT", "TIME", "NOTE",
+    ]);
+    let current = release::current(history).map(|r| r.revision);
+    for r in history.iter().rev() {
+        let status = match r.status {
+            ReleaseStatus::Deployed if Some(r.revision) == current => "current",
+            ReleaseStatus::Deployed => "deployed",
+            ReleaseStatus::Failed => "failed",
+        };
+        t.add_row(vec![
+            format!("v{}", r.revision),
+            status.to_string(),
+            r.image.clone(),
+            r.config_hash.clone(),
+            r.user.clone(),
+            r.git_sha.clone().unwrap_or_else(|| "-".into()),
+            r.time.clone(),
+            r.note.clone().unwrap_or_default(),
+        ]);
+    }
+    t
+}
+
+pub(crate) async fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
+    let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
+    let spec = settings.load_spec(printer)?.spec;
+    let target = settings.target(Some(&spec)).await?;
+    let history = release::list(&target.conn.client, &target.namespace, &spec.name).await?;
+    match format {
+        Some(OutputFormat::Json) => printer.out(&serde_json::to_string_pretty(&history)?)?,
+        Some(OutputFormat::Yaml) => printer.out(&serde_saphyr::to_string(&history)?)?,
+        _ if history.is_empty() => printer.info(&format!(
+            "no releases of `{}` in namespace `{}` yet",
+            spec.name, target.namespace
+        )),
+        _ => printer.out(&table(&history).to_string())?,
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `kubectl rails rollback [REVISION]`: deploy an earlier release's spec again, image and config
+//! together. Migrations are not reversed.
+
+use kubectl_rails_deploy::release::{self, ReleaseStatus};
+use kubectl_rails_deploy::{DeployRequest, MigrateMode};
+use kubectl_rails_spec::file;
+
+use crate::cli::{OutputFormat, RollbackArgs};
+use crate::commands::deploy;
+use crate::exit;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub(crate) async fn run(
+    args: &RollbackArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
+    let current_spec = settings.load_spec(printer)?.spec;
+    let target = settings.target(Some(&current_spec)).await?;
+    let history = release::list(&target.conn.client, &target.namespace, &current_spec.name).await?;
+    let current = release::current(&history).map(|r| r.revision);
+    let wanted = match args.revision {
+        Some(r) => history.iter().find(|h| h.revision == r).ok_or_else(|| {
+            exit::usage(
+                format!(
+                    "release v{r} of `{}` is not in the history",
+                    current_spec.name
+                ),
+                Some("list them with `kubectl rails releases`".into()),
+            )
+        })?,
+        None => history
+            .iter()
+            .rev()
+            .find(|h| h.status == ReleaseStatus::Deployed && Some(h.revision) != current)
+            .ok_or_else(|| {
+                exit::failure(
+                    "there is no earlier deployed release to roll back to",
+                    Some("see `kubectl rails releases`".into()),
+                )
+            })?,
+    };
+    if wanted.status == ReleaseStatus::Failed {
+        return Err(exit::usage(
+            format!(
+                "release v{} failed; roll back to one that deployed",
+                wanted.revision
+            ),
+            None,
+        ));
+    }
+    let mut spec = file::parse(
+        &wanted.spec,
+        std::path::Path::new(&format!("release v{}", wanted.revision)),
+    )?
+    .spec;
+    spec.namespace = Some(target.namespace.clone());
+    printer.step(&format!(
+        "rolling `{}` back to release v{} ({})",
+        spec.name, wanted.revision, wanted.image
+    ));
+    printer.note(
+        "database migrations are not reversed; the old code must cope with the current schema",
+    );
+    let request = DeployRequest {
+        spec: spec.clone(),
+        namespace: target.namespace.clone(),
+        migrate: MigrateMode::Skip,
+        dry_run: false,
+        timeout: args.timeout,
+        user: deploy::holder(&target.conn.user),
+        git_sha: wanted.git_sha.clone(),
+        note: Some(format!("rollback to v{}", wanted.revision)),
+    };
+    let outcome = deploy::execute(&target, request, printer).await?;
+    deploy::report(&target, &spec, &outcome, format, printer).await
+}
