@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod cluster_smoke;
+mod deploy;
 mod help;
 mod init_render;
 mod prompts;

@@ -53,6 +53,33 @@ pub fn prune_selector(app: &str) -> String {
     )
 }
 
+/// An object without the fields the server owns (managed fields, versions, status), so that
+/// only the app's intent is compared.
+pub fn comparable<T: serde::Serialize>(object: &T) -> Value {
+    let mut v = serde_json::to_value(object).unwrap_or_default();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+        ] {
+            meta.remove(key);
+        }
+        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("deployment.kubernetes.io/revision");
+            if a.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    v
+}
+
 /// What one apply did.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
@@ -112,11 +139,10 @@ impl Applier {
                 "apply {kind} `{name}` in namespace `{}`",
                 self.namespace
             )))?;
+        // A dry run never bumps the resourceVersion, so compare content instead.
         let action = match before {
             None => "created",
-            Some(b) if b.metadata.resource_version == object.metadata.resource_version => {
-                "unchanged"
-            }
+            Some(b) if comparable(&b) == comparable(&object) => "unchanged",
             Some(_) => "configured",
         };
         Ok(ApplyOutcome {
@@ -179,5 +205,26 @@ impl Applier {
             }
         }
         Ok(pruned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparable_keeps_content_and_drops_server_fields() {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "resourceVersion": "5", "managedFields": [{"manager": "x", "time": "2026-01-01T00:00:00Z"}],
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "data": {"K": "v"}
+        }))
+        .unwrap();
+        let c = comparable(&obj);
+        assert_eq!(
+            c,
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"K": "v"}})
+        );
     }
 }

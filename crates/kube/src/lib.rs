@@ -6,7 +6,7 @@
 mod apply;
 mod connect;
 
-pub use apply::{Applier, ApplyOutcome, api_resource, prune_selector};
+pub use apply::{Applier, ApplyOutcome, api_resource, comparable, prune_selector};
 pub use connect::{ClusterArgs, Connection, connect};
 
 /// The field manager of every server-side apply the plugin makes.

@@ -2,9 +2,8 @@
 
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
-use kubectl_rails_kube::{FIELD_MANAGER, api_err, api_resource};
+use kubectl_rails_kube::{FIELD_MANAGER, api_err, api_resource, comparable};
 use kubectl_rails_spec::render::{self, RenderInputs};
-use serde_json::Value;
 
 use crate::cli::DiffArgs;
 use crate::commands::deploy::resolve_image;
@@ -12,31 +11,6 @@ use crate::commands::render::to_yaml;
 use crate::exit;
 use crate::printer::Printer;
 use crate::settings::Settings;
-
-/// Drops the fields the server owns, so that only the app's intent is compared.
-fn comparable(mut v: Value) -> Value {
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for key in [
-            "managedFields",
-            "resourceVersion",
-            "uid",
-            "creationTimestamp",
-            "generation",
-        ] {
-            meta.remove(key);
-        }
-        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-            a.remove("deployment.kubernetes.io/revision");
-            if a.is_empty() {
-                meta.remove("annotations");
-            }
-        }
-    }
-    if let Some(o) = v.as_object_mut() {
-        o.remove("status");
-    }
-    v
-}
 
 pub(crate) async fn run(
     args: &DiffArgs,
@@ -82,10 +56,8 @@ pub(crate) async fn run(
                 "dry-run {} `{}`",
                 object.kind, object.name
             )))?;
-        let before = live
-            .map(|l| to_yaml(&comparable(serde_json::to_value(l).unwrap_or_default())))
-            .unwrap_or_default();
-        let after = to_yaml(&comparable(serde_json::to_value(after)?));
+        let before = live.map(|l| to_yaml(&comparable(&l))).unwrap_or_default();
+        let after = to_yaml(&comparable(&after));
         if before != after {
             let diff = similar::TextDiff::from_lines(&before, &after);
             let label = format!("{}/{}", object.kind, object.name);

@@ -105,7 +105,7 @@ fn build_spec(
     let name = match (&args.name, &proposal.name) {
         (Some(n), _) => n.clone(),
         (None, Some(found)) if !prompter.interactive => found.clone(),
-        (None, found) => prompter.text("App name", found.as_deref(), "--name", |s| name_ok(s))?,
+        (None, found) => prompter.text("App name", found.as_deref(), "--name", name_ok)?,
     };
     let image = match (&args.image, &proposal.image) {
         (Some(i), _) => i.clone(),

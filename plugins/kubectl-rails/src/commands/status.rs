@@ -303,7 +303,7 @@ pub(crate) fn age(seconds: i64) -> String {
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(NOTHING)
-        .set_header(header.iter().map(|h| Cell::new(h)));
+        .set_header(header.iter().map(Cell::new));
     t
 }
 

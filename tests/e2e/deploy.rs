@@ -1,0 +1,561 @@
+//! `kubectl rails deploy`, `releases`, `rollback`, `diff` and `status` against the real test
+//! control plane.
+
+use std::path::Path;
+
+use crate::support::{Run, TestNs, fixture, leaks, rails};
+
+/// Secret values of the fixtures; registered so that no command may print them.
+const DATABASE_URL: &str = "postgres://imagestorage:Pg-s3cret-9f2c@db.internal:5432/imagestorage";
+const SECRET_KEY_BASE: &str = "skb-1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed";
+
+/// A Rails 7.1 app initialised for `ns`, with its Secret and pull secret in place.
+pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
+    let app = fixture("rails71-sidekiq");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--name",
+            "imagestorage",
+            "--image",
+            "docker-registry.example.dev/imagestorage:1.4.2",
+            "--host",
+            "imagestorage.example.dev",
+            "--replicas",
+            replicas,
+            "-n",
+            &ns.name,
+        ],
+    )
+    .success();
+    for v in [
+        DATABASE_URL,
+        SECRET_KEY_BASE,
+        "E2-Secret-Access-7d1e",
+        "E2-Access-Key-AKIA77",
+    ] {
+        leaks::register(v);
+    }
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "imagestorage-secrets",
+        &format!("--from-literal=DATABASE_URL={DATABASE_URL}"),
+        &format!("--from-literal=SECRET_KEY_BASE={SECRET_KEY_BASE}"),
+        "--from-literal=E2_ACCESS_KEY=E2-Access-Key-AKIA77",
+        "--from-literal=E2_SECRET_ACCESS_KEY=E2-Secret-Access-7d1e",
+        "--from-literal=REDIS_URL=redis://redis.internal:6379/0",
+    ])
+    .success();
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "imagestorage-registry",
+        "--docker-server=docker-registry.example.dev",
+        "--docker-username=deploy",
+        "--docker-password=Registry-Pass-31",
+    ])
+    .success();
+    leaks::register("Registry-Pass-31");
+    app
+}
+
+/// A Rails 8 Kamal app initialised for `ns`, with secrets and a volume to bind its claim to.
+fn rails8_app(ns: &TestNs) -> tempfile::TempDir {
+    let app = fixture("rails8-kamal");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            "ghcr.io/acme/shop:2026.11.27",
+            "-n",
+            &ns.name,
+        ],
+    )
+    .success();
+    leaks::register("Master-Key-0a1b2c3d4e5f");
+    leaks::register("Db-Pass-Shop-88");
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "shop-secrets",
+        "--from-literal=RAILS_MASTER_KEY=Master-Key-0a1b2c3d4e5f",
+        "--from-literal=SHOP_DATABASE_PASSWORD=Db-Pass-Shop-88",
+    ])
+    .success();
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "shop-registry",
+        "--docker-server=ghcr.io",
+        "--docker-username=acme",
+        "--docker-password=x",
+    ])
+    .success();
+    // No storage provisioner runs here: a volume pre-bound to the app's claim stands in for one.
+    let pv = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-storage}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: shop-storage}}\n",
+        ns = ns.name
+    );
+    ns.apply(&pv).success();
+    app
+}
+
+fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["deploy", "--no-input", "--timeout", "120s"];
+    args.extend(extra);
+    ns.rails(dir, &args)
+}
+
+/// Names and resourceVersions of every object the app owns.
+fn snapshot(ns: &TestNs) -> String {
+    ns.kubectl(&[
+        "get",
+        "deploy,svc,cm,ingress,pdb,job,secret",
+        "-o",
+        "jsonpath={range .items[*]}{.kind}/{.metadata.name}@{.metadata.resourceVersion}{\"\\n\"}{end}",
+    ])
+    .success()
+    .stdout
+}
+
+fn web_image(ns: &TestNs, deployment: &str) -> String {
+    ns.kubectl(&[
+        "get",
+        "deployment",
+        deployment,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
+    .success()
+    .stdout
+}
+
+#[test]
+fn rails71_deploys_migrates_and_reports() {
+    let ns = TestNs::restricted("deploy71");
+    let app = rails71_app(&ns, "3");
+    let run = deploy(&ns, app.path(), &[]).success();
+    assert!(
+        run.stdout
+            .starts_with("Deployed imagestorage as release v1"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(" web      3/3"), "{}", run.stdout);
+    assert!(run.stdout.contains(" worker   1/1"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("running migrations: Job `imagestorage-migrate-"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("migrations done"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("web 3/3 ready"),
+        "progress per process: {}",
+        run.stderr
+    );
+    let ready = ns.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/component=web",
+        "-o",
+        "jsonpath={.items[*].status.containerStatuses[0].ready}",
+    ]);
+    assert_eq!(
+        ready
+            .stdout
+            .split_whitespace()
+            .filter(|r| *r == "true")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn rails8_kamal_app_deploys_with_its_volume() {
+    let ns = TestNs::restricted("deploy8");
+    let app = rails8_app(&ns);
+    let run = deploy(&ns, app.path(), &[]).success();
+    assert!(run.stdout.contains(" web      2/2"), "{}", run.stdout);
+    assert!(run.stdout.contains(" job      1/1"), "{}", run.stdout);
+}
+
+#[test]
+fn a_second_deploy_without_changes_changes_nothing() {
+    let ns = TestNs::restricted("nochange");
+    let app = rails71_app(&ns, "2");
+    deploy(&ns, app.path(), &[]).success();
+    let before = snapshot(&ns);
+    let run = deploy(&ns, app.path(), &[]).success();
+    assert!(
+        run.stderr.contains("no changes: release v1 is current"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.starts_with("imagestorage is up to date"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(snapshot(&ns), before, "resourceVersions must not move");
+}
+
+#[test]
+fn a_failing_migration_keeps_the_previous_release_serving() {
+    let ns = TestNs::restricted("migfail");
+    let app = rails71_app(&ns, "2");
+    deploy(&ns, app.path(), &[]).success();
+    let run = deploy(&ns, app.path(), &["--tag", "2.0.0-migration-fails"]).code(1);
+    assert!(
+        run.stderr
+            .contains("the migration Job `imagestorage-migrate-"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the previous release keeps serving"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("last lines of the migration log:"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        web_image(&ns, "imagestorage-web"),
+        "docker-registry.example.dev/imagestorage:1.4.2"
+    );
+    let releases = ns.rails(app.path(), &["releases"]).success().stdout;
+    assert!(releases.contains("v2        failed"), "{releases}");
+    assert!(releases.contains("migration failed"), "{releases}");
+    assert!(releases.contains("v1        current"), "{releases}");
+}
+
+#[test]
+fn an_unpullable_image_fails_fast_with_the_reason() {
+    let ns = TestNs::restricted("pull");
+    let app = rails71_app(&ns, "2");
+    deploy(&ns, app.path(), &[]).success();
+    // Exit 1 (a diagnosed failure), not 124 (the timeout): the wait gave up on its own.
+    let run = deploy(
+        &ns,
+        app.path(),
+        &["--tag", "9.9.9-unpullable", "--migrate", "skip"],
+    )
+    .code(1);
+    assert!(
+        run.stderr.contains("is stuck in ImagePullBackOff"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("check the repository and tag"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("recorded release v2 as failed"),
+        "{}",
+        run.stderr
+    );
+    // With migrations on, the migration Job meets the same image first.
+    let run = deploy(&ns, app.path(), &["--tag", "9.9.9-unpullable"]).code(1);
+    assert!(run.stderr.contains("ImagePullBackOff"), "{}", run.stderr);
+}
+
+#[test]
+fn rollback_restores_image_and_config_together() {
+    let ns = TestNs::restricted("rollback");
+    let app = rails71_app(&ns, "2");
+    deploy(&ns, app.path(), &[]).success();
+    let spec_path = app.path().join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(
+        &spec_path,
+        spec.replace("E2_REGION: miami", "E2_REGION: madrid")
+            .replace("tag: \"1.4.2\"", "tag: \"1.5.0\""),
+    )
+    .unwrap();
+    deploy(&ns, app.path(), &[]).success();
+    assert_eq!(
+        web_image(&ns, "imagestorage-web"),
+        "docker-registry.example.dev/imagestorage:1.5.0"
+    );
+
+    let run = ns.rails(app.path(), &["rollback", "--no-input"]).success();
+    assert!(run.stdout.contains("as release v3"), "{}", run.stdout);
+    assert_eq!(
+        web_image(&ns, "imagestorage-web"),
+        "docker-registry.example.dev/imagestorage:1.4.2"
+    );
+    let region = ns
+        .kubectl(&[
+            "get",
+            "configmap",
+            "imagestorage-env",
+            "-o",
+            "jsonpath={.data.E2_REGION}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(region, "miami");
+    let releases = ns
+        .rails(app.path(), &["releases", "-o", "json"])
+        .success()
+        .stdout;
+    let releases: serde_json::Value = serde_json::from_str(&releases).unwrap();
+    assert_eq!(releases[2]["note"], "rollback to v1");
+}
+
+#[test]
+fn removing_a_worker_prunes_only_its_deployment() {
+    let ns = TestNs::restricted("prune");
+    let app = rails71_app(&ns, "2");
+    deploy(&ns, app.path(), &[]).success();
+    // Objects the plugin did not create, even with the app's name on them, are never touched.
+    ns.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: imagestorage-notes\n  labels: {app.kubernetes.io/instance: imagestorage}\n")
+        .success();
+    let web_before = ns
+        .kubectl(&[
+            "get",
+            "deployment",
+            "imagestorage-web",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .stdout;
+
+    remove_top_level_key(&app.path().join("config/kubernetes.yml"), "workers");
+    let run = deploy(&ns, app.path(), &[]).success();
+    assert!(
+        run.stderr
+            .contains("Deployment `imagestorage-worker` pruned"),
+        "{}",
+        run.stderr
+    );
+    let deployments = ns
+        .kubectl(&["get", "deployments", "-o", "name"])
+        .success()
+        .stdout;
+    assert_eq!(deployments.trim(), "deployment.apps/imagestorage-web");
+    ns.kubectl(&["get", "configmap", "imagestorage-notes"])
+        .success();
+    let web_after = ns
+        .kubectl(&[
+            "get",
+            "deployment",
+            "imagestorage-web",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .stdout;
+    assert_eq!(web_before, web_after, "the web Deployment is untouched");
+}
+
+#[test]
+fn dry_run_and_diff_change_nothing() {
+    let ns = TestNs::restricted("dryrun");
+    let app = rails71_app(&ns, "2");
+    let before = snapshot(&ns);
+    let run = deploy(&ns, app.path(), &["--dry-run"]).success();
+    assert!(
+        run.stderr
+            .contains("Deployment `imagestorage-web` would be created (server dry run)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(snapshot(&ns), before);
+
+    deploy(&ns, app.path(), &[]).success();
+    let before = snapshot(&ns);
+    let diff = ns
+        .rails(app.path(), &["diff", "--tag", "1.5.0", "--exit-code"])
+        .code(1);
+    assert!(
+        diff.stdout
+            .contains("-        image: docker-registry.example.dev/imagestorage:1.4.2"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains("+        image: docker-registry.example.dev/imagestorage:1.5.0"),
+        "{}",
+        diff.stdout
+    );
+    let same = ns.rails(app.path(), &["diff"]).success();
+    assert!(same.stderr.contains("no changes"), "{}", same.stderr);
+    assert_eq!(snapshot(&ns), before);
+}
+
+#[test]
+fn json_output_parses() {
+    let ns = TestNs::restricted("json");
+    let app = rails71_app(&ns, "2");
+    let run = deploy(&ns, app.path(), &["-o", "json"]).success();
+    let outcome: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(outcome["revision"], 1);
+    assert_eq!(outcome["processes"][0]["process"], "web");
+    assert_eq!(outcome["processes"][0]["done"], true);
+    let status: serde_json::Value = serde_json::from_str(
+        &ns.rails(app.path(), &["status", "-o", "json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(status["processes"][0]["ready"], 2);
+}
+
+#[test]
+fn without_a_terminal_every_question_names_its_flag() {
+    let ns = TestNs::new("noinput");
+    let app = fixture("rails71-sidekiq");
+    // No spec yet: deploy asks init's questions first, and the image is one nobody can answer.
+    let run = ns.rails(app.path(), &["deploy", "--no-input"]).code(2);
+    assert!(run.stderr.contains("pass `--image`"), "{}", run.stderr);
+    // A namespace that does not exist needs a yes.
+    let run = rails71_in(&app, "does-not-exist-yet", &ns);
+    assert!(run.stderr.contains("pass `--yes`"), "{}", run.stderr);
+    assert_eq!(run.code, 2);
+    // An image without a tag, and `latest`.
+    let run = ns
+        .rails(
+            app.path(),
+            &["deploy", "--no-input", "--image", "ghcr.io/acme/shop"],
+        )
+        .code(2);
+    assert!(run.stderr.contains("pass `--tag`"), "{}", run.stderr);
+    let run = ns
+        .rails(app.path(), &["deploy", "--no-input", "--tag", "latest"])
+        .code(2);
+    assert!(run.stderr.contains("`--allow-latest`"), "{}", run.stderr);
+}
+
+fn rails71_in(app: &tempfile::TempDir, namespace: &str, ns: &TestNs) -> Run {
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--name",
+            "imagestorage",
+            "--image",
+            "docker-registry.example.dev/imagestorage:1.4.2",
+            "--no-ingress",
+        ],
+    )
+    .success();
+    rails(
+        app.path(),
+        Some(&ns.kubeconfig),
+        &["deploy", "--no-input", "-n", namespace],
+    )
+}
+
+#[test]
+fn a_held_lease_stops_a_second_deploy() {
+    let ns = TestNs::restricted("lease");
+    let app = rails71_app(&ns, "2");
+    let renew = k8s_time_now();
+    ns.apply(&format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: imagestorage-deploy}}\nspec:\n  holderIdentity: alice@laptop\n  leaseDurationSeconds: 300\n  acquireTime: {renew}\n  renewTime: {renew}\n"
+    ))
+    .success();
+    let before = snapshot(&ns);
+    let run = deploy(&ns, app.path(), &[]).code(1);
+    assert!(
+        run.stderr
+            .contains("another deploy of `imagestorage` is running (held by alice@laptop"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(snapshot(&ns), before, "nothing applied");
+    ns.kubectl(&["delete", "lease", "imagestorage-deploy"])
+        .success();
+    deploy(&ns, app.path(), &[]).success();
+}
+
+#[test]
+fn concurrent_deploys_do_not_interleave() {
+    let ns = TestNs::restricted("concurrent");
+    let app = rails71_app(&ns, "20");
+    let spawn = || {
+        let dir = app.path().to_path_buf();
+        let kubeconfig = ns.kubeconfig.clone();
+        let name = ns.name.clone();
+        std::thread::spawn(move || {
+            crate::support::rails(
+                &dir,
+                Some(&kubeconfig),
+                &["-n", &name, "deploy", "--no-input", "--timeout", "120s"],
+            )
+        })
+    };
+    let (a, b) = (spawn(), spawn());
+    let runs = [a.join().unwrap(), b.join().unwrap()];
+    let ok = runs.iter().filter(|r| r.code == 0).count();
+    assert!(ok >= 1, "one deploy succeeds: {runs:?}");
+    for r in runs.iter().filter(|r| r.code != 0) {
+        assert!(
+            r.stderr
+                .contains("another deploy of `imagestorage` is running"),
+            "a refused deploy says why: {}",
+            r.stderr
+        );
+    }
+    let releases: serde_json::Value = serde_json::from_str(
+        &ns.rails(app.path(), &["releases", "-o", "json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    let revisions: Vec<u64> = releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["revision"].as_u64().unwrap())
+        .collect();
+    assert_eq!(revisions, [1], "exactly one release recorded: {releases}");
+}
+
+/// Deletes a top-level key and its block from a spec file, as a person editing it would.
+fn remove_top_level_key(path: &Path, key: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.starts_with('-') {
+            skipping = line.starts_with(&format!("{key}:"));
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert_ne!(out, text, "`{key}` was in the spec");
+    std::fs::write(path, out).unwrap();
+}
+
+/// The current time in RFC 3339 with microseconds, as Lease times are written.
+fn k8s_time_now() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.000000Z"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
