@@ -9,3 +9,4 @@ mod deploy;
 mod help;
 mod init_render;
 mod prompts;
+mod secrets;

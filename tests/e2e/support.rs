@@ -112,11 +112,29 @@ pub fn rails_with_stdin(
     args: &[&str],
     stdin: Option<&str>,
 ) -> Run {
+    rails_full(dir, kubeconfig, args, stdin, &[])
+}
+
+/// The general form: stdin text and extra environment (a `PATH` goes before the plugin's).
+pub fn rails_full(
+    dir: &Path,
+    kubeconfig: Option<&Path>,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, String)],
+) -> Run {
     let mut cmd = Command::new("kubectl");
     cmd.arg("rails")
         .args(args)
         .current_dir(dir)
         .env("PATH", path_env());
+    for (k, v) in env {
+        if *k == "PATH" {
+            cmd.env("PATH", format!("{v}:{}", path_env()));
+        } else {
+            cmd.env(k, v);
+        }
+    }
     match kubeconfig {
         Some(k) => cmd.env("KUBECONFIG", k),
         // No cluster for this test: point at nothing, so that no real cluster can be touched.
@@ -239,6 +257,19 @@ impl TestNs {
         let mut all = vec!["-n", self.name.as_str()];
         all.extend(args);
         rails(dir, Some(&self.kubeconfig), &all)
+    }
+
+    /// `kubectl rails -n NS ARGS` with stdin text and extra environment.
+    pub fn rails_full(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Run {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend(args);
+        rails_full(dir, Some(&self.kubeconfig), &all, stdin, env)
     }
 
     /// `kubectl ARGS -n NS`.

@@ -51,6 +51,7 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Status(args) => commands::status::run(&args, settings, printer).await,
         Command::Releases => commands::releases::run(settings, printer).await,
         Command::Rollback(args) => commands::rollback::run(&args, settings, printer).await,
+        Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
     }
 }
 
@@ -77,6 +78,8 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_kube::KubeError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_deploy::DeployError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_secrets::SecretsError>() {
             e.hint()
         } else {
             None

@@ -1,7 +1,7 @@
 //! Prompts for a person at a terminal; without one, a missing value is an error naming its flag.
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Input};
+use dialoguer::{Confirm, Input, Password};
 
 use crate::exit;
 
@@ -72,5 +72,16 @@ impl Prompter {
             .with_prompt(question)
             .default(false)
             .interact()?)
+    }
+
+    /// Hidden input, for secret values; the caller checked that someone is at the terminal.
+    pub(crate) fn password(&self, question: &str) -> anyhow::Result<String> {
+        let value = Password::with_theme(&ColorfulTheme::default())
+            .with_prompt(question)
+            .interact()?;
+        if value.is_empty() {
+            return Err(exit::usage("the value is empty", None));
+        }
+        Ok(value)
     }
 }

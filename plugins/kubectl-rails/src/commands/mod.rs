@@ -6,4 +6,5 @@ pub(crate) mod init;
 pub(crate) mod releases;
 pub(crate) mod render;
 pub(crate) mod rollback;
+pub(crate) mod secrets;
 pub(crate) mod status;

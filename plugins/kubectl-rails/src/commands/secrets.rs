@@ -1,0 +1,557 @@
+//! `kubectl rails secrets`: set, import, list and unset app secrets, and write the registry pull
+//! secret. Values go from the user to the cluster and are never printed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use comfy_table::Table;
+use comfy_table::presets::NOTHING;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::jiff::{Timestamp, Unit};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use kubectl_rails_kube::api_err;
+use kubectl_rails_secrets::kamal::{self, KamalValue};
+use kubectl_rails_secrets::{AppSecrets, docker, manifests};
+use kubectl_rails_spec::AppSpec;
+use kubectl_rails_spec::dotenv::{self, looks_secret};
+use kubectl_rails_spec::render::{self, CHECKSUM_ANNOTATION, RenderInputs};
+use kubectl_rails_spec::validate::is_env_key;
+
+use crate::cli::{OutputFormat, SecretsCommand};
+use crate::exit;
+use crate::printer::Printer;
+use crate::settings::{Settings, Target};
+
+fn now() -> String {
+    Timestamp::now()
+        .round(Unit::Second)
+        .unwrap_or_else(|_| Timestamp::now())
+        .to_string()
+}
+
+pub(crate) async fn run(
+    command: &SecretsCommand,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let formats: &[OutputFormat] = match command {
+        SecretsCommand::List => &[OutputFormat::Json, OutputFormat::Yaml],
+        _ => &[],
+    };
+    let format = settings.output(formats)?;
+    // Bad input is refused before the cluster is contacted, so nothing is written.
+    let values = match command {
+        SecretsCommand::Set {
+            pairs, from_file, ..
+        } => Some(values_to_set(pairs, from_file.as_deref(), settings)?),
+        SecretsCommand::Unset { keys, .. } => {
+            for k in keys {
+                check_key(k)?;
+            }
+            None
+        }
+        _ => None,
+    };
+    let spec = settings.load_spec(printer)?.spec;
+    let target = settings.target(Some(&spec)).await?;
+    let store = AppSecrets::new(&target.conn.client, &target.namespace, &spec.name);
+    match command {
+        SecretsCommand::Set { restart, .. } => {
+            let values = values.unwrap_or_default();
+            let changed = store.set(&values, &now()).await?;
+            say_changed(printer, &store.name, &changed, values.len());
+            after_change(&target, &spec, &store, &changed, *restart, printer).await
+        }
+        SecretsCommand::Unset { keys, restart } => {
+            let removed = store.unset(keys).await?;
+            for k in keys.iter().filter(|k| !removed.contains(k)) {
+                printer.note(&format!("`{k}` was not set"));
+            }
+            if !removed.is_empty() {
+                printer.step(&format!(
+                    "removed {} from Secret `{}`",
+                    removed.join(", "),
+                    store.name
+                ));
+            }
+            let named: Vec<&String> = removed
+                .iter()
+                .filter(|k| spec.secrets.contains(k))
+                .collect();
+            if !named.is_empty() {
+                printer.warn(&format!(
+                    "the spec still names {}: deploys will stop at preflight until they are set or removed from `secrets:`",
+                    named.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            after_change(&target, &spec, &store, &removed, *restart, printer).await
+        }
+        SecretsCommand::List => {
+            let keys = store.list(&spec.secrets).await?;
+            match format {
+                Some(OutputFormat::Json) => printer.out(&serde_json::to_string_pretty(&keys)?)?,
+                Some(OutputFormat::Yaml) => printer.out(&serde_saphyr::to_string(&keys)?)?,
+                _ => {
+                    let mut t = Table::new();
+                    t.load_preset(NOTHING)
+                        .set_header(vec!["KEY", "DIGEST", "CHANGED", "STATE"]);
+                    for k in &keys {
+                        let state = match (k.missing, spec.secrets.contains(&k.key)) {
+                            (true, _) => "missing: set it with `kubectl rails secrets set`",
+                            (false, true) => "set",
+                            (false, false) => "set, not named in the spec",
+                        };
+                        t.add_row(vec![
+                            k.key.clone(),
+                            k.digest.clone().unwrap_or_else(|| "-".into()),
+                            k.changed.clone().unwrap_or_else(|| "-".into()),
+                            state.to_string(),
+                        ]);
+                    }
+                    printer.out(&format!(
+                        "Secret {} in namespace {}\n\n{t}",
+                        store.name, target.namespace
+                    ))?;
+                }
+            }
+            Ok(())
+        }
+        SecretsCommand::Import {
+            from_env,
+            from_manifests,
+            allow_commands,
+            restart,
+        } => {
+            let values = match from_manifests {
+                Some(dir) => import_manifests(dir, &spec, printer)?,
+                None => import_sources(
+                    from_env.as_deref(),
+                    *allow_commands,
+                    &spec,
+                    settings,
+                    printer,
+                )?,
+            };
+            if values.is_empty() {
+                printer.info("nothing to import");
+                return Ok(());
+            }
+            let changed = store.set(&values, &now()).await?;
+            say_changed(printer, &store.name, &changed, values.len());
+            after_change(&target, &spec, &store, &changed, *restart, printer).await
+        }
+        SecretsCommand::Registry {
+            server,
+            username,
+            password_stdin,
+            docker_config,
+        } => {
+            registry(
+                &spec,
+                &target,
+                &store,
+                server.as_deref(),
+                username.as_deref(),
+                *password_stdin,
+                docker_config.as_deref(),
+                settings,
+                printer,
+            )
+            .await
+        }
+    }
+}
+
+fn check_key(key: &str) -> anyhow::Result<()> {
+    if is_env_key(key) {
+        Ok(())
+    } else {
+        Err(exit::usage(
+            format!("`{key}` is not a valid environment variable name"),
+            Some(
+                "use letters, digits and `_`, not starting with a digit, such as `DATABASE_URL`"
+                    .into(),
+            ),
+        ))
+    }
+}
+
+/// `KEY=VALUE` pairs, `KEY` asked with hidden input, and `--from-file`.
+fn values_to_set(
+    pairs: &[String],
+    from_file: Option<&Path>,
+    settings: &Settings,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut values = BTreeMap::new();
+    if let Some(path) = from_file {
+        let text = fs_err::read_to_string(path).map_err(|e| exit::failure(e.to_string(), None))?;
+        let entries = dotenv::parse(&text)
+            .map_err(|e| exit::failure(format!("cannot parse `{}` {e}", path.display()), None))?;
+        values.extend(entries.into_iter().map(|e| (e.key, e.value)));
+    }
+    for pair in pairs {
+        match pair.split_once('=') {
+            Some((key, value)) => {
+                check_key(key)?;
+                values.insert(key.to_string(), value.to_string());
+            }
+            None => {
+                check_key(pair)?;
+                if !settings.prompter.interactive {
+                    return Err(exit::usage(
+                        format!("no value for `{pair}`, and nobody is at a terminal to type it"),
+                        Some(format!("pass `{pair}=VALUE`, or `--from-file FILE`")),
+                    ));
+                }
+                let value = settings.prompter.password(&format!("Value of {pair}"))?;
+                values.insert(pair.clone(), value);
+            }
+        }
+    }
+    if values.is_empty() {
+        return Err(exit::usage(
+            "nothing to set",
+            Some("pass `KEY=VALUE`, `KEY`, or `--from-file FILE`".into()),
+        ));
+    }
+    Ok(values)
+}
+
+fn say_changed(printer: &Printer, secret: &str, changed: &[String], asked: usize) {
+    if changed.is_empty() {
+        printer.step(&format!(
+            "Secret `{secret}` already holds these values; nothing changed"
+        ));
+    } else {
+        printer.step(&format!(
+            "set {} in Secret `{secret}` ({} unchanged)",
+            changed.join(", "),
+            asked - changed.len()
+        ));
+    }
+}
+
+/// Says what is still missing, and rolls the pods at once with `--restart`.
+async fn after_change(
+    target: &Target,
+    spec: &AppSpec,
+    store: &AppSecrets,
+    changed: &[String],
+    restart: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let missing: Vec<String> = store
+        .list(&spec.secrets)
+        .await?
+        .into_iter()
+        .filter(|k| k.missing)
+        .map(|k| k.key)
+        .collect();
+    if !missing.is_empty() {
+        printer.note(&format!("still missing: {}", missing.join(", ")));
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    if !restart {
+        printer.info(
+            "pods pick up the change on the next `kubectl rails deploy` (or now, with `--restart`)",
+        );
+        return Ok(());
+    }
+    let data = store.get().await?.and_then(|s| s.data).unwrap_or_default();
+    let digest = kubectl_rails_deploy::secret_digest(&data);
+    let checksum = render::config_checksum(
+        spec,
+        &RenderInputs {
+            secret_digest: Some(digest),
+        },
+    );
+    let api: Api<Deployment> = Api::namespaced(target.conn.client.clone(), &target.namespace);
+    let patch = serde_json::json!({ "spec": { "template": { "metadata": { "annotations": { CHECKSUM_ANNOTATION: checksum } } } } });
+    for process in spec.process_names() {
+        let name = spec.deployment_name(&process);
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => printer.step(&format!("restarting `{name}` with the new values")),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                printer.note(&format!("`{name}` is not deployed yet"))
+            }
+            Err(e) => return Err(api_err(format!("restart Deployment `{name}`"))(e).into()),
+        }
+    }
+    Ok(())
+}
+
+/// Values from `.env`, `config/master.key` and `.kamal/secrets`, for the keys the spec names.
+fn import_sources(
+    from_env: Option<&Path>,
+    allow_commands: bool,
+    spec: &AppSpec,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let dir = &settings.global.app_dir;
+    let mut values = BTreeMap::new();
+    let mut not_named = Vec::new();
+    let env_path = from_env
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join(".env"));
+    match fs_err::read_to_string(&env_path) {
+        Ok(text) => {
+            let entries = dotenv::parse(&text).map_err(|e| {
+                exit::failure(format!("cannot parse `{}` {e}", env_path.display()), None)
+            })?;
+            for e in entries {
+                if spec.secrets.contains(&e.key) {
+                    values.insert(e.key, e.value);
+                } else if !spec.env.contains_key(&e.key) {
+                    not_named.push(e.key);
+                }
+            }
+            printer.step(&format!("read `{}`", env_path.display()));
+        }
+        Err(_) if from_env.is_none() => printer.note("no `.env` in the app folder"),
+        Err(e) => {
+            return Err(exit::failure(
+                e.to_string(),
+                Some("check the path given to `--from-env`".into()),
+            ));
+        }
+    }
+    if !not_named.is_empty() {
+        printer.note(&format!(
+            "not imported, the spec does not name them as secrets: {} (add them under `secrets:` to import, or under `env:` if they are not secret)",
+            not_named.join(", ")
+        ));
+    }
+    let master = dir.join("config/master.key");
+    if !values.contains_key("RAILS_MASTER_KEY")
+        && spec.secrets.iter().any(|k| k == "RAILS_MASTER_KEY")
+        && let Ok(key) = fs_err::read_to_string(&master)
+    {
+        let take = !settings.prompter.interactive
+            || settings.prompter.confirm(
+                "Import config/master.key as RAILS_MASTER_KEY",
+                settings.global.yes,
+            )?;
+        if take {
+            values.insert("RAILS_MASTER_KEY".into(), key.trim().to_string());
+            printer.step("read `config/master.key` as RAILS_MASTER_KEY");
+        }
+    }
+    if let Ok(text) = fs_err::read_to_string(dir.join(".kamal/secrets")) {
+        let mut commands = Vec::new();
+        for line in kamal::parse(&text)? {
+            if !spec.secrets.contains(&line.key) || values.contains_key(&line.key) {
+                continue;
+            }
+            match line.value {
+                KamalValue::Plain(v) => {
+                    values.insert(line.key, v);
+                }
+                KamalValue::Reference(var) => match std::env::var(&var) {
+                    Ok(v) => {
+                        values.insert(line.key, v);
+                    }
+                    Err(_) => printer.note(&format!(
+                        "`.kamal/secrets` line {}: `{}` refers to `${var}`, which is not set",
+                        line.line, line.key
+                    )),
+                },
+                KamalValue::Command(cmd) => commands.push((line.key, cmd, line.line)),
+            }
+        }
+        if !commands.is_empty() {
+            let listed: Vec<String> = commands
+                .iter()
+                .map(|(k, c, n)| format!("line {n}: {k}=`{c}`"))
+                .collect();
+            let run = allow_commands
+                && settings.prompter.confirm(
+                    &format!(
+                        "Run these commands from `.kamal/secrets`?\n  {}\n",
+                        listed.join("\n  ")
+                    ),
+                    settings.global.yes,
+                )?;
+            if run {
+                for (key, cmd, n) in commands {
+                    let out = std::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(format!("__value={cmd}; printf %s \"$__value\""))
+                        .current_dir(dir)
+                        .output()?;
+                    if out.status.success() {
+                        values.insert(key, String::from_utf8_lossy(&out.stdout).trim().to_string());
+                    } else {
+                        printer.warn(&format!(
+                            "`.kamal/secrets` line {n}: the command for `{key}` failed; skipped"
+                        ));
+                    }
+                }
+            } else {
+                printer.note(&format!(
+                    "skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): {}",
+                    listed.join("; ")
+                ));
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// Plain `env` values of hand-written manifests: secrets move into the Secret.
+fn import_manifests(
+    dir: &Path,
+    spec: &AppSpec,
+    printer: &Printer,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let found = manifests::plain_env(dir)?;
+    let mut values = BTreeMap::new();
+    let mut plain = Vec::new();
+    for e in &found {
+        if spec.secrets.contains(&e.key) || looks_secret(&e.key) {
+            values.insert(e.key.clone(), e.value.clone());
+        } else {
+            plain.push(e.key.as_str());
+        }
+    }
+    if !values.is_empty() {
+        printer.info(
+            "now delete these plain-text values from the manifests (they live in the Secret):",
+        );
+        for e in found.iter().filter(|e| values.contains_key(&e.key)) {
+            printer.info(&format!("  {}:{}  {}", e.file.display(), e.line, e.key));
+        }
+        let unnamed: Vec<&String> = values
+            .keys()
+            .filter(|k| !spec.secrets.contains(k))
+            .collect();
+        if !unnamed.is_empty() {
+            printer.note(&format!(
+                "add these to `secrets:` in the spec so that pods get them: {}",
+                unnamed
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    if !plain.is_empty() {
+        printer.note(&format!(
+            "not secret, keep them under `env:` in the spec: {}",
+            plain.join(", ")
+        ));
+    }
+    Ok(values)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn registry(
+    spec: &AppSpec,
+    target: &Target,
+    store: &AppSecrets,
+    server: Option<&str>,
+    username: Option<&str>,
+    password_stdin: bool,
+    docker_config: Option<&Path>,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let image_host = spec.image.registry_host().map(docker::normalize_server);
+    let server = server
+        .map(str::to_string)
+        .or_else(|| spec.registry.as_ref().map(|r| r.server.clone()))
+        .or_else(|| image_host.clone())
+        .ok_or_else(|| {
+            exit::usage(
+                "which registry? the image names none",
+                Some("pass `--server`, such as `--server ghcr.io`".into()),
+            )
+        })?;
+    let server = docker::normalize_server(&server);
+    let wanted_image_host = image_host.unwrap_or_else(|| docker::DOCKER_HUB.to_string());
+    if wanted_image_host != server {
+        printer.warn(&format!(
+            "registry `{server}` is not the host of the image `{}` (`{wanted_image_host}`): pods will not use these credentials for it",
+            spec.image.reference()
+        ));
+    }
+    let creds = match (username, password_stdin) {
+        (Some(user), true) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            if password.is_empty() {
+                return Err(exit::usage("the password read from stdin is empty", Some("pipe the token in: `echo \"$TOKEN\" | kubectl rails secrets registry --username USER --password-stdin`".into())));
+            }
+            docker::Credentials {
+                server: server.clone(),
+                username: user.to_string(),
+                password,
+            }
+        }
+        (None, true) => return Err(exit::usage("`--password-stdin` needs `--username`", None)),
+        (Some(user), false) => {
+            if !settings.prompter.interactive {
+                return Err(exit::usage(
+                    "no password, and nobody is at a terminal to type it",
+                    Some("pass `--password-stdin`".into()),
+                ));
+            }
+            let password = settings
+                .prompter
+                .password(&format!("Password or token for {user}@{server}"))?;
+            docker::Credentials {
+                server: server.clone(),
+                username: user.to_string(),
+                password,
+            }
+        }
+        (None, false) => {
+            let path = docker_config
+                .map(Path::to_path_buf)
+                .or_else(|| {
+                    docker::config_path(
+                        std::env::var_os("DOCKER_CONFIG").map(Into::into),
+                        std::env::home_dir(),
+                    )
+                })
+                .ok_or_else(|| {
+                    exit::usage(
+                        "no Docker config to read",
+                        Some("pass `--docker-config` or `--username`".into()),
+                    )
+                })?;
+            printer.step(&format!(
+                "reading credentials for `{server}` from `{}`",
+                path.display()
+            ));
+            docker::lookup(&path, &server)?
+        }
+    };
+    let name = spec
+        .registry
+        .as_ref()
+        .map(|r| r.pull_secret.clone())
+        .unwrap_or_else(|| format!("{}-registry", spec.name));
+    store
+        .write_pull_secret(&name, docker::dockerconfigjson(&creds))
+        .await?;
+    printer.step(&format!(
+        "wrote pull secret `{name}` for `{server}` (user `{}`) in namespace `{}`",
+        creds.username, target.namespace
+    ));
+    if spec.registry.is_none() {
+        printer.note(&format!(
+            "the spec has no `registry:`; add `registry: {{server: {server}, pull_secret: {name}}}` so pods pull with it"
+        ));
+    }
+    Ok(())
+}

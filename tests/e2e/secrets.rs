@@ -1,0 +1,478 @@
+//! `kubectl rails secrets` against the real test control plane. Every command's output is
+//! checked for the values (see `support::leaks`).
+
+use std::path::Path;
+
+use crate::support::{TestNs, fixture, leaks, rails, root};
+
+const ENV_VALUES: &[&str] = &[
+    "Local-Pg-Pass-4417",
+    "E2AKIA-LOCAL-5521",
+    "e2-secret-Local-9f8e7d",
+    "Redis-Pass-6620",
+    "8c1f4d0b7a2e9f6c3b5d8e1a4f7c0b3e6d9a2c5f8b1e4d7a0c3f6b9e2d5a8c1f",
+];
+
+/// The Rails 7.1 fixture, initialised for `ns`, with the developer's `.env` beside it.
+fn app_with_env(ns: &TestNs) -> tempfile::TempDir {
+    let app = fixture("rails71-sidekiq");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--name",
+            "imagestorage",
+            "--image",
+            "docker-registry.example.dev/imagestorage:1.4.2",
+            "--no-ingress",
+            "--replicas",
+            "1",
+            "-n",
+            &ns.name,
+        ],
+    )
+    .success();
+    std::fs::copy(
+        root().join("tests/fixtures/env/imagestorage.env"),
+        app.path().join(".env"),
+    )
+    .unwrap();
+    for v in ENV_VALUES {
+        leaks::register(v);
+    }
+    app
+}
+
+fn secret_data(ns: &TestNs, name: &str, key: &str) -> Vec<u8> {
+    use base64::Engine;
+    let jsonpath = format!("jsonpath={{.data.{}}}", key.replace('.', "\\."));
+    let b64 = ns
+        .kubectl(&["get", "secret", name, "-o", &jsonpath])
+        .success()
+        .stdout;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .unwrap()
+}
+
+#[test]
+fn import_then_list_shows_names_and_digests_only() {
+    let ns = TestNs::new("secrets-import");
+    let app = app_with_env(&ns);
+    let run = ns.rails(app.path(), &["secrets", "import"]).success();
+    assert!(
+        run.stderr.contains(
+            "set DATABASE_URL, E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL, SECRET_KEY_BASE"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Plain keys the spec already holds under `env:` are not secrets and stay out.
+    assert!(!run.stderr.contains("not imported"), "{}", run.stderr);
+    let list = ns.rails(app.path(), &["secrets", "list"]).success();
+    for key in [
+        "DATABASE_URL",
+        "E2_ACCESS_KEY",
+        "E2_SECRET_ACCESS_KEY",
+        "REDIS_URL",
+        "SECRET_KEY_BASE",
+    ] {
+        let row = list
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("{key} listed:\n{}", list.stdout));
+        let digest = row.split_whitespace().nth(1).unwrap();
+        assert_eq!(digest.len(), 8, "a short digest: {row}");
+        assert!(digest.chars().all(|c| c.is_ascii_hexdigit()), "{row}");
+    }
+    assert_eq!(
+        secret_data(&ns, "imagestorage-secrets", "DATABASE_URL"),
+        ENV_VALUES_DATABASE_URL.as_bytes()
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &ns.rails(app.path(), &["secrets", "list", "-o", "json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["missing"] == false)
+    );
+    // Importing again changes nothing.
+    let again = ns.rails(app.path(), &["secrets", "import"]).success();
+    assert!(
+        again.stderr.contains("already holds these values"),
+        "{}",
+        again.stderr
+    );
+}
+
+const ENV_VALUES_DATABASE_URL: &str =
+    "postgres://imagestorage:Local-Pg-Pass-4417@db.example.dev:5432/imagestorage_production";
+
+#[test]
+fn set_unset_and_missing_keys() {
+    let ns = TestNs::new("secrets-set");
+    let app = app_with_env(&ns);
+    leaks::register("Set-By-Flag-0042");
+    ns.rails(
+        app.path(),
+        &["secrets", "set", "SECRET_KEY_BASE=Set-By-Flag-0042"],
+    )
+    .success();
+    let list = ns.rails(app.path(), &["secrets", "list"]).success().stdout;
+    assert!(
+        list.contains("DATABASE_URL") && list.contains("missing"),
+        "{list}"
+    );
+    let run = ns
+        .rails(app.path(), &["secrets", "unset", "SECRET_KEY_BASE"])
+        .success();
+    assert!(
+        run.stderr.contains("removed SECRET_KEY_BASE"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the spec still names SECRET_KEY_BASE"),
+        "{}",
+        run.stderr
+    );
+    let file = app.path().join("values.env");
+    std::fs::write(&file, "REDIS_URL=redis://:Redis-Pass-6620@r:6379/1\n").unwrap();
+    ns.rails(
+        app.path(),
+        &["secrets", "set", "--from-file", file.to_str().unwrap()],
+    )
+    .success();
+    assert_eq!(
+        secret_data(&ns, "imagestorage-secrets", "REDIS_URL"),
+        b"redis://:Redis-Pass-6620@r:6379/1"
+    );
+}
+
+#[test]
+fn a_changed_secret_rolls_the_pods() {
+    let ns = TestNs::restricted("secrets-roll");
+    let app = app_with_env(&ns);
+    ns.rails(app.path(), &["secrets", "import"]).success();
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "imagestorage-registry",
+        "--docker-server=docker-registry.example.dev",
+        "--docker-username=u",
+        "--docker-password=p",
+    ])
+    .success();
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let checksum = || {
+        ns.kubectl(&[
+            "get",
+            "deployment",
+            "imagestorage-web",
+            "-o",
+            "jsonpath={.spec.template.metadata.annotations.kubectl-rails\\.dev/config-checksum}",
+        ])
+        .success()
+        .stdout
+    };
+    let env = ns
+        .kubectl(&[
+            "get",
+            "deployment",
+            "imagestorage-web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(
+        env, "imagestorage-secrets",
+        "the pod's env comes from the Secret"
+    );
+    let first = checksum();
+    leaks::register("Rotated-Key-Base-7777");
+    ns.rails(
+        app.path(),
+        &[
+            "secrets",
+            "set",
+            "SECRET_KEY_BASE=Rotated-Key-Base-7777",
+            "--restart",
+        ],
+    )
+    .success();
+    let second = checksum();
+    assert_ne!(first, second, "--restart rolls the pods at once");
+    // The next deploy agrees with the restart: the pods are not rolled a second time. (It does
+    // migrate again: the migration Job belongs to the image and config of a release.)
+    let run = ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    assert!(
+        !run.stderr
+            .contains("Deployment `imagestorage-web` configured"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(checksum(), second);
+    leaks::register("Rotated-Again-8888");
+    ns.rails(
+        app.path(),
+        &["secrets", "set", "SECRET_KEY_BASE=Rotated-Again-8888"],
+    )
+    .success();
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    assert_ne!(checksum(), second, "a deploy after a change rolls the pods");
+}
+
+fn write_docker_config(dir: &Path, json: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), json).unwrap();
+    dir.to_str().unwrap().to_string()
+}
+
+#[test]
+fn registry_from_plain_auths_and_from_a_credential_helper() {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let ns = TestNs::new("secrets-registry");
+    let app = app_with_env(&ns);
+    leaks::register("Plain-Auth-Pass-123");
+    leaks::register("Helper-Token-456");
+    let docker = app.path().join("docker-plain");
+    let config = format!(
+        r#"{{"auths":{{"docker-registry.example.dev":{{"auth":"{}"}}}}}}"#,
+        b64("deploy:Plain-Auth-Pass-123")
+    );
+    let dir = write_docker_config(&docker, &config);
+    ns.rails_full(
+        app.path(),
+        &["secrets", "registry"],
+        None,
+        &[("DOCKER_CONFIG", dir)],
+    )
+    .success();
+    let cfg: serde_json::Value = serde_json::from_slice(&secret_data(
+        &ns,
+        "imagestorage-registry",
+        ".dockerconfigjson",
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg["auths"]["docker-registry.example.dev"]["auth"],
+        b64("deploy:Plain-Auth-Pass-123")
+    );
+    assert_eq!(
+        cfg["auths"].as_object().unwrap().len(),
+        1,
+        "scoped to one registry"
+    );
+
+    // Docker Desktop style: no credentials in the file, a helper holds them.
+    let helper_dir = app.path().join("helper-bin");
+    std::fs::create_dir_all(&helper_dir).unwrap();
+    let helper = helper_dir.join("docker-credential-testvault");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nread server\n[ \"$1\" = get ] && [ \"$server\" = docker-registry.example.dev ] || { echo 'credentials not found in native keychain'; exit 1; }\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"ci-bot\",\"Secret\":\"Helper-Token-456\"}' \"$server\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let docker = app.path().join("docker-helper");
+    let dir = write_docker_config(
+        &docker,
+        r#"{"auths":{"docker-registry.example.dev":{}},"credsStore":"testvault"}"#,
+    );
+    let env = [
+        ("DOCKER_CONFIG", dir),
+        ("PATH", helper_dir.to_str().unwrap().to_string()),
+    ];
+    ns.rails_full(app.path(), &["secrets", "registry"], None, &env)
+        .success();
+    let cfg: serde_json::Value = serde_json::from_slice(&secret_data(
+        &ns,
+        "imagestorage-registry",
+        ".dockerconfigjson",
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg["auths"]["docker-registry.example.dev"]["auth"],
+        b64("ci-bot:Helper-Token-456")
+    );
+
+    // A mismatched registry is written, with a warning.
+    let run = ns
+        .rails_full(
+            app.path(),
+            &[
+                "secrets",
+                "registry",
+                "--server",
+                "ghcr.io",
+                "--username",
+                "me",
+                "--password-stdin",
+            ],
+            Some("Plain-Auth-Pass-123\n"),
+            &[],
+        )
+        .success();
+    assert!(
+        run.stderr.contains("is not the host of the image"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn import_from_hand_written_manifests() {
+    let ns = TestNs::new("secrets-manifests");
+    let app = app_with_env(&ns);
+    let k8s = app.path().join("k8s");
+    std::fs::create_dir_all(&k8s).unwrap();
+    leaks::register("tu_secret_access_key_Real-31");
+    std::fs::write(
+        k8s.join("is-depl.yml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: imagestorage-depl\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: imagestorage\n  template:\n    metadata:\n      labels:\n        app: imagestorage\n    spec:\n      containers:\n        - name: imagestorage\n          image: docker-registry.jesusmarin.dev/imagestorage\n          env:\n            - name: E2_SECRET_ACCESS_KEY\n              value: 'tu_secret_access_key_Real-31'\n            - name: E2_REGION\n              value: 'miami'\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: imagestorage-srv\nspec:\n  ports:\n    - port: 3000\n",
+    )
+    .unwrap();
+    let run = ns
+        .rails(
+            app.path(),
+            &[
+                "secrets",
+                "import",
+                "--from-manifests",
+                k8s.to_str().unwrap(),
+            ],
+        )
+        .success();
+    assert!(
+        run.stderr.contains("is-depl.yml:19  E2_SECRET_ACCESS_KEY"),
+        "tells which line to delete: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("keep them under `env:` in the spec: E2_REGION"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        secret_data(&ns, "imagestorage-secrets", "E2_SECRET_ACCESS_KEY"),
+        b"tu_secret_access_key_Real-31"
+    );
+}
+
+#[test]
+fn bad_secret_input_is_refused_and_writes_nothing() {
+    let ns = TestNs::new("secrets-bad");
+    let app = app_with_env(&ns);
+    let bad_env = app.path().join("bad.env");
+    std::fs::write(&bad_env, "DATABASE_URL=postgres://x\nthis is not a line\n").unwrap();
+    type Case<'a> = (
+        Vec<String>,
+        Option<&'a str>,
+        Vec<(&'a str, String)>,
+        i32,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                "secrets".into(),
+                "set".into(),
+                "--from-file".into(),
+                bad_env.display().to_string(),
+            ],
+            None,
+            vec![],
+            1,
+            "line 2: expected `KEY=value`",
+        ),
+        (
+            vec![
+                "secrets".into(),
+                "import".into(),
+                "--from-env".into(),
+                bad_env.display().to_string(),
+            ],
+            None,
+            vec![],
+            1,
+            "line 2: expected `KEY=value`",
+        ),
+        (
+            vec!["secrets".into(), "set".into(), "1BAD-KEY=x".into()],
+            None,
+            vec![],
+            2,
+            "`1BAD-KEY` is not a valid environment variable name",
+        ),
+        (
+            vec!["secrets".into(), "set".into(), "SECRET_KEY_BASE".into()],
+            None,
+            vec![],
+            2,
+            "pass `SECRET_KEY_BASE=VALUE`",
+        ),
+        (
+            vec!["secrets".into(), "registry".into()],
+            None,
+            vec![(
+                "DOCKER_CONFIG",
+                app.path().join("no-such-dir").display().to_string(),
+            )],
+            1,
+            "cannot read the Docker config",
+        ),
+        (
+            vec!["secrets".into(), "registry".into()],
+            None,
+            vec![(
+                "DOCKER_CONFIG",
+                write_docker_config(
+                    &app.path().join("other"),
+                    r#"{"auths":{"quay.io":{"auth":"eDp5"}}}"#,
+                ),
+            )],
+            1,
+            "registry `docker-registry.example.dev` is not in the Docker config",
+        ),
+        (
+            vec![
+                "secrets".into(),
+                "registry".into(),
+                "--username".into(),
+                "me".into(),
+                "--password-stdin".into(),
+            ],
+            Some("\n"),
+            vec![],
+            2,
+            "the password read from stdin is empty",
+        ),
+    ];
+    for (args, stdin, env, code, message) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = ns.rails_full(app.path(), &args, stdin, &env);
+        assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    let secrets = ns
+        .kubectl(&["get", "secrets", "-o", "name"])
+        .success()
+        .stdout;
+    assert!(
+        !secrets.contains("imagestorage"),
+        "nothing was written: {secrets}"
+    );
+}
