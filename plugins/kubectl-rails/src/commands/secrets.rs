@@ -57,6 +57,10 @@ pub(crate) async fn run(
     let spec = settings.load_spec(printer)?.spec;
     let target = settings.target(Some(&spec)).await?;
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &spec.name);
+    if !matches!(command, SecretsCommand::List | SecretsCommand::Unset { .. }) {
+        // Secrets come before the first deploy, so they may be the first thing in the namespace.
+        crate::commands::deploy::ensure_namespace(&target, settings, printer, false).await?;
+    }
     match command {
         SecretsCommand::Set { restart, .. } => {
             let values = values.unwrap_or_default();
