@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod cluster_smoke;
 mod deploy;
+mod exec;
 mod help;
 mod init_render;
 mod prompts;

@@ -58,7 +58,7 @@ pub(crate) struct GlobalArgs {
     )]
     pub app_dir: PathBuf,
     /// The spec file (default: `config/kubernetes.yml` in the app folder)
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    #[arg(long = "file", global = true, value_name = "FILE")]
     pub spec_file: Option<PathBuf>,
     /// More detail on stderr (repeat for more)
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
@@ -89,11 +89,103 @@ pub(crate) enum Command {
     Releases,
     /// Restore the image and config of an earlier release
     Rollback(RollbackArgs),
+    /// Run a command in a Ready pod of a process (`-- CMD ...`)
+    Exec(ExecArgs),
+    /// Open `bin/rails console` in a one-off pod (`--reuse`: in a running web pod)
+    Console(ConsoleArgs),
+    /// Open `bin/rails dbconsole` in a one-off pod (`--reuse`: in a running web pod)
+    Dbconsole(ConsoleArgs),
+    /// Open a shell (bash, else sh) in a Ready pod
+    Shell(ShellArgs),
+    /// Run the migration Job of the current spec now
+    Migrate(MigrateArgs),
+    /// Run a command in a one-off pod cloned from the web pod template (`-- CMD ...`)
+    Run(RunArgs),
+    /// Show the merged logs of every pod of the app
+    Logs(LogsArgs),
     /// App secrets and registry credentials, never shown in plain text
     Secrets {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The process whose pod runs the command
+    #[arg(long, short = 'p', default_value = "web")]
+    pub process: String,
+    /// Choose the pod from a list
+    #[arg(long)]
+    pub pick: bool,
+    /// Forward stdin even when it is not a terminal or a pipe
+    #[arg(short = 'i', long = "stdin")]
+    pub stdin: bool,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConsoleArgs {
+    /// Use a running web pod instead of a one-off pod
+    #[arg(long)]
+    pub reuse: bool,
+    /// How long to wait for the one-off pod to start, such as `120s`
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShellArgs {
+    /// The process whose pod to enter
+    #[arg(long, short = 'p', default_value = "web")]
+    pub process: String,
+    /// Choose the pod from a list
+    #[arg(long)]
+    pub pick: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// Override the image tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Overall time limit, such as `300s` or `10m`
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Keep the pod afterwards (it is removed by default)
+    #[arg(long)]
+    pub keep: bool,
+    /// How long to wait for the pod to start, such as `120s`
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Forward stdin even when it is not a terminal or a pipe
+    #[arg(short = 'i', long = "stdin")]
+    pub stdin: bool,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// Only this process
+    #[arg(long, short = 'p')]
+    pub process: Option<String>,
+    /// Keep following, including pods that start later
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines newer than this, such as `10m`
+    #[arg(long, value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// The last N lines of each pod
+    #[arg(long)]
+    pub tail: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,4 +349,23 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
         _ => return Err(format!("`{text}` is not a duration such as `90s` or `10m`")),
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_do_not_clash_in_any_subcommand() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(super::parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(super::parse_duration("2h").unwrap().as_secs(), 7200);
+        assert!(super::parse_duration("soon").is_err());
+        assert!(super::parse_duration("5d").is_err());
+    }
 }

@@ -56,3 +56,15 @@ pub(crate) fn with_code(
     }
     .into()
 }
+
+/// A remote command's exit status, passed on without a message of our own.
+#[derive(Debug)]
+pub(crate) struct Passthrough(pub u8);
+
+impl fmt::Display for Passthrough {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the command exited with {}", self.0)
+    }
+}
+
+impl std::error::Error for Passthrough {}

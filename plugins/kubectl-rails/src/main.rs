@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(run(cli.command, &settings, &printer)) {
+    let result = runtime.block_on(run(cli.command, &settings, &printer));
+    // A blocked read of our stdin (exec forwarding a terminal) must not keep the process alive.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err, &printer),
     }
@@ -51,6 +54,17 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Status(args) => commands::status::run(&args, settings, printer).await,
         Command::Releases => commands::releases::run(settings, printer).await,
         Command::Rollback(args) => commands::rollback::run(&args, settings, printer).await,
+        Command::Exec(args) => commands::exec::exec(&args, settings, printer).await,
+        Command::Console(args) => {
+            commands::exec::rails_console("console", &args, settings, printer).await
+        }
+        Command::Dbconsole(args) => {
+            commands::exec::rails_console("dbconsole", &args, settings, printer).await
+        }
+        Command::Shell(args) => commands::exec::shell(&args, settings, printer).await,
+        Command::Migrate(args) => commands::exec::migrate(&args, settings, printer).await,
+        Command::Run(args) => commands::run::run(&args, settings, printer).await,
+        Command::Logs(args) => commands::logs::run(&args, settings, printer).await,
         Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
     }
 }
@@ -63,6 +77,9 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     }) {
         return ExitCode::SUCCESS;
+    }
+    if let Some(exit::Passthrough(code)) = err.downcast_ref::<exit::Passthrough>() {
+        return ExitCode::from(*code);
     }
     printer.clear_progress();
     printer.info(&format!("error: {err:#}"));
@@ -80,6 +97,8 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_deploy::DeployError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_secrets::SecretsError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_exec::ExecError>() {
             e.hint()
         } else {
             None

@@ -2,9 +2,12 @@
 
 pub(crate) mod deploy;
 pub(crate) mod diff;
+pub(crate) mod exec;
 pub(crate) mod init;
+pub(crate) mod logs;
 pub(crate) mod releases;
 pub(crate) mod render;
 pub(crate) mod rollback;
+pub(crate) mod run;
 pub(crate) mod secrets;
 pub(crate) mod status;

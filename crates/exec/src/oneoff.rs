@@ -1,0 +1,139 @@
+//! One-off pods: a clone of the web pod template (same image, env and secrets) that serves no
+//! traffic, for `run`, `console` and `dbconsole`. The pod waits; the command is exec'd into it,
+//! so stdin, the terminal and the exit code behave as with `exec`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use kubectl_rails_kube::api_err;
+use kubectl_rails_spec::AppSpec;
+use kubectl_rails_spec::render::labels;
+
+use crate::ExecError;
+
+/// The longest a forgotten one-off pod lives.
+const MAX_LIFETIME_SECS: i64 = 12 * 3600;
+
+/// A running one-off pod; [`OneOff::remove`] deletes it.
+pub struct OneOff {
+    api: Api<Pod>,
+    pub name: String,
+    pub container: String,
+}
+
+/// Creates the pod from the live web Deployment's template and waits until it runs.
+pub async fn start(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+    suffix: &str,
+    timeout: Duration,
+) -> Result<OneOff, ExecError> {
+    let deployment_name = spec.deployment_name("web");
+    let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get_opt(&deployment_name)
+        .await
+        .map_err(api_err(format!("read Deployment `{deployment_name}`")))?
+        .ok_or_else(|| ExecError::NotDeployed {
+            app: spec.name.clone(),
+            namespace: ns.into(),
+        })?;
+    let template = deployment.spec.map(|s| s.template).unwrap_or_default();
+    let mut pod_spec = template.spec.unwrap_or_default();
+    let container = pod_spec
+        .containers
+        .first()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    for c in &mut pod_spec.containers {
+        // It serves no traffic: no probes, no ports; it only waits for commands.
+        c.command = Some(vec!["sleep".into(), MAX_LIFETIME_SECS.to_string()]);
+        c.args = None;
+        c.readiness_probe = None;
+        c.liveness_probe = None;
+        c.startup_probe = None;
+        c.lifecycle = None;
+        c.ports = None;
+    }
+    pod_spec.restart_policy = Some("Never".into());
+    pod_spec.active_deadline_seconds = Some(MAX_LIFETIME_SECS);
+    pod_spec.topology_spread_constraints = None;
+    let name = format!("{}-run-{suffix}", spec.name);
+    let mut pod_labels: BTreeMap<String, String> =
+        template.metadata.and_then(|m| m.labels).unwrap_or_default();
+    pod_labels.insert(labels::COMPONENT.into(), "run".into());
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(pod_labels),
+            ..ObjectMeta::default()
+        },
+        spec: Some(pod_spec),
+        ..Pod::default()
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    api.create(&PostParams::default(), &pod)
+        .await
+        .map_err(api_err(format!("create pod `{name}` in namespace `{ns}`")))?;
+    let oneoff = OneOff {
+        api: api.clone(),
+        name: name.clone(),
+        container,
+    };
+    let events = watcher(
+        api,
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .applied_objects();
+    futures::pin_mut!(events);
+    let waited = tokio::time::timeout(timeout, async {
+        while let Some(Ok(pod)) = events.next().await {
+            if let Some(problem) = crate::problem(&pod) {
+                return Err(problem);
+            }
+            if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+                return Ok(());
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match waited {
+        Ok(Ok(())) => Ok(oneoff),
+        Ok(Err(problem)) => {
+            oneoff.remove().await;
+            Err(ExecError::PodFailed { pod: name, problem })
+        }
+        Err(_) => {
+            oneoff.remove().await;
+            Err(ExecError::PodFailed {
+                pod: name,
+                problem: format!("it did not start within {timeout:?}"),
+            })
+        }
+    }
+}
+
+impl OneOff {
+    /// Deletes the pod at once; errors are ignored, the pod's deadline removes it anyway.
+    pub async fn remove(&self) {
+        let _ = self
+            .api
+            .delete(
+                &self.name,
+                &DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..DeleteParams::default()
+                },
+            )
+            .await;
+    }
+}

@@ -1,0 +1,197 @@
+//! Running a command in a container: stdin, stdout and stderr wired to ours, a raw terminal that
+//! follows resizes when there is one, and the remote exit code kept.
+
+use std::io::IsTerminal;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{AttachParams, AttachedProcess, TerminalSize};
+use kube::{Api, Client};
+use kubectl_rails_kube::api_err;
+use tokio::io::AsyncWriteExt;
+
+use crate::ExecError;
+
+/// How the local end is wired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Io {
+    /// Forward our stdin (a terminal, or a pipe).
+    pub stdin: bool,
+    /// Allocate a remote terminal and put ours in raw mode.
+    pub tty: bool,
+}
+
+impl Io {
+    /// `-i` and `-t` as kubectl would pick them: a terminal gets both; piped stdin gets `-i`.
+    pub fn detect(force_stdin: bool) -> Self {
+        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        Self {
+            stdin: tty || force_stdin || !std::io::stdin().is_terminal(),
+            tty,
+        }
+    }
+}
+
+/// Restores the terminal when dropped, even on an error path.
+struct RawMode;
+
+impl RawMode {
+    fn enter() -> Option<Self> {
+        crossterm::terminal::enable_raw_mode().ok().map(|_| Self)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// The exit code of a finished remote command, from its status.
+pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
+    let Some(status) = status else { return Ok(0) };
+    if status.status.as_deref() == Some("Success") {
+        return Ok(0);
+    }
+    if status.reason.as_deref() == Some("NonZeroExitCode")
+        && let Some(code) = status
+            .details
+            .as_ref()
+            .and_then(|d| d.causes.as_ref())
+            .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|c| c.message.as_deref()?.parse().ok())
+    {
+        return Ok(code);
+    }
+    // Runtimes that report the code only in text: "... exit status 3", "exit code 3".
+    let message = status.message.clone().unwrap_or_default();
+    for marker in ["exit status ", "exit code "] {
+        if let Some(rest) = message
+            .rsplit(marker)
+            .next()
+            .filter(|_| message.contains(marker))
+            && let Ok(code) = rest
+                .trim()
+                .trim_end_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+        {
+            return Ok(code);
+        }
+    }
+    Err(message)
+}
+
+/// Runs `command` in `pod` and returns its exit code.
+pub async fn exec(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: Option<&str>,
+    command: &[String],
+    io: Io,
+) -> Result<i32, ExecError> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
+    let params = AttachParams {
+        container: container.map(str::to_string),
+        stdin: io.stdin,
+        stdout: true,
+        // A terminal merges stderr into stdout; kube refuses both at once.
+        stderr: !io.tty,
+        tty: io.tty,
+        ..AttachParams::default()
+    };
+    let mut process = pods
+        .exec(pod, command.to_vec(), &params)
+        .await
+        .map_err(api_err(format!("exec in pod `{pod}` of namespace `{ns}`")))?;
+    let raw = if io.tty { RawMode::enter() } else { None };
+    let code = pump(&mut process, io).await;
+    drop(raw);
+    code
+}
+
+async fn pump(process: &mut AttachedProcess, io: Io) -> Result<i32, ExecError> {
+    let status = process.take_status().expect("status is taken once");
+    let mut tasks = Vec::new();
+    if let Some(mut out) = process.stdout() {
+        tasks.push(tokio::spawn(async move {
+            let mut stdout = tokio::io::stdout();
+            let _ = tokio::io::copy(&mut out, &mut stdout).await;
+            let _ = stdout.flush().await;
+        }));
+    }
+    if let Some(mut err) = process.stderr() {
+        tasks.push(tokio::spawn(async move {
+            let mut stderr = tokio::io::stderr();
+            let _ = tokio::io::copy(&mut err, &mut stderr).await;
+            let _ = stderr.flush().await;
+        }));
+    }
+    let stdin_task = process.stdin().filter(|_| io.stdin).map(|mut remote| {
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let _ = tokio::io::copy(&mut stdin, &mut remote).await;
+            // End of our input closes the remote stdin, so `cat`-like commands finish.
+            let _ = remote.shutdown().await;
+        })
+    });
+    let resize_task = process.terminal_size().filter(|_| io.tty).map(|mut sizes| {
+        tokio::spawn(async move {
+            let send = |sizes: &mut futures::channel::mpsc::Sender<TerminalSize>| {
+                if let Ok((width, height)) = crossterm::terminal::size() {
+                    let _ = sizes.try_send(TerminalSize { width, height });
+                }
+            };
+            send(&mut sizes);
+            let Ok(mut winch) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+            else {
+                return;
+            };
+            while winch.recv().await.is_some() {
+                send(&mut sizes);
+            }
+        })
+    });
+    let status = status.await;
+    for t in tasks {
+        let _ = t.await;
+    }
+    if let Some(t) = stdin_task {
+        t.abort();
+    }
+    if let Some(t) = resize_task {
+        t.abort();
+    }
+    exit_code(status.as_ref()).map_err(|message| ExecError::Remote { message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(json: serde_json::Value) -> Status {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn exit_codes_from_status() {
+        assert_eq!(exit_code(None), Ok(0));
+        assert_eq!(
+            exit_code(Some(&status(serde_json::json!({"status": "Success"})))),
+            Ok(0)
+        );
+        let kubelet = status(serde_json::json!({
+            "status": "Failure", "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}
+        }));
+        assert_eq!(exit_code(Some(&kubelet)), Ok(3));
+        let text = status(serde_json::json!({
+            "status": "Failure", "reason": "InternalError",
+            "message": "Internal error occurred: error executing command in container: cmd wait: sh -c exit 3: exit status 3"
+        }));
+        assert_eq!(exit_code(Some(&text)), Ok(3));
+        let other =
+            status(serde_json::json!({"status": "Failure", "message": "container not found"}));
+        assert_eq!(exit_code(Some(&other)), Err("container not found".into()));
+    }
+}

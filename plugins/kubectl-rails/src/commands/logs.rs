@@ -1,0 +1,35 @@
+//! `kubectl rails logs`: every pod of the app in one stream, each line prefixed with its pod.
+
+use std::io::ErrorKind;
+
+use kubectl_rails_exec::logs::{self, LogOptions};
+
+use crate::cli::LogsArgs;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub(crate) async fn run(
+    args: &LogsArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    settings.output(&[])?;
+    let spec = settings.load_spec(printer)?.spec;
+    let target = settings.target(Some(&spec)).await?;
+    let opts = LogOptions {
+        process: args.process.clone(),
+        follow: args.follow,
+        since_seconds: args.since.map(|d| d.as_secs() as i64),
+        tail: args.tail,
+    };
+    let sink = |pod: &str, line: &str| {
+        if let Err(e) = printer.out(&format!("[{pod}] {line}"))
+            && e.kind() == ErrorKind::BrokenPipe
+        {
+            // `logs | head`: the reader is gone, which is not an error.
+            std::process::exit(0);
+        }
+    };
+    logs::stream(&target.conn.client, &target.namespace, &spec, &opts, &sink).await?;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `kubectl rails run -- CMD`: a one-off pod cloned from the web pod template (same image, env
+//! and secrets) that serves no traffic, removed afterwards.
+
+use std::time::Duration;
+
+use kubectl_rails_exec::oneoff;
+use kubectl_rails_exec::session::{self, Io};
+
+use crate::cli::RunArgs;
+use crate::commands::exec::pass_through;
+use crate::exit;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub(crate) async fn run(
+    args: &RunArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    settings.output(&[])?;
+    one_off(
+        &args.command,
+        args.keep,
+        args.timeout,
+        args.stdin,
+        settings,
+        printer,
+    )
+    .await
+}
+
+fn suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{:05x}", (nanos ^ std::process::id()) & 0xfffff)
+}
+
+/// Starts the pod, runs `command` in it, removes it (unless `keep`), and passes the code on.
+pub(crate) async fn one_off(
+    command: &[String],
+    keep: bool,
+    timeout: Duration,
+    force_stdin: bool,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let spec = settings.load_spec(printer)?.spec;
+    let target = settings.target(Some(&spec)).await?;
+    let client = &target.conn.client;
+    printer.step("starting a one-off pod from the web pod template");
+    let pod = oneoff::start(client, &target.namespace, &spec, &suffix(), timeout).await?;
+    printer.debug(&format!("one-off pod `{}`", pod.name));
+    let result = tokio::select! {
+        r = session::exec(client, &target.namespace, &pod.name, Some(&pod.container), command, Io::detect(force_stdin)) => r,
+        _ = tokio::signal::ctrl_c() => {
+            pod.remove().await;
+            return Err(exit::with_code(exit::INTERRUPTED, "interrupted", Some(format!("the one-off pod `{}` was removed", pod.name))));
+        }
+    };
+    if keep {
+        printer.note(&format!(
+            "kept pod `{}`; delete it with `kubectl delete pod {} -n {}`",
+            pod.name, pod.name, target.namespace
+        ));
+    } else {
+        pod.remove().await;
+    }
+    pass_through(result?)
+}

@@ -1,0 +1,212 @@
+//! `exec`, `console`, `shell`, `run` and `logs`, through kwok's exec and logs simulation: commands
+//! run in `tests/cluster/simulated/app` (a stand-in `bin/rails`), logs come from
+//! `tests/cluster/simulated/logs`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use expectrl::{Eof, Expect, Session};
+
+use crate::deploy::rails71_app;
+use crate::support::{TestNs, path_env};
+
+fn deployed(prefix: &str) -> (TestNs, tempfile::TempDir) {
+    let ns = TestNs::restricted(prefix);
+    let app = rails71_app(&ns, "3");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    (ns, app)
+}
+
+#[test]
+fn exec_output_and_exit_codes_pass_through() {
+    let (ns, app) = deployed("exec");
+    let run = ns
+        .rails(app.path(), &["exec", "--", "bin/rails", "db:migrate"])
+        .success();
+    assert!(
+        run.stdout.contains("CreateProducts: migrated"),
+        "{}",
+        run.stdout
+    );
+    let run = ns
+        .rails(
+            app.path(),
+            &["exec", "--", "sh", "-c", "echo to-stderr >&2; exit 3"],
+        )
+        .code(3);
+    assert!(run.stderr.contains("to-stderr"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("error:"),
+        "the remote code is passed on quietly: {}",
+        run.stderr
+    );
+    // Piped stdin reaches the command. (kwok never closes a simulated command's stdin, so the
+    // command reads one line rather than waiting for the end of input.)
+    let run = crate::support::rails_with_stdin(
+        app.path(),
+        Some(&ns.kubeconfig),
+        &[
+            "-n",
+            &ns.name,
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "head -n 1 | tr a-z A-Z",
+        ],
+        Some("piped input\n"),
+    )
+    .success();
+    assert_eq!(run.stdout.trim(), "PIPED INPUT");
+    let run = ns
+        .rails(
+            app.path(),
+            &[
+                "exec",
+                "--process",
+                "worker",
+                "--",
+                "bin/rails",
+                "runner",
+                "Sidekiq",
+            ],
+        )
+        .success();
+    assert!(run.stdout.contains("runner: Sidekiq"), "{}", run.stdout);
+}
+
+#[test]
+fn run_leaves_no_pod_behind() {
+    let (ns, app) = deployed("run");
+    let run = ns
+        .rails(
+            app.path(),
+            &["run", "--", "bin/rails", "runner", "Image.count"],
+        )
+        .success();
+    assert!(run.stdout.contains("runner: Image.count"), "{}", run.stdout);
+    let run = ns
+        .rails(app.path(), &["run", "--", "sh", "-c", "exit 4"])
+        .code(4);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // Deletion is asynchronous in Kubernetes: wait for the pods to be gone, then check.
+    let mut left = String::new();
+    for _ in 0..50 {
+        left = ns
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/component=run",
+                "-o",
+                "name",
+            ])
+            .success()
+            .stdout;
+        if left.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(left.trim(), "", "one-off pods are removed");
+}
+
+#[test]
+fn logs_merge_every_replica() {
+    let (ns, app) = deployed("logs");
+    let run = ns
+        .rails(app.path(), &["logs", "--process", "web"])
+        .success();
+    let mut pods: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next())
+        .collect();
+    pods.sort();
+    pods.dedup();
+    assert_eq!(pods.len(), 3, "lines from all 3 replicas:\n{}", run.stdout);
+    assert!(run.stdout.contains("Completed 200 OK"), "{}", run.stdout);
+    let all = ns.rails(app.path(), &["logs", "--tail", "1"]).success();
+    assert_eq!(
+        all.stdout.lines().count(),
+        4,
+        "one line from each of 3 web pods and 1 worker:\n{}",
+        all.stdout
+    );
+}
+
+#[test]
+fn no_ready_pod_and_unknown_process_are_clear() {
+    let (ns, app) = deployed("noready");
+    let run = ns
+        .rails(app.path(), &["exec", "--process", "sidekiq", "--", "true"])
+        .code(1);
+    assert!(
+        run.stderr
+            .contains("process `sidekiq` does not exist (the app has web, worker)"),
+        "{}",
+        run.stderr
+    );
+    ns.kubectl(&["scale", "deployment", "imagestorage-worker", "--replicas=0"])
+        .success();
+    for _ in 0..50 {
+        if ns
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/component=worker",
+                "-o",
+                "name",
+            ])
+            .stdout
+            .trim()
+            .is_empty()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let run = ns
+        .rails(app.path(), &["exec", "--process", "worker", "--", "true"])
+        .code(1);
+    assert!(
+        run.stderr.contains("no Ready pod of `worker`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("it has no pods"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hint: see why with `kubectl rails status`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn interactive_console_through_a_pseudo_terminal() {
+    let (ns, app) = deployed("console");
+    for (args, note) in [
+        (vec!["exec", "--", "bin/rails", "console"], "exec"),
+        (vec!["console"], "console"),
+    ] {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(["rails", "-n", &ns.name])
+            .args(&args)
+            .current_dir(app.path())
+            .env("PATH", path_env())
+            .env("KUBECONFIG", &ns.kubeconfig)
+            .env("TERM", "xterm");
+        let mut p = Session::spawn(cmd).expect("spawn in a pty");
+        p.set_expect_timeout(Some(Duration::from_secs(30)));
+        p.expect("Loading production environment")
+            .unwrap_or_else(|e| panic!("{note}: {e}"));
+        p.expect("shop(prod)> ").unwrap();
+        p.send_line("Image.count").unwrap();
+        p.expect("=> \"Image.count\"")
+            .unwrap_or_else(|e| panic!("{note}: {e}"));
+        p.send_line("exit").unwrap();
+        p.expect(Eof).unwrap();
+    }
+}
