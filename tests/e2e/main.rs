@@ -10,4 +10,5 @@ mod exec;
 mod help;
 mod init_render;
 mod prompts;
+mod scale;
 mod secrets;

@@ -296,3 +296,127 @@ mod tests {
         assert!(e.hint().unwrap().contains("kubectl rails init"));
     }
 }
+
+/// Targeted edits of a spec file's text, so that `scale` and `autoscale` keep the user's
+/// comments and layout. Each returns `None` when the path is not where a block-style spec
+/// would have it; the caller then says so instead of guessing.
+pub mod edit {
+    use super::locate;
+
+    fn indent_of(line: &str) -> usize {
+        line.len() - line.trim_start().len()
+    }
+
+    /// Replaces the one-line value at `keys`, keeping a trailing comment.
+    pub fn replace_value(text: &str, keys: &[&str], value: &str) -> Option<String> {
+        let (line_no, col) = locate(text, keys)?;
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let line = lines.get_mut(line_no as usize - 1)?;
+        let start = col as usize - 1;
+        let rest = line.get(start..)?.to_string();
+        if rest.trim().is_empty() || !line.trim_start().starts_with(keys.last()?) {
+            return None;
+        }
+        let comment = rest
+            .find(" #")
+            .map(|i| rest[i..].to_string())
+            .unwrap_or_default();
+        line.replace_range(start.., &format!("{value}{comment}"));
+        Some(lines.join("\n") + "\n")
+    }
+
+    /// Sets `key: value` inside the mapping at `parent`: replaced when present, else added as
+    /// its last entry.
+    pub fn set_child(text: &str, parent: &[&str], key: &str, value: &str) -> Option<String> {
+        let mut path = parent.to_vec();
+        path.push(key);
+        if let Some(done) = replace_value(text, &path, value) {
+            return Some(done);
+        }
+        let (parent_line, _) = locate(text, parent)?;
+        let lines: Vec<&str> = text.lines().collect();
+        let parent_indent = indent_of(lines[parent_line as usize - 1]);
+        let mut last = parent_line as usize - 1;
+        let mut child_indent = None;
+        for (i, l) in lines.iter().enumerate().skip(parent_line as usize) {
+            if l.trim().is_empty() || l.trim_start().starts_with('#') {
+                continue;
+            }
+            if indent_of(l) <= parent_indent {
+                break;
+            }
+            child_indent.get_or_insert(indent_of(l));
+            last = i;
+        }
+        let indent = " ".repeat(child_indent.unwrap_or(parent_indent + 2));
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        out.insert(last + 1, format!("{indent}{key}: {value}"));
+        Some(out.join("\n") + "\n")
+    }
+
+    /// Removes the entry at `keys` and its block.
+    pub fn remove(text: &str, keys: &[&str]) -> Option<String> {
+        let (line_no, _) = locate(text, keys)?;
+        let lines: Vec<&str> = text.lines().collect();
+        let start = line_no as usize - 1;
+        if !lines[start].trim_start().starts_with(keys.last()?) {
+            return None;
+        }
+        let indent = indent_of(lines[start]);
+        let end = lines
+            .iter()
+            .enumerate()
+            .skip(start + 1)
+            .find(|(_, l)| !l.trim().is_empty() && indent_of(l) <= indent)
+            .map_or(lines.len(), |(i, _)| i);
+        let out: Vec<&str> = lines[..start]
+            .iter()
+            .chain(lines[end..].iter())
+            .copied()
+            .collect();
+        Some(out.join("\n") + "\n")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const SPEC: &str = "name: shop # the app\nweb:\n  port: 3000\n  replicas: 2 # two\nworkers:\n  jobs:\n    command: [bin/jobs]\n    replicas: 1\nenv:\n  A: b\n";
+
+        #[test]
+        fn replace_keeps_comments() {
+            let t = replace_value(SPEC, &["web", "replicas"], "5").unwrap();
+            assert!(t.contains("  replicas: 5 # two\n"), "{t}");
+            let t = replace_value(SPEC, &["workers", "jobs", "replicas"], "3").unwrap();
+            assert!(t.contains("    replicas: 3\nenv:"), "{t}");
+        }
+
+        #[test]
+        fn set_child_adds_and_remove_takes_away() {
+            let t = set_child(SPEC, &["web"], "autoscale", "{min: 2, max: 10, cpu: 70}").unwrap();
+            assert!(
+                t.contains(
+                    "  replicas: 2 # two\n  autoscale: {min: 2, max: 10, cpu: 70}\nworkers:"
+                ),
+                "{t}"
+            );
+            let again = set_child(&t, &["web"], "autoscale", "{min: 3, max: 9, cpu: 50}").unwrap();
+            assert!(
+                again.contains("  autoscale: {min: 3, max: 9, cpu: 50}\n"),
+                "{again}"
+            );
+            assert_eq!(remove(&again, &["web", "autoscale"]).unwrap(), SPEC);
+            let no_workers = remove(SPEC, &["workers"]).unwrap();
+            assert_eq!(
+                no_workers,
+                "name: shop # the app\nweb:\n  port: 3000\n  replicas: 2 # two\nenv:\n  A: b\n"
+            );
+        }
+
+        #[test]
+        fn missing_paths_are_none() {
+            assert_eq!(replace_value(SPEC, &["web", "nope"], "1"), None);
+            assert_eq!(remove(SPEC, &["ingress"]), None);
+        }
+    }
+}

@@ -108,6 +108,9 @@ pub struct WebSpec {
     /// The port the container listens on.
     pub port: u16,
     pub replicas: i32,
+    /// A HorizontalPodAutoscaler owns the replica count when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
     #[serde(default = "default_health_path")]
     pub health_path: String,
     #[serde(default = "Resources::web_default")]
@@ -120,8 +123,21 @@ pub struct WorkerSpec {
     pub command: Vec<String>,
     #[serde(default = "one")]
     pub replicas: i32,
+    /// A HorizontalPodAutoscaler owns the replica count when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
     #[serde(default = "Resources::worker_default")]
     pub resources: Resources,
+}
+
+/// CPU-based autoscaling (`autoscaling/v2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscale {
+    pub min: i32,
+    pub max: i32,
+    /// Target average CPU utilization, in percent of the CPU request.
+    pub cpu: i32,
 }
 
 /// Container requests and limits, in Kubernetes quantities.
@@ -233,6 +249,15 @@ impl AppSpec {
             Some(self.web.replicas)
         } else {
             self.workers.get(process).map(|w| w.replicas)
+        }
+    }
+
+    /// Autoscaling of a process, when an autoscaler owns its replica count.
+    pub fn autoscale_of(&self, process: &str) -> Option<Autoscale> {
+        if process == "web" {
+            self.web.autoscale
+        } else {
+            self.workers.get(process).and_then(|w| w.autoscale)
         }
     }
 

@@ -98,6 +98,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         workers.insert(
             role.clone(),
             WorkerSpec {
+                autoscale: None,
                 command,
                 replicas: 1,
                 resources: Resources::worker_default(),
@@ -118,6 +119,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                 workers.insert(
                     name.clone(),
                     WorkerSpec {
+                        autoscale: None,
                         command: split_cmd(cmd),
                         replicas: 1,
                         resources: Resources::worker_default(),
@@ -138,6 +140,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         workers.insert(
             name.into(),
             WorkerSpec {
+                autoscale: None,
                 command: default_worker_command(Some(backend)),
                 replicas: 1,
                 resources: Resources::worker_default(),
@@ -289,6 +292,7 @@ impl Proposal {
                 command: self.web_command,
                 port: self.port,
                 replicas: answers.replicas,
+                autoscale: None,
                 health_path: self.health_path,
                 resources: Resources::web_default(),
             },

@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
@@ -145,12 +149,25 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
         &r.service(),
     ));
     for process in spec.process_names() {
-        if spec.replicas_of(&process).unwrap_or(0) > 1 {
+        let min = spec
+            .autoscale_of(&process)
+            .map_or(spec.replicas_of(&process).unwrap_or(0), |a| a.min);
+        if min > 1 {
             objects.push(object(
                 Stage::Workload,
                 "PodDisruptionBudget",
                 &spec.deployment_name(&process),
                 &r.pdb(&process),
+            ));
+        }
+    }
+    for process in spec.process_names() {
+        if let Some(hpa) = r.autoscaler(&process) {
+            objects.push(object(
+                Stage::Workload,
+                "HorizontalPodAutoscaler",
+                &spec.deployment_name(&process),
+                &hpa,
             ));
         }
     }
@@ -457,7 +474,8 @@ impl Renderer<'_> {
         Deployment {
             metadata: self.meta(&spec.deployment_name(process), process),
             spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
+                // An autoscaler owns the count: leaving it out keeps deploys from resetting it.
+                replicas: spec.autoscale_of(process).is_none().then_some(replicas),
                 revision_history_limit: Some(10),
                 selector: LabelSelector {
                     match_labels: Some(self.selector(process)),
@@ -541,6 +559,37 @@ impl Renderer<'_> {
             }),
             ..PodDisruptionBudget::default()
         }
+    }
+
+    fn autoscaler(&self, process: &str) -> Option<HorizontalPodAutoscaler> {
+        let a = self.spec.autoscale_of(process)?;
+        let name = self.spec.deployment_name(process);
+        Some(HorizontalPodAutoscaler {
+            metadata: self.meta(&name, process),
+            spec: Some(HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some("apps/v1".into()),
+                    kind: "Deployment".into(),
+                    name,
+                },
+                min_replicas: Some(a.min),
+                max_replicas: a.max,
+                metrics: Some(vec![MetricSpec {
+                    type_: "Resource".into(),
+                    resource: Some(ResourceMetricSource {
+                        name: "cpu".into(),
+                        target: MetricTarget {
+                            type_: "Utilization".into(),
+                            average_utilization: Some(a.cpu),
+                            ..MetricTarget::default()
+                        },
+                    }),
+                    ..MetricSpec::default()
+                }]),
+                ..HorizontalPodAutoscalerSpec::default()
+            }),
+            ..HorizontalPodAutoscaler::default()
+        })
     }
 
     fn ingress(&self) -> Option<Ingress> {

@@ -179,6 +179,9 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
         spec.web.replicas,
         &spec.web.resources,
     ));
+    if let Some(a) = spec.web.autoscale {
+        out.extend(check_autoscale(&["web", "autoscale"], a));
+    }
     if spec.web.port == 0 {
         out.push(Violation::new(
             &["web", "port"],
@@ -214,6 +217,9 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             ));
         }
         out.extend(check_process(&at, worker.replicas, &worker.resources));
+        if let Some(a) = worker.autoscale {
+            out.extend(check_autoscale(&["workers", name, "autoscale"], a));
+        }
     }
     if let Some(ingress) = &spec.ingress {
         if ingress.hosts.is_empty() {
@@ -289,6 +295,32 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// The bounds of an autoscaler: 1 <= min <= max, and a CPU target of 1 to 1000 percent.
+pub fn autoscale_problem(a: crate::model::Autoscale) -> Option<String> {
+    if a.min < 1 {
+        Some(format!("`min` must be 1 or more, not {}", a.min))
+    } else if a.min > a.max {
+        Some(format!(
+            "`min` ({}) is greater than `max` ({})",
+            a.min, a.max
+        ))
+    } else if !(1..=1000).contains(&a.cpu) {
+        Some(format!(
+            "`cpu` must be a percentage from 1 to 1000, not {}",
+            a.cpu
+        ))
+    } else {
+        None
+    }
+}
+
+fn check_autoscale(at: &[&str], a: crate::model::Autoscale) -> Vec<Violation> {
+    autoscale_problem(a)
+        .map(|m| Violation::new(at, m))
+        .into_iter()
+        .collect()
 }
 
 fn check_process(

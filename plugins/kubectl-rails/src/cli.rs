@@ -103,6 +103,12 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Show the merged logs of every pod of the app
     Logs(LogsArgs),
+    /// Set replicas: `web=3 jobs=2`, or `3` for web (in the cluster and in the spec)
+    Scale(ScaleArgs),
+    /// Create (or with `--off`, remove) a CPU autoscaler for a process
+    Autoscale(AutoscaleArgs),
+    /// Delete every object kubectl-rails created for the app (Secrets are kept)
+    Destroy(DestroyArgs),
     /// App secrets and registry credentials, never shown in plain text
     Secrets {
         #[command(subcommand)]
@@ -186,6 +192,46 @@ pub(crate) struct LogsArgs {
     /// The last N lines of each pod
     #[arg(long)]
     pub tail: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScaleArgs {
+    /// `PROCESS=REPLICAS` pairs, or one number for web
+    #[arg(
+        required = true,
+        allow_negative_numbers = true,
+        value_name = "PROCESS=N"
+    )]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AutoscaleArgs {
+    /// The process to autoscale
+    #[arg(default_value = "web")]
+    pub process: String,
+    /// Fewest replicas
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub min: i32,
+    /// Most replicas
+    #[arg(long, required_unless_present = "off", allow_negative_numbers = true)]
+    pub max: Option<i32>,
+    /// Target average CPU, in percent of the request
+    #[arg(long, default_value_t = 70, allow_negative_numbers = true)]
+    pub cpu: i32,
+    /// Remove the autoscaler
+    #[arg(long, conflicts_with_all = ["max"])]
+    pub off: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DestroyArgs {
+    /// Delete the app Secret and the pull secret too
+    #[arg(long)]
+    pub include_secrets: bool,
+    /// Delete volume claims too (their data is lost)
+    #[arg(long)]
+    pub include_volumes: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -65,6 +65,9 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Migrate(args) => commands::exec::migrate(&args, settings, printer).await,
         Command::Run(args) => commands::run::run(&args, settings, printer).await,
         Command::Logs(args) => commands::logs::run(&args, settings, printer).await,
+        Command::Scale(args) => commands::scale::scale(&args, settings, printer).await,
+        Command::Autoscale(args) => commands::scale::autoscale(&args, settings, printer).await,
+        Command::Destroy(args) => commands::destroy::run(&args, settings, printer).await,
         Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
     }
 }
@@ -99,6 +102,8 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_secrets::SecretsError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_exec::ExecError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_scale::ScaleError>() {
             e.hint()
         } else {
             None

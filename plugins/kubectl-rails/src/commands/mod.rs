@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod deploy;
+pub(crate) mod destroy;
 pub(crate) mod diff;
 pub(crate) mod exec;
 pub(crate) mod init;
@@ -9,5 +10,6 @@ pub(crate) mod releases;
 pub(crate) mod render;
 pub(crate) mod rollback;
 pub(crate) mod run;
+pub(crate) mod scale;
 pub(crate) mod secrets;
 pub(crate) mod status;

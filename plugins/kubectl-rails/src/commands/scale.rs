@@ -1,0 +1,115 @@
+//! `kubectl rails scale` and `autoscale`: the cluster first, then the spec file, so that a
+//! refused change leaves the file as it was and the next deploy does not undo an accepted one.
+
+use kubectl_rails_scale::{self as scaling, ScaleError};
+use kubectl_rails_spec::file;
+use kubectl_rails_spec::model::Autoscale;
+
+use crate::cli::{AutoscaleArgs, ScaleArgs};
+use crate::exit;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+/// Usage mistakes are exit 2; the rest keep their own code.
+fn usage_or(e: ScaleError) -> anyhow::Error {
+    match e {
+        ScaleError::Syntax { .. }
+        | ScaleError::Negative { .. }
+        | ScaleError::UnknownProcess { .. }
+        | ScaleError::Autoscale(_) => exit::usage(e.to_string(), e.hint()),
+        other => other.into(),
+    }
+}
+
+fn read_spec_text(settings: &Settings) -> anyhow::Result<String> {
+    Ok(
+        fs_err::read_to_string(&settings.spec_path).map_err(|_| file::SpecFileError::Missing {
+            path: settings.spec_path.clone(),
+        })?,
+    )
+}
+
+pub(crate) async fn scale(
+    args: &ScaleArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    settings.output(&[])?;
+    let spec = settings.load_spec(printer)?.spec;
+    let targets = scaling::parse_targets(&args.targets, &spec).map_err(usage_or)?;
+    let text = read_spec_text(settings)?;
+    let new_text = scaling::spec_with_replicas(&text, &targets)?;
+    file::parse(&new_text, &settings.spec_path)?;
+    let target = settings.target(Some(&spec)).await?;
+    let managed = scaling::scale(&target.conn.client, &target.namespace, &spec, &targets).await?;
+    for (process, n) in &targets {
+        printer.step(&format!("scaled `{process}` to {n}"));
+    }
+    for process in managed {
+        printer.warn(&format!(
+            "an autoscaler manages `{process}`: it will move the count back within its bounds (change them with `kubectl rails autoscale {process}`)"
+        ));
+    }
+    file::write_atomic(&settings.spec_path, &new_text)?;
+    printer.info(&format!(
+        "updated `{}`, so the next deploy keeps these counts",
+        settings.spec_path.display()
+    ));
+    Ok(())
+}
+
+pub(crate) async fn autoscale(
+    args: &AutoscaleArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    settings.output(&[])?;
+    let spec = settings.load_spec(printer)?.spec;
+    if spec.replicas_of(&args.process).is_none() {
+        return Err(usage_or(ScaleError::UnknownProcess {
+            process: args.process.clone(),
+            known: spec.process_names().join(", "),
+        }));
+    }
+    let wanted = match args.max {
+        Some(max) if !args.off => {
+            let a = Autoscale {
+                min: args.min,
+                max,
+                cpu: args.cpu,
+            };
+            scaling::check_autoscale(a).map_err(usage_or)?;
+            Some(a)
+        }
+        _ => None,
+    };
+    let text = read_spec_text(settings)?;
+    let new_text = scaling::spec_with_autoscale(&text, &args.process, wanted)?;
+    let new_spec = file::parse(&new_text, &settings.spec_path)?.spec;
+    let target = settings.target(Some(&spec)).await?;
+    let changed = scaling::apply_autoscaler(
+        &target.conn.client,
+        &target.namespace,
+        &new_spec,
+        &args.process,
+    )
+    .await?;
+    match wanted {
+        Some(a) => printer.step(&format!(
+            "`{}` autoscales from {} to {} replicas at {}% CPU (HorizontalPodAutoscaler `{}`)",
+            args.process,
+            a.min,
+            a.max,
+            a.cpu,
+            spec.deployment_name(&args.process)
+        )),
+        None if changed => printer.step(&format!(
+            "removed the autoscaler of `{}`; the next deploy sets its replicas from the spec",
+            args.process
+        )),
+        None => printer.info(&format!("`{}` had no autoscaler", args.process)),
+    }
+    file::write_atomic(&settings.spec_path, &new_text)?;
+    printer.info(&format!("updated `{}`", settings.spec_path.display()));
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! `scale`, `autoscale`, `status` and `destroy` against the real test control plane.
+
+use crate::deploy::rails71_app;
+use crate::support::TestNs;
+
+fn web_nodes(ns: &TestNs) -> Vec<String> {
+    let out = ns
+        .kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=web",
+            "-o",
+            "jsonpath={.items[*].spec.nodeName}",
+        ])
+        .success()
+        .stdout;
+    let mut nodes: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
+}
+
+#[test]
+fn scale_spreads_pods_and_the_next_deploy_keeps_the_count() {
+    let ns = TestNs::restricted("scale");
+    let app = rails71_app(&ns, "1");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let run = ns.rails(app.path(), &["scale", "web=3"]).success();
+    assert!(run.stderr.contains("scaled `web` to 3"), "{}", run.stderr);
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(
+        spec.contains("  replicas: 3\n"),
+        "the spec keeps the count:\n{spec}"
+    );
+    ns.kubectl(&[
+        "rollout",
+        "status",
+        "deployment/imagestorage-web",
+        "--timeout=60s",
+    ])
+    .success();
+
+    let wide = ns
+        .rails(app.path(), &["status", "-o", "wide"])
+        .success()
+        .stdout;
+    let nodes: std::collections::BTreeSet<&str> = wide
+        .lines()
+        .filter(|l| l.trim_start().starts_with("imagestorage-web-"))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(nodes.len(), 3, "status shows 3 nodes:\n{wide}");
+    assert_eq!(web_nodes(&ns).len(), 3);
+
+    ns.rails(app.path(), &["deploy", "--no-input", "--tag", "1.4.3"])
+        .success();
+    let replicas = ns
+        .kubectl(&[
+            "get",
+            "deployment",
+            "imagestorage-web",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(replicas, "3", "the next deploy keeps 3 replicas");
+}
+
+#[test]
+fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
+    let ns = TestNs::restricted("autoscale");
+    let app = rails71_app(&ns, "2");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let run = ns
+        .rails(
+            app.path(),
+            &[
+                "autoscale",
+                "web",
+                "--min",
+                "2",
+                "--max",
+                "10",
+                "--cpu",
+                "70",
+            ],
+        )
+        .success();
+    assert!(
+        run.stderr
+            .contains("autoscales from 2 to 10 replicas at 70% CPU"),
+        "{}",
+        run.stderr
+    );
+    let hpa = ns
+        .kubectl(&["get", "hpa", "imagestorage-web", "-o", "jsonpath={.spec.minReplicas}/{.spec.maxReplicas}/{.spec.metrics[0].resource.target.averageUtilization}"])
+        .success()
+        .stdout;
+    assert_eq!(hpa, "2/10/70");
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(
+        spec.contains("  autoscale: {min: 2, max: 10, cpu: 70}\n"),
+        "{spec}"
+    );
+    // With an autoscaler, deploys leave the replica count alone; scale warns.
+    ns.rails(app.path(), &["deploy", "--no-input", "--tag", "1.4.3"])
+        .success();
+    let status = ns.rails(app.path(), &["status"]).success().stdout;
+    assert!(status.contains("Autoscaler web: 2-10 replicas"), "{status}");
+    let run = ns.rails(app.path(), &["scale", "4"]).success();
+    assert!(
+        run.stderr.contains("an autoscaler manages `web`"),
+        "{}",
+        run.stderr
+    );
+
+    ns.rails(app.path(), &["autoscale", "web", "--off"])
+        .success();
+    let left = ns.kubectl(&["get", "hpa", "-o", "name"]).success().stdout;
+    assert_eq!(left.trim(), "");
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(!spec.contains("autoscale:"), "{spec}");
+}
+
+#[test]
+fn destroy_removes_the_app_and_keeps_the_secret() {
+    let ns = TestNs::restricted("destroy");
+    let app = rails71_app(&ns, "2");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let refused = ns.rails(app.path(), &["destroy", "--no-input"]).code(2);
+    assert!(
+        refused.stderr.contains("pass `--yes`"),
+        "{}",
+        refused.stderr
+    );
+    let run = ns.rails(app.path(), &["destroy", "--yes"]).success();
+    assert!(
+        run.stderr
+            .contains("kept imagestorage-secrets, imagestorage-registry"),
+        "{}",
+        run.stderr
+    );
+    let left = ns
+        .kubectl(&[
+            "get",
+            "deploy,svc,ingress,pdb,hpa,job,configmap",
+            "-l",
+            "app.kubernetes.io/instance=imagestorage",
+            "-o",
+            "name",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(left.trim(), "", "none of the app's objects remain");
+    ns.kubectl(&["get", "secret", "imagestorage-secrets"])
+        .success();
+    ns.rails(app.path(), &["destroy", "--yes", "--include-secrets"])
+        .success();
+    assert!(ns.kubectl(&["get", "secret", "imagestorage-secrets"]).code != 0);
+}
+
+#[test]
+fn status_output_snapshot() {
+    let ns = TestNs::restricted("status");
+    let app = rails71_app(&ns, "2");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let out = ns.rails(app.path(), &["status"]).success().stdout;
+    insta::with_settings!({filters => vec![
+        (r"t-status-\d+-\d+", "[namespace]"),
+        (r"imagestorage-(web|worker)-[a-z0-9]+-[a-z0-9]{5}", "imagestorage-$1-[pod]"),
+        (r"imagestorage-migrate-[a-f0-9]{8}-[a-z0-9]{5}", "imagestorage-migrate-[job]-[pod]"),
+        (r"kwok-node-\d", "[node]"),
+        (r" \d+[smhd] ", " [age] "),
+        (r" +", " "),
+    ]}, {
+        insta::assert_snapshot!("status", out);
+    });
+}
+
+#[test]
+fn bad_scale_input_is_refused() {
+    let ns = TestNs::new("scale-bad");
+    let app = rails71_app(&ns, "1");
+    let spec_before = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    let run = ns.rails(app.path(), &["scale", "web=-1"]).code(2);
+    assert!(
+        run.stderr
+            .contains("replicas must be 0 or more, not -1 (`web=-1`)"),
+        "{}",
+        run.stderr
+    );
+    let run = ns.rails(app.path(), &["scale", "sidekiq=2"]).code(2);
+    assert!(
+        run.stderr
+            .contains("process `sidekiq` does not exist (the app has web, worker)"),
+        "{}",
+        run.stderr
+    );
+    let run = ns
+        .rails(
+            app.path(),
+            &["autoscale", "web", "--min", "5", "--max", "2"],
+        )
+        .code(2);
+    assert!(
+        run.stderr.contains("`min` (5) is greater than `max` (2)"),
+        "{}",
+        run.stderr
+    );
+    let run = ns.rails(app.path(), &["scale", "web=3"]).code(1);
+    assert!(
+        run.stderr.contains("`web` is not deployed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap(),
+        spec_before,
+        "the spec is untouched"
+    );
+}
