@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod cluster_smoke;
+mod conventions;
 mod deploy;
 mod exec;
 mod help;

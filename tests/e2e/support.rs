@@ -24,6 +24,14 @@ pub fn plugin_dir() -> PathBuf {
         let link = dir.join("kubectl-rails");
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-rails"), &link).unwrap();
+        // kubectl's plugin completion looks for this one beside the plugin.
+        let complete = dir.join("kubectl_complete-rails");
+        let _ = std::fs::remove_file(&complete);
+        std::os::unix::fs::symlink(
+            root().join("plugins/kubectl-rails/kubectl_complete-rails"),
+            &complete,
+        )
+        .unwrap();
         dir
     })
     .clone()

@@ -16,6 +16,10 @@ use crate::printer::Printer;
 use crate::settings::Settings;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__complete") {
+        return complete(&args[2..]);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -42,6 +46,23 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err, &printer),
+    }
+}
+
+/// Shell completion runs before clap: its words may be half-typed flags.
+fn complete(words: &[String]) -> ExitCode {
+    let printer = Printer::new(0);
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::from(exit::FAILURE);
+    };
+    let result = runtime.block_on(commands::complete::run(words, &printer));
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::SUCCESS,
     }
 }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod complete;
 pub(crate) mod deploy;
 pub(crate) mod destroy;
 pub(crate) mod diff;

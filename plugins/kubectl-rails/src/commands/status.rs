@@ -388,6 +388,17 @@ pub(crate) fn render_text(d: &StatusData, wide: bool) -> String {
     out
 }
 
+/// `-o name`: the objects of the app, as kubectl names them, for scripts.
+fn names(d: &StatusData, spec: &AppSpec) -> String {
+    let mut out: Vec<String> = d
+        .processes
+        .iter()
+        .map(|p| format!("deployment.apps/{}", spec.deployment_name(&p.process)))
+        .collect();
+    out.extend(d.pods.iter().map(|p| format!("pod/{}", p.name)));
+    out.join("\n")
+}
+
 /// Where the app is reachable, or what to check when it is not yet.
 pub(crate) fn ingress_line(d: &StatusData) -> String {
     match &d.ingress {
@@ -409,7 +420,12 @@ pub(crate) async fn run(
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let format = settings.output(&[OutputFormat::Wide, OutputFormat::Json, OutputFormat::Yaml])?;
+    let format = settings.output(&[
+        OutputFormat::Wide,
+        OutputFormat::Json,
+        OutputFormat::Yaml,
+        OutputFormat::Name,
+    ])?;
     let spec = settings.load_spec(printer)?.spec;
     let target = settings.target(Some(&spec)).await?;
     let client = &target.conn.client;
@@ -418,6 +434,7 @@ pub(crate) async fn run(
         Ok(match format {
             Some(OutputFormat::Json) => serde_json::to_string_pretty(d)?,
             Some(OutputFormat::Yaml) => serde_saphyr::to_string(d)?,
+            Some(OutputFormat::Name) => names(d, &spec),
             _ => render_text(d, true),
         })
     };

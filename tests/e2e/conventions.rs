@@ -1,0 +1,395 @@
+//! kubectl plugin conventions: krew install, completion through kubectl, connection flags, and
+//! honest exit codes.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::deploy::rails71_app;
+use crate::support::{Run, TestNs, fixture, path_env, rails, root};
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The krew and validator binaries, built once from the Go module proxy (cached).
+fn krew_bin() -> PathBuf {
+    let out = run(&mut Command::new(root().join("tests/krew/tools")));
+    assert_eq!(out.code, 0, "tests/krew/tools failed:\n{}", out.stderr);
+    PathBuf::from(out.stdout.lines().last().unwrap().trim())
+}
+
+/// Packs the freshly built binary the way a release does; returns (archive, manifest).
+fn release(out: &Path) -> (PathBuf, PathBuf) {
+    let r = run(Command::new(root().join("scripts/release")).args([
+        "--binary",
+        env!("CARGO_BIN_EXE_kubectl-rails"),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(r.code, 0, "scripts/release failed:\n{}", r.stderr);
+    (PathBuf::from(r.stdout.trim()), out.join("rails.yaml"))
+}
+
+/// Serves one file over HTTP on loopback for as long as the test runs: the validator downloads
+/// the archive from the manifest's `uri`, and nothing outside this machine is reachable.
+fn serve(file: PathBuf) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = std::fs::read(&file).unwrap();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(&body);
+        }
+    });
+    port
+}
+
+#[test]
+fn krew_validates_installs_and_uninstalls_the_plugin() {
+    let bin = krew_bin();
+    let dist = tempfile::tempdir().unwrap();
+    let (archive, manifest) = release(dist.path());
+    let port = serve(archive.clone());
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let uri = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("uri: "))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            &uri,
+            &format!(
+                "http://127.0.0.1:{port}/{}",
+                archive.file_name().unwrap().to_string_lossy()
+            ),
+        ),
+    )
+    .unwrap();
+
+    // No plugin of ours on this PATH: kubectl must find the one krew installs.
+    let krew_root = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}/bin:{}",
+        bin.display(),
+        krew_root.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let with_env = |cmd: &mut Command| -> Run {
+        run(cmd.env("PATH", &path).env("KREW_ROOT", krew_root.path()))
+    };
+
+    let v = with_env(
+        Command::new(bin.join("validate-krew-manifest"))
+            .args(["-manifest", manifest.to_str().unwrap()]),
+    );
+    assert_eq!(v.code, 0, "validate-krew-manifest:\n{}", v.stderr);
+    assert!(
+        v.stderr.contains("structural validation OK"),
+        "{}",
+        v.stderr
+    );
+
+    // krew wants a local index to exist; an empty one stands in for `krew update`, which
+    // would clone the public index over the network.
+    let index = krew_root.path().join("index/default");
+    std::fs::create_dir_all(index.join("plugins")).unwrap();
+    assert_eq!(
+        with_env(Command::new("git").args(["-C", index.to_str().unwrap(), "init", "-q"])).code,
+        0
+    );
+
+    let install = with_env(Command::new("kubectl").args([
+        "krew",
+        "install",
+        &format!("--manifest={}", manifest.display()),
+        &format!("--archive={}", archive.display()),
+    ]));
+    assert_eq!(install.code, 0, "krew install:\n{}", install.stderr);
+    let version = with_env(Command::new("kubectl").args(["rails", "--version"]));
+    assert_eq!(
+        version.stdout.trim(),
+        format!("kubectl rails {}", env!("CARGO_PKG_VERSION")),
+        "{}",
+        version.stderr
+    );
+    assert!(krew_root.path().join("store/rails/v0.1.0/LICENSE").exists());
+    let uninstall = with_env(Command::new("kubectl").args(["krew", "uninstall", "rails"]));
+    assert_eq!(uninstall.code, 0, "krew uninstall:\n{}", uninstall.stderr);
+    let gone = with_env(Command::new("kubectl").args(["rails", "--version"]));
+    assert_ne!(gone.code, 0, "the plugin is gone after uninstall");
+}
+
+#[test]
+fn committed_manifest_lists_five_platforms() {
+    let text = std::fs::read_to_string(root().join("krew-manifest.yaml")).unwrap();
+    let m: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(
+        m["apiVersion"],
+        "krew.googlecontainertools.github.com/v1alpha2"
+    );
+    assert_eq!(m["kind"], "Plugin");
+    assert_eq!(m["metadata"]["name"], "rails");
+    assert_eq!(
+        m["spec"]["version"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(m["spec"]["shortDescription"].as_str().unwrap().len() <= 50);
+    for line in m["spec"]["description"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .chain(m["spec"]["caveats"].as_str().unwrap().lines())
+    {
+        assert!(line.len() <= 80, "wrapped at 80 columns: {line:?}");
+    }
+    let mut platforms: Vec<String> = m["spec"]["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let sha = p["sha256"].as_str().unwrap();
+            assert!(
+                sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{sha}"
+            );
+            assert!(p["uri"].as_str().unwrap().starts_with("https://"), "{p}");
+            assert!(
+                p["bin"].as_str().unwrap().starts_with("kubectl-rails"),
+                "{p}"
+            );
+            format!(
+                "{}/{}",
+                p["selector"]["matchLabels"]["os"].as_str().unwrap(),
+                p["selector"]["matchLabels"]["arch"].as_str().unwrap()
+            )
+        })
+        .collect();
+    platforms.sort();
+    assert_eq!(
+        platforms,
+        [
+            "darwin/amd64",
+            "darwin/arm64",
+            "linux/amd64",
+            "linux/arm64",
+            "windows/amd64"
+        ]
+    );
+}
+
+#[test]
+fn completion_through_kubectl() {
+    let app = fixture("rails71-sidekiq");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            "x/imagestorage:1",
+            "--no-ingress",
+        ],
+    )
+    .success();
+    let complete = |words: &[&str]| {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(["__complete", "rails"])
+            .args(words)
+            .current_dir(app.path())
+            .env("PATH", path_env());
+        cmd.env("KUBECONFIG", "/nonexistent/kubeconfig");
+        run(&mut cmd)
+    };
+    let out = complete(&["de"]);
+    assert!(out.stdout.lines().any(|l| l == "deploy"), "{out:?}");
+    assert!(!out.stdout.lines().any(|l| l == "status"), "{out:?}");
+    let out = complete(&["scale", ""]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["web=", "worker=", ":6"], "{out:?}");
+    let out = complete(&["exec", "--process", ""]);
+    assert!(out.stdout.starts_with("web\nworker\n"), "{out:?}");
+    let out = complete(&["deploy", "--mig"]);
+    assert!(out.stdout.starts_with("--migrate\n"), "{out:?}");
+    let out = complete(&["secrets", "un"]);
+    assert!(out.stdout.starts_with("unset\n"), "{out:?}");
+}
+
+#[test]
+fn completion_of_namespaces_and_revisions_asks_the_cluster() {
+    let ns = TestNs::restricted("complete");
+    let app = rails71_app(&ns, "1");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let complete = |words: &[&str]| {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(["__complete", "rails"])
+            .args(words)
+            .current_dir(app.path())
+            .env("PATH", path_env());
+        cmd.env("KUBECONFIG", &ns.kubeconfig);
+        run(&mut cmd)
+    };
+    let out = complete(&["status", "-n", "t-complete"]);
+    assert!(out.stdout.lines().any(|l| l == ns.name), "{out:?}");
+    let out = complete(&["rollback", ""]);
+    assert!(out.stdout.starts_with("1\n"), "{out:?}");
+}
+
+/// A kubeconfig with two contexts on the test cluster, each with its own namespace.
+fn two_contexts(dir: &Path, kubeconfig: &Path, a: &str, b: &str) -> PathBuf {
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let ctx = config["contexts"][0]["context"].clone();
+    let named = |name: &str, ns: &str| {
+        let mut c = ctx.clone();
+        c["namespace"] = ns.into();
+        serde_json::json!({"name": name, "context": c})
+    };
+    config["contexts"] = serde_json::json!([named("ctx-a", a), named("ctx-b", b)]);
+    config["current-context"] = "ctx-a".into();
+    let path = dir.join("two-contexts.kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn namespace_context_and_kubeconfig_flags_are_honoured() {
+    let ns_a = TestNs::restricted("ctx-a");
+    let ns_b = TestNs::restricted("ctx-b");
+    let app = rails71_app(&ns_a, "1");
+    // The spec names no namespace here, so the context's applies.
+    let spec_path = app.path().join("config/kubernetes.yml");
+    let text = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(&spec_path, kubectl_rails_spec_without_namespace(&text)).unwrap();
+    let config = two_contexts(app.path(), &ns_a.kubeconfig, &ns_a.name, &ns_b.name);
+    let cfg = config.to_str().unwrap();
+    // KUBECONFIG points nowhere: only `--kubeconfig` can make these work.
+    let rails_k = |args: &[&str]| rails(app.path(), None, args);
+
+    rails_k(&[
+        "--kubeconfig",
+        cfg,
+        "--context",
+        "ctx-a",
+        "deploy",
+        "--no-input",
+    ])
+    .success();
+    let a = rails_k(&[
+        "--kubeconfig",
+        cfg,
+        "--context",
+        "ctx-a",
+        "status",
+        "-o",
+        "json",
+    ])
+    .success();
+    let a: serde_json::Value = serde_json::from_str(&a.stdout).unwrap();
+    assert_eq!(a["namespace"], ns_a.name.as_str());
+    assert_eq!(a["processes"][0]["ready"], 1);
+
+    let b = rails_k(&[
+        "--kubeconfig",
+        cfg,
+        "--context",
+        "ctx-b",
+        "status",
+        "-o",
+        "json",
+    ])
+    .success();
+    let b: serde_json::Value = serde_json::from_str(&b.stdout).unwrap();
+    assert_eq!(b["namespace"], ns_b.name.as_str());
+    assert_eq!(
+        b["processes"].as_array().unwrap().len(),
+        0,
+        "nothing deployed in ctx-b's namespace"
+    );
+
+    let flag = rails_k(&[
+        "--kubeconfig",
+        cfg,
+        "--context",
+        "ctx-b",
+        "-n",
+        &ns_a.name,
+        "status",
+        "-o",
+        "json",
+    ])
+    .success();
+    let flag: serde_json::Value = serde_json::from_str(&flag.stdout).unwrap();
+    assert_eq!(
+        flag["namespace"],
+        ns_a.name.as_str(),
+        "-n beats the context"
+    );
+
+    let current = rails_k(&["--kubeconfig", cfg, "status", "-o", "name"]).success();
+    assert!(
+        current.stdout.contains("deployment.apps/imagestorage-web"),
+        "the current context (ctx-a): {}",
+        current.stdout
+    );
+
+    let wrong = rails_k(&["--kubeconfig", cfg, "--context", "nope", "status"]).code(1);
+    assert!(
+        wrong
+            .stderr
+            .contains("context `nope` is not in the kubeconfig (known: ctx-a, ctx-b)"),
+        "{}",
+        wrong.stderr
+    );
+    let missing = rails_k(&["--kubeconfig", "/nonexistent/kubeconfig", "status"]).code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("failed to load the kubeconfig `/nonexistent/kubeconfig`"),
+        "{}",
+        missing.stderr
+    );
+}
+
+fn kubectl_rails_spec_without_namespace(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("namespace:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let ns = TestNs::restricted("pipe");
+    let app = rails71_app(&ns, "2");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let script = format!(
+        "set -o pipefail; kubectl rails -n {} status | head -1",
+        ns.name
+    );
+    let out = run(Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(app.path())
+        .env("PATH", path_env())
+        .env("KUBECONFIG", &ns.kubeconfig));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "", "no error message");
+    assert_eq!(out.stdout.lines().count(), 1);
+}
