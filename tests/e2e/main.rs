@@ -7,6 +7,7 @@ mod bad_input;
 mod cluster_smoke;
 mod conventions;
 mod deploy;
+mod doctor;
 mod exec;
 mod help;
 mod init_render;

@@ -9,6 +9,7 @@ pub mod dotenv;
 pub mod file;
 pub mod model;
 pub mod propose;
+pub mod rbac;
 pub mod render;
 pub mod validate;
 

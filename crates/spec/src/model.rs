@@ -179,9 +179,43 @@ pub struct IngressSpec {
     /// TLS through cert-manager.
     #[serde(default)]
     pub tls: bool,
-    /// The cert-manager ClusterIssuer that signs the certificate when `tls` is on.
+    /// The cert-manager issuer that signs the certificates when `tls` is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// `ClusterIssuer` (the default) or a namespaced `Issuer`.
+    #[serde(default, skip_serializing_if = "IssuerKind::is_cluster")]
+    pub issuer_kind: IssuerKind,
+    /// Redirect `www.HOST` to `HOST` (ingress-nginx).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub www_redirect: bool,
+    /// Largest request body, such as `25m` (ingress-nginx `proxy-body-size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_size: Option<String>,
+    /// Seconds to wait for the app's response (ingress-nginx read/send timeouts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+}
+
+/// Which kind of cert-manager issuer signs the certificates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IssuerKind {
+    #[default]
+    ClusterIssuer,
+    Issuer,
+}
+
+impl IssuerKind {
+    fn is_cluster(&self) -> bool {
+        *self == IssuerKind::ClusterIssuer
+    }
+
+    /// The cert-manager annotation that names an issuer of this kind.
+    pub fn annotation(&self) -> &'static str {
+        match self {
+            IssuerKind::ClusterIssuer => "cert-manager.io/cluster-issuer",
+            IssuerKind::Issuer => "cert-manager.io/issuer",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

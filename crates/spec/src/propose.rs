@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::detect::{Database, Detection, JobBackend};
 use crate::dotenv::looks_secret;
 use crate::model::{
-    AppSpec, ImageSpec, IngressSpec, MigrateSpec, RegistrySpec, Resources, VolumeSpec, WebSpec,
-    WorkerSpec,
+    AppSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, RegistrySpec, Resources, VolumeSpec,
+    WebSpec, WorkerSpec,
 };
 use crate::validate::{MAX_APP_NAME, suggest_label};
 
@@ -31,6 +31,8 @@ pub struct Proposal {
     pub secrets: Vec<String>,
     pub migrate: MigrateSpec,
     pub volume: Option<VolumeSpec>,
+    /// Kamal's `proxy.response_timeout`, for the ingress.
+    pub response_timeout: Option<u32>,
     /// What `init` should tell the user about choices it made.
     pub notes: Vec<String>,
 }
@@ -254,6 +256,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         secrets,
         migrate,
         volume,
+        response_timeout: kamal.response_timeout.and_then(|t| u32::try_from(t).ok()),
         notes,
     }
 }
@@ -281,6 +284,10 @@ impl Proposal {
             class: None,
             tls: self.tls,
             issuer: self.tls.then(|| "letsencrypt".to_string()),
+            issuer_kind: IssuerKind::ClusterIssuer,
+            www_redirect: false,
+            body_size: None,
+            timeout: self.response_timeout,
         });
         AppSpec {
             name: answers.name,

@@ -177,6 +177,17 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
     Release { objects, checksum }
 }
 
+/// The TLS Secret cert-manager writes for one host: `shop-tls-shop-example-com`.
+pub fn tls_secret_name(app: &str, host: &str) -> String {
+    let host: String = host
+        .trim_start_matches("*.")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let name = format!("{app}-tls-{host}");
+    name.chars().take(253).collect()
+}
+
 /// Digest of everything a pod reads at start that is not in its template: plain env, secret
 /// key names and (when known) the Secret's data digest.
 pub fn config_checksum(spec: &AppSpec, inputs: &RenderInputs) -> String {
@@ -618,27 +629,154 @@ impl Renderer<'_> {
                 }),
             })
             .collect();
-        let mut meta = self.meta(&self.spec.name, "web");
+        let mut annotations = BTreeMap::new();
         if let (true, Some(issuer)) = (ingress.tls, &ingress.issuer) {
-            meta.annotations = Some(string_map([(
-                "cert-manager.io/cluster-issuer",
-                issuer.as_str(),
-            )]));
+            annotations.insert(ingress.issuer_kind.annotation().to_string(), issuer.clone());
         }
+        if ingress.www_redirect {
+            annotations.insert(
+                "nginx.ingress.kubernetes.io/from-to-www-redirect".into(),
+                "true".into(),
+            );
+        }
+        if let Some(size) = &ingress.body_size {
+            annotations.insert(
+                "nginx.ingress.kubernetes.io/proxy-body-size".into(),
+                size.clone(),
+            );
+        }
+        if let Some(timeout) = ingress.timeout {
+            for key in ["proxy-read-timeout", "proxy-send-timeout"] {
+                annotations.insert(
+                    format!("nginx.ingress.kubernetes.io/{key}"),
+                    timeout.to_string(),
+                );
+            }
+        }
+        let mut meta = self.meta(&self.spec.name, "web");
+        meta.annotations = (!annotations.is_empty()).then_some(annotations);
+        // One certificate per host, so that adding a host never reissues the others; a www
+        // redirect needs the www name on the apex's certificate.
+        let tls = ingress.tls.then(|| {
+            ingress
+                .hosts
+                .iter()
+                .map(|host| {
+                    let mut hosts = vec![host.clone()];
+                    if ingress.www_redirect && !host.starts_with("www.") && !host.starts_with("*.")
+                    {
+                        hosts.push(format!("www.{host}"));
+                    }
+                    IngressTLS {
+                        hosts: Some(hosts),
+                        secret_name: Some(tls_secret_name(&self.spec.name, host)),
+                    }
+                })
+                .collect()
+        });
         Some(Ingress {
             metadata: meta,
             spec: Some(K8sIngressSpec {
                 ingress_class_name: ingress.class.clone(),
                 rules: Some(rules),
-                tls: ingress.tls.then(|| {
-                    vec![IngressTLS {
-                        hosts: Some(ingress.hosts.clone()),
-                        secret_name: Some(format!("{}-tls", self.spec.name)),
-                    }]
-                }),
+                tls,
                 ..K8sIngressSpec::default()
             }),
             ..Ingress::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file;
+
+    fn spec(extra: &str) -> AppSpec {
+        let text = format!(
+            "name: shop\nimage: {{repository: ghcr.io/acme/shop, tag: '1.0'}}\nweb: {{port: 3000, replicas: 2}}\n{extra}"
+        );
+        file::parse(&text, std::path::Path::new("kubernetes.yml"))
+            .unwrap()
+            .spec
+    }
+
+    fn ingress_yaml(spec: &AppSpec) -> String {
+        let release = render(spec, &RenderInputs::default());
+        let ingress = release
+            .objects
+            .iter()
+            .find(|o| o.kind == "Ingress")
+            .unwrap();
+        serde_saphyr::to_string(&ingress.value).unwrap()
+    }
+
+    #[test]
+    fn tls_with_cert_manager_one_secret_per_host_and_www_redirect() {
+        let s = spec(
+            "ingress:\n  hosts: [shop.example.com, api.example.com]\n  class: nginx\n  tls: true\n  issuer: letsencrypt-prod\n  www_redirect: true\n  body_size: 25m\n  timeout: 60\n",
+        );
+        insta::assert_snapshot!("ingress_tls", ingress_yaml(&s));
+    }
+
+    #[test]
+    fn namespaced_issuer_and_plain_http() {
+        let s = spec(
+            "ingress:\n  hosts: [shop.example.com]\n  tls: true\n  issuer: shop-ca\n  issuer_kind: Issuer\n",
+        );
+        let y = ingress_yaml(&s);
+        assert!(y.contains("cert-manager.io/issuer: shop-ca"), "{y}");
+        assert!(!y.contains("cluster-issuer"), "{y}");
+        let plain = ingress_yaml(&spec("ingress:\n  hosts: [shop.example.com]\n"));
+        assert!(!plain.contains("tls:"), "{plain}");
+        assert!(!plain.contains("annotations"), "{plain}");
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let s = spec(
+            "workers:\n  jobs: {command: [bin/jobs], replicas: 2}\nenv: {B: '2', A: '1'}\nsecrets: [SECRET_KEY_BASE]\n",
+        );
+        let a = serde_json::to_string(&render(&s, &RenderInputs::default()).to_list()).unwrap();
+        let b = serde_json::to_string(&render(&s, &RenderInputs::default()).to_list()).unwrap();
+        assert_eq!(a, b);
+        let with_secret = render(
+            &s,
+            &RenderInputs {
+                secret_digest: Some("abc".into()),
+            },
+        );
+        assert_ne!(
+            with_secret.checksum,
+            render(&s, &RenderInputs::default()).checksum,
+            "a secret change rolls the pods"
+        );
+    }
+
+    #[test]
+    fn autoscaled_processes_leave_replicas_to_the_hpa() {
+        let s = spec(
+            "workers:\n  jobs: {command: [bin/jobs], replicas: 1, autoscale: {min: 2, max: 6, cpu: 60}}\n",
+        );
+        let release = render(&s, &RenderInputs::default());
+        let jobs = release
+            .objects
+            .iter()
+            .find(|o| o.kind == "Deployment" && o.name == "shop-jobs")
+            .unwrap();
+        assert!(jobs.value["spec"].get("replicas").is_none());
+        let hpa = release
+            .objects
+            .iter()
+            .find(|o| o.kind == "HorizontalPodAutoscaler")
+            .unwrap();
+        assert_eq!(hpa.value["spec"]["maxReplicas"], 6);
+        assert!(
+            release
+                .objects
+                .iter()
+                .any(|o| o.kind == "PodDisruptionBudget" && o.name == "shop-jobs"),
+            "min 2 gets a PDB"
+        );
     }
 }

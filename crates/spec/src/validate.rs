@@ -236,6 +236,27 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
                 ));
             }
         }
+        if let Some(size) = &ingress.body_size {
+            let digits = size.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G']);
+            if digits.is_empty()
+                || !digits.chars().all(|c| c.is_ascii_digit())
+                || size.len() - digits.len() > 1
+            {
+                out.push(
+                    Violation::new(
+                        &["ingress", "body_size"],
+                        format!("`{size}` is not a size such as `25m`"),
+                    )
+                    .hint("a number with an optional k, m or g"),
+                );
+            }
+        }
+        if ingress.timeout == Some(0) {
+            out.push(Violation::new(
+                &["ingress", "timeout"],
+                "the timeout must be at least 1 second",
+            ));
+        }
         if ingress.issuer.is_some() && !ingress.tls {
             out.push(
                 Violation::new(&["ingress", "issuer"], "an issuer is set but `tls` is off")

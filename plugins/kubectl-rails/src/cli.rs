@@ -109,6 +109,10 @@ pub(crate) enum Command {
     Autoscale(AutoscaleArgs),
     /// Delete every object kubectl-rails created for the app (Secrets are kept)
     Destroy(DestroyArgs),
+    /// Check that the cluster is ready for the app: ✓ or ✗ with the fix
+    Doctor,
+    /// Print the ServiceAccount, Role and RoleBinding a deployer needs, and nothing more
+    Rbac,
     /// App secrets and registry credentials, never shown in plain text
     Secrets {
         #[command(subcommand)]

@@ -68,3 +68,25 @@ impl fmt::Display for Passthrough {
 }
 
 impl std::error::Error for Passthrough {}
+
+/// An error and its causes on one line. kube's API errors print the whole Status; the server's
+/// own message says it once, and nothing below it adds anything.
+pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let api = e.downcast_ref::<kube::Error>().and_then(|k| match k {
+            kube::Error::Api(status) => Some(status.message.clone()),
+            _ => None,
+        });
+        let text = api.clone().unwrap_or_else(|| e.to_string());
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        if api.is_some() {
+            break;
+        }
+        cause = e.source();
+    }
+    parts.join(": ")
+}

@@ -89,6 +89,8 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Scale(args) => commands::scale::scale(&args, settings, printer).await,
         Command::Autoscale(args) => commands::scale::autoscale(&args, settings, printer).await,
         Command::Destroy(args) => commands::destroy::run(&args, settings, printer).await,
+        Command::Doctor => commands::doctor::run(settings, printer).await,
+        Command::Rbac => commands::rbac::run(settings, printer),
         Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
     }
 }
@@ -106,7 +108,7 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
         return ExitCode::from(*code);
     }
     printer.clear_progress();
-    printer.info(&format!("error: {err:#}"));
+    printer.info(&format!("error: {}", exit::describe(err.as_ref())));
     let mut code = exit::FAILURE;
     for cause in err.chain() {
         let hint = if let Some(f) = cause.downcast_ref::<exit::Failure>() {

@@ -103,13 +103,17 @@ pub(crate) async fn ensure_namespace(
 ) -> anyhow::Result<()> {
     let api: Api<Namespace> = Api::all(target.conn.client.clone());
     let ns = &target.namespace;
-    if api
-        .get_opt(ns)
-        .await
-        .map_err(api_err(format!("read namespace `{ns}`")))?
-        .is_some()
-    {
-        return Ok(());
+    match api.get_opt(ns).await {
+        Ok(Some(_)) => return Ok(()),
+        Ok(None) => {}
+        // A deployer bound to a namespaced Role cannot read namespaces: its namespace exists.
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            printer.debug(&format!(
+                "cannot read namespace `{ns}` (forbidden); assuming it exists"
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(api_err(format!("read namespace `{ns}`"))(e).into()),
     }
     if dry_run {
         return Err(exit::failure(
@@ -286,7 +290,7 @@ fn explain(e: DeployError, printer: &Printer) -> anyhow::Error {
     } else {
         exit::FAILURE
     };
-    exit::with_code(code, format!("deploy failed: {e}"), hint)
+    exit::with_code(code, format!("deploy failed: {}", exit::describe(&e)), hint)
 }
 
 /// The summary table, or the outcome as data.

@@ -1,0 +1,231 @@
+//! Least privilege: exactly the namespaced permissions that deploy, exec, logs, scale and
+//! secrets use, as one table. `kubectl rails rbac` renders it as a Role; `doctor` checks it with
+//! SelfSubjectAccessReviews.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// One permission: verbs on a resource of an API group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+    /// Which command needs it.
+    pub used_by: &'static str,
+}
+
+impl Permission {
+    /// `deployments.apps`, or `pods/exec` for the core group, as kubectl writes it.
+    pub fn resource_name(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.to_string()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+}
+
+const RW: &[&str] = &["get", "list", "watch", "create", "patch", "delete"];
+const READ: &[&str] = &["get", "list", "watch"];
+
+/// Everything the plugin does in an app's namespace.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission {
+        group: "apps",
+        resource: "deployments",
+        verbs: RW,
+        used_by: "deploy",
+    },
+    Permission {
+        group: "apps",
+        resource: "deployments/scale",
+        verbs: &["patch"],
+        used_by: "scale",
+    },
+    Permission {
+        group: "",
+        resource: "services",
+        verbs: RW,
+        used_by: "deploy",
+    },
+    Permission {
+        group: "",
+        resource: "configmaps",
+        verbs: RW,
+        used_by: "deploy",
+    },
+    Permission {
+        group: "",
+        resource: "persistentvolumeclaims",
+        verbs: RW,
+        used_by: "deploy",
+    },
+    Permission {
+        group: "batch",
+        resource: "jobs",
+        verbs: RW,
+        used_by: "deploy",
+    },
+    Permission {
+        group: "networking.k8s.io",
+        resource: "ingresses",
+        verbs: RW,
+        used_by: "deploy",
+    },
+    Permission {
+        group: "policy",
+        resource: "poddisruptionbudgets",
+        verbs: RW,
+        used_by: "deploy",
+    },
+    Permission {
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        verbs: RW,
+        used_by: "deploy, autoscale",
+    },
+    Permission {
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["get", "create", "update", "delete"],
+        used_by: "deploy",
+    },
+    Permission {
+        group: "",
+        resource: "secrets",
+        verbs: &["get", "create", "patch", "update"],
+        used_by: "deploy, secrets",
+    },
+    Permission {
+        group: "",
+        resource: "pods",
+        verbs: &["get", "list", "watch", "create", "delete"],
+        used_by: "deploy, run",
+    },
+    Permission {
+        group: "",
+        resource: "pods/log",
+        verbs: &["get"],
+        used_by: "deploy, logs",
+    },
+    // Exec over WebSockets opens with a GET; over SPDY with a POST.
+    Permission {
+        group: "",
+        resource: "pods/exec",
+        verbs: &["get", "create"],
+        used_by: "exec, console, run",
+    },
+    Permission {
+        group: "",
+        resource: "events",
+        verbs: READ,
+        used_by: "deploy, status",
+    },
+];
+
+fn labels(app: &str) -> BTreeMap<String, String> {
+    [
+        ("app.kubernetes.io/name", app),
+        ("app.kubernetes.io/instance", app),
+        ("app.kubernetes.io/component", "deployer"),
+        ("app.kubernetes.io/managed-by", "kubectl-rails"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A ServiceAccount, a Role with [`PERMISSIONS`] (minus `without`, for tests of denial), and the
+/// RoleBinding between them, for a CI deployer of `app` in `namespace`.
+pub fn deployer(
+    app: &str,
+    namespace: &str,
+    without: &[(&str, &str)],
+) -> (ServiceAccount, Role, RoleBinding) {
+    let name = format!("{app}-deployer");
+    let meta = || ObjectMeta {
+        name: Some(name.clone()),
+        namespace: Some(namespace.to_string()),
+        labels: Some(labels(app)),
+        ..ObjectMeta::default()
+    };
+    let rules = PERMISSIONS
+        .iter()
+        .filter_map(|p| {
+            let verbs: Vec<String> = p
+                .verbs
+                .iter()
+                .filter(|v| {
+                    !without
+                        .iter()
+                        .any(|(wv, wr)| wv == *v && *wr == p.resource_name())
+                })
+                .map(|v| v.to_string())
+                .collect();
+            (!verbs.is_empty()).then(|| PolicyRule {
+                api_groups: Some(vec![p.group.to_string()]),
+                resources: Some(vec![p.resource.to_string()]),
+                verbs,
+                ..PolicyRule::default()
+            })
+        })
+        .collect();
+    let sa = ServiceAccount {
+        metadata: meta(),
+        ..ServiceAccount::default()
+    };
+    let role = Role {
+        metadata: meta(),
+        rules: Some(rules),
+    };
+    let binding = RoleBinding {
+        metadata: meta(),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.clone(),
+            namespace: Some(namespace.to_string()),
+            ..Subject::default()
+        }]),
+    };
+    (sa, role, binding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_removes_one_verb() {
+        let (_, role, _) = deployer("shop", "shop", &[("create", "deployments.apps")]);
+        let rules = role.rules.unwrap();
+        let deployments = rules
+            .iter()
+            .find(|r| r.resources.as_deref() == Some(&["deployments".to_string()][..]))
+            .unwrap();
+        assert!(!deployments.verbs.contains(&"create".to_string()));
+        assert!(deployments.verbs.contains(&"patch".to_string()));
+        assert_eq!(rules.len(), PERMISSIONS.len());
+    }
+
+    #[test]
+    fn names_as_kubectl_writes_them() {
+        assert_eq!(PERMISSIONS[0].resource_name(), "deployments.apps");
+        assert_eq!(
+            PERMISSIONS
+                .iter()
+                .find(|p| p.resource == "pods/exec")
+                .unwrap()
+                .resource_name(),
+            "pods/exec"
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! `kubectl rails rbac`: a ServiceAccount, Role and RoleBinding that allow exactly what deploy,
+//! exec, logs, scale and secrets do in the app's namespace. An admin applies it; CI deploys with
+//! the ServiceAccount's token.
+
+use kubectl_rails_spec::rbac;
+
+use crate::cli::OutputFormat;
+use crate::commands::render::to_yaml;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
+    let format = settings
+        .output(&[OutputFormat::Yaml, OutputFormat::Json])?
+        .unwrap_or(OutputFormat::Yaml);
+    let spec = settings.load_spec(printer)?.spec;
+    let ns = settings.namespace(Some(&spec), None)?;
+    let (sa, role, binding) = rbac::deployer(&spec.name, &ns, &[]);
+    let items = vec![
+        serde_json::to_value(&sa)?,
+        serde_json::to_value(&role)?,
+        serde_json::to_value(&binding)?,
+    ];
+    let text = match format {
+        OutputFormat::Json => serde_json::to_string_pretty(
+            &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+        )?,
+        _ => {
+            let mut out = format!(
+                "# What kubectl-rails needs in namespace `{ns}`, and nothing more. Apply as an admin:\n#   kubectl rails rbac -n {ns} | kubectl apply -f -\n# then deploy with a token of the ServiceAccount:\n#   kubectl create token {}-deployer -n {ns}\n",
+                spec.name
+            );
+            for item in &items {
+                out.push_str("---\n");
+                out.push_str(&to_yaml(item));
+            }
+            out
+        }
+    };
+    printer.out(&text)?;
+    Ok(())
+}
