@@ -223,6 +223,27 @@ pub fn cluster() -> &'static Path {
     })
 }
 
+/// A second control plane for tests that stop the apiserver: they must not disturb the tests
+/// running beside them. Its state folder is returned with its kubeconfig.
+pub fn fault_cluster() -> &'static (PathBuf, PathBuf) {
+    static CLUSTER: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let state = std::env::temp_dir().join("kubectl-rails-cluster-faults");
+        let out = Command::new(root().join("tests/cluster/up"))
+            .env("KUBECTL_RAILS_CLUSTER_STATE", &state)
+            .env("KUBECTL_RAILS_PORT_BASE", "37400")
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tests/cluster/up (faults) failed: the control plane is needed by this test"
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        (state, PathBuf::from(stdout.lines().last().unwrap().trim()))
+    })
+}
+
 /// A namespace of its own for one test. Deleted when dropped.
 pub struct TestNs {
     pub name: String,
@@ -233,7 +254,11 @@ impl TestNs {
     /// A namespace that enforces the `restricted` Pod Security Standard, like a careful
     /// production cluster: every pod the plugin renders must be admitted there.
     pub fn restricted(prefix: &str) -> Self {
-        let ns = Self::new(prefix);
+        Self::restricted_on(cluster(), prefix)
+    }
+
+    pub fn restricted_on(kubeconfig: &Path, prefix: &str) -> Self {
+        let ns = Self::on(kubeconfig, prefix);
         kubectl(
             &ns.kubeconfig,
             &[
@@ -249,8 +274,13 @@ impl TestNs {
     }
 
     pub fn new(prefix: &str) -> Self {
+        Self::on(cluster(), prefix)
+    }
+
+    /// A namespace on another cluster (see [`fault_cluster`]).
+    pub fn on(kubeconfig: &Path, prefix: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let kubeconfig = cluster().to_path_buf();
+        let kubeconfig = kubeconfig.to_path_buf();
         let name = format!(
             "t-{prefix}-{}-{}",
             std::process::id(),

@@ -72,15 +72,22 @@ pub fn config_path(docker_config_env: Option<PathBuf>, home: Option<PathBuf>) ->
         .or_else(|| home.map(|h| h.join(".docker/config.json")))
 }
 
-/// Finds the credentials for `server` in the Docker config at `path`. Credential helpers are
-/// run as `docker-credential-<name> get`, found on PATH.
-pub fn lookup(path: &Path, server: &str) -> Result<Credentials, SecretsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SecretsError::DockerConfigRead {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Where a registry's credentials are: in the file, or behind a credential helper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Plain(Credentials),
+    /// `docker-credential-<helper> get`, asked for `key`.
+    Helper {
+        helper: String,
+        key: String,
+    },
+}
+
+/// Resolves `server` in Docker config text, as Docker does: `credHelpers`, then `auths`, then
+/// `credsStore`. Pure: helpers are named, not run.
+pub fn resolve(text: &str, path: &Path, server: &str) -> Result<Source, SecretsError> {
     let config: ConfigFile =
-        serde_json::from_str(&text).map_err(|e| SecretsError::DockerConfigInvalid {
+        serde_json::from_str(text).map_err(|e| SecretsError::DockerConfigInvalid {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
@@ -93,7 +100,10 @@ pub fn lookup(path: &Path, server: &str) -> Result<Credentials, SecretsError> {
     };
 
     if let Some(key) = entry_key(config.cred_helpers.keys().collect()) {
-        return run_helper(&config.cred_helpers[&key], &key, &wanted);
+        return Ok(Source::Helper {
+            helper: config.cred_helpers[&key].clone(),
+            key,
+        });
     }
     if let Some(key) = entry_key(config.auths.keys().collect()) {
         let entry = &config.auths[&key];
@@ -113,22 +123,25 @@ pub fn lookup(path: &Path, server: &str) -> Result<Credentials, SecretsError> {
                         path: path.to_path_buf(),
                         message: format!("the `auth` of `{key}` is not `user:password`"),
                     })?;
-            return Ok(Credentials {
+            return Ok(Source::Plain(Credentials {
                 server: wanted,
                 username: username.into(),
                 password: password.into(),
-            });
+            }));
         }
         if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-            return Ok(Credentials {
+            return Ok(Source::Plain(Credentials {
                 server: wanted,
                 username: u.clone(),
                 password: p.clone(),
-            });
+            }));
         }
     }
     match &config.creds_store {
-        Some(store) => run_helper(store, server, &wanted),
+        Some(store) => Ok(Source::Helper {
+            helper: store.clone(),
+            key: server.to_string(),
+        }),
         None => Err(SecretsError::RegistryNotInDockerConfig {
             server: wanted,
             path: path.to_path_buf(),
@@ -140,6 +153,24 @@ pub fn lookup(path: &Path, server: &str) -> Result<Credentials, SecretsError> {
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
+    }
+}
+
+/// [`resolve`] for config text with no file behind it (fuzzing, tests).
+pub fn parse_config(text: &str, server: &str) -> Result<Source, SecretsError> {
+    resolve(text, Path::new("config.json"), server)
+}
+
+/// Finds the credentials for `server` in the Docker config at `path`. Credential helpers are
+/// run as `docker-credential-<name> get`, found on PATH.
+pub fn lookup(path: &Path, server: &str) -> Result<Credentials, SecretsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretsError::DockerConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match resolve(&text, path, server)? {
+        Source::Plain(c) => Ok(c),
+        Source::Helper { helper, key } => run_helper(&helper, &key, &normalize_server(server)),
     }
 }
 

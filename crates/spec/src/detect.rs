@@ -181,7 +181,29 @@ pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectErro
         });
     }
     for name in [".env", "example.env", ".env.example"] {
-        if let Some(text) = read(name)? {
+        let file = dir.join(name);
+        let bytes = match fs_err::read(&file) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(DetectError::Read { file, source }),
+        };
+        if let Some(bytes) = bytes {
+            // Values are copied into the spec: a lossy decode would corrupt them silently.
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let valid = e.utf8_error().valid_up_to();
+                let line = e.as_bytes()[..valid]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count()
+                    + 1;
+                DetectError::EnvFile {
+                    file: file.clone(),
+                    source: EnvLineError {
+                        line,
+                        reason: "the line is not valid UTF-8".into(),
+                    },
+                }
+            })?;
             let entries = dotenv::parse(&text).map_err(|source| DetectError::EnvFile {
                 file: dir.join(name),
                 source,

@@ -105,12 +105,7 @@ fn from_yaml_error(e: &serde_saphyr::Error, path: &Path) -> SpecFileError {
         serde_saphyr::Error::SerdeUnknownField {
             field, expected, ..
         } => {
-            let closest = expected
-                .iter()
-                .map(|candidate| (strsim::jaro_winkler(field, candidate), *candidate))
-                .filter(|(score, _)| *score > 0.7)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, c)| c);
+            let closest = closest_key(field, expected);
             let hint = match closest {
                 Some(c) => format!(
                     "did you mean `{c}`? valid keys here: {}",
@@ -133,6 +128,22 @@ fn from_yaml_error(e: &serde_saphyr::Error, path: &Path) -> SpecFileError {
         message,
         hint,
     }
+}
+
+/// The valid key a typo most likely meant: few edits (a swap counts as one), or a shared prefix.
+fn closest_key<'a>(typed: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(typed, c),
+                -strsim::jaro_winkler(typed, c),
+                *c,
+            )
+        })
+        .filter(|(edits, jw, c)| *edits <= (c.len() / 3).max(1) || -*jw > 0.85)
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
+        .map(|(_, _, c)| c)
 }
 
 /// serde-saphyr prefixes messages with `error: line N column M: `; we print our own location.
@@ -263,6 +274,24 @@ mod tests {
         assert_eq!((line, column), (7, 3));
         assert_eq!(message, "unknown key `replica`");
         assert!(hint.unwrap().starts_with("did you mean `replicas`?"));
+    }
+
+    #[test]
+    fn typos_find_their_key() {
+        let keys = [
+            "name",
+            "namespace",
+            "image",
+            "web",
+            "workers",
+            "replicas",
+            "health_path",
+        ];
+        assert_eq!(closest_key("wbe", &keys), Some("web"));
+        assert_eq!(closest_key("replica", &keys), Some("replicas"));
+        assert_eq!(closest_key("healthpath", &keys), Some("health_path"));
+        assert_eq!(closest_key("nmae", &keys), Some("name"));
+        assert_eq!(closest_key("zzzzzz", &keys), None);
     }
 
     #[test]

@@ -55,6 +55,23 @@ pub(crate) async fn run(
         _ => None,
     };
     let spec = settings.load_spec(printer)?.spec;
+    let credentials = match command {
+        SecretsCommand::Registry {
+            server,
+            username,
+            password_stdin,
+            docker_config,
+        } => Some(registry_credentials(
+            &spec,
+            server.as_deref(),
+            username.as_deref(),
+            *password_stdin,
+            docker_config.as_deref(),
+            settings,
+            printer,
+        )?),
+        _ => None,
+    };
     let target = settings.target(Some(&spec)).await?;
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &spec.name);
     if !matches!(command, SecretsCommand::List | SecretsCommand::Unset { .. }) {
@@ -146,24 +163,9 @@ pub(crate) async fn run(
             say_changed(printer, &store.name, &changed, values.len());
             after_change(&target, &spec, &store, &changed, *restart, printer).await
         }
-        SecretsCommand::Registry {
-            server,
-            username,
-            password_stdin,
-            docker_config,
-        } => {
-            registry(
-                &spec,
-                &target,
-                &store,
-                server.as_deref(),
-                username.as_deref(),
-                *password_stdin,
-                docker_config.as_deref(),
-                settings,
-                printer,
-            )
-            .await
+        SecretsCommand::Registry { .. } => {
+            let creds = credentials.expect("resolved above");
+            write_registry(&spec, &target, &store, &creds, printer).await
         }
     }
 }
@@ -456,18 +458,17 @@ fn import_manifests(
     Ok(values)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn registry(
+/// Registry credentials from flags, stdin, a prompt or the Docker config: all before the
+/// cluster is contacted, so a bad source writes nothing.
+fn registry_credentials(
     spec: &AppSpec,
-    target: &Target,
-    store: &AppSecrets,
     server: Option<&str>,
     username: Option<&str>,
     password_stdin: bool,
     docker_config: Option<&Path>,
     settings: &Settings,
     printer: &Printer,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<docker::Credentials> {
     let image_host = spec.image.registry_host().map(docker::normalize_server);
     let server = server
         .map(str::to_string)
@@ -540,13 +541,24 @@ async fn registry(
             docker::lookup(&path, &server)?
         }
     };
+    Ok(creds)
+}
+
+async fn write_registry(
+    spec: &AppSpec,
+    target: &Target,
+    store: &AppSecrets,
+    creds: &docker::Credentials,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let server = &creds.server;
     let name = spec
         .registry
         .as_ref()
         .map(|r| r.pull_secret.clone())
         .unwrap_or_else(|| format!("{}-registry", spec.name));
     store
-        .write_pull_secret(&name, docker::dockerconfigjson(&creds))
+        .write_pull_secret(&name, docker::dockerconfigjson(creds))
         .await?;
     printer.step(&format!(
         "wrote pull secret `{name}` for `{server}` (user `{}`) in namespace `{}`",

@@ -1,0 +1,733 @@
+//! The bad-input corpus: spec files, `.env`, Kamal configs, Docker configs, flags and
+//! kubeconfigs that are wrong in one way each. Every case gets its specific message and exit
+//! code, no panic, and no write: the app folder and the cluster are as they were.
+
+use std::path::Path;
+
+use crate::support::{cluster, fixture, rails_full};
+
+const SPEC: &str = "config/kubernetes.yml";
+/// A valid spec; its namespace must never come to exist.
+const GOOD: &str = "name: shop\nimage:\n  repository: ghcr.io/acme/shop\n  tag: v1\nweb:\n  port: 3000\n  replicas: 2\nnamespace: corpus-never-created\n";
+
+enum Setup {
+    None,
+    /// Writes the spec with `GOOD` edited by `(from, to)`.
+    Spec(&'static str, &'static str),
+    /// Writes a file (relative to the app folder) with these bytes.
+    File(&'static str, &'static [u8]),
+    /// Writes the good spec, then a file.
+    SpecAndFile(&'static str, &'static [u8]),
+    Remove(&'static str),
+}
+
+struct Case {
+    name: &'static str,
+    fixture: &'static str,
+    setup: Setup,
+    /// `{cluster}` is the test cluster's kubeconfig, `{app}` the app folder.
+    args: &'static [&'static str],
+    stdin: Option<&'static str>,
+    code: i32,
+    expect: &'static [&'static str],
+}
+
+const fn case(
+    name: &'static str,
+    setup: Setup,
+    args: &'static [&'static str],
+    code: i32,
+    expect: &'static [&'static str],
+) -> Case {
+    Case {
+        name,
+        fixture: "rails71-sidekiq",
+        setup,
+        args,
+        stdin: None,
+        code,
+        expect,
+    }
+}
+
+const INIT: &[&str] = &["init", "--no-input", "--image", "ghcr.io/acme/shop:1"];
+
+fn cases() -> Vec<Case> {
+    vec![
+        // The spec file.
+        case(
+            "malformed YAML",
+            Setup::Spec("image:\n", "image: [unclosed\n"),
+            &["render"],
+            1,
+            &["config/kubernetes.yml:2:"],
+        ),
+        case(
+            "unknown top-level key",
+            Setup::Spec("web:", "wbe:"),
+            &["render"],
+            1,
+            &["unknown key `wbe`", "did you mean `web`?"],
+        ),
+        case(
+            "unknown nested key",
+            Setup::Spec("  port:", "  prot:"),
+            &["render"],
+            1,
+            &[
+                "config/kubernetes.yml:6:3: unknown key `prot`",
+                "did you mean `port`?",
+            ],
+        ),
+        case(
+            "missing required key",
+            Setup::Spec("name: shop\n", ""),
+            &["render"],
+            1,
+            &["missing key `name`"],
+        ),
+        case(
+            "negative replicas",
+            Setup::Spec("replicas: 2", "replicas: -2"),
+            &["render"],
+            1,
+            &["config/kubernetes.yml:7:13: replicas must be 0 or more, not -2"],
+        ),
+        case(
+            "replicas not a number",
+            Setup::Spec("replicas: 2", "replicas: lots"),
+            &["render"],
+            1,
+            &["config/kubernetes.yml:7:13:"],
+        ),
+        case(
+            "invalid app name",
+            Setup::Spec("name: shop", "name: Image_Storage"),
+            &["render"],
+            1,
+            &[
+                "config/kubernetes.yml:1:7: invalid app name `Image_Storage`",
+                "use `image-storage`",
+            ],
+        ),
+        case(
+            "app name too long",
+            Setup::Spec(
+                "name: shop",
+                "name: a-name-that-is-far-too-long-for-a-rails-app-on-k8s",
+            ),
+            &["render"],
+            1,
+            &["at most 40 are allowed"],
+        ),
+        case(
+            "invalid namespace",
+            Setup::Spec("namespace: corpus-never-created", "namespace: Prod_NS"),
+            &["render"],
+            1,
+            &["invalid namespace `Prod_NS`"],
+        ),
+        case(
+            "port 0",
+            Setup::Spec("port: 3000", "port: 0"),
+            &["render"],
+            1,
+            &["port 0 is not a valid container port"],
+        ),
+        case(
+            "port out of range",
+            Setup::Spec("port: 3000", "port: 70000"),
+            &["render"],
+            1,
+            &["config/kubernetes.yml:6:9:"],
+        ),
+        case(
+            "health path without slash",
+            Setup::Spec("  replicas: 2\n", "  replicas: 2\n  health_path: up\n"),
+            &["render"],
+            1,
+            &["health path `up` must start with `/`"],
+        ),
+        case(
+            "invalid env key",
+            Setup::Spec("name: shop\n", "name: shop\nenv:\n  MY-KEY: x\n"),
+            &["render"],
+            1,
+            &["`MY-KEY` is not a valid environment variable name"],
+        ),
+        case(
+            "key both env and secret",
+            Setup::Spec(
+                "name: shop\n",
+                "name: shop\nenv:\n  API_URL: x\nsecrets: [API_URL]\n",
+            ),
+            &["render"],
+            1,
+            &["`API_URL` is both plain env and a secret"],
+        ),
+        case(
+            "invalid secret key",
+            Setup::Spec("name: shop\n", "name: shop\nsecrets: [1BAD]\n"),
+            &["render"],
+            1,
+            &["`1BAD` is not a valid environment variable name"],
+        ),
+        case(
+            "worker named web",
+            Setup::Spec(
+                "name: shop\n",
+                "name: shop\nworkers:\n  web:\n    command: [bin/jobs]\n",
+            ),
+            &["render"],
+            1,
+            &["`web` is the web process"],
+        ),
+        case(
+            "worker without command",
+            Setup::Spec(
+                "name: shop\n",
+                "name: shop\nworkers:\n  jobs:\n    command: []\n",
+            ),
+            &["render"],
+            1,
+            &["a worker needs a command"],
+        ),
+        case(
+            "ingress without hosts",
+            Setup::Spec("name: shop\n", "name: shop\ningress:\n  hosts: []\n"),
+            &["render"],
+            1,
+            &["an ingress needs at least one host"],
+        ),
+        case(
+            "invalid ingress host",
+            Setup::Spec(
+                "name: shop\n",
+                "name: shop\ningress:\n  hosts: [Shop_Example.com]\n",
+            ),
+            &["render"],
+            1,
+            &["`Shop_Example.com` is not a valid host name"],
+        ),
+        case(
+            "issuer without tls",
+            Setup::Spec(
+                "name: shop\n",
+                "name: shop\ningress:\n  hosts: [shop.example.com]\n  issuer: letsencrypt\n",
+            ),
+            &["render"],
+            1,
+            &["an issuer is set but `tls` is off"],
+        ),
+        case(
+            "invalid body size",
+            Setup::Spec(
+                "name: shop\n",
+                "name: shop\ningress:\n  hosts: [shop.example.com]\n  body_size: lots\n",
+            ),
+            &["render"],
+            1,
+            &["`lots` is not a size such as `25m`"],
+        ),
+        case(
+            "relative volume path",
+            Setup::Spec(
+                "name: shop\n",
+                "name: shop\nvolume:\n  name: storage\n  mount_path: rails/storage\n",
+            ),
+            &["render"],
+            1,
+            &["mount path `rails/storage` must be absolute"],
+        ),
+        case(
+            "invalid cpu request",
+            Setup::Spec(
+                "  replicas: 2\n",
+                "  replicas: 2\n  resources: {cpu: fast, memory: 512Mi}\n",
+            ),
+            &["render"],
+            1,
+            &["`fast` is not a Kubernetes quantity"],
+        ),
+        case(
+            "autoscale min above max",
+            Setup::Spec(
+                "  replicas: 2\n",
+                "  replicas: 2\n  autoscale: {min: 5, max: 2, cpu: 70}\n",
+            ),
+            &["render"],
+            1,
+            &["`min` (5) is greater than `max` (2)"],
+        ),
+        case(
+            "empty spec",
+            Setup::File(SPEC, b""),
+            &["render"],
+            1,
+            &["config/kubernetes.yml:1:1:"],
+        ),
+        case(
+            "spec is a list",
+            Setup::File(SPEC, b"- name: shop\n"),
+            &["render"],
+            1,
+            &["config/kubernetes.yml:1:"],
+        ),
+        case(
+            "non-UTF-8 spec",
+            Setup::File(SPEC, b"name: sh\xffop\n"),
+            &["render"],
+            1,
+            &["config/kubernetes.yml:1:9: the file is not valid UTF-8"],
+        ),
+        case(
+            "missing spec",
+            Setup::None,
+            &["render"],
+            1,
+            &["no spec at", "kubectl rails init"],
+        ),
+        case(
+            "spec is a folder",
+            Setup::File("config/kubernetes.yml/keep", b""),
+            &["render"],
+            1,
+            &["failed to read"],
+        ),
+        // .env files.
+        case(
+            "unparsable .env line",
+            Setup::File(".env", b"DATABASE_URL=postgres://x\nthis is not env\n"),
+            INIT,
+            1,
+            &[".env` line 2: expected `KEY=value`"],
+        ),
+        case(
+            "invalid .env key",
+            Setup::File(".env", b"MY-KEY=hunter2\n"),
+            INIT,
+            1,
+            &["line 1: `MY-KEY` is not a valid environment variable name"],
+        ),
+        case(
+            "unclosed .env quote",
+            Setup::File(".env", b"SECRET_KEY_BASE=\"abc\n"),
+            INIT,
+            1,
+            &["line 1: the value opens a \" quote that is never closed"],
+        ),
+        case(
+            "non-UTF-8 .env",
+            Setup::File(".env", b"A=1\nB=\xff\xfe\n"),
+            INIT,
+            1,
+            &[".env` line 2: the line is not valid UTF-8"],
+        ),
+        // Kamal.
+        case(
+            "malformed Kamal deploy.yml",
+            Setup::File("config/deploy.yml", b"service: shop\nimage: [x\n"),
+            INIT,
+            1,
+            &["cannot parse Kamal config", "line 2"],
+        ),
+        case(
+            "Kamal deploy.yml is a list",
+            Setup::File("config/deploy.yml", b"- shop\n"),
+            INIT,
+            1,
+            &["the top level must be a mapping"],
+        ),
+        // The app folder.
+        case(
+            "missing Dockerfile",
+            Setup::Remove("Dockerfile"),
+            INIT,
+            1,
+            &["no `Dockerfile` in", "pass `--port`"],
+        ),
+        Case {
+            fixture: "not-rails",
+            ..case(
+                "not a Rails app",
+                Setup::None,
+                &["init", "--no-input"],
+                1,
+                &["is not a Rails app"],
+            )
+        },
+        // Flags.
+        case(
+            "invalid --name",
+            Setup::None,
+            &[
+                "init",
+                "--no-input",
+                "--image",
+                "x/y:1",
+                "--name",
+                "Image_Storage",
+            ],
+            2,
+            &["invalid `--name`", "use `image-storage`"],
+        ),
+        case(
+            "--name too long",
+            Setup::None,
+            &[
+                "init",
+                "--no-input",
+                "--image",
+                "x/y:1",
+                "--name",
+                "a-name-that-is-far-too-long-for-a-rails-app-on-k8s",
+            ],
+            2,
+            &["at most 40"],
+        ),
+        case(
+            "negative --replicas",
+            Setup::None,
+            &["init", "--no-input", "--image", "x/y:1", "--replicas", "-1"],
+            2,
+            &["-1 is negative"],
+        ),
+        case(
+            "invalid --host",
+            Setup::None,
+            &[
+                "init",
+                "--no-input",
+                "--image",
+                "x/y:1",
+                "--host",
+                "shop example",
+            ],
+            2,
+            &["invalid `--host`"],
+        ),
+        case(
+            "invalid --image",
+            Setup::None,
+            &["init", "--no-input", "--image", "Shop Image"],
+            2,
+            &["invalid `--image`"],
+        ),
+        case(
+            "--port 0",
+            Setup::None,
+            &["init", "--no-input", "--image", "x/y:1", "--port", "0"],
+            2,
+            &["0 is not a port"],
+        ),
+        case(
+            "unknown flag",
+            Setup::None,
+            &["render", "--frobnicate"],
+            2,
+            &["unexpected argument '--frobnicate'"],
+        ),
+        case(
+            "unsupported -o",
+            Setup::Spec("", ""),
+            &["render", "-o", "wide"],
+            2,
+            &["does not support `-o wide`"],
+        ),
+        case(
+            "bad --timeout",
+            Setup::Spec("", ""),
+            &["deploy", "--timeout", "soon"],
+            2,
+            &["`soon` is not a duration"],
+        ),
+        case(
+            "latest tag",
+            Setup::Spec("", ""),
+            &["deploy", "--no-input", "--tag", "latest"],
+            2,
+            &["`--allow-latest`"],
+        ),
+        case(
+            "invalid -n",
+            Setup::Spec("", ""),
+            &["render", "-n", "Bad_NS"],
+            2,
+            &["invalid namespace `Bad_NS`"],
+        ),
+        case(
+            "scale to -1",
+            Setup::Spec("", ""),
+            &["scale", "web=-1"],
+            2,
+            &["replicas must be 0 or more"],
+        ),
+        case(
+            "scale unknown process",
+            Setup::Spec("", ""),
+            &["scale", "sidekiq=2"],
+            2,
+            &["process `sidekiq` does not exist (the app has web)"],
+        ),
+        case(
+            "invalid secret key flag",
+            Setup::Spec("", ""),
+            &["secrets", "set", "1BAD=x"],
+            2,
+            &["`1BAD` is not a valid environment variable name"],
+        ),
+        // Docker configs (`secrets registry`): refused before the cluster is touched.
+        case(
+            "Docker config is not JSON",
+            Setup::SpecAndFile("docker/config.json", b"{auths:"),
+            &[
+                "secrets",
+                "registry",
+                "--server",
+                "ghcr.io",
+                "--docker-config",
+                "{app}/docker/config.json",
+            ],
+            1,
+            &["is invalid"],
+        ),
+        case(
+            "missing Docker config",
+            Setup::Spec("", ""),
+            &[
+                "secrets",
+                "registry",
+                "--server",
+                "ghcr.io",
+                "--docker-config",
+                "{app}/nope/config.json",
+            ],
+            1,
+            &["cannot read the Docker config"],
+        ),
+        case(
+            "registry absent from Docker config",
+            Setup::SpecAndFile(
+                "docker/config.json",
+                br#"{"auths":{"quay.io":{"auth":"dTpw"}}}"#,
+            ),
+            &[
+                "secrets",
+                "registry",
+                "--server",
+                "ghcr.io",
+                "--docker-config",
+                "{app}/docker/config.json",
+            ],
+            1,
+            &[
+                "registry `ghcr.io` is not in the Docker config",
+                "docker login ghcr.io",
+            ],
+        ),
+        case(
+            "auth is not base64",
+            Setup::SpecAndFile(
+                "docker/config.json",
+                br#"{"auths":{"ghcr.io":{"auth":"%%%"}}}"#,
+            ),
+            &[
+                "secrets",
+                "registry",
+                "--server",
+                "ghcr.io",
+                "--docker-config",
+                "{app}/docker/config.json",
+            ],
+            1,
+            &["is not base64"],
+        ),
+        Case {
+            stdin: Some("\n"),
+            ..case(
+                "empty password from stdin",
+                Setup::Spec("", ""),
+                &[
+                    "secrets",
+                    "registry",
+                    "--server",
+                    "ghcr.io",
+                    "--username",
+                    "me",
+                    "--password-stdin",
+                ],
+                2,
+                &["the password read from stdin is empty"],
+            )
+        },
+        // Kubeconfigs.
+        case(
+            "missing kubeconfig",
+            Setup::Spec("", ""),
+            &["status", "--kubeconfig", "{app}/no-such-kubeconfig"],
+            1,
+            &["failed to load the kubeconfig"],
+        ),
+        case(
+            "malformed kubeconfig",
+            Setup::SpecAndFile("bad.kubeconfig", b"clusters: [\n"),
+            &["status", "--kubeconfig", "{app}/bad.kubeconfig"],
+            1,
+            &["failed to load the kubeconfig"],
+        ),
+        case(
+            "wrong context",
+            Setup::Spec("", ""),
+            &[
+                "status",
+                "--kubeconfig",
+                "{cluster}",
+                "--context",
+                "production",
+            ],
+            1,
+            &["context `production` is not in the kubeconfig"],
+        ),
+        case(
+            "invalid token",
+            Setup::SpecAndFile("bad-token.kubeconfig", b""),
+            &["status", "--kubeconfig", "{app}/bad-token.kubeconfig"],
+            1,
+            &["Unauthorized"],
+        ),
+        case(
+            "connection refused",
+            Setup::SpecAndFile("refused.kubeconfig", b""),
+            &["status", "--kubeconfig", "{app}/refused.kubeconfig"],
+            1,
+            &[
+                "cannot reach the cluster at `https://127.0.0.1:1/`",
+                "hint: check that the cluster is running",
+            ],
+        ),
+    ]
+}
+
+/// Kubeconfigs that need the real cluster's CA and address, derived from the test cluster's.
+fn write_derived_kubeconfigs(app: &Path) {
+    let text = std::fs::read_to_string(cluster()).unwrap();
+    let bad_token = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("token:") {
+                "    token: not-a-valid-token".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(app.join("bad-token.kubeconfig"), bad_token).unwrap();
+    let refused = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("server:") {
+                "    server: https://127.0.0.1:1".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(app.join("refused.kubeconfig"), refused).unwrap();
+}
+
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn corpus_of_bad_inputs() {
+    let cases = cases();
+    assert!(cases.len() >= 40, "the corpus holds {} cases", cases.len());
+    for case in cases {
+        let app = fixture(case.fixture);
+        let dir = app.path();
+        match case.setup {
+            Setup::None => {}
+            Setup::Spec(from, to) => {
+                std::fs::write(dir.join(SPEC), GOOD.replacen(from, to, 1)).unwrap()
+            }
+            Setup::File(path, bytes) => {
+                std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+                std::fs::write(dir.join(path), bytes).unwrap();
+            }
+            Setup::SpecAndFile(path, bytes) => {
+                std::fs::write(dir.join(SPEC), GOOD).unwrap();
+                std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+                std::fs::write(dir.join(path), bytes).unwrap();
+                if path.ends_with(".kubeconfig") && bytes.is_empty() {
+                    write_derived_kubeconfigs(dir);
+                }
+            }
+            Setup::Remove(path) => std::fs::remove_file(dir.join(path)).unwrap(),
+        }
+        let cluster = cluster().display().to_string();
+        let app_dir = dir.display().to_string();
+        let args: Vec<String> = case
+            .args
+            .iter()
+            .map(|a| a.replace("{cluster}", &cluster).replace("{app}", &app_dir))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let before = listing(dir);
+        let run = rails_full(dir, None, &args, case.stdin, &[]);
+        assert_eq!(
+            run.code, case.code,
+            "{}: exit code\nstderr:\n{}",
+            case.name, run.stderr
+        );
+        for needle in case.expect {
+            assert!(
+                run.stderr.contains(needle),
+                "{}: stderr lacks {needle:?}:\n{}",
+                case.name,
+                run.stderr
+            );
+        }
+        assert!(
+            !run.stderr.contains("panicked"),
+            "{}: {}",
+            case.name,
+            run.stderr
+        );
+        if case.code != 0 {
+            assert_eq!(
+                listing(dir),
+                before,
+                "{}: a file was written or changed",
+                case.name
+            );
+        }
+    }
+    let ns = crate::support::kubectl(
+        cluster(),
+        &[
+            "get",
+            "namespace",
+            "corpus-never-created",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(ns.stdout.trim(), "", "no namespace was created");
+}
