@@ -206,3 +206,41 @@ fn ctrl_c_while_waiting_exits_130_and_says_where_the_release_is() {
         "docker-registry.example.dev/imagestorage:2.0.0-slowstart"
     );
 }
+
+#[test]
+fn a_rollout_slower_than_the_timeout_exits_124() {
+    let ns = TestNs::restricted("timeout");
+    let app = rails71_app(&ns, "1");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let run = ns
+        .rails(
+            app.path(),
+            &[
+                "deploy",
+                "--no-input",
+                "--migrate",
+                "skip",
+                "--tag",
+                "3.0.0-slowstart",
+                "--timeout",
+                "2s",
+            ],
+        )
+        .code(124);
+    assert!(
+        run.stderr
+            .contains("timed out after 2s waiting for the rollout"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("kubectl rails status -w"),
+        "{}",
+        run.stderr
+    );
+    let releases = ns.rails(app.path(), &["releases"]).success().stdout;
+    assert!(
+        releases.contains("v2        failed"),
+        "the release history says what happened:\n{releases}"
+    );
+}

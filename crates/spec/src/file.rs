@@ -276,6 +276,19 @@ mod tests {
         assert!(hint.unwrap().starts_with("did you mean `replicas`?"));
     }
 
+    /// Found by the `spec_file` fuzz target: an app name longer than 62 characters made the
+    /// worker and volume name checks subtract past zero.
+    #[test]
+    fn regression_overlong_name_with_workers_and_volume() {
+        let long = "s".repeat(130);
+        let text = format!(
+            "name: {long}\nimage: {{repository: ghcr.io/acme/shop}}\nweb: {{port: 3000, replicas: 2}}\nworkers:\n  jobs: {{command: [bin/jobs]}}\nvolume: {{name: storage, mount_path: /rails/storage}}\n"
+        );
+        let (line, column, message, _) = err(&text);
+        assert_eq!((line, column), (1, 7));
+        assert!(message.contains("at most 40 are allowed"), "{message}");
+    }
+
     #[test]
     fn typos_find_their_key() {
         let keys = [

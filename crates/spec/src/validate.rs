@@ -204,7 +204,8 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
                 &at,
                 "`web` is the web process; give the worker another name",
             ));
-        } else if let Err(e) = check_label(name, 63 - spec.name.len() - 1, true) {
+        } else if let Err(e) = check_label(name, 63usize.saturating_sub(spec.name.len() + 1), true)
+        {
             out.push(Violation::new(
                 &at,
                 format!("invalid process name `{name}`: {}", e.reason),
@@ -296,7 +297,13 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
         );
     }
     if let Some(volume) = &spec.volume {
-        if check_label(&volume.name, 63 - spec.name.len() - 1, true).is_err() {
+        if check_label(
+            &volume.name,
+            63usize.saturating_sub(spec.name.len() + 1),
+            true,
+        )
+        .is_err()
+        {
             out.push(Violation::new(
                 &["volume", "name"],
                 format!("invalid volume name `{}`", volume.name),
