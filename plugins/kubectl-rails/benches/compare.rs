@@ -3,6 +3,9 @@
 //! each. Prints the min and median of every figure, the ratios, and API request counts from the
 //! apiserver's audit log. A benchmark, not a test: it asserts nothing about time.
 
+// A report for people: it prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
