@@ -184,28 +184,27 @@ async fn deploy_held(
         release.objects.len()
     ));
     let dry = Applier::new(client.clone(), ns, true);
-    let mut plan = Vec::new();
-    for object in &release.objects {
-        plan.push(dry.apply(&object.value).await?);
-    }
     let keep: Vec<(String, String)> = release
         .objects
         .iter()
         .map(|o| (o.kind.to_string(), o.name.clone()))
         .collect();
-    let would_prune: Vec<Applied> = dry
-        .owned(&spec.name)
-        .await?
-        .into_iter()
-        .flat_map(|(kind, names)| names.into_iter().map(move |n| (kind, n)))
-        .filter(|(kind, name)| !keep.iter().any(|(k, n)| k == kind && n == name))
+    let (plan, owned, job_state, history) = tokio::try_join!(
+        dry.apply_all(release.objects.iter().map(|o| &o.value)),
+        dry.owned(&spec.name),
+        migrate::state(client, ns, &job.name),
+        release::list(client, ns, &spec.name),
+    )?;
+    // The lease keeps other deploys out, so this listing is still true when pruning.
+    let doomed = Applier::unkept(&owned, &keep);
+    let would_prune: Vec<Applied> = doomed
+        .iter()
         .map(|(kind, name)| Applied {
-            kind: kind.to_string(),
-            name,
+            kind: kind.clone(),
+            name: name.clone(),
             action: "pruned".into(),
         })
         .collect();
-    let job_state = migrate::state(client, ns, &job.name).await?;
     let migration_due =
         req.migrate != MigrateMode::Skip && job_state != migrate::JobState::Succeeded;
     let changed = plan
@@ -257,7 +256,6 @@ async fn deploy_held(
         ));
     }
 
-    let history = release::list(client, ns, &spec.name).await?;
     if !changed {
         let processes = current_progress(client, ns, spec).await?;
         if processes.iter().all(|p| p.done) {
@@ -301,10 +299,9 @@ async fn deploy_held(
     };
 
     let live = Applier::new(client.clone(), ns, false);
-    let mut done = Vec::new();
-    for object in release.by_stage(Stage::Config) {
-        done.push(live.apply(&object.value).await?);
-    }
+    let mut done = live
+        .apply_all(release.by_stage(Stage::Config).map(|o| &o.value))
+        .await?;
     let migration = if req.migrate == MigrateMode::Skip {
         reporter.note("migrations skipped (--migrate=skip)");
         MigrationOutcome::Skipped
@@ -348,23 +345,17 @@ async fn deploy_held(
     }
 
     reporter.step("applying (server-side apply, field manager `kubectl-rails`)");
-    for object in release.by_stage(Stage::Workload) {
-        let o = live.apply(&object.value).await?;
+    for o in live
+        .apply_all(release.by_stage(Stage::Workload).map(|o| &o.value))
+        .await?
+    {
         if o.action != "unchanged" {
             reporter.note(&format!("{} `{}` {}", o.kind, o.name, o.action));
         }
         done.push(o);
     }
-    let pruned: Vec<Applied> = live
-        .prune(&spec.name, &keep)
-        .await?
-        .into_iter()
-        .map(|(kind, name)| Applied {
-            kind,
-            name,
-            action: "pruned".into(),
-        })
-        .collect();
+    live.delete_all(&doomed).await?;
+    let pruned = would_prune;
     for p in &pruned {
         reporter.note(&format!(
             "{} `{}` pruned: the spec no longer renders it",

@@ -82,13 +82,28 @@ pub(crate) async fn collect(
 ) -> anyhow::Result<StatusData> {
     let selector = format!("{}={}", labels::INSTANCE, spec.name);
     let params = ListParams::default().labels(&selector);
-    let deployments = Api::<Deployment>::namespaced(client.clone(), ns)
-        .list(&params)
-        .await
-        .map_err(api_err(format!(
-            "list the Deployments of `{}` in namespace `{ns}`",
-            spec.name
-        )))?;
+    // Every read at once: the screen waits on the slowest call, not on their sum.
+    let deployment_api = Api::<Deployment>::namespaced(client.clone(), ns);
+    let pod_api = Api::<Pod>::namespaced(client.clone(), ns);
+    let ingress_api = Api::<Ingress>::namespaced(client.clone(), ns);
+    let hpa_api = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns);
+    let (deployments, pods, ingress, autoscalers, warnings, history) = tokio::join!(
+        deployment_api.list(&params),
+        pod_api.list(&params),
+        async {
+            match &spec.ingress {
+                Some(_) => ingress_api.get_opt(&spec.name).await,
+                None => Ok(None),
+            }
+        },
+        hpa_api.list(&params),
+        recent_warnings(client, ns, &spec.name),
+        release::list(client, ns, &spec.name),
+    );
+    let deployments = deployments.map_err(api_err(format!(
+        "list the Deployments of `{}` in namespace `{ns}`",
+        spec.name
+    )))?;
     let mut processes = Vec::new();
     for process in spec.process_names() {
         let name = spec.deployment_name(&process);
@@ -115,32 +130,19 @@ pub(crate) async fn collect(
         }
     }
     let now = Timestamp::now();
-    let pods = Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&params)
-        .await
-        .map_err(api_err(format!(
-            "list the pods of `{}` in namespace `{ns}`",
-            spec.name
-        )))?;
+    let pods = pods.map_err(api_err(format!(
+        "list the pods of `{}` in namespace `{ns}`",
+        spec.name
+    )))?;
     let mut pod_rows: Vec<PodRow> = pods.items.iter().map(|p| pod_row(p, now)).collect();
     pod_rows.sort_by(|a, b| (&a.process, &a.name).cmp(&(&b.process, &b.name)));
-
-    let ingress = match &spec.ingress {
-        Some(_) => Api::<Ingress>::namespaced(client.clone(), ns)
-            .get_opt(&spec.name)
-            .await
-            .map_err(api_err(format!("read Ingress `{}`", spec.name)))?
-            .map(|i| ingress_row(&i)),
-        None => None,
-    };
-    let autoscalers = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
-        .list(&params)
-        .await
+    let ingress = ingress
+        .map_err(api_err(format!("read Ingress `{}`", spec.name)))?
+        .map(|i| ingress_row(&i));
+    let autoscalers = autoscalers
         .map(|l| l.items.iter().map(autoscaler_row).collect())
         .unwrap_or_default();
-    let warnings = recent_warnings(client, ns, &spec.name).await;
-    let revision = release::list(client, ns, &spec.name)
-        .await
+    let revision = history
         .ok()
         .and_then(|h| release::current(&h).map(|r| r.revision));
     Ok(StatusData {
