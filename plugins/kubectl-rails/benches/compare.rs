@@ -149,14 +149,19 @@ impl Bench {
         dir
     }
 
-    fn audit_counts(&self, ns: &str) -> BTreeMap<String, usize> {
+    /// Requests in `ns` since `since` (RFC 3339) from one client, by user agent: kube-rs sends
+    /// none (the plugin), kubectl sends `kubectl/...`. The scheduler and kwok, which share the
+    /// admin user here, are left out.
+    fn audit_counts(&self, ns: &str, since: &str, plugin: bool) -> BTreeMap<String, usize> {
         let text = std::fs::read_to_string(self.state.join("logs/audit.log")).unwrap_or_default();
         let mut counts = BTreeMap::new();
         for line in text.lines() {
             let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
             };
-            if e["objectRef"]["namespace"] != ns {
+            let agent = e["userAgent"].as_str().unwrap_or("");
+            let ours = if plugin { agent.is_empty() } else { agent.starts_with("kubectl/") };
+            if e["objectRef"]["namespace"] != ns || !ours || e["requestReceivedTimestamp"].as_str().unwrap_or("") < since {
                 continue;
             }
             let verb = e["verb"].as_str().unwrap_or("");
@@ -180,6 +185,10 @@ impl Drop for Bench {
             .env("KUBECTL_RAILS_CLUSTER_STATE", &self.state)
             .status();
     }
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -307,6 +316,7 @@ fn compare_deploys(
     for round in 0..ROUNDS {
         let ns = format!("bench-{label}-plugin-{round}");
         let dir = bench.app(&ns, replicas);
+        let since = now_rfc3339();
         let watch = floor_watch(runtime, client.clone(), &ns, replicas + 1);
         let (took, _) = bench.run(
             "kubectl",
@@ -316,7 +326,7 @@ fn compare_deploys(
         plugin.push(took);
         floor.push(runtime.block_on(watch).unwrap());
         if round == 0 {
-            plugin_calls = bench.audit_counts(&ns);
+            plugin_calls = bench.audit_counts(&ns, &since, true);
         }
 
         let ns = format!("bench-{label}-kubectl-{round}");
@@ -374,7 +384,7 @@ fn compare_deploys(
         }
         plain.push(start.elapsed());
         if round == 0 {
-            plain_calls = bench.audit_counts(&ns);
+            plain_calls = bench.audit_counts(&ns, &since, false);
         }
     }
     (plugin, plain, floor, plugin_calls, plain_calls)
