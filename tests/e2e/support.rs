@@ -148,6 +148,11 @@ pub fn rails_full(
         // No cluster for this test: point at nothing, so that no real cluster can be touched.
         None => cmd.env("KUBECONFIG", "/nonexistent/kubeconfig"),
     };
+    run_with_stdin(cmd, stdin)
+}
+
+/// Runs a command with `stdin` as its input (or none), capturing its output.
+fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Run {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -177,23 +182,7 @@ pub fn kubectl_with_stdin(kubeconfig: &Path, args: &[&str], stdin: Option<&str>)
     cmd.args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("PATH", path_env());
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    Run::from(child.wait_with_output().unwrap())
+    run_with_stdin(cmd, stdin)
 }
 
 /// The local test control plane: started once per test run by `tests/cluster/up` (idempotent),

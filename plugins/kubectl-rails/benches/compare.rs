@@ -160,8 +160,15 @@ impl Bench {
                 continue;
             };
             let agent = e["userAgent"].as_str().unwrap_or("");
-            let ours = if plugin { agent.is_empty() } else { agent.starts_with("kubectl/") };
-            if e["objectRef"]["namespace"] != ns || !ours || e["requestReceivedTimestamp"].as_str().unwrap_or("") < since {
+            let ours = if plugin {
+                agent.is_empty()
+            } else {
+                agent.starts_with("kubectl/")
+            };
+            if e["objectRef"]["namespace"] != ns
+                || !ours
+                || e["requestReceivedTimestamp"].as_str().unwrap_or("") < since
+            {
                 continue;
             }
             let verb = e["verb"].as_str().unwrap_or("");
