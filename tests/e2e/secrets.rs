@@ -476,3 +476,33 @@ fn bad_secret_input_is_refused_and_writes_nothing() {
         "nothing was written: {secrets}"
     );
 }
+
+#[test]
+fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
+    use expectrl::{Eof, Expect, Session};
+    let ns = TestNs::new("secrets-prompt");
+    let app = app_with_env(&ns);
+    leaks::register("Typed-Secret-Value-909");
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args(["rails", "-n", &ns.name, "secrets", "set", "SECRET_KEY_BASE"])
+        .current_dir(app.path())
+        .env("PATH", crate::support::path_env())
+        .env("KUBECONFIG", &ns.kubeconfig)
+        .env("TERM", "xterm");
+    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+    p.expect("Value of SECRET_KEY_BASE").unwrap();
+    p.send_line("Typed-Secret-Value-909").unwrap();
+    let done = p.expect("in Secret `imagestorage-secrets`").unwrap();
+    let shown = String::from_utf8_lossy(done.before()).into_owned();
+    assert!(shown.contains("set SECRET_KEY_BASE"), "{shown}");
+    assert!(
+        !shown.contains("Typed-Secret-Value-909"),
+        "the typed value is not echoed: {shown}"
+    );
+    p.expect(Eof).unwrap();
+    assert_eq!(
+        secret_data(&ns, "imagestorage-secrets", "SECRET_KEY_BASE"),
+        b"Typed-Secret-Value-909"
+    );
+}
