@@ -62,26 +62,53 @@ async fn choose_pod(
     Ok(pods[i].name.clone())
 }
 
+/// Runs `command` in a pod of `process` (the newest Ready one, or the user's pick) and passes
+/// its exit code on. `serves_traffic` says so when the user asked to share a web pod.
+async fn in_running_pod(
+    process: &str,
+    pick: bool,
+    command: &[String],
+    io: Io,
+    serves_traffic: bool,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let spec = settings.load_spec(printer)?.spec;
+    let target = settings.target(Some(&spec)).await?;
+    let pod = choose_pod(&target, &spec, process, pick, settings).await?;
+    if serves_traffic {
+        printer.note(&format!("in pod `{pod}`, which serves traffic"));
+    } else {
+        printer.debug(&format!("exec in pod `{pod}`"));
+    }
+    let code = session::exec(
+        &target.conn.client,
+        &target.namespace,
+        &pod,
+        Some(process),
+        command,
+        io,
+    )
+    .await?;
+    pass_through(code)
+}
+
 pub(crate) async fn exec(
     args: &ExecArgs,
     settings: &Settings,
     printer: &Printer,
 ) -> anyhow::Result<()> {
     settings.output(&[])?;
-    let spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&spec)).await?;
-    let pod = choose_pod(&target, &spec, &args.process, args.pick, settings).await?;
-    printer.debug(&format!("exec in pod `{pod}`"));
-    let code = session::exec(
-        &target.conn.client,
-        &target.namespace,
-        &pod,
-        Some(&args.process),
+    in_running_pod(
+        &args.process,
+        args.pick,
         &args.command,
         Io::detect(args.stdin),
+        false,
+        settings,
+        printer,
     )
-    .await?;
-    pass_through(code)
+    .await
 }
 
 pub(crate) async fn shell(
@@ -90,9 +117,6 @@ pub(crate) async fn shell(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     settings.output(&[])?;
-    let spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&spec)).await?;
-    let pod = choose_pod(&target, &spec, &args.process, args.pick, settings).await?;
     let command: Vec<String> = [
         "/bin/sh",
         "-c",
@@ -100,16 +124,16 @@ pub(crate) async fn shell(
     ]
     .map(String::from)
     .to_vec();
-    let code = session::exec(
-        &target.conn.client,
-        &target.namespace,
-        &pod,
-        Some(&args.process),
+    in_running_pod(
+        &args.process,
+        args.pick,
         &command,
         Io::detect(false),
+        false,
+        settings,
+        printer,
     )
-    .await?;
-    pass_through(code)
+    .await
 }
 
 /// `bin/rails console` or `dbconsole`: in a one-off pod unless `--reuse`.
@@ -124,20 +148,16 @@ pub(crate) async fn rails_console(
     if !args.reuse {
         return run::one_off(&command, false, args.timeout, false, settings, printer).await;
     }
-    let spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&spec)).await?;
-    let pod = target::pick(&target.conn.client, &target.namespace, &spec, "web").await?;
-    printer.note(&format!("in pod `{pod}`, which serves traffic"));
-    let code = session::exec(
-        &target.conn.client,
-        &target.namespace,
-        &pod,
-        Some("web"),
+    in_running_pod(
+        "web",
+        false,
         &command,
         Io::detect(false),
+        true,
+        settings,
+        printer,
     )
-    .await?;
-    pass_through(code)
+    .await
 }
 
 pub(crate) async fn migrate(
