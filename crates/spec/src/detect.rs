@@ -128,13 +128,16 @@ pub struct Detection {
 
 /// Reads the app folder. `need_dockerfile` is false when the caller knows the port already.
 pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectError> {
-    let read = |name: &str| -> Result<Option<String>, DetectError> {
+    let read_bytes = |name: &str| -> Result<Option<Vec<u8>>, DetectError> {
         let file = dir.join(name);
         match fs_err::read(&file) {
-            Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(DetectError::Read { file, source }),
         }
+    };
+    let read = |name: &str| -> Result<Option<String>, DetectError> {
+        Ok(read_bytes(name)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     };
     let gemfile = read("Gemfile")?.unwrap_or_default();
     let lock = read("Gemfile.lock")?.unwrap_or_default();
@@ -182,12 +185,7 @@ pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectErro
     }
     for name in [".env", "example.env", ".env.example"] {
         let file = dir.join(name);
-        let bytes = match fs_err::read(&file) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => return Err(DetectError::Read { file, source }),
-        };
-        if let Some(bytes) = bytes {
+        if let Some(bytes) = read_bytes(name)? {
             // Values are copied into the spec: a lossy decode would corrupt them silently.
             let text = String::from_utf8(bytes).map_err(|e| {
                 let valid = e.utf8_error().valid_up_to();
