@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{Run, TestNs, fixture, leaks, rails};
+use crate::support::{Run, TestNs, finish, fixture, leaks, rails, spawn, wait_for};
 
 /// Secret values of the fixtures; registered so that no command may print them.
 const DATABASE_URL: &str = "postgres://imagestorage:Pg-s3cret-9f2c@db.internal:5432/imagestorage";
@@ -65,7 +65,7 @@ pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
     app
 }
 
-/// A Rails 8 Kamal app initialised for `ns`, with secrets and a volume to bind its claim to.
+/// A Rails 8 Kamal app initialised for `ns`, with its secrets (its volume comes later).
 fn rails8_app(ns: &TestNs) -> tempfile::TempDir {
     let app = fixture("rails8-kamal");
     rails(
@@ -102,13 +102,16 @@ fn rails8_app(ns: &TestNs) -> tempfile::TempDir {
         "--docker-password=x",
     ])
     .success();
-    // No storage provisioner runs here: a volume pre-bound to the app's claim stands in for one.
+    app
+}
+
+/// No storage provisioner runs here: a volume pre-bound to the app's claim stands in for one.
+fn volume_for_the_claim(ns: &TestNs) {
     let pv = format!(
         "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-storage}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: shop-storage}}\n",
         ns = ns.name
     );
     ns.apply(&pv).success();
-    app
 }
 
 fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
@@ -184,13 +187,58 @@ fn rails71_deploys_migrates_and_reports() {
     );
 }
 
+/// The volume appears only once the migration pod waits for it, as when a provisioner is slow:
+/// an unschedulable pod is waited for, not called hopeless at once.
 #[test]
-fn rails8_kamal_app_deploys_with_its_volume() {
+fn rails8_kamal_app_deploys_and_waits_for_its_volume_to_bind() {
     let ns = TestNs::restricted("deploy8");
     let app = rails8_app(&ns);
-    let run = deploy(&ns, app.path(), &[]).success();
+    let (child, rx) = spawn(
+        &ns,
+        app.path(),
+        &["deploy", "--no-input", "--timeout", "120s"],
+    );
+    let seen = wait_for(&rx, "cannot be scheduled yet");
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("unbound immediate PersistentVolumeClaims"),
+        "{seen:?}"
+    );
+    volume_for_the_claim(&ns);
+    let run = finish(child, rx, seen).success();
     assert!(run.stdout.contains(" web      2/2"), "{}", run.stdout);
     assert!(run.stdout.contains(" job      1/1"), "{}", run.stdout);
+    let claim = ns.kubectl(&[
+        "get",
+        "pvc",
+        "shop-storage",
+        "-o",
+        "jsonpath={.status.phase}",
+    ]);
+    assert_eq!(claim.success().stdout, "Bound");
+}
+
+#[test]
+fn a_volume_that_never_binds_fails_with_the_storage_hint() {
+    let ns = TestNs::restricted("novolume");
+    let app = rails8_app(&ns);
+    let run = deploy(&ns, app.path(), &[]).code(1);
+    assert!(
+        run.stderr.contains("cannot be scheduled yet"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the app's volume claim is not bound"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("nothing was rolled out"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -2,67 +2,10 @@
 //! take 8 seconds to become Ready (see tests/cluster/stages.yaml), so the deploy is waiting when
 //! the fault comes.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use crate::deploy::rails71_app;
-use crate::support::{Run, TestNs, fault_cluster, path_env, root};
-
-/// Starts `kubectl rails -n NS ARGS` and returns it with a channel of its stderr lines.
-fn spawn(ns: &TestNs, dir: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new("kubectl")
-        .arg("rails")
-        .args(["-n", &ns.name])
-        .args(args)
-        .current_dir(dir)
-        .env("PATH", path_env())
-        .env("KUBECONFIG", &ns.kubeconfig)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// Waits for a stderr line containing `marker`, returning every line read so far.
-fn wait_for(rx: &mpsc::Receiver<String>, marker: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => {
-                let found = line.contains(marker);
-                seen.push(line);
-                if found {
-                    return seen;
-                }
-            }
-            Err(e) => panic!("no `{marker}` on stderr ({e}); saw:\n{}", seen.join("\n")),
-        }
-    }
-}
-
-fn finish(child: Child, rx: mpsc::Receiver<String>, mut seen: Vec<String>) -> Run {
-    let out = child.wait_with_output().unwrap();
-    seen.extend(rx.iter());
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: seen.join("\n"),
-    }
-}
+use crate::support::{TestNs, fault_cluster, finish, root, spawn, wait_for};
 
 fn web_image(ns: &TestNs) -> String {
     ns.kubectl(&[

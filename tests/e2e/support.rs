@@ -1,10 +1,12 @@
 //! Test support: run the plugin the way users do (`kubectl rails ...`, found through kubectl's
 //! plugin lookup), the local test control plane, a namespace per test, and a leak check.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{OnceLock, mpsc};
+use std::time::Duration;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -349,5 +351,58 @@ pub mod leaks {
                 run.stderr
             );
         }
+    }
+}
+
+/// Starts `kubectl rails -n NS ARGS` and returns it with a channel of its stderr lines.
+pub fn spawn(ns: &TestNs, dir: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new("kubectl")
+        .arg("rails")
+        .args(["-n", &ns.name])
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", path_env())
+        .env("KUBECONFIG", &ns.kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a stderr line containing `marker`, returning every line read so far.
+pub fn wait_for(rx: &mpsc::Receiver<String>, marker: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                let found = line.contains(marker);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(e) => panic!("no `{marker}` on stderr ({e}); saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+pub fn finish(child: Child, rx: mpsc::Receiver<String>, mut seen: Vec<String>) -> Run {
+    let out = child.wait_with_output().unwrap();
+    seen.extend(rx.iter());
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: seen.join("\n"),
     }
 }

@@ -25,6 +25,13 @@ const HOPELESS_WAITING: &[&str] = &[
     "RunContainerError",
 ];
 
+impl PodProblem {
+    /// The scheduler cannot place the pod yet; a bound volume or a new node may still fix that.
+    pub fn is_unschedulable(&self) -> bool {
+        self.reason == "Unschedulable"
+    }
+}
+
 /// The first hopeless state of a pod, if any.
 pub fn pod_problem(pod: &Pod) -> Option<PodProblem> {
     let name = pod.metadata.name.clone().unwrap_or_default();
@@ -114,6 +121,9 @@ pub fn rails_hint(reason: &str, message: &str, events: &[String], logs: &str) ->
         "CrashLoopBackOff" => {
             Some("the container keeps exiting: read its logs with `kubectl rails logs`; the last lines are above".into())
         }
+        "Unschedulable" if message.contains("unbound immediate PersistentVolumeClaims") => Some(
+            "the app's volume claim is not bound: the cluster needs a default StorageClass (a volume provisioner) or a PersistentVolume that matches the claim; `kubectl get pvc` shows it".into(),
+        ),
         "Unschedulable" => Some(
             "no node can take the pod: lower `resources` in the spec, or add nodes; `kubectl describe pod` shows the scheduler's reasons".into(),
         ),
@@ -160,6 +170,24 @@ mod tests {
             hint.unwrap()
                 .contains("kubectl rails secrets set SECRET_KEY_BASE")
         );
+    }
+
+    #[test]
+    fn an_unbound_volume_claim_is_named() {
+        let hint = rails_hint(
+            "Unschedulable",
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+            &[],
+            "",
+        );
+        assert!(hint.unwrap().contains("StorageClass"));
+        let cpu = rails_hint(
+            "Unschedulable",
+            "0/3 nodes are available: 3 Insufficient cpu.",
+            &[],
+            "",
+        );
+        assert!(cpu.unwrap().contains("lower `resources`"));
     }
 
     #[test]

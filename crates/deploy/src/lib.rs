@@ -7,6 +7,7 @@
 pub mod diagnose;
 pub mod lease;
 mod migrate;
+mod patience;
 pub mod progress;
 pub mod release;
 mod run;
@@ -109,6 +110,8 @@ pub enum DeployError {
         job: String,
         reason: String,
         logs: Vec<String>,
+        /// What to do, when the failure is not the migration's own (a pod that cannot be placed).
+        hint: Option<String>,
     },
     #[error("pod `{pod}` of `{process}` is stuck in {reason}: {message}")]
     Hopeless {
@@ -136,7 +139,8 @@ impl DeployError {
             Self::Kube(e) => e.hint(),
             Self::Preflight { hint, .. } => hint.clone(),
             Self::Locked { .. } => Some("wait for it to finish, then run `kubectl rails deploy` again".into()),
-            Self::MigrationFailed { .. } => Some("fix the migration, build a new image, and deploy again".into()),
+            Self::MigrationFailed { hint: Some(h), .. } => Some(h.clone()),
+            Self::MigrationFailed { hint: None, .. } => Some("fix the migration, build a new image, and deploy again".into()),
             Self::Hopeless { hint, .. } => Some(match hint {
                 Some(h) => format!("{h}; pods of the previous release keep serving (maxUnavailable 0), or run `kubectl rails rollback`"),
                 None => "pods of the previous release keep serving (maxUnavailable 0); fix and deploy again, or run `kubectl rails rollback`".into(),

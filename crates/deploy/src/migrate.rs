@@ -9,7 +9,8 @@ use kube::{Api, Client};
 use kubectl_rails_kube::{Applier, KubeError, api_err};
 use kubectl_rails_spec::render::Object;
 
-use crate::diagnose::pod_problem;
+use crate::diagnose::{PodProblem, pod_problem, rails_hint};
+use crate::patience::{self, UNSCHEDULABLE_GRACE, Unscheduled};
 use crate::{DeployError, MigrationOutcome, Reporter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,7 @@ pub(crate) async fn run(
     .default_backoff()
     .applied_objects();
     futures::pin_mut!(job_events, pod_events);
+    let mut unscheduled = Unscheduled::new(UNSCHEDULABLE_GRACE);
     let result = loop {
         tokio::select! {
             Some(line) = lines.recv() => reporter.log(&line),
@@ -123,16 +125,27 @@ pub(crate) async fn run(
             }
             Some(event) = pod_events.next() => {
                 let Ok(pod) = event else { continue };
-                if let Some(problem) = pod_problem(&pod) {
-                    break Err(DeployError::MigrationFailed {
-                        job: name.clone(),
-                        reason: format!("{}: {}", problem.reason, problem.message),
-                        logs: vec![],
-                    });
+                match pod_problem(&pod) {
+                    Some(problem) if problem.is_unschedulable() => {
+                        let message = problem.message.clone();
+                        if unscheduled.waiting(&problem.pod.clone(), problem, tokio::time::Instant::now()) {
+                            reporter.warn(&format!(
+                                "the migration pod cannot be scheduled yet ({message}); waiting up to {}s for a node or a volume",
+                                UNSCHEDULABLE_GRACE.as_secs()
+                            ));
+                        }
+                    }
+                    Some(problem) => break Err(unplaceable_or_stuck(&name, problem)),
+                    None => unscheduled.settled(pod.metadata.name.as_deref().unwrap_or_default()),
                 }
                 let started = pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p != "Pending");
                 if started && streaming.is_none() {
                     streaming = Some(tokio::spawn(stream_logs(pods.clone(), pod.metadata.name.unwrap_or_default(), lines_tx.clone())));
+                }
+            }
+            _ = patience::sleep_until(unscheduled.next_deadline()) => {
+                if let Some(problem) = unscheduled.expired(tokio::time::Instant::now()) {
+                    break Err(unplaceable_or_stuck(&name, problem));
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -140,6 +153,7 @@ pub(crate) async fn run(
                     job: name.clone(),
                     reason: "it did not finish before `--timeout`".into(),
                     logs: tail(&pods, &name).await,
+                    hint: None,
                 });
             }
         }
@@ -203,5 +217,17 @@ async fn failed(pods: &Api<Pod>, job: &str, reason: String) -> DeployError {
         job: job.to_string(),
         reason,
         logs: tail(pods, job).await,
+        hint: None,
+    }
+}
+
+/// The migration pod never ran its command: the fix is in the cluster or the spec, not the migration.
+fn unplaceable_or_stuck(job: &str, problem: PodProblem) -> DeployError {
+    let hint = rails_hint(&problem.reason, &problem.message, &[], "");
+    DeployError::MigrationFailed {
+        job: job.to_string(),
+        reason: format!("{}: {}", problem.reason, problem.message),
+        logs: vec![],
+        hint,
     }
 }

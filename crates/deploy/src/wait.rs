@@ -13,6 +13,7 @@ use kubectl_rails_spec::AppSpec;
 use kubectl_rails_spec::render::{CHECKSUM_ANNOTATION, labels};
 
 use crate::diagnose::{PodProblem, pod_problem, rails_hint};
+use crate::patience::{self, UNSCHEDULABLE_GRACE, Unscheduled};
 use crate::progress::{self, ProcessProgress};
 use crate::{DeployError, Reporter};
 
@@ -64,6 +65,7 @@ pub(crate) async fn rollout(
         .collect();
     let image = spec.image.reference();
     let mut interrupted = false;
+    let mut unscheduled = Unscheduled::new(UNSCHEDULABLE_GRACE);
     loop {
         let current: Vec<ProcessProgress> = state.values().cloned().collect();
         reporter.progress(&progress::summary(&current));
@@ -88,26 +90,48 @@ pub(crate) async fn rollout(
             Some(event) = pod_events.next() => match event {
                 Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
                     interrupted = false;
-                    if is_new(&pod, checksum, &image)
-                        && let Some(problem) = pod_problem(&pod)
-                    {
-                        let process = pod
-                            .metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get(labels::COMPONENT).cloned())
-                            .unwrap_or_default();
-                        return Err(hopeless(&pods, ns, &process, problem, client).await);
+                    let problem = if is_new(&pod, checksum, &image) { pod_problem(&pod) } else { None };
+                    match problem {
+                        Some(problem) if problem.is_unschedulable() => {
+                            let (pod_name, message) = (problem.pod.clone(), problem.message.clone());
+                            if unscheduled.waiting(&pod_name, (process_of(&pod), problem), tokio::time::Instant::now()) {
+                                reporter.warn(&format!(
+                                    "pod `{pod_name}` cannot be scheduled yet ({message}); waiting up to {}s for a node or a volume",
+                                    UNSCHEDULABLE_GRACE.as_secs()
+                                ));
+                            }
+                        }
+                        Some(problem) => {
+                            return Err(hopeless(&pods, ns, &process_of(&pod), problem, client).await);
+                        }
+                        None => unscheduled.settled(pod.metadata.name.as_deref().unwrap_or_default()),
                     }
+                }
+                Ok(watcher::Event::Delete(pod)) => {
+                    unscheduled.settled(pod.metadata.name.as_deref().unwrap_or_default());
                 }
                 Ok(_) => {}
                 Err(e) => watch_trouble(reporter, &mut interrupted, &e),
             },
+            _ = patience::sleep_until(unscheduled.next_deadline()) => {
+                if let Some((process, problem)) = unscheduled.expired(tokio::time::Instant::now()) {
+                    return Err(hopeless(&pods, ns, &process, problem, client).await);
+                }
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(DeployError::Timeout { waited: timeout, progress: progress::summary(&current), revision: None });
             }
         }
     }
+}
+
+/// The process (`web`, `worker`) a pod belongs to, from its component label.
+fn process_of(pod: &Pod) -> String {
+    pod.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::COMPONENT).cloned())
+        .unwrap_or_default()
 }
 
 /// Says once per outage that the watch is reconnecting (the apiserver restarted, say).
