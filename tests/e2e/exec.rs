@@ -5,6 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use expectrl::process::unix::WaitStatus;
+use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Session};
 
 use crate::deploy::rails71_app;
@@ -209,4 +211,88 @@ fn interactive_console_through_a_pseudo_terminal() {
         p.send_line("exit").unwrap();
         p.expect(Eof).unwrap();
     }
+}
+
+/// `kubectl rails ARGS` in a pseudo-terminal (80 columns, 24 rows to start with).
+fn in_terminal(ns: &TestNs, app: &tempfile::TempDir, args: &[&str]) -> OsSession {
+    let mut cmd = Command::new("kubectl");
+    cmd.args(["rails", "-n", &ns.name])
+        .args(args)
+        .current_dir(app.path())
+        .env("PATH", path_env())
+        .env("KUBECONFIG", &ns.kubeconfig)
+        .env("TERM", "xterm");
+    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(Duration::from_secs(30)));
+    p
+}
+
+/// The remote terminal starts at the local size and follows a resize of the local one.
+#[test]
+fn the_terminal_size_is_passed_on_and_follows_resizes() {
+    let (ns, app) = deployed("resize");
+    let mut p = in_terminal(&ns, &app, &["exec", "--", "sh"]);
+    p.send_line("stty size").unwrap();
+    p.expect("24 80")
+        .expect("the starting size reaches the remote terminal");
+    p.get_process_mut().set_window_size(111, 33).unwrap();
+    // The resize travels beside the typed input, so ask until the new size shows.
+    let mut followed = false;
+    for _ in 0..20 {
+        p.send_line("stty size").unwrap();
+        p.set_expect_timeout(Some(Duration::from_millis(500)));
+        if p.expect("33 111").is_ok() {
+            followed = true;
+            break;
+        }
+    }
+    assert!(
+        followed,
+        "the remote terminal never became 33 rows by 111 columns"
+    );
+    p.set_expect_timeout(Some(Duration::from_secs(30)));
+    p.send_line("exit 4").unwrap();
+    p.expect(Eof).unwrap();
+    assert_eq!(
+        p.get_process().wait().ok(),
+        Some(WaitStatus::Exited(p.get_process().pid(), 4))
+    );
+}
+
+/// `--pick` lists the pods; the one chosen is the one the command runs in.
+#[test]
+fn pick_runs_the_command_in_the_chosen_pod() {
+    let (ns, app) = deployed("pick");
+    // kwok closes a simulated terminal the moment its command exits, sometimes before the last
+    // output is copied out; the pause lets the output through.
+    let mut p = in_terminal(
+        &ns,
+        &app,
+        &[
+            "-v",
+            "exec",
+            "--pick",
+            "--",
+            "sh",
+            "-c",
+            "echo picked-ok; sleep 1",
+        ],
+    );
+    p.expect("Pod of `web`").unwrap();
+    let pod = r"(imagestorage-web-[a-z0-9]+-[a-z0-9]+)";
+    let listed = p
+        .expect(expectrl::Regex(format!("(?s){pod}.*{pod}.*{pod}")))
+        .expect("three pods are listed");
+    let second = String::from_utf8_lossy(listed.get(2).unwrap()).into_owned();
+    let mut names: Vec<String> = (1..=3)
+        .map(|i| String::from_utf8_lossy(listed.get(i).unwrap()).into_owned())
+        .collect();
+    names.dedup();
+    assert_eq!(names.len(), 3, "three different pods: {names:?}");
+    p.send("\x1b[B").unwrap(); // arrow down
+    p.send("\r").unwrap();
+    p.expect(format!("exec in pod `{second}`").as_str())
+        .expect("the command runs in the second pod");
+    p.expect("picked-ok").unwrap();
+    p.expect(Eof).unwrap();
 }

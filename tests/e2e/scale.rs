@@ -1,7 +1,7 @@
 //! `scale`, `autoscale`, `status` and `destroy` against the real test control plane.
 
 use crate::deploy::rails71_app;
-use crate::support::TestNs;
+use crate::support::{TestNs, spawn_for_stdout, wait_for};
 
 fn web_nodes(ns: &TestNs) -> Vec<String> {
     let out = ns
@@ -45,10 +45,22 @@ fn scale_spreads_pods_and_the_next_deploy_keeps_the_count() {
         .rails(app.path(), &["status", "-o", "wide"])
         .success()
         .stdout;
+    let header: Vec<&str> = wide
+        .lines()
+        .find(|l| l.trim_start().starts_with("POD "))
+        .expect("a pods table")
+        .split_whitespace()
+        .collect();
+    let node_column = header.iter().position(|h| *h == "NODE").unwrap();
+    assert_eq!(
+        header[node_column + 1..],
+        ["IP", "IMAGE"],
+        "wide adds IP and IMAGE"
+    );
     let nodes: std::collections::BTreeSet<&str> = wide
         .lines()
         .filter(|l| l.trim_start().starts_with("imagestorage-web-"))
-        .filter_map(|l| l.split_whitespace().last())
+        .filter_map(|l| l.split_whitespace().nth(node_column))
         .collect();
     assert_eq!(nodes.len(), 3, "status shows 3 nodes:\n{wide}");
     assert_eq!(web_nodes(&ns).len(), 3);
@@ -219,5 +231,33 @@ fn bad_scale_input_is_refused() {
         std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap(),
         spec_before,
         "the spec is untouched"
+    );
+}
+
+/// `status -w` prints a fresh screen when the app changes: scaling up shows up without a rerun.
+#[test]
+fn status_watch_follows_a_scale_up() {
+    let ns = TestNs::restricted("statusw");
+    let app = rails71_app(&ns, "1");
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (mut child, rx) = spawn_for_stdout(&ns, app.path(), &["status", "-w"]);
+    wait_for(&rx, "imagestorage-web-");
+    ns.kubectl(&["scale", "deployment/imagestorage-web", "--replicas=3"])
+        .success();
+    let seen = wait_for(&rx, " 3/3 ");
+    let _ = child.kill();
+    let _ = child.wait();
+    let screens = seen
+        .iter()
+        .filter(|l| l.starts_with("App imagestorage"))
+        .count();
+    assert!(
+        screens >= 2,
+        "a new screen per change, not one:\n{}",
+        seen.join("\n")
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains('\x1b')),
+        "no screen-clearing codes into a pipe"
     );
 }

@@ -506,3 +506,106 @@ fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
         b"Typed-Secret-Value-909"
     );
 }
+
+/// `.kamal/secrets` lines that run commands (a password manager's `kamal secrets fetch`, say)
+/// run only with `--allow-commands` and a yes: from a person at a terminal, or `--yes`.
+#[test]
+fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
+    use expectrl::{Eof, Expect, Session};
+    let ns = TestNs::new("secrets-kamal");
+    let app = fixture("rails8-kamal");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            "ghcr.io/acme/shop:2026.11.27",
+            "-n",
+            &ns.name,
+        ],
+    )
+    .success();
+    let from_command = "Master-Key-From-Command-33";
+    let from_env = "Shop-Db-Pass-From-Env-32";
+    leaks::register(from_command);
+    leaks::register(from_env);
+    // The key lives in a password manager, not in config/master.key; the command that fetches
+    // it leaves a mark, so the test sees whether it ran.
+    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    let kamal = app.path().join(".kamal/secrets");
+    let text = std::fs::read_to_string(&kamal).unwrap().replace(
+        "RAILS_MASTER_KEY=$(cat config/master.key)",
+        // Built from two parts: the command's text is shown, its output never is.
+        "RAILS_MASTER_KEY=$(touch command-ran; printf %s-%s Master-Key-From-Command 33)",
+    );
+    std::fs::write(&kamal, text).unwrap();
+    let ran = app.path().join("command-ran");
+    let env = [("SHOP_DATABASE_PASSWORD", from_env.to_string())];
+    let import = |args: &[&str]| {
+        let mut all = vec!["-n", ns.name.as_str(), "secrets", "import"];
+        all.extend(args);
+        crate::support::rails_full(app.path(), Some(&ns.kubeconfig), &all, None, &env)
+    };
+
+    let run = import(&[]).success();
+    assert!(
+        run.stderr
+            .contains("skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): line 6: RAILS_MASTER_KEY="),
+        "{}",
+        run.stderr
+    );
+    assert!(!ran.exists(), "no command runs without --allow-commands");
+    assert_eq!(
+        secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
+        from_env.as_bytes()
+    );
+
+    let run = import(&["--allow-commands"]).code(2);
+    assert!(run.stderr.contains("confirmation needed"), "{}", run.stderr);
+    assert!(run.stderr.contains("pass `--yes`"), "{}", run.stderr);
+    assert!(!ran.exists(), "no command runs unconfirmed");
+    assert!(
+        ns.kubectl(&[
+            "get",
+            "secret",
+            "shop-secrets",
+            "-o",
+            "jsonpath={.data.RAILS_MASTER_KEY}"
+        ])
+        .success()
+        .stdout
+        .is_empty()
+    );
+
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args([
+        "rails",
+        "-n",
+        &ns.name,
+        "secrets",
+        "import",
+        "--allow-commands",
+    ])
+    .current_dir(app.path())
+    .env("PATH", crate::support::path_env())
+    .env("KUBECONFIG", &ns.kubeconfig)
+    .env("SHOP_DATABASE_PASSWORD", from_env)
+    .env("TERM", "xterm");
+    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+    p.expect("Run these commands from `.kamal/secrets`?")
+        .unwrap();
+    p.expect("touch command-ran")
+        .expect("the question lists the command");
+    p.send("y").unwrap();
+    let done = p.expect(Eof).unwrap();
+    let shown = String::from_utf8_lossy(done.before()).into_owned();
+    assert!(!shown.contains(from_command), "{shown}");
+    assert!(ran.exists(), "the confirmed command ran");
+    assert_eq!(
+        secret_data(&ns, "shop-secrets", "RAILS_MASTER_KEY"),
+        from_command.as_bytes()
+    );
+}

@@ -356,7 +356,20 @@ pub mod leaks {
 
 /// Starts `kubectl rails -n NS ARGS` and returns it with a channel of its stderr lines.
 pub fn spawn(ns: &TestNs, dir: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new("kubectl")
+    let mut child = spawn_piped(ns, dir, args);
+    let rx = lines_of(child.stderr.take().unwrap());
+    (child, rx)
+}
+
+/// Starts `kubectl rails -n NS ARGS` and returns it with a channel of its stdout lines.
+pub fn spawn_for_stdout(ns: &TestNs, dir: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = spawn_piped(ns, dir, args);
+    let rx = lines_of(child.stdout.take().unwrap());
+    (child, rx)
+}
+
+fn spawn_piped(ns: &TestNs, dir: &Path, args: &[&str]) -> Child {
+    Command::new("kubectl")
         .arg("rails")
         .args(["-n", &ns.name])
         .args(args)
@@ -367,17 +380,20 @@ pub fn spawn(ns: &TestNs, dir: &Path, args: &[&str]) -> (Child, mpsc::Receiver<S
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// The lines of `stream`, read on a thread as they come.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 return;
             }
         }
     });
-    (child, rx)
+    rx
 }
 
 /// Waits for a stderr line containing `marker`, returning every line read so far.

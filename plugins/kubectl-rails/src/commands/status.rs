@@ -1,6 +1,7 @@
 //! `kubectl rails status`: one screen for the app. The tables are pure functions of
 //! [`StatusData`], so deploy's summary and `status` print the same thing.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use comfy_table::presets::NOTHING;
@@ -56,6 +57,9 @@ pub(crate) struct PodRow {
     pub restarts: i32,
     /// Seconds since the pod was created.
     pub age_seconds: i64,
+    pub ip: Option<String>,
+    /// The image of the pod's main container: during a rollout, which release a pod runs.
+    pub image: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,6 +197,13 @@ fn pod_row(p: &Pod, now: Timestamp) -> PodRow {
             .creation_timestamp
             .as_ref()
             .map_or(0, |t| now.as_second() - t.0.as_second()),
+        ip: status.pod_ip.clone(),
+        image: p
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -330,9 +341,11 @@ pub(crate) fn processes_table(d: &StatusData) -> Table {
 
 /// Pods: name, process, ready, status, restarts, age; node too (`-o wide`, or always in status).
 pub(crate) fn pods_table(d: &StatusData, wide: bool) -> Table {
-    let mut header = vec!["POD", "PROCESS", "READY", "STATUS", "RESTARTS", "AGE"];
+    let mut header = vec![
+        "POD", "PROCESS", "READY", "STATUS", "RESTARTS", "AGE", "NODE",
+    ];
     if wide {
-        header.push("NODE");
+        header.extend(["IP", "IMAGE"]);
     }
     let mut t = table(&header);
     for p in &d.pods {
@@ -343,9 +356,11 @@ pub(crate) fn pods_table(d: &StatusData, wide: bool) -> Table {
             p.status.clone(),
             p.restarts.to_string(),
             age(p.age_seconds),
+            p.node.clone(),
         ];
         if wide {
-            row.push(p.node.clone());
+            row.push(p.ip.clone().unwrap_or_else(|| "<none>".into()));
+            row.push(p.image.clone());
         }
         t.add_row(row);
     }
@@ -437,7 +452,8 @@ pub(crate) async fn run(
             Some(OutputFormat::Json) => serde_json::to_string_pretty(d)?,
             Some(OutputFormat::Yaml) => serde_saphyr::to_string(d)?,
             Some(OutputFormat::Name) => names(d, &spec),
-            _ => render_text(d, true),
+            Some(OutputFormat::Wide) => render_text(d, true),
+            _ => render_text(d, false),
         })
     };
     printer.out(&show(&collect(client, ns, &spec).await?)?)?;
@@ -455,6 +471,9 @@ pub(crate) async fn run(
         watcher::Config::default().labels(&selector),
     )
     .default_backoff();
+    // A person at a terminal sees one screen redrawn in place; a pipe gets every update in turn.
+    let redraw =
+        matches!(format, None | Some(OutputFormat::Wide)) && std::io::stdout().is_terminal();
     let mut events = futures::stream::select(pods.map(|_| ()).boxed(), deps.map(|_| ()).boxed());
     while events.next().await.is_some() {
         // Coalesce a burst of events (a rollout touches many pods) into one refresh.
@@ -462,7 +481,18 @@ pub(crate) async fn run(
             while events.next().await.is_some() {}
         })
         .await;
-        printer.out(&format!("\n{}", show(&collect(client, ns, &spec).await?)?))?;
+        let screen = show(&collect(client, ns, &spec).await?)?;
+        printer.out(&format!("{}{screen}", refresh_prefix(redraw)))?;
     }
     Ok(())
+}
+
+/// What goes before each refreshed screen of `status -w`.
+fn refresh_prefix(redraw: bool) -> &'static str {
+    if redraw {
+        // Cursor home, clear the screen.
+        "\x1b[H\x1b[2J"
+    } else {
+        "\n"
+    }
 }
