@@ -393,3 +393,26 @@ fn a_closed_pipe_is_not_an_error() {
     assert_eq!(out.stderr, "", "no error message");
     assert_eq!(out.stdout.lines().count(), 1);
 }
+
+/// The apiserver's audit log names the plugin, as it names kubectl: cluster admins can tell
+/// who made a request.
+#[test]
+fn requests_name_the_plugin_as_their_user_agent() {
+    let ns = TestNs::new("agent");
+    let app = rails71_app(&ns, "1");
+    ns.rails(app.path(), &["secrets", "list"]).success();
+    let audit = ns.kubeconfig.parent().unwrap().join("logs/audit.log");
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let agents: std::collections::BTreeSet<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["objectRef"]["namespace"] == ns.name.as_str())
+        .map(|e| e["userAgent"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let expected = format!("kubectl-rails/{}", env!("CARGO_PKG_VERSION"));
+    assert!(agents.contains(&expected), "{agents:?} in {}", ns.name);
+    assert!(
+        !agents.contains(""),
+        "a request without a user agent: {agents:?}"
+    );
+}

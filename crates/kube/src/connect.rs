@@ -7,6 +7,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::KubeError;
 
+/// What the plugin calls itself in requests: `kubectl-rails/0.1.0`.
+pub const USER_AGENT: &str = concat!("kubectl-rails/", env!("CARGO_PKG_VERSION"));
+
 /// kubectl's connection flags, as the plugin received them.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterArgs {
@@ -90,6 +93,12 @@ pub async fn connect(args: &ClusterArgs) -> Result<Connection, KubeError> {
             source,
         })?;
     let server = config.cluster_url.to_string();
+    // Names us in the apiserver's audit log, as kubectl names itself.
+    let mut config = config;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
     let client = Client::try_from(config).map_err(|source| KubeError::Client {
         server: server.clone(),
         source,

@@ -149,8 +149,8 @@ impl Bench {
         dir
     }
 
-    /// Requests in `ns` since `since` (RFC 3339) from one client, by user agent: kube-rs sends
-    /// none (the plugin), kubectl sends `kubectl/...`. The scheduler and kwok, which share the
+    /// Requests in `ns` since `since` (RFC 3339) from one client, by user agent: the plugin sends
+    /// `kubectl-rails/...`, kubectl sends `kubectl/...`. The scheduler and kwok, which share the
     /// admin user here, are left out.
     fn audit_counts(&self, ns: &str, since: &str, plugin: bool) -> BTreeMap<String, usize> {
         let text = std::fs::read_to_string(self.state.join("logs/audit.log")).unwrap_or_default();
@@ -161,7 +161,7 @@ impl Bench {
             };
             let agent = e["userAgent"].as_str().unwrap_or("");
             let ours = if plugin {
-                agent.is_empty()
+                agent.starts_with("kubectl-rails/")
             } else {
                 agent.starts_with("kubectl/")
             };
