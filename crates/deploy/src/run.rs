@@ -300,7 +300,7 @@ async fn deploy_held(
 
     let live = Applier::new(client.clone(), ns, false);
     let mut done = live
-        .apply_all(release.by_stage(Stage::Config).map(|o| &o.value))
+        .apply_planned(release.by_stage(Stage::Config).map(|o| &o.value), &plan)
         .await?;
     let migration = if req.migrate == MigrateMode::Skip {
         reporter.note("migrations skipped (--migrate=skip)");
@@ -346,7 +346,7 @@ async fn deploy_held(
 
     reporter.step("applying (server-side apply, field manager `kubectl-rails`)");
     for o in live
-        .apply_all(release.by_stage(Stage::Workload).map(|o| &o.value))
+        .apply_planned(release.by_stage(Stage::Workload).map(|o| &o.value), &plan)
         .await?
     {
         if o.action != "unchanged" {

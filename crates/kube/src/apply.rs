@@ -80,6 +80,15 @@ pub fn comparable<T: serde::Serialize>(object: &T) -> Value {
     v
 }
 
+fn kind_and_name(value: &Value) -> (String, String) {
+    let kind = value["kind"].as_str().unwrap_or_default().to_string();
+    let name = value["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (kind, name)
+}
+
 /// What one apply did.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
@@ -118,27 +127,16 @@ impl Applier {
     /// Server-side apply with our field manager; conflicts are forced, since the spec is the
     /// source of truth for the fields it renders.
     pub async fn apply(&self, value: &Value) -> Result<ApplyOutcome, KubeError> {
-        let kind = value["kind"].as_str().unwrap_or_default().to_string();
-        let name = value["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let api = self.api(&kind)?;
-        let before = api.get_opt(&name).await.map_err(api_err(format!(
-            "read {kind} `{name}` in namespace `{}`",
-            self.namespace
-        )))?;
-        let mut params = PatchParams::apply(FIELD_MANAGER).force();
-        params.dry_run = self.dry_run;
-        let mut body = value.clone();
-        body["metadata"]["namespace"] = Value::String(self.namespace.clone());
-        let object = api
-            .patch(&name, &params, &Patch::Apply(&body))
+        let (kind, name) = kind_and_name(value);
+        let before = self
+            .api(&kind)?
+            .get_opt(&name)
             .await
             .map_err(api_err(format!(
-                "apply {kind} `{name}` in namespace `{}`",
+                "read {kind} `{name}` in namespace `{}`",
                 self.namespace
             )))?;
+        let object = self.patch(&kind, &name, value).await?;
         // A dry run never bumps the resourceVersion, so compare content instead.
         let action = match before {
             None => "created",
@@ -151,6 +149,49 @@ impl Applier {
             action,
             object,
         })
+    }
+
+    async fn patch(
+        &self,
+        kind: &str,
+        name: &str,
+        value: &Value,
+    ) -> Result<DynamicObject, KubeError> {
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = self.dry_run;
+        let mut body = value.clone();
+        body["metadata"]["namespace"] = Value::String(self.namespace.clone());
+        self.api(kind)?
+            .patch(name, &params, &Patch::Apply(&body))
+            .await
+            .map_err(api_err(format!(
+                "apply {kind} `{name}` in namespace `{}`",
+                self.namespace
+            )))
+    }
+
+    /// Applies objects that a dry run of the same apply already planned, all at once: nothing is
+    /// read first, and what the plan found unchanged is not sent again. An object the plan does
+    /// not hold is applied as [`Applier::apply`] does.
+    pub async fn apply_planned<'a>(
+        &self,
+        values: impl IntoIterator<Item = &'a Value>,
+        plan: &[ApplyOutcome],
+    ) -> Result<Vec<ApplyOutcome>, KubeError> {
+        futures::future::try_join_all(values.into_iter().map(|value| async move {
+            let (kind, name) = kind_and_name(value);
+            match plan.iter().find(|p| p.kind == kind && p.name == name) {
+                Some(planned) if planned.action == "unchanged" => Ok(planned.clone()),
+                Some(planned) => Ok(ApplyOutcome {
+                    object: self.patch(&kind, &name, value).await?,
+                    kind,
+                    name,
+                    action: planned.action,
+                }),
+                None => self.apply(value).await,
+            }
+        }))
+        .await
     }
 
     /// Lists the app's objects of every prunable kind: kind -> names.
