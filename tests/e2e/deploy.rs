@@ -65,22 +65,22 @@ pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
     app
 }
 
-/// A Rails 8 Kamal app initialised for `ns`, with its secrets (its volume comes later).
-fn rails8_app(ns: &TestNs) -> tempfile::TempDir {
+/// The Rails 8 Kamal fixture, initialised for `ns`.
+pub fn rails8_initialised(ns: &TestNs) -> tempfile::TempDir {
     let app = fixture("rails8-kamal");
+    let image = "ghcr.io/acme/shop:2026.11.27";
     rails(
         app.path(),
         None,
-        &[
-            "init",
-            "--no-input",
-            "--image",
-            "ghcr.io/acme/shop:2026.11.27",
-            "-n",
-            &ns.name,
-        ],
+        &["init", "--no-input", "--image", image, "-n", &ns.name],
     )
     .success();
+    app
+}
+
+/// A Rails 8 Kamal app initialised for `ns`, with its secrets (its volume comes later).
+fn rails8_app(ns: &TestNs) -> tempfile::TempDir {
+    let app = rails8_initialised(ns);
     leaks::register("Master-Key-0a1b2c3d4e5f");
     leaks::register("Db-Pass-Shop-88");
     ns.kubectl(&[

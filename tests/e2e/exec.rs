@@ -193,15 +193,7 @@ fn interactive_console_through_a_pseudo_terminal() {
         (vec!["exec", "--", "bin/rails", "console"], "exec"),
         (vec!["console"], "console"),
     ] {
-        let mut cmd = Command::new("kubectl");
-        cmd.args(["rails", "-n", &ns.name])
-            .args(&args)
-            .current_dir(app.path())
-            .env("PATH", path_env())
-            .env("KUBECONFIG", &ns.kubeconfig)
-            .env("TERM", "xterm");
-        let mut p = Session::spawn(cmd).expect("spawn in a pty");
-        p.set_expect_timeout(Some(Duration::from_secs(30)));
+        let mut p = in_terminal(&ns, &app, &args);
         p.expect("Loading production environment")
             .unwrap_or_else(|e| panic!("{note}: {e}"));
         p.expect("shop(prod)> ").unwrap();

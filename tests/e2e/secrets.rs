@@ -513,20 +513,7 @@ fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
 fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     use expectrl::{Eof, Expect, Session};
     let ns = TestNs::new("secrets-kamal");
-    let app = fixture("rails8-kamal");
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--image",
-            "ghcr.io/acme/shop:2026.11.27",
-            "-n",
-            &ns.name,
-        ],
-    )
-    .success();
+    let app = crate::deploy::rails8_initialised(&ns);
     let from_command = "Master-Key-From-Command-33";
     let from_env = "Shop-Db-Pass-From-Env-32";
     leaks::register(from_command);
