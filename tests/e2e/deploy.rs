@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use crate::support::{Run, TestNs, finish, fixture, leaks, rails, spawn, wait_for};
+use crate::support::{
+    Run, TestNs, finish, fixture, leaks, rails, rails71_initialised, spawn, wait_for,
+};
 
 /// Secret values of the fixtures; registered so that no command may print them.
 const DATABASE_URL: &str = "postgres://imagestorage:Pg-s3cret-9f2c@db.internal:5432/imagestorage";
@@ -11,26 +13,14 @@ const SECRET_KEY_BASE: &str = "skb-1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed";
 
 /// A Rails 7.1 app initialised for `ns`, with its Secret and pull secret in place.
 pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
-    let app = fixture("rails71-sidekiq");
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--name",
-            "imagestorage",
-            "--image",
-            "docker-registry.example.dev/imagestorage:1.4.2",
-            "--host",
-            "imagestorage.example.dev",
-            "--replicas",
-            replicas,
-            "-n",
-            &ns.name,
-        ],
-    )
-    .success();
+    let app = rails71_initialised(&[
+        "--host",
+        "imagestorage.example.dev",
+        "--replicas",
+        replicas,
+        "-n",
+        &ns.name,
+    ]);
     for v in [
         DATABASE_URL,
         SECRET_KEY_BASE,
@@ -471,14 +461,19 @@ fn json_output_parses() {
 #[test]
 fn without_a_terminal_every_question_names_its_flag() {
     let ns = TestNs::new("noinput");
-    let app = fixture("rails71-sidekiq");
+    let bare = fixture("rails71-sidekiq");
     // No spec yet: deploy asks init's questions first, and the image is one nobody can answer.
-    let run = ns.rails(app.path(), &["deploy", "--no-input"]).code(2);
+    let run = ns.rails(bare.path(), &["deploy", "--no-input"]).code(2);
     assert!(run.stderr.contains("pass `--image`"), "{}", run.stderr);
     // A namespace that does not exist needs a yes.
-    let run = rails71_in(&app, "does-not-exist-yet", &ns);
+    let app = rails71_initialised(&["--no-ingress"]);
+    let run = rails(
+        app.path(),
+        Some(&ns.kubeconfig),
+        &["deploy", "--no-input", "-n", "does-not-exist-yet"],
+    )
+    .code(2);
     assert!(run.stderr.contains("pass `--yes`"), "{}", run.stderr);
-    assert_eq!(run.code, 2);
     // An image without a tag, and `latest`.
     let run = ns
         .rails(
@@ -491,28 +486,6 @@ fn without_a_terminal_every_question_names_its_flag() {
         .rails(app.path(), &["deploy", "--no-input", "--tag", "latest"])
         .code(2);
     assert!(run.stderr.contains("`--allow-latest`"), "{}", run.stderr);
-}
-
-fn rails71_in(app: &tempfile::TempDir, namespace: &str, ns: &TestNs) -> Run {
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--name",
-            "imagestorage",
-            "--image",
-            "docker-registry.example.dev/imagestorage:1.4.2",
-            "--no-ingress",
-        ],
-    )
-    .success();
-    rails(
-        app.path(),
-        Some(&ns.kubeconfig),
-        &["deploy", "--no-input", "-n", namespace],
-    )
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{TestNs, fixture, leaks, rails, root};
+use crate::support::{TestNs, leaks, rails71_initialised, root};
 
 const ENV_VALUES: &[&str] = &[
     "Local-Pg-Pass-4417",
@@ -15,25 +15,7 @@ const ENV_VALUES: &[&str] = &[
 
 /// The Rails 7.1 fixture, initialised for `ns`, with the developer's `.env` beside it.
 fn app_with_env(ns: &TestNs) -> tempfile::TempDir {
-    let app = fixture("rails71-sidekiq");
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--name",
-            "imagestorage",
-            "--image",
-            "docker-registry.example.dev/imagestorage:1.4.2",
-            "--no-ingress",
-            "--replicas",
-            "1",
-            "-n",
-            &ns.name,
-        ],
-    )
-    .success();
+    let app = rails71_initialised(&["--no-ingress", "--replicas", "1", "-n", &ns.name]);
     std::fs::copy(
         root().join("tests/fixtures/env/imagestorage.env"),
         app.path().join(".env"),

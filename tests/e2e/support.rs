@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
+#[path = "../common/copy_dir.rs"]
+mod copy_dir;
+use copy_dir::copy_dir;
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,6 +52,26 @@ pub fn path_env() -> String {
     )
 }
 
+/// The image the Rails 7.1 fixture is deployed as.
+pub const RAILS71_IMAGE: &str = "docker-registry.example.dev/imagestorage:1.4.2";
+
+/// The Rails 7.1 fixture after `kubectl rails init --no-input` as `imagestorage` with
+/// [`RAILS71_IMAGE`], plus `flags`.
+pub fn rails71_initialised(flags: &[&str]) -> tempfile::TempDir {
+    let app = fixture("rails71-sidekiq");
+    let mut args = vec![
+        "init",
+        "--no-input",
+        "--name",
+        "imagestorage",
+        "--image",
+        RAILS71_IMAGE,
+    ];
+    args.extend(flags);
+    rails(app.path(), None, &args).success();
+    app
+}
+
 /// A copy of a fixture app in a temp folder, so tests can write into it.
 pub fn fixture(name: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
@@ -56,19 +80,6 @@ pub fn fixture(name: &str) -> tempfile::TempDir {
         .unwrap();
     copy_dir(&root().join("tests/fixtures").join(name), dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// The result of one command, with helpers that print everything on failure.
