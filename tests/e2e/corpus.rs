@@ -353,9 +353,26 @@ fn cases() -> Vec<Case> {
                 Setup::None,
                 &["init", "--no-input"],
                 1,
-                &["is not a Rails app"],
+                &["is not a Rails app", "Gemfile"],
             )
         },
+        case(
+            "no image without a terminal names the flag",
+            Setup::None,
+            &["init", "--no-input"],
+            2,
+            &["Container image", "pass `--image`"],
+        ),
+        case(
+            "unknown nested key",
+            Setup::Spec("  replicas: 2", "  replica: 2"),
+            &["render"],
+            1,
+            &[
+                "config/kubernetes.yml:7:3: unknown key `replica`",
+                "did you mean `replicas`?",
+            ],
+        ),
         // Flags.
         case(
             "invalid --name",
@@ -432,7 +449,7 @@ fn cases() -> Vec<Case> {
             Setup::Spec("", ""),
             &["render", "-o", "wide"],
             2,
-            &["does not support `-o wide`"],
+            &["does not support `-o wide`", "supported: yaml, json"],
         ),
         case(
             "bad --timeout",

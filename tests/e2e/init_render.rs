@@ -197,3 +197,20 @@ fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
             .contains("replicas: 4")
     );
 }
+
+#[test]
+fn an_image_without_a_tag_is_a_warning() {
+    let app = fixture("rails71-sidekiq");
+    let run = rails(
+        app.path(),
+        None,
+        &["init", "--no-input", "--image", "ghcr.io/acme/shop"],
+    )
+    .success();
+    assert!(
+        run.stderr
+            .contains("warning: image `ghcr.io/acme/shop` has no tag"),
+        "{}",
+        run.stderr
+    );
+}

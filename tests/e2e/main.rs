@@ -3,7 +3,6 @@
 
 mod support;
 
-mod bad_input;
 mod cluster_smoke;
 mod conventions;
 mod corpus;
