@@ -52,6 +52,28 @@ pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobSt
         .map_or(JobState::Absent, job_state))
 }
 
+/// Waits until the Job controller marks the Job complete. Its pod has already succeeded (see
+/// [`run`]), so this is bookkeeping, done while the rollout runs: when the deploy ends, the next
+/// one must find the Job Complete and not run the migration again.
+pub(crate) async fn settled(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let complete = kube::runtime::wait::await_condition(
+        jobs,
+        name,
+        kube::runtime::conditions::is_job_completed(),
+    );
+    match tokio::time::timeout_at(deadline, complete).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("`--timeout` passed".into()),
+    }
+}
+
 /// How many log lines a failure shows.
 const TAIL: i64 = 20;
 
@@ -138,9 +160,16 @@ pub(crate) async fn run(
                     Some(problem) => break Err(unplaceable_or_stuck(&name, problem)),
                     None => unscheduled.settled(pod.metadata.name.as_deref().unwrap_or_default()),
                 }
-                let started = pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p != "Pending");
-                if started && streaming.is_none() {
-                    streaming = Some(tokio::spawn(stream_logs(pods.clone(), pod.metadata.name.unwrap_or_default(), lines_tx.clone())));
+                let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+                if phase != "Pending" && streaming.is_none() {
+                    streaming = Some(tokio::spawn(stream_logs(pods.clone(), pod.metadata.name.clone().unwrap_or_default(), lines_tx.clone())));
+                }
+                // With one completion and no retries (backoffLimit 0) the pod's end is the Job's:
+                // no need to wait for the Job controller, which batches pod updates for a second.
+                match phase.as_str() {
+                    "Succeeded" => break Ok(MigrationOutcome::Ran { job: name.clone() }),
+                    "Failed" => break Err(failed(&pods, &name, exit_reason(&pod)).await),
+                    _ => {}
                 }
             }
             _ = patience::sleep_until(unscheduled.next_deadline()) => {
@@ -158,7 +187,8 @@ pub(crate) async fn run(
             }
         }
     };
-    // Let the last lines arrive, then stop following.
+    // Let the last lines arrive (the channel closes when the log ends), then stop following.
+    drop(lines_tx);
     let _ = tokio::time::timeout(std::time::Duration::from_millis(300), async {
         while let Some(line) = lines.recv().await {
             reporter.log(&line);
@@ -219,6 +249,19 @@ async fn failed(pods: &Api<Pod>, job: &str, reason: String) -> DeployError {
         logs: tail(pods, job).await,
         hint: None,
     }
+}
+
+/// How the migration container ended, from a pod that Failed.
+fn exit_reason(pod: &Pod) -> String {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == "migrate"))
+        .and_then(|c| c.state.as_ref()?.terminated.as_ref())
+        .map_or_else(
+            || "the migration pod failed".into(),
+            |t| format!("the migration exited with code {}", t.exit_code),
+        )
 }
 
 /// The migration pod never ran its command: the fix is in the cluster or the spec, not the migration.

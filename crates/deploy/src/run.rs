@@ -333,7 +333,18 @@ async fn deploy_held(
             }
         }
     };
+    // The migration's pod has succeeded; the Job's own status follows within a second or so.
+    let settle_job = async {
+        if let MigrationOutcome::Ran { job } = &migration
+            && let Err(e) = migrate::settled(client, ns, job, deadline).await
+        {
+            reporter.warn(&format!(
+                "the migration succeeded, but Job `{job}` was not seen Complete ({e}); the next deploy may run it again"
+            ));
+        }
+    };
     if req.migrate == MigrateMode::Only {
+        settle_job.await;
         return Ok(outcome(
             true,
             None,
@@ -364,17 +375,19 @@ async fn deploy_held(
     }
 
     reporter.step("waiting for the rollout");
-    match wait::rollout(
-        client,
-        ns,
-        spec,
-        &release.checksum,
-        reporter,
-        deadline,
-        req.timeout,
-    )
-    .await
-    {
+    let (rolled_out, ()) = tokio::join!(
+        wait::rollout(
+            client,
+            ns,
+            spec,
+            &release.checksum,
+            reporter,
+            deadline,
+            req.timeout,
+        ),
+        settle_job
+    );
+    match rolled_out {
         Ok(processes) => {
             release::record(
                 client,
