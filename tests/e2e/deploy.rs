@@ -110,8 +110,21 @@ fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
     ns.rails(dir, &args)
 }
 
-/// Names and resourceVersions of every object the app owns.
+/// Names and resourceVersions of every object the app owns. The deploy ends when the migration's
+/// pod has succeeded; the Job controller marks the Job Complete up to a second later. That write
+/// is the controller's, not the plugin's, so the snapshot waits for it.
 fn snapshot(ns: &TestNs) -> String {
+    let jobs = ns.kubectl(&["get", "jobs", "-o", "name"]).success().stdout;
+    if !jobs.trim().is_empty() {
+        let wait = [
+            "wait",
+            "--for=condition=complete",
+            "job",
+            "--all",
+            "--timeout=30s",
+        ];
+        ns.kubectl(&wait).success();
+    }
     ns.kubectl(&[
         "get",
         "deploy,svc,cm,ingress,pdb,job,secret",
@@ -231,6 +244,33 @@ fn a_volume_that_never_binds_fails_with_the_storage_hint() {
     );
 }
 
+/// Right after a deploy, the Job controller may not have marked the migration Job Complete yet
+/// (it batches pod updates for a second); a redeploy of the same release still must not run the
+/// migration again.
+#[test]
+fn an_immediate_redeploy_does_not_migrate_again() {
+    let ns = TestNs::restricted("redeploy");
+    let app = rails71_app(&ns, "2");
+    deploy(&ns, app.path(), &[]).success();
+    let path = app.path().join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    assert!(spec.contains("  replicas: 2\n"), "{spec}");
+    std::fs::write(
+        &path,
+        spec.replacen("  replicas: 2\n", "  replicas: 3\n", 1),
+    )
+    .unwrap();
+    let run = deploy(&ns, app.path(), &[]).success();
+    assert!(
+        run.stderr
+            .contains("migrations already ran for this release"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("running migrations"), "{}", run.stderr);
+    assert!(run.stdout.contains(" web      3/3"), "{}", run.stdout);
+}
+
 #[test]
 fn a_second_deploy_without_changes_changes_nothing() {
     let ns = TestNs::restricted("nochange");
@@ -264,7 +304,8 @@ fn a_failing_migration_keeps_the_previous_release_serving() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("the previous release keeps serving"),
+        run.stderr
+            .contains("nothing was rolled out and release v1 keeps serving"),
         "{}",
         run.stderr
     );
@@ -281,6 +322,19 @@ fn a_failing_migration_keeps_the_previous_release_serving() {
     assert!(releases.contains("v2        failed"), "{releases}");
     assert!(releases.contains("migration failed"), "{releases}");
     assert!(releases.contains("v1        current"), "{releases}");
+    // The same broken release again: its failed Job is replaced and the migration runs (and fails)
+    // again, rather than the deploy waiting out `--timeout`.
+    let again = deploy(&ns, app.path(), &["--tag", "2.0.0-migration-fails"]).code(1);
+    assert!(
+        again.stderr.contains("(the migration exited with code 1)"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("last lines of the migration log:"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[test]

@@ -241,10 +241,10 @@ fn status_watch_follows_a_scale_up() {
     let app = rails71_app(&ns, "1");
     ns.rails(app.path(), &["deploy", "--no-input"]).success();
     let (mut child, rx) = spawn_for_stdout(&ns, app.path(), &["status", "-w"]);
-    wait_for(&rx, "imagestorage-web-");
+    let mut seen = wait_for(&rx, "imagestorage-web-");
     ns.kubectl(&["scale", "deployment/imagestorage-web", "--replicas=3"])
         .success();
-    let seen = wait_for(&rx, " 3/3 ");
+    seen.extend(wait_for(&rx, " 3/3 "));
     let _ = child.kill();
     let _ = child.wait();
     let screens = seen

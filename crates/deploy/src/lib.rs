@@ -104,12 +104,15 @@ pub enum DeployError {
         since: String,
     },
     #[error(
-        "the migration Job `{job}` failed ({reason}); nothing was rolled out and the previous release keeps serving"
+        "the migration Job `{job}` failed ({reason}); nothing was rolled out{}",
+        keeps_serving(.serving)
     )]
     MigrationFailed {
         job: String,
         reason: String,
         logs: Vec<String>,
+        /// The release still running, if there is one.
+        serving: Option<u32>,
         /// What to do, when the failure is not the migration's own (a pod that cannot be placed).
         hint: Option<String>,
     },
@@ -130,6 +133,12 @@ pub enum DeployError {
         progress: String,
         revision: Option<u32>,
     },
+}
+
+fn keeps_serving(serving: &Option<u32>) -> String {
+    serving.map_or(String::new(), |v| {
+        format!(" and release v{v} keeps serving")
+    })
 }
 
 impl DeployError {

@@ -41,37 +41,37 @@ fn job_state(job: &Job) -> JobState {
     }
 }
 
-/// The state of the release's migration Job, if it exists.
+/// The state of the release's migration Job, if it exists. The Job controller marks a Job
+/// Complete up to a second after its pod ends (it batches pod updates), and a deploy does not wait
+/// for that: a Job still running by its own status is asked about its pod.
 pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobState, KubeError> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    Ok(jobs
+    let state = jobs
         .get_opt(name)
         .await
         .map_err(api_err(format!("read Job `{name}`")))?
         .as_ref()
-        .map_or(JobState::Absent, job_state))
-}
-
-/// Waits until the Job controller marks the Job complete. Its pod has already succeeded (see
-/// [`run`]), so this is bookkeeping, done while the rollout runs: when the deploy ends, the next
-/// one must find the Job Complete and not run the migration again.
-pub(crate) async fn settled(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    deadline: tokio::time::Instant,
-) -> Result<(), String> {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    let complete = kube::runtime::wait::await_condition(
-        jobs,
-        name,
-        kube::runtime::conditions::is_job_completed(),
-    );
-    match tokio::time::timeout_at(deadline, complete).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("`--timeout` passed".into()),
+        .map_or(JobState::Absent, job_state);
+    if state != JobState::Running {
+        return Ok(state);
     }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let list = pods
+        .list(&kube::api::ListParams::default().labels(&format!("job-name={name}")))
+        .await
+        .map_err(api_err(format!("list the pods of Job `{name}`")))?;
+    let phases: Vec<&str> = list
+        .items
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.phase.as_deref())
+        .collect();
+    Ok(if phases.contains(&"Succeeded") {
+        JobState::Succeeded
+    } else if phases.contains(&"Failed") {
+        JobState::Failed
+    } else {
+        JobState::Running
+    })
 }
 
 /// How many log lines a failure shows.
@@ -95,15 +95,29 @@ pub(crate) async fn run(
             propagation_policy: Some(PropagationPolicy::Foreground),
             ..DeleteParams::default()
         };
-        jobs.delete(&name, &params)
+        let deleting = jobs
+            .delete(&name, &params)
             .await
             .map_err(api_err(format!("delete the earlier run of Job `{name}`")))?;
-        let gone = kube::runtime::wait::await_condition(
-            jobs.clone(),
-            &name,
-            kube::runtime::conditions::is_deleted(""),
-        );
-        let _ = tokio::time::timeout_at(deadline, gone).await;
+        // Foreground deletion keeps the Job until its pods are gone. Applying before that would
+        // write into the dying Job, and the new run would vanish with it.
+        if let Some(uid) = deleting.left().and_then(|job| job.metadata.uid) {
+            let gone = kube::runtime::wait::await_condition(
+                jobs.clone(),
+                &name,
+                kube::runtime::conditions::is_deleted(&uid),
+            );
+            if tokio::time::timeout_at(deadline, gone).await.is_err() {
+                return Err(DeployError::MigrationFailed {
+                    serving: None,
+                    job: name,
+                    reason: "its earlier run was still being deleted when `--timeout` passed"
+                        .into(),
+                    logs: vec![],
+                    hint: Some("run the deploy again in a moment".into()),
+                });
+            }
+        }
     }
     reporter.step(&format!("running migrations: Job `{name}`"));
     Applier::new(client.clone(), ns, false)
@@ -179,6 +193,7 @@ pub(crate) async fn run(
             }
             _ = tokio::time::sleep_until(deadline) => {
                 break Err(DeployError::MigrationFailed {
+                    serving: None,
                     job: name.clone(),
                     reason: "it did not finish before `--timeout`".into(),
                     logs: tail(&pods, &name).await,
@@ -244,6 +259,7 @@ async fn tail(pods: &Api<Pod>, job: &str) -> Vec<String> {
 
 async fn failed(pods: &Api<Pod>, job: &str, reason: String) -> DeployError {
     DeployError::MigrationFailed {
+        serving: None,
         job: job.to_string(),
         reason,
         logs: tail(pods, job).await,
@@ -268,6 +284,7 @@ fn exit_reason(pod: &Pod) -> String {
 fn unplaceable_or_stuck(job: &str, problem: PodProblem) -> DeployError {
     let hint = rails_hint(&problem.reason, &problem.message, &[], "");
     DeployError::MigrationFailed {
+        serving: None,
         job: job.to_string(),
         reason: format!("{}: {}", problem.reason, problem.message),
         logs: vec![],

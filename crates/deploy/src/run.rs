@@ -316,8 +316,9 @@ async fn deploy_held(
     } else {
         match migrate::run(client, ns, job, job_state, reporter, deadline).await {
             Ok(m) => m,
-            Err(e) => {
-                if matches!(e, DeployError::MigrationFailed { .. }) {
+            Err(mut e) => {
+                if let DeployError::MigrationFailed { serving, .. } = &mut e {
+                    *serving = release::current(&history).map(|r| r.revision);
                     release::record(
                         client,
                         ns,
@@ -333,18 +334,7 @@ async fn deploy_held(
             }
         }
     };
-    // The migration's pod has succeeded; the Job's own status follows within a second or so.
-    let settle_job = async {
-        if let MigrationOutcome::Ran { job } = &migration
-            && let Err(e) = migrate::settled(client, ns, job, deadline).await
-        {
-            reporter.warn(&format!(
-                "the migration succeeded, but Job `{job}` was not seen Complete ({e}); the next deploy may run it again"
-            ));
-        }
-    };
     if req.migrate == MigrateMode::Only {
-        settle_job.await;
         return Ok(outcome(
             true,
             None,
@@ -375,19 +365,17 @@ async fn deploy_held(
     }
 
     reporter.step("waiting for the rollout");
-    let (rolled_out, ()) = tokio::join!(
-        wait::rollout(
-            client,
-            ns,
-            spec,
-            &release.checksum,
-            reporter,
-            deadline,
-            req.timeout,
-        ),
-        settle_job
-    );
-    match rolled_out {
+    match wait::rollout(
+        client,
+        ns,
+        spec,
+        &release.checksum,
+        reporter,
+        deadline,
+        req.timeout,
+    )
+    .await
+    {
         Ok(processes) => {
             release::record(
                 client,
