@@ -634,3 +634,48 @@ fn k8s_time_now() -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Each release names the commit it was deployed from (asked of git while the deploy runs), and
+/// says so when the working tree had uncommitted changes.
+#[test]
+fn the_release_records_the_commit() {
+    let ns = TestNs::restricted("commit");
+    let app = rails71_app(&ns, "1");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(app.path())
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.dev"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "the app"]);
+    let sha = git(&["rev-parse", "--short=12", "HEAD"]);
+    deploy(&ns, app.path(), &[]).success();
+    let path = app.path().join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        spec.replacen("  replicas: 1\n", "  replicas: 2\n", 1),
+    )
+    .unwrap();
+    deploy(&ns, app.path(), &[]).success();
+    let releases = ns.rails(app.path(), &["releases"]).success().stdout;
+    let line = |rev: &str| {
+        releases
+            .lines()
+            .find(|l| l.trim_start().starts_with(rev))
+            .unwrap_or_else(|| panic!("no {rev} in\n{releases}"))
+            .to_string()
+    };
+    assert!(line("v1 ").contains(&format!(" {sha} ")), "{releases}");
+    assert!(
+        line("v2 ").contains(&format!(" {sha}-dirty ")),
+        "{releases}"
+    );
+}

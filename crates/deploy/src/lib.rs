@@ -51,9 +51,42 @@ pub struct DeployRequest {
     pub timeout: Duration,
     /// Who deploys (`user@host` from the kubeconfig), for the lease and the release record.
     pub user: String,
-    pub git_sha: Option<String>,
+    pub git_sha: Commit,
     /// Recorded with the release (`rollback to v3`).
     pub note: Option<String>,
+}
+
+/// The commit a release is built from. Asking git takes a while in a large repository, so the
+/// answer may come while the deploy runs; it is awaited only when the release is recorded.
+#[derive(Clone)]
+pub struct Commit(futures::future::Shared<futures::future::BoxFuture<'static, Option<String>>>);
+
+impl Commit {
+    pub fn known(sha: Option<String>) -> Self {
+        Self::pending(async move { sha })
+    }
+
+    /// `answer` should already be running (a spawned task): it is only polled when needed.
+    pub fn pending(
+        answer: impl std::future::Future<Output = Option<String>> + Send + 'static,
+    ) -> Self {
+        use futures::FutureExt;
+        Commit(answer.boxed().shared())
+    }
+
+    pub async fn get(&self) -> Option<String> {
+        self.0.clone().await
+    }
+}
+
+impl std::fmt::Debug for Commit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0.peek() {
+            Some(Some(sha)) => sha,
+            Some(None) => "none",
+            None => "pending",
+        })
+    }
 }
 
 /// What a finished deploy did.

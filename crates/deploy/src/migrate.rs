@@ -74,6 +74,11 @@ pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobSt
     })
 }
 
+/// After the migration ends: how long its log may stay quiet, and how long its last lines may
+/// take in all, before the deploy stops following it.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+const LAST_LINES_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How many log lines a failure shows.
 const TAIL: i64 = 20;
 
@@ -202,10 +207,11 @@ pub(crate) async fn run(
             }
         }
     };
-    // Let the last lines arrive (the channel closes when the log ends), then stop following.
+    // Let the last lines arrive, then stop following: the container has ended, so its log ends
+    // (the channel closes) or goes quiet at once.
     drop(lines_tx);
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), async {
-        while let Some(line) = lines.recv().await {
+    let _ = tokio::time::timeout(LAST_LINES_AT_MOST, async {
+        while let Ok(Some(line)) = tokio::time::timeout(QUIET, lines.recv()).await {
             reporter.log(&line);
         }
     })

@@ -283,7 +283,7 @@ async fn deploy_held(
 
     let revision = release::next_revision(&history);
     let spec_text = file::to_yaml(spec);
-    let record = |status, note: Option<String>| ReleaseRecord {
+    let record = |status, note: Option<String>, git_sha| ReleaseRecord {
         revision,
         status,
         image: image.clone(),
@@ -293,7 +293,7 @@ async fn deploy_held(
             .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
             .to_string(),
         user: req.user.clone(),
-        git_sha: req.git_sha.clone(),
+        git_sha,
         note: note.or_else(|| req.note.clone()),
         spec: spec_text.clone(),
     };
@@ -326,6 +326,7 @@ async fn deploy_held(
                         &record(
                             ReleaseStatus::Failed,
                             Some(format!("migration failed: {e}")),
+                            req.git_sha.get().await,
                         ),
                     )
                     .await?;
@@ -381,7 +382,7 @@ async fn deploy_held(
                 client,
                 ns,
                 &spec.name,
-                &record(ReleaseStatus::Deployed, None),
+                &record(ReleaseStatus::Deployed, None, req.git_sha.get().await),
             )
             .await?;
             Ok(outcome(
@@ -399,7 +400,7 @@ async fn deploy_held(
                 client,
                 ns,
                 &spec.name,
-                &record(ReleaseStatus::Failed, Some(note)),
+                &record(ReleaseStatus::Failed, Some(note), req.git_sha.get().await),
             )
             .await?;
             if let DeployError::Hopeless { revision: r, .. }

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::PostParams;
 use kubectl_rails_deploy::{
-    DeployError, DeployOutcome, DeployRequest, MigrateMode, Reporter, lease,
+    Commit, DeployError, DeployOutcome, DeployRequest, MigrateMode, Reporter, lease,
 };
 use kubectl_rails_kube::api_err;
 use kubectl_rails_spec::file::SpecFileError;
@@ -175,6 +175,13 @@ pub(crate) fn git_sha(dir: &std::path::Path) -> Option<String> {
     Some(if dirty { format!("{sha}-dirty") } else { sha })
 }
 
+/// [`git_sha`], asked on a blocking thread while the deploy goes on.
+pub(crate) fn commit_of(dir: &std::path::Path) -> Commit {
+    let dir = dir.to_path_buf();
+    let asking = tokio::task::spawn_blocking(move || git_sha(&dir));
+    Commit::pending(async move { asking.await.ok().flatten() })
+}
+
 pub(crate) fn holder(user: &str) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -188,6 +195,7 @@ pub(crate) async fn run(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
+    let commit = commit_of(&settings.global.app_dir);
     let mut spec = spec_or_init(settings, printer)?;
     resolve_image(
         &mut spec,
@@ -207,7 +215,7 @@ pub(crate) async fn run(
         dry_run: args.dry_run,
         timeout: args.timeout,
         user: holder(&target.conn.user),
-        git_sha: git_sha(&settings.global.app_dir),
+        git_sha: commit.clone(),
         note: None,
     };
     let target = settings.target(Some(&spec)).await?;

@@ -177,7 +177,7 @@ pub(crate) async fn migrate(
         dry_run: false,
         timeout: args.timeout,
         user: deploy::holder(&target.conn.user),
-        git_sha: deploy::git_sha(&settings.global.app_dir),
+        git_sha: deploy::commit_of(&settings.global.app_dir),
         note: None,
     };
     deploy::execute(&target, request, printer).await?;

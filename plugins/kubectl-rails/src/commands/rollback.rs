@@ -2,7 +2,7 @@
 //! together. Migrations are not reversed.
 
 use kubectl_rails_deploy::release::{self, ReleaseStatus};
-use kubectl_rails_deploy::{DeployRequest, MigrateMode};
+use kubectl_rails_deploy::{Commit, DeployRequest, MigrateMode};
 use kubectl_rails_spec::file;
 
 use crate::cli::{OutputFormat, RollbackArgs};
@@ -71,7 +71,7 @@ pub(crate) async fn run(
         dry_run: false,
         timeout: args.timeout,
         user: deploy::holder(&target.conn.user),
-        git_sha: wanted.git_sha.clone(),
+        git_sha: Commit::known(wanted.git_sha.clone()),
         note: Some(format!("rollback to v{}", wanted.revision)),
     };
     let outcome = deploy::execute(&target, request, printer).await?;
