@@ -73,27 +73,29 @@ pub async fn acquire(
             .map(|t| t.0.to_string())
             .unwrap_or_default(),
     };
-    let existing = api
-        .get_opt(&name)
-        .await
-        .map_err(api_err(format!("read the deploy lease of `{app}`")))?;
-    let result = match existing {
-        None => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(spec(holder, None)),
-            };
-            api.create(&PostParams::default(), &lease).await
-        }
-        Some(lease) if !expired(&lease) => return Err(locked(&lease)),
-        Some(mut lease) => {
+    // Usually nobody holds it: create first, and read only when it exists.
+    let fresh = Lease {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec(holder, None)),
+    };
+    let result = match api.create(&PostParams::default(), &fresh).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let existing = api
+                .get(&name)
+                .await
+                .map_err(api_err(format!("read the deploy lease of `{app}`")))?;
+            if !expired(&existing) {
+                return Err(locked(&existing));
+            }
             // Replacing with the resourceVersion we read makes a race with another taker a 409.
+            let mut lease = existing;
             lease.spec = Some(spec(holder, None));
             api.replace(&name, &PostParams::default(), &lease).await
         }
+        other => other,
     };
     match result {
         Ok(_) => {}

@@ -126,7 +126,7 @@ pub(crate) async fn run(
     }
     reporter.step(&format!("running migrations: Job `{name}`"));
     Applier::new(client.clone(), ns, false)
-        .apply(&job.value)
+        .write(&job.value)
         .await?;
 
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();

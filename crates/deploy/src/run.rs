@@ -42,110 +42,152 @@ pub async fn deploy(
     req: &DeployRequest,
     reporter: &dyn Reporter,
 ) -> Result<DeployOutcome, DeployError> {
-    let digest = preflight(client, req, reporter).await?;
     if req.dry_run {
+        let digest = preflight(client, req, reporter).await?;
         return deploy_held(client, req, reporter, digest).await;
     }
-    let lease = lease::acquire(client, &req.namespace, &req.spec.name, &req.user).await?;
+    // Both only read or take the lease, so they go together; a lease taken for a deploy that
+    // fails its preflight is given back at once.
+    let (digest, lease) = tokio::join!(
+        preflight(client, req, reporter),
+        lease::acquire(client, &req.namespace, &req.spec.name, &req.user)
+    );
+    let lease = lease?;
+    let digest = match digest {
+        Ok(d) => d,
+        Err(e) => {
+            lease.release().await;
+            return Err(e);
+        }
+    };
     let result = deploy_held(client, req, reporter, digest).await;
     lease.release().await;
     result
 }
 
-/// Checks what the rollout needs before anything changes.
+/// Checks what the rollout needs before anything changes: the app Secret (and its digest), the
+/// pull secret, and the IngressClass, read all at once.
 async fn preflight(
     client: &Client,
     req: &DeployRequest,
     reporter: &dyn Reporter,
 ) -> Result<Option<String>, DeployError> {
-    let spec = &req.spec;
-    let ns = &req.namespace;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let mut digest = None;
-    if !spec.secrets.is_empty() {
-        let name = spec.secret_name();
-        let set_hint = Some(format!(
-            "set them with `kubectl rails secrets set {}`, or import a .env with `kubectl rails secrets import`",
-            spec.secrets.join(" ")
-        ));
-        let secret = secrets
-            .get_opt(&name)
-            .await
-            .map_err(api_err(format!("read Secret `{name}` in namespace `{ns}`")))?;
-        let Some(secret) = secret else {
-            return Err(DeployError::Preflight {
-                message: format!(
-                    "Secret `{name}` does not exist in namespace `{ns}`; the app needs {}",
-                    spec.secrets.join(", ")
-                ),
-                hint: set_hint,
-            });
-        };
-        let data = secret.data.unwrap_or_default();
-        let missing: Vec<&str> = spec
-            .secrets
-            .iter()
-            .filter(|k| !data.contains_key(*k))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(DeployError::Preflight {
-                message: format!("Secret `{name}` lacks {}", missing.join(", ")),
-                hint: Some(format!(
-                    "set them with `kubectl rails secrets set {}`",
-                    missing.join(" ")
-                )),
-            });
-        }
-        digest = Some(secret_digest(&data));
-    }
-    if let Some(registry) = &spec.registry {
-        let pull = secrets
-            .get_opt(&registry.pull_secret)
-            .await
-            .map_err(api_err(format!(
-                "read Secret `{}` in namespace `{ns}`",
-                registry.pull_secret
-            )))?;
-        if pull.is_none() {
-            return Err(DeployError::Preflight {
-                message: format!(
-                    "the image is private (registry `{}`), but its pull secret `{}` is missing in namespace `{ns}`",
-                    registry.server, registry.pull_secret
-                ),
-                hint: Some(format!(
-                    "create it with `kubectl rails secrets registry --server {}`",
-                    registry.server
-                )),
-            });
-        }
-    }
-    if let Some(ingress) = &spec.ingress {
-        let classes: Api<IngressClass> = Api::all(client.clone());
-        match classes.list_metadata(&ListParams::default()).await {
-            Ok(list) => {
-                let names: Vec<String> = list
-                    .items
-                    .into_iter()
-                    .filter_map(|c| c.metadata.name)
-                    .collect();
-                match &ingress.class {
-                    Some(class) if !names.contains(class) => reporter.warn(&format!(
-                        "IngressClass `{class}` does not exist: the Ingress will get no address until a controller for it is installed"
-                    )),
-                    None if names.is_empty() => reporter.warn(
-                        "the cluster has no IngressClass: the Ingress will get no address until a controller is installed (for example ingress-nginx: `helm install ingress-nginx ingress-nginx --repo https://kubernetes.github.io/ingress-nginx -n ingress-nginx --create-namespace`)",
-                    ),
-                    _ => {}
-                }
-            }
-            Err(kube::Error::Api(s)) if s.code == 403 => {
-                reporter.note("cannot list IngressClasses (forbidden); skipped that check")
-            }
-            Err(e) => return Err(api_err("list IngressClasses")(e).into()),
-        }
-    }
+    let (digest, (), ()) = tokio::try_join!(
+        app_secret_digest(client, req),
+        pull_secret_exists(client, req),
+        ingress_class_check(client, req, reporter),
+    )?;
     Ok(digest)
+}
+
+/// The digest of the app Secret, after checking it holds every key the spec names.
+async fn app_secret_digest(
+    client: &Client,
+    req: &DeployRequest,
+) -> Result<Option<String>, DeployError> {
+    let (spec, ns) = (&req.spec, &req.namespace);
+    if spec.secrets.is_empty() {
+        return Ok(None);
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let name = spec.secret_name();
+    let secret = secrets
+        .get_opt(&name)
+        .await
+        .map_err(api_err(format!("read Secret `{name}` in namespace `{ns}`")))?;
+    let Some(secret) = secret else {
+        return Err(DeployError::Preflight {
+            message: format!(
+                "Secret `{name}` does not exist in namespace `{ns}`; the app needs {}",
+                spec.secrets.join(", ")
+            ),
+            hint: Some(format!(
+                "set them with `kubectl rails secrets set {}`, or import a .env with `kubectl rails secrets import`",
+                spec.secrets.join(" ")
+            )),
+        });
+    };
+    let data = secret.data.unwrap_or_default();
+    let missing: Vec<&str> = spec
+        .secrets
+        .iter()
+        .filter(|k| !data.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(DeployError::Preflight {
+            message: format!("Secret `{name}` lacks {}", missing.join(", ")),
+            hint: Some(format!(
+                "set them with `kubectl rails secrets set {}`",
+                missing.join(" ")
+            )),
+        });
+    }
+    Ok(Some(secret_digest(&data)))
+}
+
+async fn pull_secret_exists(client: &Client, req: &DeployRequest) -> Result<(), DeployError> {
+    let (spec, ns) = (&req.spec, &req.namespace);
+    let Some(registry) = &spec.registry else {
+        return Ok(());
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let pull = secrets
+        .get_opt(&registry.pull_secret)
+        .await
+        .map_err(api_err(format!(
+            "read Secret `{}` in namespace `{ns}`",
+            registry.pull_secret
+        )))?;
+    if pull.is_none() {
+        return Err(DeployError::Preflight {
+            message: format!(
+                "the image is private (registry `{}`), but its pull secret `{}` is missing in namespace `{ns}`",
+                registry.server, registry.pull_secret
+            ),
+            hint: Some(format!(
+                "create it with `kubectl rails secrets registry --server {}`",
+                registry.server
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// Warns when the Ingress would get no address; never fails the deploy.
+async fn ingress_class_check(
+    client: &Client,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+) -> Result<(), DeployError> {
+    let Some(ingress) = &req.spec.ingress else {
+        return Ok(());
+    };
+    let classes: Api<IngressClass> = Api::all(client.clone());
+    match classes.list_metadata(&ListParams::default()).await {
+        Ok(list) => {
+            let names: Vec<String> = list
+                .items
+                .into_iter()
+                .filter_map(|c| c.metadata.name)
+                .collect();
+            match &ingress.class {
+                Some(class) if !names.contains(class) => reporter.warn(&format!(
+                    "IngressClass `{class}` does not exist: the Ingress will get no address until a controller for it is installed"
+                )),
+                None if names.is_empty() => reporter.warn(
+                    "the cluster has no IngressClass: the Ingress will get no address until a controller is installed (for example ingress-nginx: `helm install ingress-nginx ingress-nginx --repo https://kubernetes.github.io/ingress-nginx -n ingress-nginx --create-namespace`)",
+                ),
+                _ => {}
+            }
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            reporter.note("cannot list IngressClasses (forbidden); skipped that check");
+            Ok(())
+        }
+        Err(e) => Err(api_err("list IngressClasses")(e).into()),
+    }
 }
 
 fn applied(outcomes: &[ApplyOutcome]) -> Vec<Applied> {

@@ -151,6 +151,12 @@ impl Applier {
         })
     }
 
+    /// Server-side apply of one object, without reading it first (so no action is known).
+    pub async fn write(&self, value: &Value) -> Result<DynamicObject, KubeError> {
+        let (kind, name) = kind_and_name(value);
+        self.patch(&kind, &name, value).await
+    }
+
     async fn patch(
         &self,
         kind: &str,
