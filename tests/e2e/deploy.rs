@@ -135,7 +135,8 @@ fn snapshot(ns: &TestNs) -> String {
     .stdout
 }
 
-fn web_image(ns: &TestNs, deployment: &str) -> String {
+/// The image the Deployment's pod template runs.
+pub fn web_image(ns: &TestNs, deployment: &str) -> String {
     ns.kubectl(&[
         "get",
         "deployment",
@@ -167,6 +168,24 @@ fn rails71_deploys_migrates_and_reports() {
         run.stderr
     );
     assert!(run.stderr.contains("migrations done"), "{}", run.stderr);
+    // The migration's log, each line once, before the deploy goes on.
+    let log_lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("  | "))
+        .collect();
+    assert_eq!(
+        log_lines,
+        [
+            "  | I, [2026-11-27T10:00:00.000000 #1]  INFO -- : Migrating to CreatePosts (20261101090000)",
+            "  | == 20261101090000 CreatePosts: migrating ======================================",
+            "  | -- create_table(:posts)",
+            "  |    -> 0.0042s",
+            "  | == 20261101090000 CreatePosts: migrated (0.0043s) =============================",
+        ],
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("web 3/3 ready"),
         "progress per process: {}",

@@ -4,19 +4,24 @@
 
 use std::process::Command;
 
-use crate::deploy::rails71_app;
+use crate::deploy::{rails71_app, web_image};
 use crate::support::{TestNs, fault_cluster, finish, root, spawn, wait_for};
 
-fn web_image(ns: &TestNs) -> String {
-    ns.kubectl(&[
-        "get",
-        "deployment",
-        "imagestorage-web",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
-    .success()
-    .stdout
+/// The interrupted release, deployed again, ends up running.
+fn deploy_again_converges(ns: &TestNs, dir: &std::path::Path) {
+    let args = [
+        "deploy",
+        "--no-input",
+        "--tag",
+        "2.0.0-slowstart",
+        "--timeout",
+        "120s",
+    ];
+    ns.rails(dir, &args).success();
+    assert_eq!(
+        web_image(ns, "imagestorage-web"),
+        "docker-registry.example.dev/imagestorage:2.0.0-slowstart"
+    );
 }
 
 #[test]
@@ -64,22 +69,7 @@ fn an_apiserver_restart_during_the_wait_recovers_or_fails_clearly_and_a_rerun_co
     }
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     // Either way, running it again converges.
-    ns.rails(
-        app.path(),
-        &[
-            "deploy",
-            "--no-input",
-            "--tag",
-            "2.0.0-slowstart",
-            "--timeout",
-            "120s",
-        ],
-    )
-    .success();
-    assert_eq!(
-        web_image(&ns),
-        "docker-registry.example.dev/imagestorage:2.0.0-slowstart"
-    );
+    deploy_again_converges(&ns, app.path());
 }
 
 #[test]
@@ -132,22 +122,7 @@ fn ctrl_c_while_waiting_exits_130_and_says_where_the_release_is() {
         "nothing half-written"
     );
     // The lease was given back: the next deploy is not locked out, and converges.
-    ns.rails(
-        app.path(),
-        &[
-            "deploy",
-            "--no-input",
-            "--tag",
-            "2.0.0-slowstart",
-            "--timeout",
-            "120s",
-        ],
-    )
-    .success();
-    assert_eq!(
-        web_image(&ns),
-        "docker-registry.example.dev/imagestorage:2.0.0-slowstart"
-    );
+    deploy_again_converges(&ns, app.path());
 }
 
 #[test]

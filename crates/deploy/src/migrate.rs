@@ -74,11 +74,6 @@ pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobSt
     })
 }
 
-/// After the migration ends: how long its log may stay quiet, and how long its last lines may
-/// take in all, before the deploy stops following it.
-const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
-const LAST_LINES_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// How many log lines a failure shows.
 const TAIL: i64 = 20;
 
@@ -145,14 +140,23 @@ pub(crate) async fn run(
     .applied_objects();
     futures::pin_mut!(job_events, pod_events);
     let mut unscheduled = Unscheduled::new(UNSCHEDULABLE_GRACE);
+    // Lines shown so far, whether the container has ended, and the pod last seen.
+    let (mut printed, mut ended, mut last_pod) = (0usize, false, None::<String>);
     let result = loop {
         tokio::select! {
-            Some(line) = lines.recv() => reporter.log(&line),
+            Some(line) = lines.recv() => {
+                reporter.log(&line);
+                printed += 1;
+            }
             Some(event) = job_events.next() => {
                 let Ok(current) = event else { continue };
                 match job_state(&current) {
-                    JobState::Succeeded => break Ok(MigrationOutcome::Ran { job: name.clone() }),
+                    JobState::Succeeded => {
+                        ended = true;
+                        break Ok(MigrationOutcome::Ran { job: name.clone() });
+                    }
                     JobState::Failed => {
+                        ended = true;
                         let reason = current
                             .status
                             .and_then(|s| s.conditions)
@@ -180,14 +184,21 @@ pub(crate) async fn run(
                     None => unscheduled.settled(pod.metadata.name.as_deref().unwrap_or_default()),
                 }
                 let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
-                if phase != "Pending" && streaming.is_none() {
+                last_pod = pod.metadata.name.clone();
+                if phase == "Running" && streaming.is_none() {
                     streaming = Some(tokio::spawn(stream_logs(pods.clone(), pod.metadata.name.clone().unwrap_or_default(), lines_tx.clone())));
                 }
                 // With one completion and no retries (backoffLimit 0) the pod's end is the Job's:
                 // no need to wait for the Job controller, which batches pod updates for a second.
                 match phase.as_str() {
-                    "Succeeded" => break Ok(MigrationOutcome::Ran { job: name.clone() }),
-                    "Failed" => break Err(failed(&pods, &name, exit_reason(&pod)).await),
+                    "Succeeded" => {
+                        ended = true;
+                        break Ok(MigrationOutcome::Ran { job: name.clone() });
+                    }
+                    "Failed" => {
+                        ended = true;
+                        break Err(failed(&pods, &name, exit_reason(&pod)).await);
+                    }
                     _ => {}
                 }
             }
@@ -207,17 +218,27 @@ pub(crate) async fn run(
             }
         }
     };
-    // Let the last lines arrive, then stop following: the container has ended, so its log ends
-    // (the channel closes) or goes quiet at once.
-    drop(lines_tx);
-    let _ = tokio::time::timeout(LAST_LINES_AT_MOST, async {
-        while let Ok(Some(line)) = tokio::time::timeout(QUIET, lines.recv()).await {
-            reporter.log(&line);
-        }
-    })
-    .await;
+    // Stop following, and show what already arrived.
     if let Some(task) = streaming {
         task.abort();
+    }
+    drop(lines_tx);
+    while let Ok(line) = lines.try_recv() {
+        reporter.log(&line);
+        printed += 1;
+    }
+    // An ended container's log is whole: one read shows the lines the stream had not delivered,
+    // rather than waiting for a followed log to close (kwok's never does).
+    if ended && let Some(pod) = last_pod {
+        let params = LogParams {
+            container: Some("migrate".into()),
+            ..LogParams::default()
+        };
+        if let Ok(all) = pods.logs(&pod, &params).await {
+            for line in all.lines().skip(printed) {
+                reporter.log(line);
+            }
+        }
     }
     if result.is_ok() {
         reporter.step("migrations done");
