@@ -698,3 +698,54 @@ fn the_release_records_the_commit() {
         "{releases}"
     );
 }
+
+/// The preflight stops a deploy whose Secret is missing or incomplete before anything changes,
+/// and gives back the lease it took meanwhile: the next try meets the same clear message.
+#[test]
+fn missing_secrets_stop_the_deploy_before_any_change() {
+    let ns = TestNs::restricted("preflight");
+    let app = rails71_initialised(&["--no-ingress", "-n", &ns.name]);
+    let run = deploy(&ns, app.path(), &[]).code(1);
+    assert!(
+        run.stderr
+            .contains("Secret `imagestorage-secrets` does not exist in namespace"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("kubectl rails secrets import"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("; and the image is private (registry `docker-registry.example.dev`), but its pull secret `imagestorage-registry` is missing"),
+        "every problem at once, in order: {}",
+        run.stderr
+    );
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "imagestorage-secrets",
+        "--from-literal=DATABASE_URL=postgres://x",
+        "--from-literal=SECRET_KEY_BASE=y",
+    ])
+    .success();
+    for _ in 0..2 {
+        let run = deploy(&ns, app.path(), &[]).code(1);
+        assert!(
+            run.stderr.contains(
+                "Secret `imagestorage-secrets` lacks E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("another deploy"), "{}", run.stderr);
+    }
+    let left = ns
+        .kubectl(&["get", "deploy,job,cm,lease", "-o", "name"])
+        .success()
+        .stdout;
+    assert_eq!(left.trim(), "configmap/kube-root-ca.crt", "nothing changed");
+}

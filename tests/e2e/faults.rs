@@ -7,17 +7,19 @@ use std::process::Command;
 use crate::deploy::{rails71_app, web_image};
 use crate::support::{TestNs, fault_cluster, finish, root, spawn, wait_for};
 
+/// A deploy of a release whose pods take 8 seconds to become Ready.
+const SLOW_DEPLOY: &[&str] = &[
+    "deploy",
+    "--no-input",
+    "--tag",
+    "2.0.0-slowstart",
+    "--timeout",
+    "120s",
+];
+
 /// The interrupted release, deployed again, ends up running.
 fn deploy_again_converges(ns: &TestNs, dir: &std::path::Path) {
-    let args = [
-        "deploy",
-        "--no-input",
-        "--tag",
-        "2.0.0-slowstart",
-        "--timeout",
-        "120s",
-    ];
-    ns.rails(dir, &args).success();
+    ns.rails(dir, SLOW_DEPLOY).success();
     assert_eq!(
         web_image(ns, "imagestorage-web"),
         "docker-registry.example.dev/imagestorage:2.0.0-slowstart"
@@ -31,18 +33,7 @@ fn an_apiserver_restart_during_the_wait_recovers_or_fails_clearly_and_a_rerun_co
     let app = rails71_app(&ns, "2");
     ns.rails(app.path(), &["deploy", "--no-input"]).success();
 
-    let (child, rx) = spawn(
-        &ns,
-        app.path(),
-        &[
-            "deploy",
-            "--no-input",
-            "--tag",
-            "2.0.0-slowstart",
-            "--timeout",
-            "120s",
-        ],
-    );
+    let (child, rx) = spawn(&ns, app.path(), SLOW_DEPLOY);
     let seen = wait_for(&rx, "waiting for the rollout");
     let restart = Command::new(root().join("tests/cluster/restart-apiserver"))
         .arg("3")

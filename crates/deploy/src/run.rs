@@ -72,12 +72,44 @@ async fn preflight(
     req: &DeployRequest,
     reporter: &dyn Reporter,
 ) -> Result<Option<String>, DeployError> {
-    let (digest, (), ()) = tokio::try_join!(
+    let (digest, pull, class) = tokio::join!(
         app_secret_digest(client, req),
         pull_secret_exists(client, req),
         ingress_class_check(client, req, reporter),
-    )?;
-    Ok(digest)
+    );
+    // Every problem at once, always in the same order.
+    let mut problems = Vec::new();
+    let digest = digest.unwrap_or_else(|e| {
+        problems.push(e);
+        None
+    });
+    if let Err(e) = pull {
+        problems.push(e);
+    }
+    if let Err(e) = class {
+        problems.push(e);
+    }
+    if problems.len() > 1
+        && problems
+            .iter()
+            .all(|p| matches!(p, DeployError::Preflight { .. }))
+    {
+        let (mut messages, mut hints) = (Vec::new(), Vec::new());
+        for p in problems {
+            if let DeployError::Preflight { message, hint } = p {
+                messages.push(message);
+                hints.extend(hint);
+            }
+        }
+        return Err(DeployError::Preflight {
+            message: messages.join("; and "),
+            hint: Some(hints.join("; ")),
+        });
+    }
+    match problems.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(digest),
+    }
 }
 
 /// The digest of the app Secret, after checking it holds every key the spec names.
@@ -108,12 +140,7 @@ async fn app_secret_digest(
         });
     };
     let data = secret.data.unwrap_or_default();
-    let missing: Vec<&str> = spec
-        .secrets
-        .iter()
-        .filter(|k| !data.contains_key(*k))
-        .map(String::as_str)
-        .collect();
+    let missing = spec.missing_secrets(&data);
     if !missing.is_empty() {
         return Err(DeployError::Preflight {
             message: format!("Secret `{name}` lacks {}", missing.join(", ")),

@@ -265,6 +265,18 @@ impl AppSpec {
         format!("{}-secrets", self.name)
     }
 
+    /// The secret keys the spec names that `data` (a Secret's data) lacks, in the spec's order.
+    pub fn missing_secrets<'a, V>(
+        &'a self,
+        data: &std::collections::BTreeMap<String, V>,
+    ) -> Vec<&'a str> {
+        self.secrets
+            .iter()
+            .filter(|k| !data.contains_key(*k))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// The ConfigMap that holds the plain env.
     pub fn config_map_name(&self) -> String {
         format!("{}-env", self.name)

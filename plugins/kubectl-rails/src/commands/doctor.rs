@@ -414,12 +414,7 @@ async fn app_secret(client: &Client, ns: &str, spec: &AppSpec) -> Option<Check> 
         {
             Ok(found) => {
                 let data = found.and_then(|s| s.data).unwrap_or_default();
-                let missing: Vec<&str> = spec
-                    .secrets
-                    .iter()
-                    .filter(|k| !data.contains_key(*k))
-                    .map(String::as_str)
-                    .collect();
+                let missing = spec.missing_secrets(&data);
                 if missing.is_empty() {
                     ok(
                         "app Secret",
