@@ -224,25 +224,25 @@ fn in_terminal(ns: &TestNs, app: &tempfile::TempDir, args: &[&str]) -> OsSession
 fn the_terminal_size_is_passed_on_and_follows_resizes() {
     let (ns, app) = deployed("resize");
     let mut p = in_terminal(&ns, &app, &["exec", "--", "sh"]);
-    p.send_line("stty size").unwrap();
-    p.expect("24 80")
-        .expect("the starting size reaches the remote terminal");
-    p.get_process_mut().set_window_size(111, 33).unwrap();
-    // The resize travels beside the typed input, so ask until the new size shows.
-    let mut followed = false;
-    for _ in 0..20 {
-        p.send_line("stty size").unwrap();
+    // Sizes travel beside the typed input, so ask until the expected one shows.
+    fn shows(p: &mut OsSession, size: &str) -> bool {
         p.set_expect_timeout(Some(Duration::from_millis(500)));
-        if p.expect("33 111").is_ok() {
-            followed = true;
-            break;
-        }
+        let seen = (0..20).any(|_| {
+            p.send_line("stty size").unwrap();
+            p.expect(size).is_ok()
+        });
+        p.set_expect_timeout(Some(Duration::from_secs(30)));
+        seen
     }
     assert!(
-        followed,
+        shows(&mut p, "24 80"),
+        "the starting size never reached the remote terminal"
+    );
+    p.get_process_mut().set_window_size(111, 33).unwrap();
+    assert!(
+        shows(&mut p, "33 111"),
         "the remote terminal never became 33 rows by 111 columns"
     );
-    p.set_expect_timeout(Some(Duration::from_secs(30)));
     p.send_line("exit 4").unwrap();
     p.expect(Eof).unwrap();
     assert_eq!(
