@@ -749,3 +749,66 @@ fn missing_secrets_stop_the_deploy_before_any_change() {
         .stdout;
     assert_eq!(left.trim(), "configmap/kube-root-ca.crt", "nothing changed");
 }
+
+/// A web pod no node can take waits out its grace (a node might be added), then the deploy stops
+/// with the scheduler's reason and what to change, and the release that was serving keeps serving.
+#[test]
+fn a_pod_no_node_can_take_fails_after_its_grace_with_the_reason() {
+    let ns = TestNs::restricted("toobig");
+    let app = rails71_app(&ns, "1");
+    deploy(&ns, app.path(), &[]).success();
+    let path = app.path().join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    assert!(spec.contains("    cpu: 250m\n"), "{spec}");
+    std::fs::write(
+        &path,
+        spec.replacen("    cpu: 250m\n", "    cpu: \"64\"\n", 1),
+    )
+    .unwrap();
+    let run = deploy(&ns, app.path(), &["--migrate", "skip"]).code(1);
+    assert!(
+        run.stderr.contains("cannot be scheduled yet"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Insufficient cpu"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no node can take the pod: lower `resources`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("recorded release v2 as failed"),
+        "{}",
+        run.stderr
+    );
+    let ready = ns.kubectl(&[
+        "get",
+        "deployment",
+        "imagestorage-web",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ]);
+    assert_eq!(ready.success().stdout, "1", "the old pod still serves");
+}
+
+/// A Job's pod template cannot change. A release whose migration pod differs only in resources
+/// gets a Job of its own instead of a rejected patch of the old one.
+#[test]
+fn changing_resources_deploys_with_a_job_of_its_own() {
+    let ns = TestNs::restricted("resources");
+    let app = rails71_app(&ns, "1");
+    deploy(&ns, app.path(), &[]).success();
+    let path = app.path().join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        spec.replacen("    cpu: 250m\n", "    cpu: 300m\n", 1),
+    )
+    .unwrap();
+    let run = deploy(&ns, app.path(), &[]).success();
+    assert!(run.stderr.contains("running migrations"), "{}", run.stderr);
+    let jobs = ns.kubectl(&["get", "jobs", "-o", "name"]).success().stdout;
+    assert_eq!(jobs.lines().count(), 2, "{jobs}");
+}

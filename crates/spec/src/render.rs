@@ -506,12 +506,12 @@ impl Renderer<'_> {
         }
     }
 
-    /// The Job's name carries the image and config, so each release migrates once.
-    fn migrate_job_name(&self) -> String {
+    /// The Job's name is a digest of its pod template. A Job's template cannot be changed, so a
+    /// release whose migration pod differs in anything (image, config, command, resources) gets
+    /// a Job of its own, and migrates once.
+    fn migrate_job_name(&self, template: &PodTemplateSpec) -> String {
         let mut h = Sha256::new();
-        h.update(self.spec.image.reference());
-        h.update(self.checksum);
-        h.update(self.spec.migrate.command.join(" "));
+        h.update(serde_json::to_vec(template).unwrap_or_default());
         format!("{}-migrate-{}", self.spec.name, &hex(&h.finalize())[..8])
     }
 
@@ -524,14 +524,15 @@ impl Renderer<'_> {
         );
         let mut pod = self.pod_spec(vec![container], Some("Never"));
         pod.termination_grace_period_seconds = Some(30);
+        let template = self.template("migrate", pod);
         Job {
-            metadata: self.meta(&self.migrate_job_name(), "migrate"),
+            metadata: self.meta(&self.migrate_job_name(&template), "migrate"),
             spec: Some(JobSpec {
                 // A failed migration is reported, not retried: retries hide the first error.
                 backoff_limit: Some(0),
                 active_deadline_seconds: Some(1800),
                 ttl_seconds_after_finished: Some(7 * 24 * 3600),
-                template: self.template("migrate", pod),
+                template,
                 ..JobSpec::default()
             }),
             ..Job::default()
