@@ -172,8 +172,8 @@ pub(crate) async fn run(
                 let Ok(pod) = event else { continue };
                 match pod_problem(&pod) {
                     Some(problem) if problem.is_unschedulable() => {
-                        let message = problem.message.clone();
-                        if unscheduled.waiting(&problem.pod.clone(), problem, tokio::time::Instant::now()) {
+                        let (pod_name, message) = (problem.pod.clone(), problem.message.clone());
+                        if unscheduled.waiting(&pod_name, problem, tokio::time::Instant::now()) {
                             reporter.warn(&format!(
                                 "the migration pod cannot be scheduled yet ({message}); waiting up to {}s for a node or a volume",
                                 UNSCHEDULABLE_GRACE.as_secs()

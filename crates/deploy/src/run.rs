@@ -181,7 +181,8 @@ async fn pull_secret_exists(client: &Client, req: &DeployRequest) -> Result<(), 
     Ok(())
 }
 
-/// Warns when the Ingress would get no address; never fails the deploy.
+/// Warns when the Ingress would get no address; only a failed read (not a missing class) stops
+/// the deploy.
 async fn ingress_class_check(
     client: &Client,
     req: &DeployRequest,
