@@ -260,4 +260,22 @@ fn status_watch_follows_a_scale_up() {
         !seen.iter().any(|l| l.contains('\x1b')),
         "no screen-clearing codes into a pipe"
     );
+
+    // At a terminal the screen is redrawn in place: cursor home and clear, then the new screen.
+    use expectrl::Expect;
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args(["rails", "-n", &ns.name, "status", "-w"])
+        .current_dir(app.path())
+        .env("PATH", crate::support::path_env())
+        .env("KUBECONFIG", &ns.kubeconfig)
+        .env("TERM", "xterm");
+    let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+    p.expect(" web      3/3").unwrap();
+    ns.kubectl(&["scale", "deployment/imagestorage-web", "--replicas=2"])
+        .success();
+    p.expect("\x1b[H\x1b[2JApp imagestorage")
+        .expect("a redraw in place");
+    p.expect(" web      2/2").unwrap();
+    let _ = p.get_process_mut().exit(true);
 }
