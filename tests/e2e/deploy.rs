@@ -750,8 +750,9 @@ fn missing_secrets_stop_the_deploy_before_any_change() {
     assert_eq!(left.trim(), "configmap/kube-root-ca.crt", "nothing changed");
 }
 
-/// A web pod no node can take waits out its grace (a node might be added), then the deploy stops
-/// with the scheduler's reason and what to change, and the release that was serving keeps serving.
+/// A web pod no node can take waits out its grace (20 s: a node may come back). Then the deploy
+/// stops with the scheduler's reason and what to change; the release that was serving keeps
+/// serving.
 #[test]
 fn a_pod_no_node_can_take_fails_after_its_grace_with_the_reason() {
     let ns = TestNs::restricted("toobig");

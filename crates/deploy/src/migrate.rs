@@ -10,7 +10,7 @@ use kubectl_rails_kube::{Applier, KubeError, api_err};
 use kubectl_rails_spec::render::Object;
 
 use crate::diagnose::{PodProblem, pod_problem, rails_hint};
-use crate::patience::{self, UNSCHEDULABLE_GRACE, Unscheduled};
+use crate::patience::{self, Unscheduled, grace_for};
 use crate::{DeployError, MigrationOutcome, Reporter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ pub(crate) async fn run(
     .default_backoff()
     .applied_objects();
     futures::pin_mut!(job_events, pod_events);
-    let mut unscheduled = Unscheduled::new(UNSCHEDULABLE_GRACE);
+    let mut unscheduled = Unscheduled::new();
     // Lines shown so far, whether the container has ended, and the pod last seen.
     let (mut printed, mut ended, mut last_pod) = (0usize, false, None::<String>);
     let result = loop {
@@ -173,10 +173,11 @@ pub(crate) async fn run(
                 match pod_problem(&pod) {
                     Some(problem) if problem.is_unschedulable() => {
                         let (pod_name, message) = (problem.pod.clone(), problem.message.clone());
-                        if unscheduled.waiting(&pod_name, problem, tokio::time::Instant::now()) {
+                        let grace = grace_for(&message);
+                        if unscheduled.waiting(&pod_name, problem, tokio::time::Instant::now() + grace) {
                             reporter.warn(&format!(
-                                "the migration pod cannot be scheduled yet ({message}); waiting up to {}s for a node or a volume",
-                                UNSCHEDULABLE_GRACE.as_secs()
+                                "the migration pod cannot be scheduled yet ({message}); waiting up to {}s",
+                                grace.as_secs()
                             ));
                         }
                     }

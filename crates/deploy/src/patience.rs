@@ -1,38 +1,44 @@
 //! Pods the scheduler cannot place yet. Unlike a crash loop, that can fix itself: a volume binds a
-//! moment after its claim is created, a cluster autoscaler adds a node. Such a pod gets a grace
-//! period before the deploy gives up on it.
+//! moment after its claim is created (a cloud disk takes tens of seconds to provision), a node
+//! comes back. Such a pod gets a short grace before the deploy gives up on it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// How long a pod may stay unschedulable before the deploy calls it hopeless.
-pub(crate) const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(60);
+/// How long a pod may stay unschedulable, from the scheduler's message: waiting for a volume to
+/// bind gets a minute, anything else (too little CPU or memory, taints) a few scheduling rounds.
+pub(crate) fn grace_for(message: &str) -> Duration {
+    if message.contains("PersistentVolumeClaim") || message.contains("volume") {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(20)
+    }
+}
 
-/// Waiting pods by name, each with what to report if it runs out of grace.
+/// Waiting pods by name, each with the time its grace ends and what to report then.
 pub(crate) struct Unscheduled<T> {
-    grace: Duration,
     waiting: BTreeMap<String, (Instant, T)>,
 }
 
 impl<T: Clone> Unscheduled<T> {
-    pub(crate) fn new(grace: Duration) -> Self {
+    pub(crate) fn new() -> Self {
         Unscheduled {
-            grace,
             waiting: BTreeMap::new(),
         }
     }
 
-    /// Records that `pod` cannot be scheduled. True the first time, so the caller says it once.
-    pub(crate) fn waiting(&mut self, pod: &str, report: T, now: Instant) -> bool {
+    /// Records that `pod` cannot be scheduled, its grace ending at `until` (kept from the first
+    /// time). True the first time, so the caller says it once.
+    pub(crate) fn waiting(&mut self, pod: &str, report: T, until: Instant) -> bool {
         match self.waiting.get_mut(pod) {
             Some((_, latest)) => {
                 *latest = report;
                 false
             }
             None => {
-                self.waiting.insert(pod.to_string(), (now, report));
+                self.waiting.insert(pod.to_string(), (until, report));
                 true
             }
         }
@@ -43,19 +49,16 @@ impl<T: Clone> Unscheduled<T> {
         self.waiting.remove(pod);
     }
 
-    /// When the longest-waiting pod runs out of grace.
+    /// When the first waiting pod runs out of grace.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.waiting
-            .values()
-            .map(|(since, _)| *since + self.grace)
-            .min()
+        self.waiting.values().map(|(until, _)| *until).min()
     }
 
     /// A pod whose grace is over: its latest report.
     pub(crate) fn expired(&self, now: Instant) -> Option<T> {
         self.waiting
             .values()
-            .find(|(since, _)| *since + self.grace <= now)
+            .find(|(until, _)| *until <= now)
             .map(|(_, problem)| problem.clone())
     }
 }
@@ -73,12 +76,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pod_is_hopeless_only_after_the_grace() {
-        let mut u: Unscheduled<&str> = Unscheduled::new(Duration::from_secs(60));
+    fn a_pod_is_hopeless_only_after_its_grace() {
+        let mut u: Unscheduled<&str> = Unscheduled::new();
         let start = Instant::now();
-        assert!(u.waiting("web-1", "first", start));
-        assert!(!u.waiting("web-1", "later", start + Duration::from_secs(30)));
-        assert_eq!(u.next_deadline(), Some(start + Duration::from_secs(60)));
+        let until = start + Duration::from_secs(60);
+        assert!(u.waiting("web-1", "first", until));
+        assert!(!u.waiting("web-1", "later", start + Duration::from_secs(90)));
+        assert_eq!(u.next_deadline(), Some(until), "the first grace holds");
         assert_eq!(u.expired(start + Duration::from_secs(59)), None);
         let expired = u.expired(start + Duration::from_secs(60));
         assert_eq!(
@@ -90,11 +94,20 @@ mod tests {
 
     #[test]
     fn a_placed_pod_is_forgotten() {
-        let mut u: Unscheduled<&str> = Unscheduled::new(Duration::from_secs(60));
+        let mut u: Unscheduled<&str> = Unscheduled::new();
         let start = Instant::now();
-        u.waiting("web-1", "x", start);
+        u.waiting("web-1", "x", start + Duration::from_secs(20));
         u.settled("web-1");
         assert_eq!(u.next_deadline(), None);
         assert_eq!(u.expired(start + Duration::from_secs(600)), None);
+    }
+
+    #[test]
+    fn a_volume_gets_longer_than_a_lack_of_cpu() {
+        let volume =
+            grace_for("0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.");
+        let cpu = grace_for("0/3 nodes are available: 3 Insufficient cpu.");
+        assert_eq!(volume, Duration::from_secs(60));
+        assert_eq!(cpu, Duration::from_secs(20));
     }
 }

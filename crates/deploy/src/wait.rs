@@ -13,7 +13,7 @@ use kubectl_rails_spec::AppSpec;
 use kubectl_rails_spec::render::{CHECKSUM_ANNOTATION, labels};
 
 use crate::diagnose::{PodProblem, pod_problem, rails_hint};
-use crate::patience::{self, UNSCHEDULABLE_GRACE, Unscheduled};
+use crate::patience::{self, Unscheduled, grace_for};
 use crate::progress::{self, ProcessProgress};
 use crate::{DeployError, Reporter};
 
@@ -65,7 +65,7 @@ pub(crate) async fn rollout(
         .collect();
     let image = spec.image.reference();
     let mut interrupted = false;
-    let mut unscheduled = Unscheduled::new(UNSCHEDULABLE_GRACE);
+    let mut unscheduled = Unscheduled::new();
     loop {
         let current: Vec<ProcessProgress> = state.values().cloned().collect();
         reporter.progress(&progress::summary(&current));
@@ -94,10 +94,11 @@ pub(crate) async fn rollout(
                     match problem {
                         Some(problem) if problem.is_unschedulable() => {
                             let (pod_name, message) = (problem.pod.clone(), problem.message.clone());
-                            if unscheduled.waiting(&pod_name, (process_of(&pod), problem), tokio::time::Instant::now()) {
+                            let grace = grace_for(&message);
+                            if unscheduled.waiting(&pod_name, (process_of(&pod), problem), tokio::time::Instant::now() + grace) {
                                 reporter.warn(&format!(
-                                    "pod `{pod_name}` cannot be scheduled yet ({message}); waiting up to {}s for a node or a volume",
-                                    UNSCHEDULABLE_GRACE.as_secs()
+                                    "pod `{pod_name}` cannot be scheduled yet ({message}); waiting up to {}s",
+                                    grace.as_secs()
                                 ));
                             }
                         }
