@@ -128,15 +128,23 @@ impl Applier {
     /// source of truth for the fields it renders.
     pub async fn apply(&self, value: &Value) -> Result<ApplyOutcome, KubeError> {
         let (kind, name) = kind_and_name(value);
-        let before = self
-            .api(&kind)?
-            .get_opt(&name)
-            .await
-            .map_err(api_err(format!(
-                "read {kind} `{name}` in namespace `{}`",
-                self.namespace
-            )))?;
-        let object = self.patch(&kind, &name, value).await?;
+        let read = async {
+            self.api(&kind)?
+                .get_opt(&name)
+                .await
+                .map_err(api_err(format!(
+                    "read {kind} `{name}` in namespace `{}`",
+                    self.namespace
+                )))
+        };
+        // A dry run changes nothing, so the read and the apply may overlap; a real apply must
+        // read the object as it was first.
+        let (before, object) = if self.dry_run {
+            tokio::try_join!(read, self.patch(&kind, &name, value))?
+        } else {
+            let before = read.await?;
+            (before, self.patch(&kind, &name, value).await?)
+        };
         // A dry run never bumps the resourceVersion, so compare content instead.
         let action = match before {
             None => "created",
