@@ -2,7 +2,8 @@
 //! a watch-based wait that fails fast on hopeless pods, and the release history.
 //!
 //! It never prompts and never prints: questions are the binary's job, and everything worth
-//! saying goes through a [`Reporter`]. It never reads or reports a secret value.
+//! saying goes through a [`Reporter`]. It reads the app Secret only to check its keys and take a
+//! digest of it (so pods roll when a value changes), and never reports a value.
 
 pub mod diagnose;
 pub mod lease;
