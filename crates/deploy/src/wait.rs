@@ -27,13 +27,7 @@ pub(crate) async fn rollout(
     deadline: tokio::time::Instant,
     timeout: Duration,
 ) -> Result<Vec<ProcessProgress>, DeployError> {
-    let selector = format!(
-        "{}={},{}={}",
-        labels::INSTANCE,
-        spec.name,
-        labels::MANAGED_BY,
-        labels::MANAGER
-    );
+    let selector = labels::made_for(&spec.name);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let dep_events =
@@ -95,7 +89,7 @@ pub(crate) async fn rollout(
                         Some(problem) if problem.is_unschedulable() => {
                             let (pod_name, message) = (problem.pod.clone(), problem.message.clone());
                             let grace = grace_for(&message);
-                            if unscheduled.waiting(&pod_name, (process_of(&pod), problem), tokio::time::Instant::now() + grace) {
+                            if unscheduled.waiting(&pod_name, (labels::component_of(&pod.metadata), problem), tokio::time::Instant::now() + grace) {
                                 reporter.warn(&format!(
                                     "pod `{pod_name}` cannot be scheduled yet ({message}); waiting up to {}s",
                                     grace.as_secs()
@@ -103,7 +97,7 @@ pub(crate) async fn rollout(
                             }
                         }
                         Some(problem) => {
-                            return Err(hopeless(&pods, ns, &process_of(&pod), problem, client).await);
+                            return Err(hopeless(&pods, ns, &labels::component_of(&pod.metadata), problem, client).await);
                         }
                         None => unscheduled.settled(pod.metadata.name.as_deref().unwrap_or_default()),
                     }
@@ -124,15 +118,6 @@ pub(crate) async fn rollout(
             }
         }
     }
-}
-
-/// The process (`web`, `worker`) a pod belongs to, from its component label.
-fn process_of(pod: &Pod) -> String {
-    pod.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(labels::COMPONENT).cloned())
-        .unwrap_or_default()
 }
 
 /// Says once per outage that the watch is reconnecting (the apiserver restarted, say).

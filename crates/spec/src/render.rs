@@ -41,6 +41,19 @@ pub mod labels {
     pub const VERSION: &str = "app.kubernetes.io/version";
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     pub const MANAGER: &str = "kubectl-rails";
+
+    /// A label selector for every object the plugin made for `app`.
+    pub fn made_for(app: &str) -> String {
+        format!("{INSTANCE}={app},{MANAGED_BY}={MANAGER}")
+    }
+
+    /// The process (`web`, `worker`) or role (`migrate`) an object belongs to, from its labels.
+    pub fn component_of(meta: &super::ObjectMeta) -> String {
+        meta.labels
+            .as_ref()
+            .and_then(|l| l.get(COMPONENT).cloned())
+            .unwrap_or_default()
+    }
 }
 
 /// Annotation on pod templates: a digest of config and secrets, so that a change rolls the pods.

@@ -33,13 +33,7 @@ pub(crate) async fn run(
     let target = settings.target(Some(&spec)).await?;
     let client = &target.conn.client;
     let ns = &target.namespace;
-    let selector = format!(
-        "{}={},{}={}",
-        labels::INSTANCE,
-        spec.name,
-        labels::MANAGED_BY,
-        labels::MANAGER
-    );
+    let selector = labels::made_for(&spec.name);
     let params = ListParams::default().labels(&selector);
     let mut doomed: Vec<(String, String)> = Vec::new();
     for kind in KINDS {

@@ -175,12 +175,7 @@ fn pod_row(p: &Pod, now: Timestamp) -> PodRow {
     };
     PodRow {
         name: p.metadata.name.clone().unwrap_or_default(),
-        process: p
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::COMPONENT).cloned())
-            .unwrap_or_default(),
+        process: labels::component_of(&p.metadata),
         node: p
             .spec
             .as_ref()
@@ -240,14 +235,8 @@ fn ingress_row(i: &Ingress) -> IngressRow {
 
 fn autoscaler_row(h: &HorizontalPodAutoscaler) -> AutoscalerRow {
     let spec = h.spec.clone().unwrap_or_default();
-    let process = h
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(labels::COMPONENT).cloned())
-        .unwrap_or_default();
     AutoscalerRow {
-        process,
+        process: labels::component_of(&h.metadata),
         min: spec.min_replicas.unwrap_or(1),
         max: spec.max_replicas,
         current: h
