@@ -85,11 +85,7 @@ fn a_root_pod_is_refused_by_the_restricted_namespace() {
     let ns = TestNs::restricted("psa");
     let run = ns.kubectl(&["run", "root", "--image=busybox:1", "--dry-run=server"]);
     assert_ne!(run.code, 0);
-    assert!(
-        run.stderr.contains("violates PodSecurity"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("violates PodSecurity");
 }
 
 #[test]

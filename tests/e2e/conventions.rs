@@ -100,11 +100,7 @@ fn krew_validates_installs_and_uninstalls_the_plugin() {
             .args(["-manifest", manifest.to_str().unwrap()]),
     );
     assert_eq!(v.code, 0, "validate-krew-manifest:\n{}", v.stderr);
-    assert!(
-        v.stderr.contains("structural validation OK"),
-        "{}",
-        v.stderr
-    );
+    v.stderr_has("structural validation OK");
 
     // krew wants a local index to exist; an empty one stands in for `krew update`, which
     // would clone the public index over the network.

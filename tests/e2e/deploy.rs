@@ -161,13 +161,8 @@ fn rails71_deploys_migrates_and_reports() {
     );
     assert!(run.stdout.contains(" web      3/3"), "{}", run.stdout);
     assert!(run.stdout.contains(" worker   1/1"), "{}", run.stdout);
-    assert!(
-        run.stderr
-            .contains("running migrations: Job `imagestorage-migrate-"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("migrations done"), "{}", run.stderr);
+    run.stderr_has("running migrations: Job `imagestorage-migrate-");
+    run.stderr_has("migrations done");
     // The migration's log, each line once, before the deploy goes on.
     let log_lines: Vec<&str> = run
         .stderr
@@ -246,21 +241,9 @@ fn a_volume_that_never_binds_fails_with_the_storage_hint() {
     let ns = TestNs::restricted("novolume");
     let app = rails8_app(&ns);
     let run = deploy(&ns, app.path(), &[]).code(1);
-    assert!(
-        run.stderr.contains("cannot be scheduled yet"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("the app's volume claim is not bound"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("nothing was rolled out"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("cannot be scheduled yet");
+    run.stderr_has("the app's volume claim is not bound");
+    run.stderr_has("nothing was rolled out");
 }
 
 /// Right after a deploy, the Job controller may not have marked the migration Job Complete yet
@@ -280,12 +263,7 @@ fn an_immediate_redeploy_does_not_migrate_again() {
     )
     .unwrap();
     let run = deploy(&ns, app.path(), &[]).success();
-    assert!(
-        run.stderr
-            .contains("migrations already ran for this release"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("migrations already ran for this release");
     assert!(!run.stderr.contains("running migrations"), "{}", run.stderr);
     assert!(run.stdout.contains(" web      3/3"), "{}", run.stdout);
 }
@@ -297,11 +275,7 @@ fn a_second_deploy_without_changes_changes_nothing() {
     deploy(&ns, app.path(), &[]).success();
     let before = snapshot(&ns);
     let run = deploy(&ns, app.path(), &[]).success();
-    assert!(
-        run.stderr.contains("no changes: release v1 is current"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("no changes: release v1 is current");
     assert!(
         run.stdout.starts_with("imagestorage is up to date"),
         "{}",
@@ -316,23 +290,9 @@ fn a_failing_migration_keeps_the_previous_release_serving() {
     let app = rails71_app(&ns, "2");
     deploy(&ns, app.path(), &[]).success();
     let run = deploy(&ns, app.path(), &["--tag", "2.0.0-migration-fails"]).code(1);
-    assert!(
-        run.stderr
-            .contains("the migration Job `imagestorage-migrate-"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("nothing was rolled out and release v1 keeps serving"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("last lines of the migration log:"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("the migration Job `imagestorage-migrate-");
+    run.stderr_has("nothing was rolled out and release v1 keeps serving");
+    run.stderr_has("last lines of the migration log:");
     assert_eq!(
         web_image(&ns, "imagestorage-web"),
         "docker-registry.example.dev/imagestorage:1.4.2"
@@ -344,16 +304,8 @@ fn a_failing_migration_keeps_the_previous_release_serving() {
     // The same broken release again: its failed Job is replaced and the migration runs (and fails)
     // again, rather than the deploy waiting out `--timeout`.
     let again = deploy(&ns, app.path(), &["--tag", "2.0.0-migration-fails"]).code(1);
-    assert!(
-        again.stderr.contains("(the migration exited with code 1)"),
-        "{}",
-        again.stderr
-    );
-    assert!(
-        again.stderr.contains("last lines of the migration log:"),
-        "{}",
-        again.stderr
-    );
+    again.stderr_has("(the migration exited with code 1)");
+    again.stderr_has("last lines of the migration log:");
 }
 
 #[test]
@@ -368,24 +320,12 @@ fn an_unpullable_image_fails_fast_with_the_reason() {
         &["--tag", "9.9.9-unpullable", "--migrate", "skip"],
     )
     .code(1);
-    assert!(
-        run.stderr.contains("is stuck in ImagePullBackOff"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("check the repository and tag"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("recorded release v2 as failed"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("is stuck in ImagePullBackOff");
+    run.stderr_has("check the repository and tag");
+    run.stderr_has("recorded release v2 as failed");
     // With migrations on, the migration Job meets the same image first.
     let run = deploy(&ns, app.path(), &["--tag", "9.9.9-unpullable"]).code(1);
-    assert!(run.stderr.contains("ImagePullBackOff"), "{}", run.stderr);
+    run.stderr_has("ImagePullBackOff");
 }
 
 #[test]
@@ -452,12 +392,7 @@ fn removing_a_worker_prunes_only_its_deployment() {
 
     remove_top_level_key(&app.path().join("config/kubernetes.yml"), "workers");
     let run = deploy(&ns, app.path(), &[]).success();
-    assert!(
-        run.stderr
-            .contains("Deployment `imagestorage-worker` pruned"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("Deployment `imagestorage-worker` pruned");
     let deployments = ns
         .kubectl(&["get", "deployments", "-o", "name"])
         .success()
@@ -483,12 +418,7 @@ fn dry_run_and_diff_change_nothing() {
     let app = rails71_app(&ns, "2");
     let before = snapshot(&ns);
     let run = deploy(&ns, app.path(), &["--dry-run"]).success();
-    assert!(
-        run.stderr
-            .contains("Deployment `imagestorage-web` would be created (server dry run)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("Deployment `imagestorage-web` would be created (server dry run)");
     assert_eq!(snapshot(&ns), before);
 
     deploy(&ns, app.path(), &[]).success();
@@ -509,7 +439,7 @@ fn dry_run_and_diff_change_nothing() {
         diff.stdout
     );
     let same = ns.rails(app.path(), &["diff"]).success();
-    assert!(same.stderr.contains("no changes"), "{}", same.stderr);
+    same.stderr_has("no changes");
     assert_eq!(snapshot(&ns), before);
 }
 
@@ -537,7 +467,7 @@ fn without_a_terminal_every_question_names_its_flag() {
     let bare = fixture("rails71-sidekiq");
     // No spec yet: deploy asks init's questions first, and the image is one nobody can answer.
     let run = ns.rails(bare.path(), &["deploy", "--no-input"]).code(2);
-    assert!(run.stderr.contains("pass `--image`"), "{}", run.stderr);
+    run.stderr_has("pass `--image`");
     // A namespace that does not exist needs a yes.
     let app = rails71_initialised(&["--no-ingress"]);
     let run = rails(
@@ -546,7 +476,7 @@ fn without_a_terminal_every_question_names_its_flag() {
         &["deploy", "--no-input", "-n", "does-not-exist-yet"],
     )
     .code(2);
-    assert!(run.stderr.contains("pass `--yes`"), "{}", run.stderr);
+    run.stderr_has("pass `--yes`");
     // An image without a tag, and `latest`.
     let run = ns
         .rails(
@@ -554,11 +484,11 @@ fn without_a_terminal_every_question_names_its_flag() {
             &["deploy", "--no-input", "--image", "ghcr.io/acme/shop"],
         )
         .code(2);
-    assert!(run.stderr.contains("pass `--tag`"), "{}", run.stderr);
+    run.stderr_has("pass `--tag`");
     let run = ns
         .rails(app.path(), &["deploy", "--no-input", "--tag", "latest"])
         .code(2);
-    assert!(run.stderr.contains("`--allow-latest`"), "{}", run.stderr);
+    run.stderr_has("`--allow-latest`");
 }
 
 #[test]
@@ -572,12 +502,7 @@ fn a_held_lease_stops_a_second_deploy() {
     .success();
     let before = snapshot(&ns);
     let run = deploy(&ns, app.path(), &[]).code(1);
-    assert!(
-        run.stderr
-            .contains("another deploy of `imagestorage` is running (held by alice@laptop"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("another deploy of `imagestorage` is running (held by alice@laptop");
     assert_eq!(snapshot(&ns), before, "nothing applied");
     ns.kubectl(&["delete", "lease", "imagestorage-deploy"])
         .success();
@@ -706,17 +631,8 @@ fn missing_secrets_stop_the_deploy_before_any_change() {
     let ns = TestNs::restricted("preflight");
     let app = rails71_initialised(&["--no-ingress", "-n", &ns.name]);
     let run = deploy(&ns, app.path(), &[]).code(1);
-    assert!(
-        run.stderr
-            .contains("Secret `imagestorage-secrets` does not exist in namespace"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("kubectl rails secrets import"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("Secret `imagestorage-secrets` does not exist in namespace");
+    run.stderr_has("kubectl rails secrets import");
     assert!(
         run.stderr
             .contains("; and the image is private (registry `docker-registry.example.dev`), but its pull secret `imagestorage-registry` is missing"),
@@ -734,12 +650,8 @@ fn missing_secrets_stop_the_deploy_before_any_change() {
     .success();
     for _ in 0..2 {
         let run = deploy(&ns, app.path(), &[]).code(1);
-        assert!(
-            run.stderr.contains(
-                "Secret `imagestorage-secrets` lacks E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL"
-            ),
-            "{}",
-            run.stderr
+        run.stderr_has(
+            "Secret `imagestorage-secrets` lacks E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL",
         );
         assert!(!run.stderr.contains("another deploy"), "{}", run.stderr);
     }
@@ -767,23 +679,10 @@ fn a_pod_no_node_can_take_fails_after_its_grace_with_the_reason() {
     )
     .unwrap();
     let run = deploy(&ns, app.path(), &["--migrate", "skip"]).code(1);
-    assert!(
-        run.stderr.contains("cannot be scheduled yet"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("Insufficient cpu"), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("no node can take the pod: lower `resources`"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("recorded release v2 as failed"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("cannot be scheduled yet");
+    run.stderr_has("Insufficient cpu");
+    run.stderr_has("no node can take the pod: lower `resources`");
+    run.stderr_has("recorded release v2 as failed");
     let ready = ns.kubectl(&[
         "get",
         "deployment",
@@ -809,7 +708,7 @@ fn changing_resources_deploys_with_a_job_of_its_own() {
     )
     .unwrap();
     let run = deploy(&ns, app.path(), &[]).success();
-    assert!(run.stderr.contains("running migrations"), "{}", run.stderr);
+    run.stderr_has("running migrations");
     let jobs = ns.kubectl(&["get", "jobs", "-o", "name"]).success().stdout;
     assert_eq!(jobs.lines().count(), 2, "{jobs}");
 }

@@ -97,7 +97,7 @@ fn doctor_checks_ingress_tls_secrets_and_rbac() {
         "{}",
         before.stdout
     );
-    assert!(before.stderr.contains("checks failed"), "{}", before.stderr);
+    before.stderr_has("checks failed");
 
     let cluster = &ns.kubeconfig;
     kubectl_with_stdin(cluster, &["apply", "-f", "-"], Some(CLASS)).success();
@@ -295,11 +295,7 @@ fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
             "without {resource}, the error names it:\n{}",
             run.stderr
         );
-        assert!(
-            run.stderr.contains("lacks this permission"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("lacks this permission");
     }
 }
 

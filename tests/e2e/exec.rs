@@ -36,7 +36,7 @@ fn exec_output_and_exit_codes_pass_through() {
             &["exec", "--", "sh", "-c", "echo to-stderr >&2; exit 3"],
         )
         .code(3);
-    assert!(run.stderr.contains("to-stderr"), "{}", run.stderr);
+    run.stderr_has("to-stderr");
     assert!(
         !run.stderr.contains("error:"),
         "the remote code is passed on quietly: {}",
@@ -143,12 +143,7 @@ fn no_ready_pod_and_unknown_process_are_clear() {
     let run = ns
         .rails(app.path(), &["exec", "--process", "sidekiq", "--", "true"])
         .code(1);
-    assert!(
-        run.stderr
-            .contains("process `sidekiq` does not exist (the app has web, worker)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("process `sidekiq` does not exist (the app has web, worker)");
     ns.kubectl(&["scale", "deployment", "imagestorage-worker", "--replicas=0"])
         .success();
     for _ in 0..50 {
@@ -172,18 +167,9 @@ fn no_ready_pod_and_unknown_process_are_clear() {
     let run = ns
         .rails(app.path(), &["exec", "--process", "worker", "--", "true"])
         .code(1);
-    assert!(
-        run.stderr.contains("no Ready pod of `worker`"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("it has no pods"), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("hint: see why with `kubectl rails status`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("no Ready pod of `worker`");
+    run.stderr_has("it has no pods");
+    run.stderr_has("hint: see why with `kubectl rails status`");
 }
 
 #[test]

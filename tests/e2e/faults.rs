@@ -101,12 +101,7 @@ fn ctrl_c_while_waiting_exits_130_and_says_where_the_release_is() {
         "{}",
         said[0]
     );
-    assert!(
-        run.stderr
-            .contains("`kubectl rails deploy` resumes it; `kubectl rails rollback` goes back"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("`kubectl rails deploy` resumes it; `kubectl rails rollback` goes back");
     assert_eq!(
         std::fs::read(app.path().join("config/kubernetes.yml")).unwrap(),
         spec_before,
@@ -136,17 +131,8 @@ fn a_rollout_slower_than_the_timeout_exits_124() {
             ],
         )
         .code(124);
-    assert!(
-        run.stderr
-            .contains("timed out after 2s waiting for the rollout"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("kubectl rails status -w"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("timed out after 2s waiting for the rollout");
+    run.stderr_has("kubectl rails status -w");
     let releases = ns.rails(app.path(), &["releases"]).success().stdout;
     assert!(
         releases.contains("v2        failed"),

@@ -26,9 +26,5 @@ fn version_prints_the_crate_version() {
 #[test]
 fn unknown_subcommand_is_a_usage_error() {
     let run = rails(&root(), None, &["deploy-everything"]).code(2);
-    assert!(
-        run.stderr.contains("unrecognized subcommand"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("unrecognized subcommand");
 }

@@ -19,7 +19,7 @@ const RAILS71_FLAGS: &[&str] = &[
 fn rails8_kamal_init_reads_kamal_and_handles_thruster() {
     let app = fixture("rails8-kamal");
     let run = rails(app.path(), None, &["init", "--no-input"]).success();
-    assert!(run.stderr.contains("HTTP_PORT=8080"), "{}", run.stderr);
+    run.stderr_has("HTTP_PORT=8080");
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
     insta::assert_snapshot!("rails8_spec", spec);
 }
@@ -163,7 +163,7 @@ fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
     let path = app.path().join("config/kubernetes.yml");
     let first = std::fs::read_to_string(&path).unwrap();
     let same = rails(app.path(), None, RAILS71_FLAGS).success();
-    assert!(same.stderr.contains("is up to date"), "{}", same.stderr);
+    same.stderr_has("is up to date");
 
     let mut changed: Vec<&str> = RAILS71_FLAGS.to_vec();
     *changed.last_mut().unwrap() = "4";
@@ -173,16 +173,8 @@ fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
         "shows the change: {}",
         refused.stderr
     );
-    assert!(
-        refused.stderr.contains("+   replicas: 4"),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        refused.stderr.contains("pass `--yes`"),
-        "{}",
-        refused.stderr
-    );
+    refused.stderr_has("+   replicas: 4");
+    refused.stderr_has("pass `--yes`");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         first,
@@ -207,10 +199,5 @@ fn an_image_without_a_tag_is_a_warning() {
         &["init", "--no-input", "--image", "ghcr.io/acme/shop"],
     )
     .success();
-    assert!(
-        run.stderr
-            .contains("warning: image `ghcr.io/acme/shop` has no tag"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("warning: image `ghcr.io/acme/shop` has no tag");
 }

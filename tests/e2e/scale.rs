@@ -27,7 +27,7 @@ fn scale_spreads_pods_and_the_next_deploy_keeps_the_count() {
     let app = rails71_app(&ns, "1");
     ns.rails(app.path(), &["deploy", "--no-input"]).success();
     let run = ns.rails(app.path(), &["scale", "web=3"]).success();
-    assert!(run.stderr.contains("scaled `web` to 3"), "{}", run.stderr);
+    run.stderr_has("scaled `web` to 3");
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
     assert!(
         spec.contains("  replicas: 3\n"),
@@ -100,12 +100,7 @@ fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
             ],
         )
         .success();
-    assert!(
-        run.stderr
-            .contains("autoscales from 2 to 10 replicas at 70% CPU"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("autoscales from 2 to 10 replicas at 70% CPU");
     let hpa = ns
         .kubectl(&["get", "hpa", "imagestorage-web", "-o", "jsonpath={.spec.minReplicas}/{.spec.maxReplicas}/{.spec.metrics[0].resource.target.averageUtilization}"])
         .success()
@@ -122,11 +117,7 @@ fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
     let status = ns.rails(app.path(), &["status"]).success().stdout;
     assert!(status.contains("Autoscaler web: 2-10 replicas"), "{status}");
     let run = ns.rails(app.path(), &["scale", "4"]).success();
-    assert!(
-        run.stderr.contains("an autoscaler manages `web`"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("an autoscaler manages `web`");
 
     ns.rails(app.path(), &["autoscale", "web", "--off"])
         .success();
@@ -142,18 +133,9 @@ fn destroy_removes_the_app_and_keeps_the_secret() {
     let app = rails71_app(&ns, "2");
     ns.rails(app.path(), &["deploy", "--no-input"]).success();
     let refused = ns.rails(app.path(), &["destroy", "--no-input"]).code(2);
-    assert!(
-        refused.stderr.contains("pass `--yes`"),
-        "{}",
-        refused.stderr
-    );
+    refused.stderr_has("pass `--yes`");
     let run = ns.rails(app.path(), &["destroy", "--yes"]).success();
-    assert!(
-        run.stderr
-            .contains("kept imagestorage-secrets, imagestorage-registry"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("kept imagestorage-secrets, imagestorage-registry");
     let left = ns
         .kubectl(&[
             "get",
@@ -197,36 +179,18 @@ fn bad_scale_input_is_refused() {
     let app = rails71_app(&ns, "1");
     let spec_before = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
     let run = ns.rails(app.path(), &["scale", "web=-1"]).code(2);
-    assert!(
-        run.stderr
-            .contains("replicas must be 0 or more, not -1 (`web=-1`)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("replicas must be 0 or more, not -1 (`web=-1`)");
     let run = ns.rails(app.path(), &["scale", "sidekiq=2"]).code(2);
-    assert!(
-        run.stderr
-            .contains("process `sidekiq` does not exist (the app has web, worker)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("process `sidekiq` does not exist (the app has web, worker)");
     let run = ns
         .rails(
             app.path(),
             &["autoscale", "web", "--min", "5", "--max", "2"],
         )
         .code(2);
-    assert!(
-        run.stderr.contains("`min` (5) is greater than `max` (2)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("`min` (5) is greater than `max` (2)");
     let run = ns.rails(app.path(), &["scale", "web=3"]).code(1);
-    assert!(
-        run.stderr.contains("`web` is not deployed"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("`web` is not deployed");
     assert_eq!(
         std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap(),
         spec_before,

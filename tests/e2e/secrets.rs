@@ -44,12 +44,8 @@ fn import_then_list_shows_names_and_digests_only() {
     let ns = TestNs::new("secrets-import");
     let app = app_with_env(&ns);
     let run = ns.rails(app.path(), &["secrets", "import"]).success();
-    assert!(
-        run.stderr.contains(
-            "set DATABASE_URL, E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL, SECRET_KEY_BASE"
-        ),
-        "{}",
-        run.stderr
+    run.stderr_has(
+        "set DATABASE_URL, E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL, SECRET_KEY_BASE",
     );
     // Plain keys the spec already holds under `env:` are not secrets and stay out.
     assert!(!run.stderr.contains("not imported"), "{}", run.stderr);
@@ -88,11 +84,7 @@ fn import_then_list_shows_names_and_digests_only() {
     );
     // Importing again changes nothing.
     let again = ns.rails(app.path(), &["secrets", "import"]).success();
-    assert!(
-        again.stderr.contains("already holds these values"),
-        "{}",
-        again.stderr
-    );
+    again.stderr_has("already holds these values");
 }
 
 const ENV_VALUES_DATABASE_URL: &str =
@@ -116,16 +108,8 @@ fn set_unset_and_missing_keys() {
     let run = ns
         .rails(app.path(), &["secrets", "unset", "SECRET_KEY_BASE"])
         .success();
-    assert!(
-        run.stderr.contains("removed SECRET_KEY_BASE"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("the spec still names SECRET_KEY_BASE"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("removed SECRET_KEY_BASE");
+    run.stderr_has("the spec still names SECRET_KEY_BASE");
     let file = app.path().join("values.env");
     std::fs::write(&file, "REDIS_URL=redis://:Redis-Pass-6620@r:6379/1\n").unwrap();
     ns.rails(
@@ -306,11 +290,7 @@ fn registry_from_plain_auths_and_from_a_credential_helper() {
             &[],
         )
         .success();
-    assert!(
-        run.stderr.contains("is not the host of the image"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("is not the host of the image");
 }
 
 #[test]
@@ -341,12 +321,7 @@ fn import_from_hand_written_manifests() {
         "tells which line to delete: {}",
         run.stderr
     );
-    assert!(
-        run.stderr
-            .contains("keep them under `env:` in the spec: E2_REGION"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("keep them under `env:` in the spec: E2_REGION");
     assert_eq!(
         secret_data(&ns, "imagestorage-secrets", "E2_SECRET_ACCESS_KEY"),
         b"tu_secret_access_key_Real-31"
@@ -519,12 +494,7 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     };
 
     let run = import(&[]).success();
-    assert!(
-        run.stderr
-            .contains("skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): line 6: RAILS_MASTER_KEY="),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): line 6: RAILS_MASTER_KEY=");
     assert!(!ran.exists(), "no command runs without --allow-commands");
     assert_eq!(
         secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
@@ -532,8 +502,8 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     );
 
     let run = import(&["--allow-commands"]).code(2);
-    assert!(run.stderr.contains("confirmation needed"), "{}", run.stderr);
-    assert!(run.stderr.contains("pass `--yes`"), "{}", run.stderr);
+    run.stderr_has("confirmation needed");
+    run.stderr_has("pass `--yes`");
     assert!(!ran.exists(), "no command runs unconfirmed");
     assert!(
         ns.kubectl(&[

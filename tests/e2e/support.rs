@@ -111,6 +111,16 @@ impl Run {
         self
     }
 
+    /// Asserts that stderr says `needle`, and shows all of stderr when it does not.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+    }
+
     #[track_caller]
     pub fn code(self, code: i32) -> Self {
         assert_eq!(
