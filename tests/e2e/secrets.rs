@@ -449,8 +449,16 @@ fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
     let mut p = Session::spawn(cmd).expect("spawn in a pty");
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     p.expect("Value of SECRET_KEY_BASE").unwrap();
-    p.send_line("Typed-Secret-Value-909").unwrap();
-    let done = p.expect("in Secret `imagestorage-secrets`").unwrap();
+    // The hidden prompt turns echo off with TCSAFLUSH, which drops input typed a moment too
+    // early; a person would type again, and so does the test.
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(2)));
+    let done = (0..15)
+        .find_map(|_| {
+            p.send_line("Typed-Secret-Value-909").unwrap();
+            p.expect("in Secret `imagestorage-secrets`").ok()
+        })
+        .expect("the typed value is taken");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     let shown = String::from_utf8_lossy(done.before()).into_owned();
     assert!(shown.contains("set SECRET_KEY_BASE"), "{shown}");
     assert!(
