@@ -43,6 +43,9 @@ pub struct AppSpec {
     /// A persistent volume, for example Active Storage's disk service at `/rails/storage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<VolumeSpec>,
+    /// Where every pod of the app runs, unless its process says otherwise.
+    #[serde(default, skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +118,9 @@ pub struct WebSpec {
     pub health_path: String,
     #[serde(default = "Resources::web_default")]
     pub resources: Resources,
+    /// Where web pods (and the migration and one-off pods cloned from them) run.
+    #[serde(default, skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +134,88 @@ pub struct WorkerSpec {
     pub autoscale: Option<Autoscale>,
     #[serde(default = "Resources::worker_default")]
     pub resources: Resources,
+    #[serde(default, skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
+}
+
+/// Which nodes a process runs on, as users of node pools say it: labels the node must carry and
+/// taints the pods tolerate. A process's own placement overrides the app's: its node selector
+/// is merged over the app's (its keys win), its tolerations replace the app's when it has any.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+}
+
+impl Placement {
+    pub fn is_empty(&self) -> bool {
+        self.node_selector.is_empty() && self.tolerations.is_empty()
+    }
+
+    /// `self` with `over` laid on top (see [`Placement`]).
+    pub fn overlaid(&self, over: &Placement) -> Placement {
+        let mut node_selector = self.node_selector.clone();
+        node_selector.extend(over.node_selector.clone());
+        Placement {
+            node_selector,
+            tolerations: if over.tolerations.is_empty() {
+                self.tolerations.clone()
+            } else {
+                over.tolerations.clone()
+            },
+        }
+    }
+}
+
+/// A taint the pods tolerate: `key`, with `value` (operator `Equal`) or without (`Exists`), for
+/// one `effect` or all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Toleration {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; none means every effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+}
+
+/// The taint effects Kubernetes knows.
+pub const TAINT_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+impl Toleration {
+    /// Parses kubectl's taint syntax: `key`, `key=value`, `key:Effect` or `key=value:Effect`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (rest, effect) = match text.rsplit_once(':') {
+            Some((rest, effect)) => (rest, Some(effect)),
+            None => (text, None),
+        };
+        let (key, value) = match rest.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (rest, None),
+        };
+        if key.is_empty() {
+            return Err(format!(
+                "`{text}` is not a toleration such as `dedicated=rails:NoSchedule`"
+            ));
+        }
+        if let Some(e) = effect
+            && !TAINT_EFFECTS.contains(&e)
+        {
+            return Err(format!(
+                "`{e}` is not a taint effect; use one of {}",
+                TAINT_EFFECTS.join(", ")
+            ));
+        }
+        Ok(Toleration {
+            key: key.to_string(),
+            value: value.map(str::to_string),
+            effect: effect.map(str::to_string),
+        })
+    }
 }
 
 /// CPU-based autoscaling (`autoscaling/v2`).
@@ -307,6 +395,20 @@ impl AppSpec {
         }
     }
 
+    /// Where a process's pods run: the app's placement with the process's laid over it. The
+    /// migration Job and one-off pods run where web runs.
+    pub fn placement_of(&self, process: &str) -> Placement {
+        let own = if process == "web" {
+            Some(&self.web.placement)
+        } else {
+            self.workers.get(process).map(|w| &w.placement)
+        };
+        match own {
+            Some(own) => self.placement.overlaid(own),
+            None => self.placement.clone(),
+        }
+    }
+
     /// Object name of a process's Deployment.
     pub fn deployment_name(&self, process: &str) -> String {
         format!("{}-{process}", self.name)
@@ -326,6 +428,70 @@ mod tests {
         assert_eq!(image.repository, "registry.local:5000/shop");
         assert_eq!(image.tag.as_deref(), Some("v2"));
         assert_eq!(image.registry_host(), Some("registry.local:5000"));
+    }
+
+    #[test]
+    fn tolerations_parse_like_kubectl_taints() {
+        let cases = [
+            ("dedicated", ("dedicated", None, None)),
+            ("dedicated=rails", ("dedicated", Some("rails"), None)),
+            (
+                "dedicated:NoSchedule",
+                ("dedicated", None, Some("NoSchedule")),
+            ),
+            (
+                "pool=web:NoExecute",
+                ("pool", Some("web"), Some("NoExecute")),
+            ),
+        ];
+        for (text, (key, value, effect)) in cases {
+            let t = Toleration::parse(text).unwrap();
+            assert_eq!(
+                (t.key.as_str(), t.value.as_deref(), t.effect.as_deref()),
+                (key, value, effect),
+                "{text}"
+            );
+        }
+        assert!(Toleration::parse("=x").is_err());
+        assert!(
+            Toleration::parse("k:Sometimes")
+                .unwrap_err()
+                .contains("NoSchedule")
+        );
+    }
+
+    #[test]
+    fn a_process_placement_lays_over_the_apps() {
+        let app = Placement {
+            node_selector: BTreeMap::from([
+                ("pool".to_string(), "apps".to_string()),
+                ("arch".to_string(), "amd64".to_string()),
+            ]),
+            tolerations: vec![Toleration::parse("pool=apps:NoSchedule").unwrap()],
+        };
+        let own = Placement {
+            node_selector: BTreeMap::from([("pool".to_string(), "jobs".to_string())]),
+            tolerations: vec![],
+        };
+        let merged = app.overlaid(&own);
+        assert_eq!(
+            merged.node_selector["pool"], "jobs",
+            "the process's keys win"
+        );
+        assert_eq!(merged.node_selector["arch"], "amd64", "maps merge");
+        assert_eq!(
+            merged.tolerations, app.tolerations,
+            "no own tolerations: the app's"
+        );
+        let own_tolerations = Placement {
+            node_selector: BTreeMap::new(),
+            tolerations: vec![Toleration::parse("gpu:NoSchedule").unwrap()],
+        };
+        assert_eq!(
+            app.overlaid(&own_tolerations).tolerations,
+            own_tolerations.tolerations,
+            "lists replace"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::detect::{Database, Detection, JobBackend};
 use crate::dotenv::looks_secret;
 use crate::model::{
-    AppSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, RegistrySpec, Resources, VolumeSpec,
-    WebSpec, WorkerSpec,
+    AppSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, Placement, RegistrySpec, Resources,
+    VolumeSpec, WebSpec, WorkerSpec,
 };
 use crate::validate::{MAX_APP_NAME, suggest_label};
 
@@ -45,6 +45,8 @@ pub struct Answers {
     pub hosts: Vec<String>,
     pub namespace: Option<String>,
     pub replicas: i32,
+    /// Where every pod runs (`--node-selector`, `--toleration`).
+    pub placement: Placement,
 }
 
 fn split_cmd(cmd: &str) -> Vec<String> {
@@ -104,6 +106,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                 command,
                 replicas: 1,
                 resources: Resources::worker_default(),
+                placement: Placement::default(),
             },
         );
     }
@@ -125,6 +128,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                         command: split_cmd(cmd),
                         replicas: 1,
                         resources: Resources::worker_default(),
+                        placement: Placement::default(),
                     },
                 );
             }
@@ -146,6 +150,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                 command: default_worker_command(Some(backend)),
                 replicas: 1,
                 resources: Resources::worker_default(),
+                placement: Placement::default(),
             },
         );
         notes.push(format!(
@@ -302,6 +307,7 @@ impl Proposal {
                 autoscale: None,
                 health_path: self.health_path,
                 resources: Resources::web_default(),
+                placement: Placement::default(),
             },
             workers: self.workers,
             ingress,
@@ -309,6 +315,7 @@ impl Proposal {
             secrets: self.secrets,
             migrate: self.migrate,
             volume: self.volume,
+            placement: answers.placement,
         }
     }
 }

@@ -17,7 +17,8 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
     SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
-    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    Toleration as K8sToleration, TopologySpreadConstraint, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -372,9 +373,29 @@ impl Renderer<'_> {
         }
     }
 
-    fn pod_spec(&self, containers: Vec<Container>, restart_policy: Option<&str>) -> PodSpec {
+    fn pod_spec(
+        &self,
+        process: &str,
+        containers: Vec<Container>,
+        restart_policy: Option<&str>,
+    ) -> PodSpec {
         let uid = self.spec.uid;
+        let placement = self.spec.placement_of(process);
         PodSpec {
+            node_selector: (!placement.node_selector.is_empty()).then_some(placement.node_selector),
+            tolerations: (!placement.tolerations.is_empty()).then(|| {
+                placement
+                    .tolerations
+                    .iter()
+                    .map(|t| K8sToleration {
+                        key: Some(t.key.clone()),
+                        operator: Some(if t.value.is_some() { "Equal" } else { "Exists" }.into()),
+                        value: t.value.clone(),
+                        effect: t.effect.clone(),
+                        ..K8sToleration::default()
+                    })
+                    .collect()
+            }),
             containers,
             restart_policy: restart_policy.map(str::to_string),
             // The app never talks to the Kubernetes API.
@@ -483,7 +504,7 @@ impl Renderer<'_> {
                 60,
             )
         };
-        let mut pod = self.pod_spec(vec![container], None);
+        let mut pod = self.pod_spec(process, vec![container], None);
         pod.termination_grace_period_seconds = Some(grace);
         pod.topology_spread_constraints = Some(vec![TopologySpreadConstraint {
             max_skew: 1,
@@ -535,7 +556,8 @@ impl Renderer<'_> {
             Some(spec.migrate.command.clone()),
             &spec.web.resources,
         );
-        let mut pod = self.pod_spec(vec![container], Some("Never"));
+        // The migration runs where web runs: same nodes, same volume.
+        let mut pod = self.pod_spec("web", vec![container], Some("Never"));
         pod.termination_grace_period_seconds = Some(30);
         let template = self.template("migrate", pod);
         Job {
@@ -765,6 +787,48 @@ mod tests {
             render(&s, &RenderInputs::default()).checksum,
             "a secret change rolls the pods"
         );
+    }
+
+    #[test]
+    fn placement_reaches_every_pod_the_app_creates() {
+        let s = spec(
+            "placement:\n  node_selector: {pool: rails}\n  tolerations:\n  - {key: dedicated, value: rails, effect: NoSchedule}\nworkers:\n  jobs:\n    command: [bin/jobs]\n    placement:\n      node_selector: {pool: jobs}\n      tolerations: [{key: spot}]\n",
+        );
+        let release = render(&s, &RenderInputs::default());
+        let pod = |kind: &str, name: &str| {
+            let o = release
+                .objects
+                .iter()
+                .find(|o| o.kind == kind && o.name.starts_with(name))
+                .unwrap();
+            o.value["spec"]["template"]["spec"].clone()
+        };
+        let rails_pool = serde_json::json!({"pool": "rails"});
+        let dedicated = serde_json::json!([{"key": "dedicated", "operator": "Equal", "value": "rails", "effect": "NoSchedule"}]);
+        for (kind, name) in [("Deployment", "shop-web"), ("Job", "shop-migrate")] {
+            let p = pod(kind, name);
+            assert_eq!(p["nodeSelector"], rails_pool, "{kind} {name}");
+            assert_eq!(p["tolerations"], dedicated, "{kind} {name}");
+        }
+        let jobs = pod("Deployment", "shop-jobs");
+        assert_eq!(jobs["nodeSelector"], serde_json::json!({"pool": "jobs"}));
+        assert_eq!(
+            jobs["tolerations"],
+            serde_json::json!([{"key": "spot", "operator": "Exists"}])
+        );
+        let plain = render(&spec(""), &RenderInputs::default());
+        let web = &plain
+            .objects
+            .iter()
+            .find(|o| o.kind == "Deployment")
+            .unwrap()
+            .value;
+        assert!(
+            web["spec"]["template"]["spec"]
+                .get("nodeSelector")
+                .is_none()
+        );
+        assert!(web["spec"]["template"]["spec"].get("tolerations").is_none());
     }
 
     #[test]

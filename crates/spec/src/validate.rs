@@ -290,6 +290,14 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             ));
         }
     }
+    out.extend(check_placement(&["placement"], &spec.placement));
+    out.extend(check_placement(&["web", "placement"], &spec.web.placement));
+    for (name, worker) in &spec.workers {
+        out.extend(check_placement(
+            &["workers", name, "placement"],
+            &worker.placement,
+        ));
+    }
     if spec.migrate.command.is_empty() {
         out.push(
             Violation::new(&["migrate", "command"], "the migration command is empty")
@@ -320,6 +328,62 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
                 &["volume", "size"],
                 format!("`{}` is not a size such as `10Gi`", volume.size),
             ));
+        }
+    }
+    out
+}
+
+/// Whether `key` is a Kubernetes label key: an optional DNS prefix and `/`, then a name of at
+/// most 63 characters of letters, digits, `-`, `_` and `.` that starts and ends alphanumeric.
+pub fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    prefix.is_none_or(|p| is_host(p)) && is_label_value(name) && !name.is_empty()
+}
+
+/// Whether `value` is a Kubernetes label value (empty is allowed).
+pub fn is_label_value(value: &str) -> bool {
+    value.is_empty()
+        || (value.len() <= 63
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+fn check_placement(at: &[&str], placement: &crate::model::Placement) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let under = |last: &str| {
+        let mut p: Vec<String> = at.iter().map(|s| s.to_string()).collect();
+        p.push(last.to_string());
+        p
+    };
+    for (key, value) in &placement.node_selector {
+        if !is_label_key(key) || !is_label_value(value) {
+            out.push(Violation {
+                path: under("node_selector"),
+                message: format!("`{key}: {value}` is not a node label such as `pool: rails`"),
+                hint: None,
+            });
+        }
+    }
+    for t in &placement.tolerations {
+        let effect_ok = t
+            .effect
+            .as_deref()
+            .is_none_or(|e| crate::model::TAINT_EFFECTS.contains(&e));
+        if !is_label_key(&t.key) || !effect_ok {
+            out.push(Violation {
+                path: under("tolerations"),
+                message: format!("invalid toleration of `{}`", t.key),
+                hint: Some(format!(
+                    "a taint key such as `dedicated`, an optional `value`, and an `effect` of {}",
+                    crate::model::TAINT_EFFECTS.join(", ")
+                )),
+            });
         }
     }
     out

@@ -313,6 +313,12 @@ pub(crate) struct InitArgs {
     /// Container port of the web process (default: from the Dockerfile and Kamal)
     #[arg(long)]
     pub port: Option<u16>,
+    /// Run every pod on nodes with this label, `KEY=VALUE` (repeat for several)
+    #[arg(long = "node-selector", value_name = "KEY=VALUE")]
+    pub node_selectors: Vec<String>,
+    /// Tolerate a node taint, in kubectl's taint syntax `KEY[=VALUE][:EFFECT]` (repeat for several)
+    #[arg(long = "toleration", value_name = "KEY[=VALUE][:EFFECT]")]
+    pub tolerations: Vec<String>,
 }
 
 #[derive(Debug, Args)]

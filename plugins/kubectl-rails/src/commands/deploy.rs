@@ -86,6 +86,8 @@ pub(crate) fn spec_or_init(settings: &Settings, printer: &Printer) -> anyhow::Re
                 no_ingress: false,
                 replicas: None,
                 port: None,
+                node_selectors: vec![],
+                tolerations: vec![],
             };
             init::run(&args, settings, printer)?;
             Ok(settings.load_spec(printer)?.spec)

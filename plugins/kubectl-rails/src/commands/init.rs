@@ -3,6 +3,7 @@
 use kubectl_rails_spec::ImageSpec;
 use kubectl_rails_spec::detect::{self, Detection};
 use kubectl_rails_spec::file;
+use kubectl_rails_spec::model::{Placement, Toleration};
 use kubectl_rails_spec::propose::{self, Answers};
 use kubectl_rails_spec::validate::{self, check_app_name, check_namespace};
 
@@ -49,7 +50,38 @@ fn check_flags(args: &InitArgs, settings: &Settings) -> anyhow::Result<()> {
     if args.port == Some(0) {
         return Err(exit::usage("invalid `--port`: 0 is not a port", None));
     }
+    placement(args)?;
     Ok(())
+}
+
+/// `--node-selector` and `--toleration` as the app-wide placement.
+fn placement(args: &InitArgs) -> anyhow::Result<Placement> {
+    let mut placement = Placement::default();
+    for pair in &args.node_selectors {
+        match pair.split_once('=') {
+            Some((k, v)) if validate::is_label_key(k) && validate::is_label_value(v) => {
+                placement.node_selector.insert(k.to_string(), v.to_string());
+            }
+            _ => {
+                return Err(exit::usage(
+                    format!("invalid `--node-selector`: `{pair}` is not a node label `KEY=VALUE`"),
+                    Some("for example `--node-selector pool=rails`".into()),
+                ));
+            }
+        }
+    }
+    for text in &args.tolerations {
+        let t = Toleration::parse(text)
+            .map_err(|e| exit::usage(format!("invalid `--toleration`: {e}"), None))?;
+        if !validate::is_label_key(&t.key) {
+            return Err(exit::usage(
+                format!("invalid `--toleration`: `{}` is not a taint key", t.key),
+                None,
+            ));
+        }
+        placement.tolerations.push(t);
+    }
+    Ok(placement)
 }
 
 fn name_ok(name: &str) -> Result<(), String> {
@@ -168,6 +200,7 @@ fn build_spec(
         hosts,
         namespace: Some(namespace),
         replicas,
+        placement: placement(args)?,
     });
     if let Some(v) = validate::validate(&spec).into_iter().next() {
         return Err(exit::failure(
