@@ -25,10 +25,61 @@ const HOPELESS_WAITING: &[&str] = &[
     "RunContainerError",
 ];
 
+/// Why the registry would not give an image, from the kubelet's pull error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullFailure {
+    /// The registry refused the credentials, or got none (401, 403).
+    Refused,
+    /// The repository or tag does not exist.
+    NotFound,
+    /// Anything else (a timeout, a reset connection): the kubelet's retries may fix it.
+    Other,
+}
+
+impl PullFailure {
+    pub fn of(message: &str) -> Self {
+        let m = message.to_ascii_lowercase();
+        if m.contains("401")
+            || m.contains("403")
+            || m.contains("unauthorized")
+            || m.contains("denied")
+            || m.contains("forbidden")
+        {
+            Self::Refused
+        } else if m.contains("not found")
+            || m.contains("manifest unknown")
+            || m.contains("name unknown")
+        {
+            Self::NotFound
+        } else {
+            Self::Other
+        }
+    }
+}
+
 impl PodProblem {
-    /// The scheduler cannot place the pod yet; a bound volume or a new node may still fix that.
-    pub fn is_unschedulable(&self) -> bool {
-        self.reason == "Unschedulable"
+    /// How long the problem may fix itself before the pod is hopeless; `None` when it cannot.
+    /// The scheduler may still place a pod (a volume binds, a node comes back), and a pull that
+    /// failed for no reason the registry gave is retried by the kubelet.
+    pub fn patience(&self) -> Option<std::time::Duration> {
+        match self.reason.as_str() {
+            "Unschedulable" => Some(crate::patience::grace_for(&self.message)),
+            "ErrImagePull" | "ImagePullBackOff"
+                if PullFailure::of(&self.message) == PullFailure::Other =>
+            {
+                Some(crate::patience::PULL_RETRIES)
+            }
+            _ => None,
+        }
+    }
+
+    /// What the pod is waiting for while it has patience: for the message that says so.
+    pub fn waiting_for(&self) -> &'static str {
+        if self.reason == "Unschedulable" {
+            "cannot be scheduled yet"
+        } else {
+            "cannot pull its image yet; the kubelet retries"
+        }
     }
 }
 
@@ -67,6 +118,34 @@ pub fn pod_problem(pod: &Pod) -> Option<PodProblem> {
     None
 }
 
+/// The last `keep` lines of a log, with Ruby backtraces cut to their first frames: a crash's
+/// own message comes before hundreds of `from ...` lines, and is the line worth reading.
+pub fn log_excerpt(log: &str, keep: usize) -> Vec<String> {
+    const FRAMES: usize = 2;
+    let mut out: Vec<String> = Vec::new();
+    let mut run = 0usize;
+    let flush = |out: &mut Vec<String>, run: usize| {
+        if run > FRAMES {
+            out.push(format!("\t... {} more frames", run - FRAMES));
+        }
+    };
+    for line in log.lines() {
+        if line.trim_start().starts_with("from ") {
+            run += 1;
+            if run <= FRAMES {
+                out.push(line.to_string());
+            }
+            continue;
+        }
+        flush(&mut out, run);
+        run = 0;
+        out.push(line.to_string());
+    }
+    flush(&mut out, run);
+    let skip = out.len().saturating_sub(keep);
+    out.split_off(skip)
+}
+
 /// A Rails-aware hint for a failure, from its reason, the pod's events and its last log lines.
 pub fn rails_hint(reason: &str, message: &str, events: &[String], logs: &str) -> Option<String> {
     let all = format!("{message}\n{}\n{logs}", events.join("\n"));
@@ -95,7 +174,7 @@ pub fn rails_hint(reason: &str, message: &str, events: &[String], logs: &str) ->
                 .into(),
         );
     }
-    if has("statuscode: 403") || has("status code: 403") || has("Blocked hosts") {
+    if has("statuscode: 403") || has("status code: 403") || has("Blocked host") {
         return Some(
             "the health probe got a 403 from host authorization: add `config.host_authorization = { exclude: ->(r) { r.path == \"/up\" } }` to config/environments/production.rb"
                 .into(),
@@ -112,11 +191,14 @@ pub fn rails_hint(reason: &str, message: &str, events: &[String], logs: &str) ->
         "CreateContainerConfigError" if message.contains("not found") => {
             Some("a Secret or ConfigMap the pod needs is missing: set the app's secrets with `kubectl rails secrets set`".into())
         }
-        "ImagePullBackOff" | "ErrImagePull" if message.contains("unauthorized") || message.contains("denied") => Some(
-            "the registry refused the pull: check the pull secret (`kubectl rails secrets registry`) and that the image exists".into(),
+        "ImagePullBackOff" | "ErrImagePull" if PullFailure::of(message) == PullFailure::Refused => Some(
+            "the registry refused the pull: the pull secret is missing or its credentials are wrong; write it with `kubectl rails secrets registry`".into(),
+        ),
+        "ImagePullBackOff" | "ErrImagePull" if PullFailure::of(message) == PullFailure::NotFound => Some(
+            "the registry has no such image: check the repository and tag (`--image`, `--tag`) and that the build was pushed".into(),
         ),
         "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
-            Some("the image cannot be pulled: check the repository and tag (`--image`, `--tag`) and that the build was pushed".into())
+            Some("the image cannot be pulled: check the repository and tag (`--image`, `--tag`), that the build was pushed, and that the nodes reach the registry".into())
         }
         "CrashLoopBackOff" => {
             Some("the container keeps exiting: read its logs with `kubectl rails logs`; the last lines are above".into())
@@ -151,6 +233,68 @@ mod tests {
         let p = pod_problem(&pod_waiting("ImagePullBackOff", "Back-off pulling image")).unwrap();
         assert_eq!(p.reason, "ImagePullBackOff");
         assert_eq!(p.container, "web");
+    }
+
+    #[test]
+    fn pull_failures_by_what_the_registry_said() {
+        let cases = [
+            (
+                "failed to pull and unpack image \"r/blog:1\": failed to resolve reference: pulling from host r failed with status code [manifests 1]: 401 Unauthorized",
+                PullFailure::Refused,
+                None,
+                "kubectl rails secrets registry",
+            ),
+            (
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"r/blog:9\": r/blog:9: not found",
+                PullFailure::NotFound,
+                None,
+                "no such image",
+            ),
+            (
+                "failed to do request: Head \"https://r/v2/blog/manifests/1\": dial tcp 10.0.0.1:443: i/o timeout",
+                PullFailure::Other,
+                Some(crate::patience::PULL_RETRIES),
+                "nodes reach the registry",
+            ),
+        ];
+        for (message, kind, patience, hint) in cases {
+            assert_eq!(PullFailure::of(message), kind, "{message}");
+            let p = pod_problem(&pod_waiting("ErrImagePull", message)).unwrap();
+            assert_eq!(p.patience(), patience, "{message}");
+            let h = rails_hint("ErrImagePull", message, &[], "").unwrap();
+            assert!(h.contains(hint), "{message}: {h}");
+        }
+    }
+
+    #[test]
+    fn a_ruby_crash_keeps_its_message_and_first_frames() {
+        let mut log = String::from("I, [2026-11-27] INFO -- : Booting\n");
+        log.push_str("/usr/lib/ruby/vendor_ruby/active_support/message_encryptor.rb:203:in `rescue in _decrypt': ActiveSupport::MessageEncryptor::InvalidMessage (ActiveSupport::MessageEncryptor::InvalidMessage)\n");
+        for i in 0..60 {
+            log.push_str(&format!("\tfrom /usr/lib/ruby/frame{i}.rb:1:in `x'\n"));
+        }
+        log.push_str(
+            "/usr/lib/ruby/3.1.0/openssl/cipher.rb:1:in `final': OpenSSL::Cipher::CipherError\n",
+        );
+        for i in 0..40 {
+            log.push_str(&format!("\tfrom /usr/lib/ruby/cause{i}.rb:1:in `y'\n"));
+        }
+        let excerpt = log_excerpt(&log, 20);
+        assert_eq!(
+            excerpt,
+            [
+                "I, [2026-11-27] INFO -- : Booting",
+                "/usr/lib/ruby/vendor_ruby/active_support/message_encryptor.rb:203:in `rescue in _decrypt': ActiveSupport::MessageEncryptor::InvalidMessage (ActiveSupport::MessageEncryptor::InvalidMessage)",
+                "\tfrom /usr/lib/ruby/frame0.rb:1:in `x'",
+                "\tfrom /usr/lib/ruby/frame1.rb:1:in `x'",
+                "\t... 58 more frames",
+                "/usr/lib/ruby/3.1.0/openssl/cipher.rb:1:in `final': OpenSSL::Cipher::CipherError",
+                "\tfrom /usr/lib/ruby/cause0.rb:1:in `y'",
+                "\tfrom /usr/lib/ruby/cause1.rb:1:in `y'",
+                "\t... 38 more frames",
+            ]
+        );
+        assert_eq!(log_excerpt("a\nb\nc\n", 2), ["b", "c"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use kubectl_rails_kube::{Applier, KubeError, api_err};
 use kubectl_rails_spec::render::Object;
 
 use crate::diagnose::{PodProblem, pod_problem, rails_hint};
-use crate::patience::{self, Unscheduled, grace_for};
+use crate::patience::{self, Unscheduled};
 use crate::{DeployError, MigrationOutcome, Reporter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,12 +171,11 @@ pub(crate) async fn run(
             Some(event) = pod_events.next() => {
                 let Ok(pod) = event else { continue };
                 match pod_problem(&pod) {
-                    Some(problem) if problem.is_unschedulable() => {
-                        let (pod_name, message) = (problem.pod.clone(), problem.message.clone());
-                        let grace = grace_for(&message);
+                    Some(problem) if let Some(grace) = problem.patience() => {
+                        let (pod_name, message, what) = (problem.pod.clone(), problem.message.clone(), problem.waiting_for());
                         if unscheduled.waiting(&pod_name, problem, tokio::time::Instant::now() + grace) {
                             reporter.warn(&format!(
-                                "the migration pod cannot be scheduled yet ({message}); waiting up to {}s",
+                                "the migration pod {what} ({message}); waiting up to {}s",
                                 grace.as_secs()
                             ));
                         }

@@ -9,13 +9,17 @@ use tokio::time::Instant;
 
 /// How long a pod may stay unschedulable, from the scheduler's message: waiting for a volume to
 /// bind gets a minute, anything else (too little CPU or memory, taints) a few scheduling rounds.
-pub(crate) fn grace_for(message: &str) -> Duration {
+pub fn grace_for(message: &str) -> Duration {
     if message.contains("PersistentVolumeClaim") || message.contains("volume") {
         Duration::from_secs(60)
     } else {
         Duration::from_secs(20)
     }
 }
+
+/// How long a pull that failed for no reason the registry gave may be retried by the kubelet
+/// (its back-off starts at 10 s and doubles) before the deploy gives up on it.
+pub const PULL_RETRIES: Duration = Duration::from_secs(30);
 
 /// Waiting pods by name, each with the time its grace ends and what to report then.
 pub(crate) struct Unscheduled<T> {

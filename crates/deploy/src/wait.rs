@@ -12,8 +12,12 @@ use kube::{Api, Client};
 use kubectl_rails_spec::AppSpec;
 use kubectl_rails_spec::render::{CHECKSUM_ANNOTATION, labels};
 
-use crate::diagnose::{PodProblem, pod_problem, rails_hint};
-use crate::patience::{self, Unscheduled, grace_for};
+use crate::diagnose::{PodProblem, log_excerpt, pod_problem, rails_hint};
+
+/// Log lines read from a crashed container (the hint looks at all of them), and shown.
+const LOG_READ: i64 = 300;
+const LOG_SHOWN: usize = 20;
+use crate::patience::{self, Unscheduled};
 use crate::progress::{self, ProcessProgress};
 use crate::{DeployError, Reporter};
 
@@ -86,12 +90,11 @@ pub(crate) async fn rollout(
                     interrupted = false;
                     let problem = if is_new(&pod, checksum, &image) { pod_problem(&pod) } else { None };
                     match problem {
-                        Some(problem) if problem.is_unschedulable() => {
-                            let (pod_name, message) = (problem.pod.clone(), problem.message.clone());
-                            let grace = grace_for(&message);
+                        Some(problem) if let Some(grace) = problem.patience() => {
+                            let (pod_name, message, what) = (problem.pod.clone(), problem.message.clone(), problem.waiting_for());
                             if unscheduled.waiting(&pod_name, (labels::component_of(&pod.metadata), problem), tokio::time::Instant::now() + grace) {
                                 reporter.warn(&format!(
-                                    "pod `{pod_name}` cannot be scheduled yet ({message}); waiting up to {}s",
+                                    "pod `{pod_name}` {what} ({message}); waiting up to {}s",
                                     grace.as_secs()
                                 ));
                             }
@@ -188,7 +191,7 @@ async fn hopeless(
     let logs = if problem.reason == "CrashLoopBackOff" && !problem.container.is_empty() {
         let params = |previous| LogParams {
             container: Some(problem.container.clone()),
-            tail_lines: Some(20),
+            tail_lines: Some(LOG_READ),
             previous,
             ..LogParams::default()
         };
@@ -209,7 +212,7 @@ async fn hopeless(
         reason: problem.reason,
         message: problem.message,
         events,
-        logs: logs.lines().map(str::to_string).collect(),
+        logs: log_excerpt(&logs, LOG_SHOWN),
         hint,
         revision: None,
     }
