@@ -5,3 +5,7 @@ KUBE_MINOR=33
 ETCD_VERSION=v3.5.21 # the etcd that k8s.io/kubernetes v1.33.13 requires (see go.mod)
 KWOK_VERSION=v0.7.0  # built against k8s.io/* v0.33
 CLUSTER_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/cluster/$KUBE_VERSION-kwok-$KWOK_VERSION"
+# The real node's ingress controller: HAProxy Ingress with Debian's haproxy (Traefik v3 cannot
+# be built from the module proxy; ingress-nginx needs its own nginx with Lua modules).
+HAPROXY_INGRESS_VERSION=v0.16.1
+HAPROXY_INGRESS_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/haproxy-ingress/$HAPROXY_INGRESS_VERSION"

@@ -39,12 +39,11 @@ spec:
     schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
 "#;
 
+/// Not the default: the test cluster's real ingress controller owns the default class.
 const CLASS: &str = r#"
 apiVersion: networking.k8s.io/v1
 kind: IngressClass
-metadata:
-  name: nginx
-  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+metadata: {name: nginx}
 spec: {controller: k8s.io/ingress-nginx}
 "#;
 
@@ -53,22 +52,25 @@ spec: {controller: k8s.io/ingress-nginx}
 fn doctor_checks_ingress_tls_secrets_and_rbac() {
     let ns = TestNs::restricted("doctor");
     let app = rails71_app(&ns, "1");
-    // Ask for TLS through cert-manager.
+    // Ask for TLS through cert-manager, and for an IngressClass the cluster lacks so far.
     let spec_path = app.path().join("config/kubernetes.yml");
     let spec = std::fs::read_to_string(&spec_path).unwrap().replace(
         "  tls: false\n",
-        "  tls: true\n  issuer: letsencrypt-prod\n",
+        "  class: nginx\n  tls: true\n  issuer: letsencrypt-prod\n",
     );
     std::fs::write(&spec_path, spec).unwrap();
 
     let before = ns.rails(app.path(), &["doctor"]).code(1);
     let ic =
         line(&before.stdout, "✗", "IngressClass").unwrap_or_else(|| panic!("{}", before.stdout));
-    assert!(ic.contains("the cluster has no IngressClass"), "{ic}");
+    assert!(
+        ic.contains("the spec asks for `nginx`, the cluster has haproxy (default)"),
+        "{ic}"
+    );
     assert!(
         before
             .stdout
-            .contains("    fix: helm upgrade --install ingress-nginx"),
+            .contains("    fix: set `ingress.class` to one of them, or install `nginx`"),
         "{}",
         before.stdout
     );
@@ -163,10 +165,7 @@ fn doctor_checks_ingress_tls_secrets_and_rbac() {
     assert_eq!(results.0, ["ok"], "{text}");
     assert_eq!(results.1, ["ok", "ok"], "{text}");
     assert_eq!(results.2, ["ok"], "{text}");
-    assert!(
-        text.contains("✓ IngressClass: default is `nginx`"),
-        "{text}"
-    );
+    assert!(text.contains("✓ IngressClass: `nginx` exists"), "{text}");
     assert!(
         text.contains("– DNS imagestorage.example.dev: not checked"),
         "{text}"
@@ -303,6 +302,13 @@ fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
 fn the_url_appears_once_the_ingress_has_an_address() {
     let ns = TestNs::restricted("url");
     let app = rails71_app(&ns, "1");
+    // A class no controller serves: the test cluster's real controller would give the address
+    // of the default class at a moment of its own choosing.
+    let spec_path = app.path().join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path)
+        .unwrap()
+        .replace("  tls: false\n", "  class: unserved\n  tls: false\n");
+    std::fs::write(&spec_path, spec).unwrap();
     let run = ns.rails(app.path(), &["deploy", "--no-input"]).success();
     assert!(
         run.stdout
@@ -310,7 +316,7 @@ fn the_url_appears_once_the_ingress_has_an_address() {
         "{}",
         run.stdout
     );
-    // No ingress controller runs without images: the test sets the address a controller would.
+    // The test sets the address a controller would.
     ns.kubectl(&[
         "patch",
         "ingress",

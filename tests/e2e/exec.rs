@@ -2,15 +2,14 @@
 //! run in `tests/cluster/simulated/app` (a stand-in `bin/rails`), logs come from
 //! `tests/cluster/simulated/logs`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use expectrl::process::unix::WaitStatus;
 use expectrl::session::OsSession;
-use expectrl::{Eof, Expect, Session};
+use expectrl::{Eof, Expect};
 
 use crate::deploy::rails71_app;
-use crate::support::{TestNs, path_env};
+use crate::support::{TestNs, in_terminal};
 
 fn deployed(prefix: &str) -> (TestNs, tempfile::TempDir) {
     let ns = TestNs::restricted(prefix);
@@ -179,7 +178,7 @@ fn interactive_console_through_a_pseudo_terminal() {
         (vec!["exec", "--", "bin/rails", "console"], "exec"),
         (vec!["console"], "console"),
     ] {
-        let mut p = in_terminal(&ns, &app, &args);
+        let mut p = in_terminal(&ns, app.path(), &args);
         p.expect("Loading production environment")
             .unwrap_or_else(|e| panic!("{note}: {e}"));
         p.expect("shop(prod)> ").unwrap();
@@ -191,25 +190,11 @@ fn interactive_console_through_a_pseudo_terminal() {
     }
 }
 
-/// `kubectl rails ARGS` in a pseudo-terminal (80 columns, 24 rows to start with).
-fn in_terminal(ns: &TestNs, app: &tempfile::TempDir, args: &[&str]) -> OsSession {
-    let mut cmd = Command::new("kubectl");
-    cmd.args(["rails", "-n", &ns.name])
-        .args(args)
-        .current_dir(app.path())
-        .env("PATH", path_env())
-        .env("KUBECONFIG", &ns.kubeconfig)
-        .env("TERM", "xterm");
-    let mut p = Session::spawn(cmd).expect("spawn in a pty");
-    p.set_expect_timeout(Some(Duration::from_secs(30)));
-    p
-}
-
 /// The remote terminal starts at the local size and follows a resize of the local one.
 #[test]
 fn the_terminal_size_is_passed_on_and_follows_resizes() {
     let (ns, app) = deployed("resize");
-    let mut p = in_terminal(&ns, &app, &["exec", "--", "sh"]);
+    let mut p = in_terminal(&ns, app.path(), &["exec", "--", "sh"]);
     // Sizes travel beside the typed input, so ask until the expected one shows.
     fn shows(p: &mut OsSession, size: &str) -> bool {
         p.set_expect_timeout(Some(Duration::from_millis(500)));
@@ -245,7 +230,7 @@ fn pick_runs_the_command_in_the_chosen_pod() {
     // output is copied out; the pause lets the output through.
     let mut p = in_terminal(
         &ns,
-        &app,
+        app.path(),
         &[
             "-v",
             "exec",

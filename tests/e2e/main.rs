@@ -13,5 +13,6 @@ mod faults;
 mod help;
 mod init_render;
 mod prompts;
+mod real;
 mod scale;
 mod secrets;

@@ -160,6 +160,14 @@ fn status_output_snapshot() {
     let ns = TestNs::restricted("status");
     let app = rails71_app(&ns, "2");
     ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    // The test cluster's ingress controller writes the address a moment after the deploy.
+    ns.kubectl(&[
+        "wait",
+        "ingress/imagestorage",
+        "--for=jsonpath={.status.loadBalancer.ingress[0].ip}=127.0.0.1",
+        "--timeout=30s",
+    ])
+    .success();
     let out = ns.rails(app.path(), &["status"]).success().stdout;
     insta::with_settings!({filters => vec![
         (r"t-status-\d+-\d+", "[namespace]"),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[path = "../common/copy_dir.rs"]
 mod copy_dir;
-use copy_dir::copy_dir;
+pub use copy_dir::copy_dir;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -244,6 +244,8 @@ pub fn fault_cluster() -> &'static (PathBuf, PathBuf) {
         let out = Command::new(root().join("tests/cluster/up"))
             .env("KUBECTL_RAILS_CLUSTER_STATE", &state)
             .env("KUBECTL_RAILS_PORT_BASE", "37400")
+            // One real node per machine: it owns the pod bridge and the host's cgroups.
+            .env("KUBECTL_RAILS_REAL_NODE", "0")
             .stderr(Stdio::inherit())
             .output()
             .unwrap();
@@ -442,4 +444,18 @@ pub fn finish(child: Child, rx: mpsc::Receiver<String>, mut seen: Vec<String>) -
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: seen.join("\n"),
     }
+}
+
+/// `kubectl rails ARGS` in a pseudo-terminal (80 columns, 24 rows to start with).
+pub fn in_terminal(ns: &TestNs, dir: &Path, args: &[&str]) -> expectrl::session::OsSession {
+    let mut cmd = Command::new("kubectl");
+    cmd.args(["rails", "-n", &ns.name])
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", path_env())
+        .env("KUBECONFIG", &ns.kubeconfig)
+        .env("TERM", "xterm");
+    let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    p
 }

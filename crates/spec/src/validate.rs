@@ -340,7 +340,7 @@ pub fn is_label_key(key: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    prefix.is_none_or(|p| is_host(p)) && is_label_value(name) && !name.is_empty()
+    prefix.is_none_or(is_host) && is_label_value(name) && !name.is_empty()
 }
 
 /// Whether `value` is a Kubernetes label value (empty is allowed).

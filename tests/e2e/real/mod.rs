@@ -1,0 +1,412 @@
+//! The seed's whole journey on the test cluster's real node: the example Rails app pulled from a
+//! private registry, migrating a real PostgreSQL, Ready through its real `/up`, answering through
+//! a real ingress controller. Nothing here is simulated: if the real node is missing, these tests
+//! fail and say why.
+
+mod journey;
+mod registry;
+mod trouble;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, TestNs, cluster, leaks, root};
+
+/// What `tests/cluster/real-node` wrote about the node it started.
+pub struct RealNode {
+    env: BTreeMap<String, String>,
+}
+
+/// The real node runs one of these tests at a time: it has two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+impl RealNode {
+    /// The running real node, and the right to use it alone.
+    pub fn take() -> (&'static RealNode, MutexGuard<'static, ()>) {
+        let node = Self::load();
+        let guard = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (node, guard)
+    }
+
+    /// The node's facts, read once from the cluster's state folder.
+    fn load() -> &'static RealNode {
+        static NODE: OnceLock<RealNode> = OnceLock::new();
+        NODE.get_or_init(|| {
+            let env_file = cluster()
+                .parent()
+                .expect("the kubeconfig lives in the cluster's state folder")
+                .join("real/env");
+            let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
+                panic!(
+                    "the test cluster has no real node ({}: {e}); `tests/cluster/up` says why it could not start one",
+                    env_file.display()
+                )
+            });
+            let env: BTreeMap<String, String> = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            leaks::register(&env["REGISTRY_PASSWORD"]);
+            leaks::register(&env["POSTGRES_PASSWORD"]);
+            RealNode { env }
+        })
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        &self.env[key]
+    }
+
+    /// `REGISTRY/blog:TAG`, an image of the example app in the private registry.
+    pub fn image(&self, tag: &str) -> String {
+        format!("{}/blog:{tag}", self.get("REGISTRY"))
+    }
+
+    /// A copy of the image `tag` under a tag of its own, which no node has pulled yet (a cached
+    /// image is started without asking the registry again).
+    pub fn fresh_tag(&self, tag: &str, fresh: &str) -> String {
+        let creds = format!(
+            "{}:{}",
+            self.get("REGISTRY_USER"),
+            self.get("REGISTRY_PASSWORD")
+        );
+        let out = Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--src-creds",
+                &creds,
+                "--dest-creds",
+                &creds,
+                "--src-cert-dir",
+                self.get("REGISTRY_CERT_DIR"),
+                "--dest-cert-dir",
+                self.get("REGISTRY_CERT_DIR"),
+                &format!("docker://{}", self.image(tag)),
+                &format!("docker://{}", self.image(fresh)),
+            ])
+            .output()
+            .expect("skopeo is installed with the real node");
+        assert!(
+            out.status.success(),
+            "skopeo copy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.image(fresh)
+    }
+
+    /// The `init` flags that put every pod of the app on the real node.
+    pub fn placement_flags(&self) -> Vec<String> {
+        vec![
+            "--node-selector".into(),
+            self.get("REAL_NODE_SELECTOR").into(),
+            "--toleration".into(),
+            format!("{}:NoSchedule", self.get("REAL_NODE_TAINT")),
+        ]
+    }
+
+    /// `psql` as the superuser against `db`, one value per line.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                self.get("POSTGRES_HOST"),
+                "-p",
+                self.get("POSTGRES_PORT"),
+                "-U",
+                self.get("POSTGRES_USER"),
+                "-d",
+                db,
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", self.get("POSTGRES_PASSWORD"))
+            .output()
+            .expect("psql is installed with PostgreSQL");
+        assert!(
+            out.status.success(),
+            "psql -c {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A database and role of its own for one test; the `DATABASE_URL` pods use (through the
+    /// bridge address, as an app reaches a database outside the cluster).
+    pub fn database(&self, name: &str) -> String {
+        let password = format!("Pg-{name}-{}", std::process::id());
+        leaks::register(&password);
+        self.psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        self.psql("postgres", &format!("DROP ROLE IF EXISTS {name}"));
+        self.psql(
+            "postgres",
+            &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"),
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {name} OWNER {name}"));
+        format!(
+            "postgres://{name}:{password}@{}:{}/{name}",
+            self.get("POSTGRES_BRIDGE_HOST"),
+            self.get("POSTGRES_PORT")
+        )
+    }
+
+    /// `GET https://HOST/PATH` through the ingress controller (loopback, the test CA trusted):
+    /// the status code and the body.
+    pub fn get_page(&self, host: &str, path: &str) -> (u16, String) {
+        let port = self.get("INGRESS_HTTPS_PORT");
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                "--cacert",
+                self.get("REGISTRY_CA"),
+                "--resolve",
+                &format!("{host}:{port}:127.0.0.1"),
+                "-w",
+                "\n%{http_code}",
+                &format!("https://{host}:{port}{path}"),
+            ])
+            .output()
+            .expect("curl is installed");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// The page at `/` once the ingress controller routes `host` (it learns of a new Ingress and
+    /// its endpoints a moment after the pods are Ready).
+    pub fn first_page(&self, host: &str) -> (u16, String) {
+        let mut last = (0, String::new());
+        Self::eventually(
+            Duration::from_secs(20),
+            "the ingress routes the host",
+            || {
+                last = self.get_page(host, "/");
+                last.0 != 503 && last.0 != 404
+            },
+        );
+        last
+    }
+
+    /// Waits (briefly) until the page shows `version`: the ingress controller stops routing to a
+    /// terminating pod a moment after the rollout is done, not at the same instant.
+    pub fn shows_version(&self, host: &str, version: &str) {
+        Self::eventually(
+            Duration::from_secs(20),
+            &format!("version {version} on the page"),
+            || version_on(&self.get_page(host, "/").1).as_deref() == Some(version),
+        );
+    }
+
+    /// `GET http://HOST/` through the ingress's plain-HTTP port: no TLS, so `force_ssl` redirects.
+    pub fn plain_http_status(&self, host: &str) -> u16 {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "10",
+                "-H",
+                &format!("Host: {host}"),
+                "-w",
+                "%{http_code}",
+                &format!("http://127.0.0.1:{}/", self.get("INGRESS_HTTP_PORT")),
+            ])
+            .output()
+            .expect("curl is installed");
+        String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+    }
+
+    /// Waits until `check` holds, for at most `limit`; panics with `what` otherwise.
+    pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !check() {
+            assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// The version line the example app prints on its page (`Blog version 1.0.0`).
+pub fn version_on(page: &str) -> Option<String> {
+    let at = page.find("Blog version ")?;
+    Some(
+        page[at + "Blog version ".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect(),
+    )
+}
+
+/// The `<title>` of a page.
+pub fn title_of(page: &str) -> Option<&str> {
+    let start = page.find("<title>")? + "<title>".len();
+    let end = page[start..].find("</title>")? + start;
+    Some(page[start..end].trim())
+}
+
+/// A copy of `examples/blog`, initialised for the real node: its image from the private registry,
+/// `host` for the ingress, `replicas` web pods, and secrets: the master key and `database_url`.
+pub fn blog_app(
+    node: &RealNode,
+    ns: &TestNs,
+    host: &str,
+    replicas: &str,
+    database_url: &str,
+) -> tempfile::TempDir {
+    let app = tempfile::Builder::new().prefix("blog-").tempdir().unwrap();
+    crate::support::copy_dir(&root().join("examples/blog"), app.path());
+    let mut args: Vec<String> = [
+        "init",
+        "--no-input",
+        "--image",
+        &node.image("1.0.0"),
+        "--host",
+        host,
+        "--replicas",
+        replicas,
+        "-n",
+        &ns.name,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(node.placement_flags());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    crate::support::rails(app.path(), None, &args).success();
+    let master_key = std::fs::read_to_string(app.path().join("config/master.key")).unwrap();
+    leaks::register(master_key.trim());
+    ns.rails_full(
+        app.path(),
+        &["secrets", "import", "--yes"],
+        None,
+        &[("DATABASE_URL", database_url.to_string())],
+    )
+    .success();
+    registry_login(node, ns, app.path(), node.get("REGISTRY_PASSWORD")).success();
+    app
+}
+
+/// `kubectl rails secrets registry` with the registry's user and `password` on stdin.
+pub fn registry_login(node: &RealNode, ns: &TestNs, dir: &Path, password: &str) -> Run {
+    ns.rails_full(
+        dir,
+        &[
+            "secrets",
+            "registry",
+            "--server",
+            node.get("REGISTRY"),
+            "--username",
+            node.get("REGISTRY_USER"),
+            "--password-stdin",
+        ],
+        Some(password),
+        &[],
+    )
+}
+
+/// `kubectl rails deploy` with room for image pulls and Rails boots.
+pub fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["deploy", "--no-input", "--timeout", "180s"];
+    args.extend(extra);
+    ns.rails(dir, &args)
+}
+
+/// Names of the nodes the app's pods of `component` run on.
+pub fn nodes_of(ns: &TestNs, component: &str) -> Vec<String> {
+    ns.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("app.kubernetes.io/component={component}"),
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ])
+    .success()
+    .stdout
+    .split_whitespace()
+    .map(str::to_string)
+    .collect()
+}
+
+/// What one request of a [`RequestLoop`] got: the status and the version on the page.
+pub type Answer = (u16, Option<String>);
+
+/// A loop of requests through the ingress, `per_second` a second, until stopped: each answer's
+/// status and the version on its page, in order.
+pub struct RequestLoop {
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+    worker: std::thread::JoinHandle<()>,
+}
+
+impl RequestLoop {
+    pub fn start(host: &str, per_second: u32) -> Self {
+        let node = RealNode::load();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let (flag, sink, host) = (stop.clone(), answers.clone(), host.to_string());
+        let worker = std::thread::spawn(move || {
+            let gap = Duration::from_secs(1) / per_second;
+            let mut next = Instant::now();
+            while !flag.load(Ordering::SeqCst) {
+                let (code, body) = node.get_page(&host, "/");
+                sink.lock().unwrap().push((code, version_on(&body)));
+                next += gap;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        });
+        Self {
+            stop,
+            answers,
+            worker,
+        }
+    }
+
+    /// Stops once the last `n` answers all show `version`, or after `limit`: the ingress
+    /// controller stops routing to a terminating pod a moment after the rollout is done.
+    pub fn stop_once_settled_on(self, version: &str, n: usize, limit: Duration) -> Vec<Answer> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            let settled = {
+                let answers = self.answers.lock().unwrap();
+                answers.len() >= n
+                    && answers[answers.len() - n..]
+                        .iter()
+                        .all(|(_, v)| v.as_deref() == Some(version))
+            };
+            if settled {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        self.worker.join().unwrap();
+        std::mem::take(&mut *self.answers.lock().unwrap())
+    }
+}
+
+/// `kubectl rails` output lines that start with `  | ` (log lines the plugin relays).
+pub fn relayed(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("  | "))
+        .collect()
+}

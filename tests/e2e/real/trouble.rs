@@ -1,0 +1,70 @@
+//! Releases that fail on the real node: a migration that raises, and a container that exits at
+//! boot. Each is diagnosed with the app's own lines, and the release before keeps answering.
+
+use std::time::Instant;
+
+use super::{RealNode, blog_app, deploy, relayed, version_on};
+use crate::support::{TestNs, leaks};
+
+#[test]
+fn failed_releases_leave_the_previous_one_answering_on_the_real_node() {
+    let (node, _alone) = RealNode::take();
+    // A host of its own: an Ingress of an earlier run may linger while its namespace goes.
+    let host = &format!("trouble-{}.example.com", std::process::id());
+    let ns = TestNs::restricted("real-trouble");
+    let url = node.database("trouble");
+    let app = blog_app(node, &ns, host, "1", &url);
+    let dir = app.path();
+    deploy(&ns, dir, &[]).success();
+    assert_eq!(
+        version_on(&node.first_page(host).1).as_deref(),
+        Some("1.0.0")
+    );
+
+    // 3. A migration that raises: nothing rolls out, its real error lines are shown.
+    let run = deploy(&ns, dir, &["--tag", "3.0.0-broken-migration"]).code(1);
+    run.stderr_has("nothing was rolled out and release v1 keeps serving");
+    let lines = relayed(&run);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("this migration fails on purpose")),
+        "the migration's own error is shown: {}",
+        run.stderr
+    );
+    let (status, page) = node.get_page(host, "/");
+    assert_eq!((status, version_on(&page).as_deref()), (200, Some("1.0.0")));
+    assert_eq!(
+        node.psql(
+            "trouble",
+            "SELECT count(*) FROM schema_migrations WHERE version LIKE '2099%'"
+        ),
+        "0",
+        "the broken migration left no record"
+    );
+
+    // 6. A container that exits at boot (a wrong master key): diagnosed in seconds, with the
+    // app's own last lines, while release v1 keeps answering.
+    let wrong = "0123456789abcdef0123456789abcdef";
+    leaks::register(wrong);
+    ns.rails_full(
+        dir,
+        &["secrets", "set", &format!("RAILS_MASTER_KEY={wrong}")],
+        None,
+        &[],
+    )
+    .success();
+    let started = Instant::now();
+    let run = deploy(&ns, dir, &["--tag", "2.0.0", "--migrate", "skip"]).code(1);
+    let took = started.elapsed();
+    run.stderr_has("CrashLoopBackOff");
+    run.stderr_has("last log lines:");
+    run.stderr_has("InvalidMessage");
+    run.stderr_has("`RAILS_MASTER_KEY` must match config/master.key");
+    assert!(
+        took.as_secs() < 90,
+        "diagnosed after {took:?}, not at the timeout"
+    );
+    let (status, page) = node.get_page(host, "/");
+    assert_eq!((status, version_on(&page).as_deref()), (200, Some("1.0.0")));
+}
