@@ -24,10 +24,45 @@ fn server_version_is_the_pinned_release() {
 
 #[test]
 fn every_rendered_object_passes_server_dry_run_under_restricted() {
-    let cases: [(&str, &[&str]); 2] = [
+    let cases: [(&str, &[&str]); 6] = [
         (
             "rails8-kamal",
             &["init", "--no-input", "--image", "ghcr.io/acme/shop:1.0.0"],
+        ),
+        (
+            "rails8-sqlite",
+            &["init", "--no-input", "--image", "ghcr.io/acme/notes:1.0.0"],
+        ),
+        (
+            "named-user",
+            &[
+                "init",
+                "--no-input",
+                "--image",
+                "ghcr.io/acme/named:1",
+                "--host",
+                "named.example.com",
+            ],
+        ),
+        (
+            "credentials",
+            &[
+                "init",
+                "--no-input",
+                "--image",
+                "ghcr.io/acme/cred:1",
+                "--no-ingress",
+            ],
+        ),
+        (
+            "dotenv-secrets",
+            &[
+                "init",
+                "--no-input",
+                "--image",
+                "ghcr.io/acme/dotenv:1",
+                "--no-ingress",
+            ],
         ),
         (
             "rails71-sidekiq",
@@ -40,6 +75,8 @@ fn every_rendered_object_passes_server_dry_run_under_restricted() {
                 "docker-registry.example.dev/imagestorage:1.4.2",
                 "--host",
                 "imagestorage.example.dev",
+                "--uid",
+                "1000",
             ],
         ),
     ];

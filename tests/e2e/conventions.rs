@@ -202,6 +202,8 @@ fn completion_through_kubectl() {
             "--image",
             "x/imagestorage:1",
             "--no-ingress",
+            "--uid",
+            "1000",
         ],
     )
     .success();

@@ -224,7 +224,7 @@ fn rails8_kamal_app_deploys_and_waits_for_its_volume_to_bind() {
     );
     volume_for_the_claim(&ns);
     let run = finish(child, rx, seen).success();
-    assert!(run.stdout.contains(" web      2/2"), "{}", run.stdout);
+    assert!(run.stdout.contains(" web      1/1"), "{}", run.stdout);
     assert!(run.stdout.contains(" job      1/1"), "{}", run.stdout);
     let claim = ns.kubectl(&[
         "get",

@@ -13,6 +13,9 @@ const RAILS71_FLAGS: &[&str] = &[
     "imagestorage.example.dev",
     "--replicas",
     "3",
+    "--uid",
+    "1000",
+    "--private",
 ];
 
 #[test]
@@ -148,11 +151,7 @@ fn changing_a_plain_env_value_changes_the_checksum() {
             .to_string()
     };
     let before = checksum(app.path());
-    let path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("E2_REGION: miami", "E2_REGION: madrid");
-    std::fs::write(&path, spec).unwrap();
+    rails(app.path(), None, &["env", "set", "E2_REGION=madrid"]).success();
     assert_ne!(before, checksum(app.path()));
 }
 
@@ -166,7 +165,8 @@ fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
     same.stderr_has("is up to date");
 
     let mut changed: Vec<&str> = RAILS71_FLAGS.to_vec();
-    *changed.last_mut().unwrap() = "4";
+    let replicas = changed.iter().position(|a| *a == "--replicas").unwrap() + 1;
+    changed[replicas] = "4";
     let refused = rails(app.path(), None, &changed).code(2);
     assert!(
         refused.stderr.contains("-   replicas: 3"),
@@ -196,7 +196,14 @@ fn an_image_without_a_tag_is_a_warning() {
     let run = rails(
         app.path(),
         None,
-        &["init", "--no-input", "--image", "ghcr.io/acme/shop"],
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            "ghcr.io/acme/shop",
+            "--uid",
+            "1000",
+        ],
     )
     .success();
     run.stderr_has("warning: image `ghcr.io/acme/shop` has no tag");

@@ -13,6 +13,7 @@ mod faults;
 mod help;
 mod init_render;
 mod prompts;
+mod rails_apps;
 mod real;
 mod scale;
 mod secrets;

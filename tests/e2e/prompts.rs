@@ -29,6 +29,11 @@ fn interactive_init_puts_typed_answers_in_the_spec() {
     p.send_line("").unwrap(); // accept the default: the app name
     p.expect("Web replicas").unwrap();
     p.send_line("3").unwrap();
+    // Rails 7.1's Dockerfile runs as the user `rails`, whose number no line gives.
+    p.expect("User id the image runs as").unwrap();
+    p.send_line("1000").unwrap();
+    p.expect("need credentials").unwrap();
+    p.send("y").unwrap();
     p.expect("wrote").unwrap();
     p.expect(Eof).unwrap();
 
@@ -45,6 +50,11 @@ fn interactive_init_puts_typed_answers_in_the_spec() {
     );
     assert!(spec.contains("- images.example.dev\n"), "{spec}");
     assert!(spec.contains("replicas: 3\n"), "{spec}");
+    assert!(spec.contains("uid: 1000\n"), "{spec}");
+    assert!(
+        spec.contains("pull_secret: imagestorage-registry\n"),
+        "{spec}"
+    );
 }
 
 #[test]
@@ -60,6 +70,9 @@ fn interactive_init_rejects_a_bad_name_and_asks_again() {
         "shop.example.com",
         "--replicas",
         "1",
+        "--uid",
+        "1000",
+        "--public",
         "-n",
         "shop",
     ])

@@ -66,9 +66,27 @@ pub fn rails71_initialised(flags: &[&str]) -> tempfile::TempDir {
         "imagestorage",
         "--image",
         RAILS71_IMAGE,
+        // Rails 7.1's Dockerfile runs as `rails`, a name: its uid is the user's to give.
+        "--uid",
+        "1000",
+        "--private",
     ];
     args.extend(flags);
     rails(app.path(), None, &args).success();
+    // `init` keeps every value of `example.env` secret; these four are plain settings.
+    rails(
+        app.path(),
+        None,
+        &[
+            "env",
+            "set",
+            "CDN_HOST=cdn.imagestorage.dev",
+            "E2_BUCKET=tu_bucket_name",
+            "E2_ENDPOINT=https://endpoint.de.tu.s3provider.com",
+            "E2_REGION=miami",
+        ],
+    )
+    .success();
     app
 }
 

@@ -12,6 +12,7 @@ mod patience;
 pub mod progress;
 pub mod release;
 mod run;
+mod volume;
 mod wait;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use kubectl_rails_spec::AppSpec;
 use serde::Serialize;
 
 pub use run::{deploy, secret_digest};
+pub use volume::holder_node;
 
 /// Where the deploy says what it is doing.
 pub trait Reporter: Sync {

@@ -77,7 +77,8 @@ pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobSt
 /// How many log lines a failure shows.
 const TAIL: i64 = 20;
 
-/// Runs the Job and waits for it, streaming its log to the reporter.
+/// Runs the Job and waits for it, streaming its log to the reporter. Returns the node its pod
+/// ran on, when seen.
 pub(crate) async fn run(
     client: &Client,
     ns: &str,
@@ -85,7 +86,7 @@ pub(crate) async fn run(
     previous: JobState,
     reporter: &dyn Reporter,
     deadline: tokio::time::Instant,
-) -> Result<MigrationOutcome, DeployError> {
+) -> Result<(MigrationOutcome, Option<String>), DeployError> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let name = job.name.clone();
@@ -142,6 +143,7 @@ pub(crate) async fn run(
     let mut unscheduled = Unscheduled::new();
     // Lines shown so far, whether the container has ended, and the pod last seen.
     let (mut printed, mut ended, mut last_pod) = (0usize, false, None::<String>);
+    let mut node = None::<String>;
     let result = loop {
         tokio::select! {
             Some(line) = lines.recv() => {
@@ -185,6 +187,9 @@ pub(crate) async fn run(
                 }
                 let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
                 last_pod = pod.metadata.name.clone();
+                if let Some(n) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                    node = Some(n);
+                }
                 if phase == "Running" && streaming.is_none() {
                     streaming = Some(tokio::spawn(stream_logs(pods.clone(), pod.metadata.name.clone().unwrap_or_default(), lines_tx.clone())));
                 }
@@ -243,7 +248,7 @@ pub(crate) async fn run(
     if result.is_ok() {
         reporter.step("migrations done");
     }
-    result
+    result.map(|outcome| (outcome, node))
 }
 
 async fn stream_logs(pods: Api<Pod>, pod: String, tx: tokio::sync::mpsc::UnboundedSender<String>) {

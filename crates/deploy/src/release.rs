@@ -14,8 +14,6 @@ use serde::{Deserialize, Serialize};
 
 /// Label that carries the revision number on a release record.
 pub const REVISION_LABEL: &str = "kubectl-rails.dev/revision";
-/// Records kept per app; older ones are deleted.
-pub const KEEP: usize = 25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -74,11 +72,12 @@ pub async fn list(
     Ok(out)
 }
 
-/// Writes a new record and trims the history to [`KEEP`] records.
+/// Writes a new record and trims the history to the newest `keep` records and the current one.
 pub async fn record(
     client: &kube::Client,
     namespace: &str,
     app: &str,
+    keep: u32,
     rec: &ReleaseRecord,
 ) -> Result<(), KubeError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
@@ -107,12 +106,26 @@ pub async fn record(
             rec.revision
         )))?;
     let all = list(client, namespace, app).await?;
-    for old in all.iter().take(all.len().saturating_sub(KEEP)) {
+    for revision in beyond_the_limit(&all, keep) {
         let _ = api
-            .delete(&record_name(app, old.revision), &DeleteParams::default())
+            .delete(&record_name(app, revision), &DeleteParams::default())
             .await;
     }
     Ok(())
+}
+
+/// Revisions older than the newest `keep`, except the current release, which a rollback of a
+/// run of failed releases needs.
+pub fn beyond_the_limit(history: &[ReleaseRecord], keep: u32) -> Vec<u32> {
+    let current = current(history).map(|r| r.revision);
+    let keep = (keep as usize).max(1);
+    history
+        .iter()
+        .rev()
+        .skip(keep)
+        .map(|r| r.revision)
+        .filter(|r| Some(*r) != current)
+        .collect()
 }
 
 /// The revision the next record gets.
@@ -144,6 +157,31 @@ mod tests {
             note: None,
             spec: String::new(),
         }
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_and_the_current() {
+        let mut h: Vec<ReleaseRecord> = (1..=12).map(|r| rec(r, ReleaseStatus::Deployed)).collect();
+        let mut doomed = beyond_the_limit(&h, 10);
+        doomed.sort();
+        assert_eq!(doomed, [1, 2]);
+        // v3 serves; v4..v14 failed: v3 stays although it is older than the newest ten.
+        h = (1..=14)
+            .map(|r| {
+                rec(
+                    r,
+                    if r <= 3 {
+                        ReleaseStatus::Deployed
+                    } else {
+                        ReleaseStatus::Failed
+                    },
+                )
+            })
+            .collect();
+        let mut doomed = beyond_the_limit(&h, 10);
+        doomed.sort();
+        assert_eq!(doomed, [1, 2]);
+        assert!(beyond_the_limit(&h[..5], 10).is_empty());
     }
 
     #[test]

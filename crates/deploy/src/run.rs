@@ -17,7 +17,7 @@ use crate::progress::{self, ProcessProgress};
 use crate::release::{self, ReleaseRecord, ReleaseStatus};
 use crate::{
     Applied, DeployError, DeployOutcome, DeployRequest, MigrateMode, MigrationOutcome, Reporter,
-    lease, migrate, wait,
+    lease, migrate, volume, wait,
 };
 
 /// A digest of a Secret's data: it changes when any value changes, and reveals none.
@@ -238,12 +238,12 @@ async fn deploy_held(
     let spec = &req.spec;
     let ns = &req.namespace;
     let deadline = tokio::time::Instant::now() + req.timeout;
-    let release = render::render(
-        spec,
-        &RenderInputs {
-            secret_digest: digest.clone(),
-        },
-    );
+    let volume_node = volume::holder_node(client, ns, spec).await?;
+    let inputs = RenderInputs {
+        secret_digest: digest.clone(),
+        volume_node: volume_node.clone(),
+    };
+    let release = render::render(spec, &inputs);
     let job = release
         .by_stage(Stage::Migrate)
         .next()
@@ -372,6 +372,7 @@ async fn deploy_held(
     let mut done = live
         .apply_planned(release.by_stage(Stage::Config).map(|o| &o.value), &plan)
         .await?;
+    let mut migrated_on = None;
     let migration = if req.migrate == MigrateMode::Skip {
         reporter.note("migrations skipped (--migrate=skip)");
         MigrationOutcome::Skipped
@@ -385,7 +386,10 @@ async fn deploy_held(
         }
     } else {
         match migrate::run(client, ns, job, job_state, reporter, deadline).await {
-            Ok(m) => m,
+            Ok((m, node)) => {
+                migrated_on = node;
+                m
+            }
             Err(mut e) => {
                 if let DeployError::MigrationFailed { serving, .. } = &mut e {
                     *serving = release::current(&history).map(|r| r.revision);
@@ -393,6 +397,7 @@ async fn deploy_held(
                         client,
                         ns,
                         &spec.name,
+                        spec.history_limit,
                         &record(
                             ReleaseStatus::Failed,
                             Some(format!("migration failed: {e}")),
@@ -416,9 +421,33 @@ async fn deploy_held(
         ));
     }
 
+    // No pod held the volume yet: the app's pods prefer the node the migration just wrote it
+    // on. What that changes is applied afresh rather than as the plan said.
+    let (workload, plan) = match migrated_on.filter(|_| volume_node.is_none()) {
+        Some(node) if spec.single_node_volume().is_some() => {
+            let placed = render::render(
+                spec,
+                &RenderInputs {
+                    volume_node: Some(node),
+                    ..inputs.clone()
+                },
+            );
+            let moved: Vec<&render::Object> = placed
+                .objects
+                .iter()
+                .filter(|o| !release.objects.contains(o))
+                .collect();
+            let plan: Vec<ApplyOutcome> = plan
+                .into_iter()
+                .filter(|p| !moved.iter().any(|o| o.kind == p.kind && o.name == p.name))
+                .collect();
+            (placed, plan)
+        }
+        _ => (release.clone(), plan),
+    };
     reporter.step("applying (server-side apply, field manager `kubectl-rails`)");
     for o in live
-        .apply_planned(release.by_stage(Stage::Workload).map(|o| &o.value), &plan)
+        .apply_planned(workload.by_stage(Stage::Workload).map(|o| &o.value), &plan)
         .await?
     {
         if o.action != "unchanged" {
@@ -452,6 +481,7 @@ async fn deploy_held(
                 client,
                 ns,
                 &spec.name,
+                spec.history_limit,
                 &record(ReleaseStatus::Deployed, None, req.git_sha.get().await),
             )
             .await?;
@@ -470,6 +500,7 @@ async fn deploy_held(
                 client,
                 ns,
                 &spec.name,
+                spec.history_limit,
                 &record(ReleaseStatus::Failed, Some(note), req.git_sha.get().await),
             )
             .await?;

@@ -31,6 +31,10 @@ pub enum ScaleError {
     SpecLayout { path: String, key: String },
     #[error(transparent)]
     SpecFile(#[from] file::SpecFileError),
+    #[error(
+        "refusing {replicas} `web` replicas: the app keeps its data on volume `{volume}`, which is ReadWriteOnce, so every replica would share one node and its disk (with SQLite, one file)"
+    )]
+    SingleNode { volume: String, replicas: i32 },
 }
 
 impl ScaleError {
@@ -44,8 +48,23 @@ impl ScaleError {
             Self::UnknownProcess { .. } => Some("use one of the listed processes".into()),
             Self::NotDeployed { .. } => Some("deploy it first with `kubectl rails deploy`".into()),
             Self::SpecLayout { .. } => Some("edit the spec by hand, then deploy".into()),
+            Self::SingleNode { .. } => Some(
+                "scale out with a ReadWriteMany StorageClass (`volume: {access_mode: ReadWriteMany, storage_class: NAME}` in the spec), or move files to object storage and drop the volume; `--force` scales anyway".into(),
+            ),
             Self::Autoscale(_) | Self::SpecFile(_) => None,
         }
+    }
+}
+
+/// More than one web replica of an app whose data lives on a ReadWriteOnce volume adds no
+/// capacity (they all share its one node) and, with SQLite, more writers of one file.
+pub fn check_single_node(spec: &AppSpec, web_replicas: i32) -> Result<(), ScaleError> {
+    match spec.single_node_volume() {
+        Some(v) if web_replicas > 1 => Err(ScaleError::SingleNode {
+            volume: v.name.clone(),
+            replicas: web_replicas,
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -156,6 +156,20 @@ pub fn resolve(text: &str, path: &Path, server: &str) -> Result<Source, SecretsE
     }
 }
 
+/// Whether Docker config text logs in to `server`: an `auths` entry (even an empty one, which
+/// means the credentials are in `credsStore`) or a `credHelpers` entry. Helpers are not run.
+pub fn names_registry(text: &str, server: &str) -> bool {
+    let Ok(config) = serde_json::from_str::<ConfigFile>(text) else {
+        return false;
+    };
+    let wanted = normalize_server(server);
+    config
+        .auths
+        .keys()
+        .chain(config.cred_helpers.keys())
+        .any(|k| normalize_server(k) == wanted)
+}
+
 /// [`resolve`] for config text with no file behind it (fuzzing, tests).
 pub fn parse_config(text: &str, server: &str) -> Result<Source, SecretsError> {
     resolve(text, Path::new("config.json"), server)
@@ -233,6 +247,22 @@ pub fn dockerconfigjson(c: &Credentials) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_login_is_an_auths_or_cred_helpers_entry() {
+        let text = r#"{"auths": {"ghcr.io": {}, "https://index.docker.io/v1/": {"auth": "dTpw"}},
+                      "credHelpers": {"123.dkr.ecr.us-east-1.amazonaws.com": "ecr-login"},
+                      "credsStore": "desktop"}"#;
+        for (host, logged_in) in [
+            ("ghcr.io", true),
+            ("docker.io", true),
+            ("123.dkr.ecr.us-east-1.amazonaws.com", true),
+            ("registry.gitlab.com", false),
+        ] {
+            assert_eq!(super::names_registry(text, host), logged_in, "{host}");
+        }
+        assert!(!super::names_registry("not json", "ghcr.io"));
+    }
+
     use super::*;
 
     fn write(text: &str) -> (tempfile_like::Dir, PathBuf) {

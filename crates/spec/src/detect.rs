@@ -70,6 +70,22 @@ pub struct Dockerfile {
     pub expose: Option<u16>,
     pub user: Option<String>,
     pub cmd: Option<Vec<String>>,
+    /// Users the stage creates (`useradd`/`adduser` with a numeric uid): name -> (uid, gid).
+    pub created_users: BTreeMap<String, (i64, Option<i64>)>,
+    /// Groups the stage creates with a numeric gid (`groupadd --gid N name`): name -> gid.
+    pub created_groups: BTreeMap<String, i64>,
+}
+
+/// The user a container runs as, as far as the Dockerfile tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageUser {
+    /// `USER` is missing or root: the image runs as root.
+    Root,
+    /// A numeric uid (from `USER 1000` or the line that created the named user), and the gid
+    /// when known.
+    Numeric { uid: i64, gid: Option<i64> },
+    /// A named user whose uid no line of the Dockerfile gives.
+    Unknown,
 }
 
 impl Dockerfile {
@@ -82,7 +98,132 @@ impl Dockerfile {
 
     /// The numeric user, when `USER` names one (`1000` or `1000:1000`).
     pub fn uid(&self) -> Option<i64> {
-        self.user.as_ref()?.split(':').next()?.parse().ok()
+        match self.image_user() {
+            ImageUser::Numeric { uid, .. } => Some(uid),
+            _ => None,
+        }
+    }
+
+    /// Who the image runs as: a kubelet refuses `runAsNonRoot` for a named user unless the pod
+    /// gives the number, and a wrong number breaks file permissions, so a name is resolved only
+    /// through the line that created it, never guessed.
+    pub fn image_user(&self) -> ImageUser {
+        let Some(user) = self.user.as_deref() else {
+            return ImageUser::Root;
+        };
+        let (name, group) = match user.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (user, None),
+        };
+        let gid_of = |group: Option<&str>, fallback: Option<i64>| match group {
+            Some(g) => g
+                .parse::<i64>()
+                .ok()
+                .or_else(|| self.created_groups.get(g).copied()),
+            None => fallback,
+        };
+        if let Ok(uid) = name.parse::<i64>() {
+            return match uid {
+                0 => ImageUser::Root,
+                uid => ImageUser::Numeric {
+                    uid,
+                    gid: gid_of(group, None),
+                },
+            };
+        }
+        if name == "root" {
+            return ImageUser::Root;
+        }
+        match self.created_users.get(name) {
+            Some(&(uid, gid)) => ImageUser::Numeric {
+                uid,
+                gid: gid_of(group, gid).or(gid),
+            },
+            None => ImageUser::Unknown,
+        }
+    }
+}
+
+/// `useradd`/`adduser`/`groupadd` commands in a `RUN` line, with their numeric ids.
+fn record_accounts(run: &str, out: &mut Dockerfile) {
+    for command in run.split(['&', ';', '|']) {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let Some(tool) = words.first().copied() else {
+            continue;
+        };
+        let value_of = |long: &str, short: &str| {
+            words.iter().enumerate().find_map(|(i, w)| {
+                if let Some(v) = w.strip_prefix(&format!("{long}=")) {
+                    Some(v.to_string())
+                } else if *w == long || *w == short {
+                    words.get(i + 1).map(|v| v.to_string())
+                } else {
+                    None
+                }
+            })
+        };
+        // The account name: the last word that is neither an option nor an option's value.
+        let takes_value = [
+            "--uid",
+            "-u",
+            "--gid",
+            "-g",
+            "--shell",
+            "-s",
+            "--home",
+            "--home-dir",
+            "-d",
+            "-G",
+            "--groups",
+            "-c",
+            "--comment",
+            "--gecos",
+            "-k",
+            "--skel",
+            "-K",
+            "--key",
+            "-h",
+            "-e",
+            "--expiredate",
+            "-f",
+            "--inactive",
+            "--ingroup",
+            "-p",
+            "--password",
+        ];
+        let mut name = None;
+        let mut skip = false;
+        for w in &words[1..] {
+            if skip {
+                skip = false;
+                continue;
+            }
+            if w.starts_with('-') {
+                skip = takes_value.contains(w);
+                continue;
+            }
+            name = Some(w.to_string());
+        }
+        let Some(name) = name else { continue };
+        match tool {
+            "useradd" | "adduser" => {
+                let Some(uid) = value_of("--uid", "-u").and_then(|v| v.parse().ok()) else {
+                    continue;
+                };
+                let gid = value_of("--gid", "-g").and_then(|g| {
+                    g.parse::<i64>()
+                        .ok()
+                        .or_else(|| out.created_groups.get(&g).copied())
+                });
+                out.created_users.insert(name, (uid, gid));
+            }
+            "groupadd" | "addgroup" => {
+                if let Some(gid) = value_of("--gid", "-g").and_then(|v| v.parse().ok()) {
+                    out.created_groups.insert(name, gid);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -121,9 +262,27 @@ pub struct Detection {
     /// `ENV[...]` keys the production database config reads.
     pub database_env_keys: Vec<String>,
     pub master_key: bool,
+    /// Encrypted credentials (`config/credentials.yml.enc` or
+    /// `config/credentials/production.yml.enc`): Rails reads `secret_key_base` from them.
+    pub credentials: bool,
     pub kamal: Option<Kamal>,
     /// Keys `.kamal/secrets` defines (values are never read here).
     pub kamal_secret_keys: Vec<String>,
+}
+
+impl Detection {
+    /// Whether the app sets `key` to a non-empty value, in Kamal's `env.clear` or the env file.
+    pub fn sets_env(&self, key: &str) -> bool {
+        let kamal = self
+            .kamal
+            .as_ref()
+            .and_then(|k| k.env_clear.get(key))
+            .is_some_and(|v| !v.is_empty());
+        let env_file = self.env_file.as_ref().is_some_and(|(_, entries)| {
+            entries.iter().any(|e| e.key == key && !e.value.is_empty())
+        });
+        kamal || env_file
+    }
 }
 
 /// Reads the app folder. `need_dockerfile` is false when the caller knows the port already.
@@ -174,7 +333,10 @@ pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectErro
         .into_iter()
         .find(|(gem, _)| has(gem))
         .map(|(_, db)| db),
-        master_key: dir.join("config/master.key").is_file(),
+        master_key: dir.join("config/master.key").is_file()
+            || dir.join("config/credentials/production.key").is_file(),
+        credentials: dir.join("config/credentials.yml.enc").is_file()
+            || dir.join("config/credentials/production.yml.enc").is_file(),
         ..Detection::default()
     };
     d.dockerfile = read("Dockerfile")?.map(|t| parse_dockerfile(&t));
@@ -265,6 +427,7 @@ pub fn parse_dockerfile(text: &str) -> Dockerfile {
                     .and_then(|p| p.split('/').next()?.parse().ok())
             }
             "USER" => out.user = Some(rest.to_string()),
+            "RUN" => record_accounts(rest, &mut out),
             "CMD" => {
                 out.cmd = Some(match serde_json::from_str::<Vec<String>>(rest) {
                     Ok(exec_form) => exec_form,
@@ -428,6 +591,69 @@ mod tests {
         assert_eq!(d.expose, Some(3000));
         assert!(!d.runs_thruster());
         assert_eq!(d.cmd.unwrap(), ["./bin/rails", "server"]);
+    }
+
+    #[test]
+    fn the_image_user_comes_from_user_or_the_line_that_created_it() {
+        use ImageUser::*;
+        let cases = [
+            (
+                "USER 1000:1000",
+                Numeric {
+                    uid: 1000,
+                    gid: Some(1000),
+                },
+            ),
+            (
+                "USER 1001",
+                Numeric {
+                    uid: 1001,
+                    gid: None,
+                },
+            ),
+            ("", Root),
+            ("USER root", Root),
+            ("USER 0", Root),
+            (
+                "RUN groupadd --system --gid 1000 rails && useradd rails --uid 1000 --gid 1000 --create-home\nUSER rails:rails",
+                Numeric {
+                    uid: 1000,
+                    gid: Some(1000),
+                },
+            ),
+            (
+                "RUN useradd --create-home -u 1001 -g 1001 app\nUSER app",
+                Numeric {
+                    uid: 1001,
+                    gid: Some(1001),
+                },
+            ),
+            (
+                "RUN addgroup -g 2000 -S web && adduser -S -D -u 2001 -G web web\nUSER web:web",
+                Numeric {
+                    uid: 2001,
+                    gid: Some(2000),
+                },
+            ),
+            (
+                "RUN useradd rails --create-home --shell /bin/bash\nUSER rails:rails",
+                Unknown,
+            ),
+            (
+                "RUN useradd --uid=1500 deploy\nUSER deploy",
+                Numeric {
+                    uid: 1500,
+                    gid: None,
+                },
+            ),
+        ];
+        for (text, expected) in cases {
+            let d = parse_dockerfile(&format!("FROM ruby\n{text}\n"));
+            assert_eq!(d.image_user(), expected, "{text}");
+        }
+        // The final stage only: a build stage's user does not count.
+        let d = parse_dockerfile("FROM ruby AS build\nRUN useradd -u 5 x\nFROM ruby\nUSER x\n");
+        assert_eq!(d.image_user(), Unknown);
     }
 
     #[test]

@@ -92,6 +92,35 @@ fn shorten(text: &str) -> String {
     }
 }
 
+/// Settings known to hold no secret: the only `.env` keys `init` writes into the (committed)
+/// spec as plain env. Every other value is stored as a secret.
+pub const KNOWN_PLAIN: &[&str] = &[
+    "RAILS_ENV",
+    "RACK_ENV",
+    "NODE_ENV",
+    "PORT",
+    "HTTP_PORT",
+    "TARGET_PORT",
+    "RAILS_LOG_TO_STDOUT",
+    "RAILS_SERVE_STATIC_FILES",
+    "RAILS_LOG_LEVEL",
+    "WEB_CONCURRENCY",
+    "RAILS_MAX_THREADS",
+    "RAILS_MIN_THREADS",
+    "JOB_CONCURRENCY",
+    "SOLID_QUEUE_IN_PUMA",
+    "MALLOC_ARENA_MAX",
+    "RUBY_YJIT_ENABLE",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+];
+
+/// Whether a `.env` key is a known plain setting ([`KNOWN_PLAIN`]).
+pub fn is_known_plain(key: &str) -> bool {
+    KNOWN_PLAIN.contains(&key)
+}
+
 /// Whether a key's value is likely a credential, from its name alone.
 pub fn looks_secret(key: &str) -> bool {
     const MARKERS: &[&str] = &[
@@ -151,6 +180,28 @@ mod tests {
         );
         let err = parse("A=\"open\n").unwrap_err();
         assert!(err.reason.contains("never closed"));
+    }
+
+    #[test]
+    fn only_known_settings_are_plain() {
+        for k in [
+            "RAILS_ENV",
+            "WEB_CONCURRENCY",
+            "RAILS_MAX_THREADS",
+            "HTTP_PORT",
+        ] {
+            assert!(is_known_plain(k), "{k}");
+        }
+        // Names that give no hint of a secret are still secrets by default.
+        for k in [
+            "SMTP_PASS",
+            "STRIPE_SK",
+            "SLACK_WEBHOOK",
+            "CDN_HOST",
+            "rails_env",
+        ] {
+            assert!(!is_known_plain(k), "{k}");
+        }
     }
 
     #[test]

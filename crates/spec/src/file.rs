@@ -419,9 +419,119 @@ pub mod edit {
         Some(out.join("\n") + "\n")
     }
 
+    /// Appends `item` to the block sequence at top-level `key` (`secrets:` then `- KEY` lines),
+    /// adding the sequence at the end of the file when it is missing. `None` when the key holds
+    /// something else (a flow sequence, say).
+    pub fn add_list_item(text: &str, key: &str, item: &str) -> Option<String> {
+        let lines: Vec<&str> = text.lines().collect();
+        let Some(start) = lines.iter().position(|l| *l == format!("{key}:")) else {
+            if lines.iter().any(|l| l.starts_with(&format!("{key}:"))) {
+                return None;
+            }
+            let mut out = text.trim_end_matches('\n').to_string();
+            out.push_str(&format!("\n{key}:\n- {item}\n"));
+            return Some(out);
+        };
+        let mut last = start;
+        let mut prefix = "- ".to_string();
+        for (i, l) in lines.iter().enumerate().skip(start + 1) {
+            let t = l.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if !t.starts_with("- ") {
+                break;
+            }
+            prefix = format!("{}- ", &l[..l.len() - t.len()]);
+            last = i;
+        }
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        out.insert(last + 1, format!("{prefix}{item}"));
+        Some(out.join("\n") + "\n")
+    }
+
+    /// Removes the line `- item` from the block sequence at top-level `key`; a sequence left
+    /// empty goes too. `None` when no such line is there.
+    pub fn remove_list_item(text: &str, key: &str, item: &str) -> Option<String> {
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.iter().position(|l| *l == format!("{key}:"))?;
+        let mut at = None;
+        let mut items = 0;
+        for (i, l) in lines.iter().enumerate().skip(start + 1) {
+            let t = l.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let Some(value) = t.strip_prefix("- ") else {
+                break;
+            };
+            items += 1;
+            if value.split(" #").next()?.trim().trim_matches(['"', '\'']) == item {
+                at = Some(i);
+            }
+        }
+        let at = at?;
+        let out: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at && !(items == 1 && *i == start))
+            .map(|(_, l)| *l)
+            .collect();
+        Some(out.join("\n") + "\n")
+    }
+
+    /// Sets `key: value` in the top-level mapping `parent`, adding the mapping at the end of the
+    /// file when it is missing.
+    pub fn set_in_map(text: &str, parent: &str, key: &str, value: &str) -> Option<String> {
+        if text.lines().any(|l| l == format!("{parent}:")) {
+            return set_child(text, &[parent], key, value);
+        }
+        if text.lines().any(|l| l.starts_with(&format!("{parent}:"))) {
+            return None;
+        }
+        let mut out = text.trim_end_matches('\n').to_string();
+        out.push_str(&format!("\n{parent}:\n  {key}: {value}\n"));
+        Some(out)
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn list_items_come_and_go() {
+            let text = "name: a\nsecrets:\n- A\n- B # b\nmigrate:\n  command: [x]\n";
+            let added = add_list_item(text, "secrets", "C").unwrap();
+            assert_eq!(
+                added,
+                "name: a\nsecrets:\n- A\n- B # b\n- C\nmigrate:\n  command: [x]\n"
+            );
+            assert_eq!(remove_list_item(&added, "secrets", "C").unwrap(), text);
+            let only_a = remove_list_item(text, "secrets", "B").unwrap();
+            assert_eq!(
+                remove_list_item(&only_a, "secrets", "A").unwrap(),
+                "name: a\nmigrate:\n  command: [x]\n",
+                "an emptied list goes"
+            );
+            assert_eq!(remove_list_item(text, "secrets", "Z"), None);
+            assert_eq!(
+                add_list_item("name: a\n", "secrets", "K").unwrap(),
+                "name: a\nsecrets:\n- K\n"
+            );
+            assert_eq!(add_list_item("secrets: [A]\n", "secrets", "K"), None);
+        }
+
+        #[test]
+        fn a_map_entry_is_set_or_its_map_added() {
+            assert_eq!(
+                set_in_map("name: a\nenv:\n  A: \"1\"\n", "env", "B", "\"2\"").unwrap(),
+                "name: a\nenv:\n  A: \"1\"\n  B: \"2\"\n"
+            );
+            assert_eq!(
+                set_in_map("name: a\n", "env", "B", "\"2\"").unwrap(),
+                "name: a\nenv:\n  B: \"2\"\n"
+            );
+        }
 
         const SPEC: &str = "name: shop # the app\nweb:\n  port: 3000\n  replicas: 2 # two\nworkers:\n  jobs:\n    command: [bin/jobs]\n    replicas: 1\nenv:\n  A: b\n";
 

@@ -20,9 +20,13 @@ pub struct AppSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub image: ImageSpec,
-    /// The numeric user the image runs as (`USER 1000:1000` in the Rails Dockerfile).
-    #[serde(default = "default_uid")]
-    pub uid: i64,
+    /// The numeric user the image runs as (`USER 1000:1000` in the Rails Dockerfile, or the
+    /// `useradd --uid` of a named user). `None`: the image's own numeric `USER`, unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<i64>,
+    /// The numeric group, which also owns mounted volumes (`fsGroup`) so the app can write them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<i64>,
     /// Private registry the image is pulled from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySpec>,
@@ -46,6 +50,23 @@ pub struct AppSpec {
     /// Where every pod of the app runs, unless its process says otherwise.
     #[serde(default, skip_serializing_if = "Placement::is_empty")]
     pub placement: Placement,
+    /// How many release records to keep (the current one always stays), as Helm does.
+    #[serde(
+        default = "default_history_limit",
+        skip_serializing_if = "is_default_history_limit"
+    )]
+    pub history_limit: u32,
+}
+
+/// Release records kept by default.
+pub const DEFAULT_HISTORY_LIMIT: u32 = 10;
+
+fn default_history_limit() -> u32 {
+    DEFAULT_HISTORY_LIMIT
+}
+
+fn is_default_history_limit(n: &u32) -> bool {
+    *n == DEFAULT_HISTORY_LIMIT
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,6 +350,35 @@ pub struct VolumeSpec {
     pub mount_path: String,
     #[serde(default = "default_volume_size")]
     pub size: String,
+    /// `ReadWriteOnce` (the default, what block storage gives: one node at a time) or
+    /// `ReadWriteMany` (a shared filesystem, which lets the app scale out).
+    #[serde(default, skip_serializing_if = "AccessMode::is_read_write_once")]
+    pub access_mode: AccessMode,
+    /// The StorageClass of the claim; the cluster's default when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+}
+
+/// How many nodes may mount a volume at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessMode {
+    #[default]
+    ReadWriteOnce,
+    ReadWriteMany,
+}
+
+impl AccessMode {
+    fn is_read_write_once(&self) -> bool {
+        *self == AccessMode::ReadWriteOnce
+    }
+
+    /// The Kubernetes name of the mode.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccessMode::ReadWriteOnce => "ReadWriteOnce",
+            AccessMode::ReadWriteMany => "ReadWriteMany",
+        }
+    }
 }
 
 fn default_health_path() -> String {
@@ -337,10 +387,6 @@ fn default_health_path() -> String {
 
 fn default_volume_size() -> String {
     "1Gi".into()
-}
-
-fn default_uid() -> i64 {
-    1000
 }
 
 fn one() -> i32 {
@@ -407,6 +453,13 @@ impl AppSpec {
             Some(own) => self.placement.overlaid(own),
             None => self.placement.clone(),
         }
+    }
+
+    /// The app's volume, when it is ReadWriteOnce: every pod that mounts it must share a node.
+    pub fn single_node_volume(&self) -> Option<&VolumeSpec> {
+        self.volume
+            .as_ref()
+            .filter(|v| v.access_mode == AccessMode::ReadWriteOnce)
     }
 
     /// Object name of a process's Deployment.

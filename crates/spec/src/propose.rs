@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::detect::{Database, Detection, JobBackend};
-use crate::dotenv::looks_secret;
+use crate::detect::{Database, Detection, ImageUser, JobBackend};
+use crate::dotenv::is_known_plain;
 use crate::model::{
-    AppSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, Placement, RegistrySpec, Resources,
-    VolumeSpec, WebSpec, WorkerSpec,
+    AccessMode, AppSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, Placement, RegistrySpec,
+    Resources, VolumeSpec, WebSpec, WorkerSpec,
 };
 use crate::validate::{MAX_APP_NAME, suggest_label};
 
@@ -24,13 +24,17 @@ pub struct Proposal {
     pub port: u16,
     pub web_command: Option<Vec<String>>,
     pub health_path: String,
-    pub uid: i64,
-    pub registry_server: Option<String>,
+    /// Who the image runs as, when a Dockerfile says (`None`: no Dockerfile was read).
+    pub user: Option<ImageUser>,
+    /// The registry Kamal logs in to (`registry.server`, Docker Hub when only a user is given).
+    pub kamal_registry: Option<String>,
     pub workers: BTreeMap<String, WorkerSpec>,
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub migrate: MigrateSpec,
     pub volume: Option<VolumeSpec>,
+    /// Web replicas to propose: 1 for an app whose data lives on a ReadWriteOnce volume.
+    pub replicas: i32,
     /// Kamal's `proxy.response_timeout`, for the ingress.
     pub response_timeout: Option<u32>,
     /// What `init` should tell the user about choices it made.
@@ -47,10 +51,23 @@ pub struct Answers {
     pub replicas: i32,
     /// Where every pod runs (`--node-selector`, `--toleration`).
     pub placement: Placement,
+    /// The user and group the pods run as (from the Dockerfile, `--uid`/`--gid` or a question).
+    pub uid: Option<i64>,
+    pub gid: Option<i64>,
+    /// Whether pulling the image needs credentials (a pull secret).
+    pub private_registry: bool,
 }
 
 fn split_cmd(cmd: &str) -> Vec<String> {
     cmd.split_whitespace().map(str::to_string).collect()
+}
+
+impl Proposal {
+    /// Whether Kamal logs in to the registry `image` comes from.
+    pub fn kamal_logs_in_to(&self, image: &ImageSpec) -> bool {
+        let host = image.registry_host().unwrap_or("docker.io");
+        self.kamal_registry.as_deref() == Some(host)
+    }
 }
 
 /// Builds a proposal; `port` overrides what the Dockerfile and Kamal say.
@@ -86,11 +103,11 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             }
             _ => image.clone(),
         });
-    let registry_server = kamal.registry_server.clone().or_else(|| {
+    let kamal_registry = kamal.registry_username.as_ref().map(|_| {
         kamal
-            .registry_username
-            .as_ref()
-            .map(|_| "docker.io".to_string())
+            .registry_server
+            .clone()
+            .unwrap_or_else(|| "docker.io".to_string())
     });
 
     let mut workers = BTreeMap::new();
@@ -135,7 +152,12 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             _ => {}
         }
     }
-    if workers.is_empty()
+    let solid_queue_in_puma = d.sets_env("SOLID_QUEUE_IN_PUMA");
+    if solid_queue_in_puma && d.job_backend == Some(JobBackend::SolidQueue) && workers.is_empty() {
+        notes.push(
+            "SOLID_QUEUE_IN_PUMA is set: Solid Queue runs inside Puma, so there is no separate jobs Deployment (remove it from the env and add a `jobs` worker to run it apart)".into(),
+        );
+    } else if workers.is_empty()
         && let Some(backend) = d.job_backend
     {
         let name = match backend {
@@ -171,19 +193,28 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         add_secret(key);
     }
     if let Some((file, entries)) = &d.env_file {
-        let mut plain = Vec::new();
+        // A value from `.env` is a secret unless its name is a known plain setting: the spec is
+        // committed, and `SMTP_PASS` or `STRIPE_SK` must never land in it.
+        let (mut plain, mut secret) = (Vec::new(), Vec::new());
         for e in entries {
-            if looks_secret(&e.key) {
-                add_secret(&e.key);
-            } else if !env.contains_key(&e.key) {
-                env.insert(e.key.clone(), e.value.clone());
+            if is_known_plain(&e.key) {
+                env.entry(e.key.clone()).or_insert_with(|| e.value.clone());
                 plain.push(e.key.as_str());
+            } else {
+                add_secret(&e.key);
+                secret.push(e.key.as_str());
             }
         }
         if !plain.is_empty() {
             notes.push(format!(
-                "plain env copied from `{file}`, review the values: {}",
+                "from `{file}`, plain env in the spec: {}",
                 plain.join(", ")
+            ));
+        }
+        if !secret.is_empty() {
+            notes.push(format!(
+                "from `{file}`, secrets (names only in the spec; `kubectl rails secrets import` stores the values): {}; move a plain setting with `kubectl rails env set KEY=VALUE`",
+                secret.join(", ")
             ));
         }
     }
@@ -196,7 +227,9 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
     {
         add_secret("DATABASE_URL");
     }
-    if d.master_key {
+    // With encrypted credentials, Rails reads `secret_key_base` from them: a SECRET_KEY_BASE in
+    // the env would override it and invalidate every session, cookie and signed id.
+    if d.master_key || d.credentials || kamal.env_secret.iter().any(|k| k == "RAILS_MASTER_KEY") {
         add_secret("RAILS_MASTER_KEY");
     } else {
         add_secret("SECRET_KEY_BASE");
@@ -207,9 +240,6 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         if kamal.env_secret.contains(key) && !registry_keys.contains(&key.as_str()) {
             add_secret(key);
         }
-    }
-    if !workers.is_empty() && env.remove("SOLID_QUEUE_IN_PUMA").is_some() {
-        notes.push("dropped SOLID_QUEUE_IN_PUMA: jobs run in their own Deployment".into());
     }
     for key in &secrets {
         env.remove(key);
@@ -232,7 +262,18 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                 .to_string(),
             mount_path,
             size: "1Gi".into(),
+            access_mode: AccessMode::ReadWriteOnce,
+            storage_class: None,
         });
+    let replicas = if volume.is_some() {
+        notes.push(format!(
+            "the app keeps data on a volume at `{}` (ReadWriteOnce: one node at a time), so it runs 1 web replica and every pod that mounts it runs on the same node; to scale out, name a ReadWriteMany StorageClass in `volume` or move files to object storage",
+            volume.as_ref().map_or("", |v| v.mount_path.as_str())
+        ));
+        1
+    } else {
+        2
+    };
     if !kamal.accessories.is_empty() {
         notes.push(format!(
             "Kamal accessories are not deployed by kubectl-rails (run them as managed services): {}",
@@ -254,13 +295,14 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         port,
         web_command: kamal.web_cmd.as_deref().map(split_cmd),
         health_path: kamal.health_path.clone().unwrap_or_else(|| "/up".into()),
-        uid: d.dockerfile.as_ref().and_then(|f| f.uid()).unwrap_or(1000),
-        registry_server,
+        user: d.dockerfile.as_ref().map(|f| f.image_user()),
+        kamal_registry,
         workers,
         env,
         secrets,
         migrate,
         volume,
+        replicas,
         response_timeout: kamal.response_timeout.and_then(|t| u32::try_from(t).ok()),
         notes,
     }
@@ -277,13 +319,15 @@ fn default_worker_command(backend: Option<JobBackend>) -> Vec<String> {
 impl Proposal {
     /// The spec, once the user's answers are in.
     pub fn into_spec(self, answers: Answers) -> AppSpec {
-        let registry = self
-            .registry_server
-            .or_else(|| answers.image.registry_host().map(str::to_string))
-            .map(|server| RegistrySpec {
-                server,
-                pull_secret: format!("{}-registry", answers.name),
-            });
+        // The pull secret is for the registry the image really comes from, whatever Kamal said.
+        let registry = answers.private_registry.then(|| RegistrySpec {
+            server: answers
+                .image
+                .registry_host()
+                .unwrap_or("docker.io")
+                .to_string(),
+            pull_secret: format!("{}-registry", answers.name),
+        });
         let ingress = (!answers.hosts.is_empty()).then(|| IngressSpec {
             hosts: answers.hosts.clone(),
             class: None,
@@ -298,7 +342,8 @@ impl Proposal {
             name: answers.name,
             namespace: answers.namespace,
             image: answers.image,
-            uid: self.uid,
+            uid: answers.uid,
+            gid: answers.gid,
             registry,
             web: WebSpec {
                 command: self.web_command,
@@ -316,6 +361,7 @@ impl Proposal {
             migrate: self.migrate,
             volume: self.volume,
             placement: answers.placement,
+            history_limit: crate::model::DEFAULT_HISTORY_LIMIT,
         }
     }
 }

@@ -12,13 +12,14 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
-    EnvVarSource, HTTPGetAction, HTTPHeader, Lifecycle, LifecycleHandler, LocalObjectReference,
+    Affinity, Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource,
+    EnvVar, EnvVarSource, HTTPGetAction, HTTPHeader, Lifecycle, LifecycleHandler,
+    LocalObjectReference, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
-    Toleration as K8sToleration, TopologySpreadConstraint, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    PodAffinity, PodAffinityTerm, PodSecurityContext, PodSpec, PodTemplateSpec,
+    PreferredSchedulingTerm, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, Toleration as K8sToleration,
+    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -60,11 +61,19 @@ pub mod labels {
 /// Annotation on pod templates: a digest of config and secrets, so that a change rolls the pods.
 pub const CHECKSUM_ANNOTATION: &str = "kubectl-rails.dev/config-checksum";
 
+/// Label on every pod that mounts a ReadWriteOnce volume, valued with the claim's name: such
+/// pods require each other's node ([`RenderInputs::volume_node`] says which node holds it).
+pub const VOLUME_LABEL: &str = "kubectl-rails.dev/volume";
+
 /// Inputs that come from the cluster rather than the spec.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenderInputs {
     /// A digest of the app Secret's data, when known (deploy reads it; `render` cannot).
     pub secret_digest: Option<String>,
+    /// The node that holds the app's ReadWriteOnce volume (where its pods run, or where the
+    /// migration just ran), when known: the app's Deployments prefer it, so that a first deploy
+    /// starts web where the migration wrote the volume.
+    pub volume_node: Option<String>,
 }
 
 /// What an object is for in a release, which decides when deploy applies it.
@@ -126,6 +135,7 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
     let r = Renderer {
         spec,
         checksum: &checksum,
+        volume_node: inputs.volume_node.as_deref(),
     };
     let mut objects = vec![object(
         Stage::Config,
@@ -225,6 +235,7 @@ fn hex(bytes: &[u8]) -> String {
 struct Renderer<'a> {
     spec: &'a AppSpec,
     checksum: &'a str,
+    volume_node: Option<&'a str>,
 }
 
 fn string_map<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
@@ -287,7 +298,8 @@ impl Renderer<'_> {
         Some(PersistentVolumeClaim {
             metadata: self.meta(&self.claim_name()?, "storage"),
             spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(vec!["ReadWriteOnce".into()]),
+                access_modes: Some(vec![volume.access_mode.as_str().into()]),
+                storage_class_name: volume.storage_class.clone(),
                 resources: Some(VolumeResourceRequirements {
                     requests: Some(BTreeMap::from([(
                         "storage".to_string(),
@@ -379,7 +391,6 @@ impl Renderer<'_> {
         containers: Vec<Container>,
         restart_policy: Option<&str>,
     ) -> PodSpec {
-        let uid = self.spec.uid;
         let placement = self.spec.placement_of(process);
         PodSpec {
             node_selector: (!placement.node_selector.is_empty()).then_some(placement.node_selector),
@@ -409,15 +420,16 @@ impl Renderer<'_> {
             }),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
-                run_as_user: Some(uid),
-                run_as_group: Some(uid),
-                fs_group: Some(uid),
+                run_as_user: self.spec.uid,
+                run_as_group: self.spec.gid,
+                fs_group: self.spec.gid,
                 seccomp_profile: Some(SeccompProfile {
                     type_: "RuntimeDefault".into(),
                     ..SeccompProfile::default()
                 }),
                 ..PodSecurityContext::default()
             }),
+            affinity: self.volume_affinity(),
             volumes: self.spec.volume.as_ref().map(|v| {
                 vec![Volume {
                     name: v.name.clone(),
@@ -432,10 +444,62 @@ impl Renderer<'_> {
         }
     }
 
+    /// Every pod that mounts a ReadWriteOnce volume requires the node of the others: a volume of
+    /// attachable block storage mounts on one node at a time, and a pod elsewhere would wait in
+    /// `ContainerCreating` with a Multi-Attach error. The first such pod may go anywhere (the
+    /// scheduler lets a pod that matches its own term start alone).
+    fn volume_affinity(&self) -> Option<Affinity> {
+        self.spec.single_node_volume()?;
+        let claim = self.claim_name()?;
+        Some(Affinity {
+            pod_affinity: Some(PodAffinity {
+                required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                    label_selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([(VOLUME_LABEL.to_string(), claim)])),
+                        ..LabelSelector::default()
+                    }),
+                    topology_key: "kubernetes.io/hostname".into(),
+                    ..PodAffinityTerm::default()
+                }]),
+                ..PodAffinity::default()
+            }),
+            ..Affinity::default()
+        })
+    }
+
+    /// For a Deployment's pods: prefer the node that holds the volume ([`RenderInputs::volume_node`]).
+    fn prefer_volume_node(&self, pod: &mut PodSpec) {
+        let (Some(node), Some(affinity)) = (self.volume_node, pod.affinity.as_mut()) else {
+            return;
+        };
+        affinity.node_affinity = Some(NodeAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                PreferredSchedulingTerm {
+                    weight: 100,
+                    preference: NodeSelectorTerm {
+                        match_expressions: Some(vec![NodeSelectorRequirement {
+                            key: "kubernetes.io/hostname".into(),
+                            operator: "In".into(),
+                            values: Some(vec![node.to_string()]),
+                        }]),
+                        ..NodeSelectorTerm::default()
+                    },
+                },
+            ]),
+            ..NodeAffinity::default()
+        });
+    }
+
     fn template(&self, component: &str, pod: PodSpec) -> PodTemplateSpec {
+        let mut labels = self.labels(component);
+        if self.spec.single_node_volume().is_some()
+            && let Some(claim) = self.claim_name()
+        {
+            labels.insert(VOLUME_LABEL.into(), claim);
+        }
         PodTemplateSpec {
             metadata: Some(ObjectMeta {
-                labels: Some(self.labels(component)),
+                labels: Some(labels),
                 annotations: Some(string_map([
                     (CHECKSUM_ANNOTATION, self.checksum),
                     ("kubectl.kubernetes.io/default-container", component),
@@ -506,16 +570,20 @@ impl Renderer<'_> {
         };
         let mut pod = self.pod_spec(process, vec![container], None);
         pod.termination_grace_period_seconds = Some(grace);
-        pod.topology_spread_constraints = Some(vec![TopologySpreadConstraint {
-            max_skew: 1,
-            topology_key: "kubernetes.io/hostname".into(),
-            when_unsatisfiable: "ScheduleAnyway".into(),
-            label_selector: Some(LabelSelector {
-                match_labels: Some(self.selector(process)),
-                ..LabelSelector::default()
-            }),
-            ..TopologySpreadConstraint::default()
-        }]);
+        self.prefer_volume_node(&mut pod);
+        // Spreading pods that must share a node would fight the volume's affinity.
+        pod.topology_spread_constraints = self.spec.single_node_volume().is_none().then(|| {
+            vec![TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: "kubernetes.io/hostname".into(),
+                when_unsatisfiable: "ScheduleAnyway".into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(self.selector(process)),
+                    ..LabelSelector::default()
+                }),
+                ..TopologySpreadConstraint::default()
+            }]
+        });
         Deployment {
             metadata: self.meta(&spec.deployment_name(process), process),
             spec: Some(DeploymentSpec {
@@ -780,6 +848,7 @@ mod tests {
             &s,
             &RenderInputs {
                 secret_digest: Some("abc".into()),
+                ..RenderInputs::default()
             },
         );
         assert_ne!(
@@ -829,6 +898,74 @@ mod tests {
                 .is_none()
         );
         assert!(web["spec"]["template"]["spec"].get("tolerations").is_none());
+    }
+
+    #[test]
+    fn pods_that_share_a_read_write_once_volume_share_a_node() {
+        let s = spec(
+            "workers:\n  jobs: {command: [bin/jobs]}\nvolume: {name: storage, mount_path: /rails/storage}\n",
+        );
+        let inputs = RenderInputs {
+            volume_node: Some("node-7".into()),
+            ..RenderInputs::default()
+        };
+        let release = render(&s, &inputs);
+        let claim = serde_json::json!({"kubectl-rails.dev/volume": "shop-storage"});
+        for o in release
+            .objects
+            .iter()
+            .filter(|o| o.kind == "Deployment" || o.kind == "Job")
+        {
+            let template = &o.value["spec"]["template"];
+            assert_eq!(
+                template["metadata"]["labels"]["kubectl-rails.dev/volume"], "shop-storage",
+                "{}",
+                o.name
+            );
+            let pod = &template["spec"];
+            let term = &pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                [0];
+            assert_eq!(term["labelSelector"]["matchLabels"], claim, "{}", o.name);
+            assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
+            assert!(pod.get("topologySpreadConstraints").is_none(), "{}", o.name);
+            let preferred = &pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0]["preference"]["matchExpressions"][0]["values"];
+            if o.kind == "Deployment" {
+                assert_eq!(preferred, &serde_json::json!(["node-7"]), "{}", o.name);
+            } else {
+                // The Job's name is a digest of its template: a node in it would rename it.
+                assert!(preferred.is_null(), "{}", o.name);
+            }
+        }
+        let shared = spec(
+            "volume: {name: storage, mount_path: /rails/storage, access_mode: ReadWriteMany, storage_class: efs}\n",
+        );
+        let release = render(&shared, &inputs);
+        let web = release
+            .objects
+            .iter()
+            .find(|o| o.kind == "Deployment")
+            .unwrap();
+        assert!(
+            web.value["spec"]["template"]["spec"]
+                .get("affinity")
+                .is_none()
+        );
+        assert!(
+            web.value["spec"]["template"]["spec"]
+                .get("topologySpreadConstraints")
+                .is_some()
+        );
+        let pvc = release
+            .objects
+            .iter()
+            .find(|o| o.kind == "PersistentVolumeClaim")
+            .unwrap();
+        assert_eq!(
+            pvc.value["spec"]["accessModes"],
+            serde_json::json!(["ReadWriteMany"])
+        );
+        assert_eq!(pvc.value["spec"]["storageClassName"], "efs");
     }
 
     #[test]

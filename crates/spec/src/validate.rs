@@ -456,16 +456,16 @@ pub fn warnings(spec: &AppSpec) -> Vec<String> {
     let mut out = Vec::new();
     if spec.image.tag.is_none() {
         out.push(format!(
-            "image `{}` has no tag; deploy will ask for one (`--tag`), since an untagged image cannot be rolled back",
+            "image `{}` has no tag: deploy tags it with the app's git commit (the full SHA, as Kamal tags its builds), or pass `--tag`",
             spec.image.repository
         ));
     }
-    if let Some(volume) = &spec.volume
+    if let Some(volume) = spec.single_node_volume()
         && spec.web.replicas > 1
     {
         out.push(format!(
-            "volume `{}` is ReadWriteOnce: web replicas on different nodes cannot all mount it; use object storage for Active Storage when scaling out",
-            volume.name
+            "volume `{}` is ReadWriteOnce, so all {} web replicas share one node; to scale out, name a ReadWriteMany `storage_class` in `volume` or keep files in object storage",
+            volume.name, spec.web.replicas
         ));
     }
     out

@@ -118,6 +118,27 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Plain (not secret) env in the spec: set, unset, list
+    Env {
+        #[command(subcommand)]
+        command: EnvCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnvCommand {
+    /// Set `KEY=VALUE` pairs in the spec's `env` (a key listed as a secret moves over)
+    Set {
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        pairs: Vec<String>,
+    },
+    /// Remove keys from the spec's `env`
+    Unset {
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
+    /// List the plain env, and the names of the secrets
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +228,9 @@ pub(crate) struct ScaleArgs {
         value_name = "PROCESS=N"
     )]
     pub targets: Vec<String>,
+    /// Scale web past one replica even when the app's volume is ReadWriteOnce
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +250,9 @@ pub(crate) struct AutoscaleArgs {
     /// Remove the autoscaler
     #[arg(long, conflicts_with_all = ["max"])]
     pub off: bool,
+    /// Autoscale web past one replica even when the app's volume is ReadWriteOnce
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +346,18 @@ pub(crate) struct InitArgs {
     /// Tolerate a node taint, in kubectl's taint syntax `KEY[=VALUE][:EFFECT]` (repeat for several)
     #[arg(long = "toleration", value_name = "KEY[=VALUE][:EFFECT]")]
     pub tolerations: Vec<String>,
+    /// The numeric user the image runs as (default: from the Dockerfile's `USER` or `useradd --uid`)
+    #[arg(long, allow_negative_numbers = true)]
+    pub uid: Option<i64>,
+    /// The numeric group, which also owns the volume (default: from the Dockerfile)
+    #[arg(long, allow_negative_numbers = true)]
+    pub gid: Option<i64>,
+    /// Pulling the image needs credentials: render a pull secret (default: when Kamal or the Docker config logs in to the registry)
+    #[arg(long, conflicts_with = "public")]
+    pub private: bool,
+    /// Pulling the image needs no credentials: no pull secret
+    #[arg(long)]
+    pub public: bool,
 }
 
 #[derive(Debug, Args)]

@@ -92,6 +92,7 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Doctor => commands::doctor::run(settings, printer).await,
         Command::Rbac => commands::rbac::run(settings, printer),
         Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
+        Command::Env { command } => commands::env::run(&command, settings, printer),
     }
 }
 

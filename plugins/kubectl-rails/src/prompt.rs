@@ -74,6 +74,17 @@ impl Prompter {
             .interact()?)
     }
 
+    /// A yes/no question with a default that Enter accepts; without a terminal, the default.
+    pub(crate) fn yes_no(&self, question: &str, default: bool) -> anyhow::Result<bool> {
+        if !self.interactive {
+            return Ok(default);
+        }
+        Ok(Confirm::with_theme(&ColorfulTheme::default())
+            .with_prompt(question)
+            .default(default)
+            .interact()?)
+    }
+
     /// Hidden input, for secret values; the caller checked that someone is at the terminal.
     pub(crate) fn password(&self, question: &str) -> anyhow::Result<String> {
         let value = Password::with_theme(&ColorfulTheme::default())

@@ -280,6 +280,7 @@ pub fn blog_app(
         host,
         "--replicas",
         replicas,
+        "--private",
         "-n",
         &ns.name,
     ]

@@ -39,30 +39,60 @@ impl Reporter for PrinterReporter<'_> {
     }
 }
 
-/// Applies `--image` and `--tag`, and refuses what cannot be rolled back.
+/// How the image's tag was chosen, for the deploy's first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagSource {
+    /// The spec, `--image` or `--tag`.
+    Given,
+    /// The app folder's git commit, as Kamal tags the images it builds.
+    GitCommit,
+}
+
+/// Applies `--image` and `--tag`, tags an untagged image with the app folder's git commit (the
+/// full SHA, Kamal's convention), and refuses what cannot be rolled back.
 pub(crate) fn resolve_image(
     spec: &mut AppSpec,
     image: Option<&str>,
     tag: Option<&str>,
     allow_latest: bool,
-) -> anyhow::Result<()> {
+    app_dir: &std::path::Path,
+) -> anyhow::Result<TagSource> {
     if let Some(image) = image {
         spec.image = ImageSpec::parse(image);
     }
     if let Some(tag) = tag {
         spec.image.tag = Some(tag.to_string());
     }
+    let mut source = TagSource::Given;
+    if spec.image.tag.is_none()
+        && let Some(sha) = git_commit(app_dir)
+    {
+        spec.image.tag = Some(sha);
+        source = TagSource::GitCommit;
+    }
     match spec.image.tag.as_deref() {
         None => Err(exit::usage(
-            format!("image `{}` has no tag", spec.image.repository),
+            format!("image `{}` has no tag, and `{}` is not in a git repository whose commit could name it", spec.image.repository, app_dir.display()),
             Some("pass `--tag` (for example the git SHA the image was built from), or set `image.tag` in the spec".into()),
         )),
         Some("latest") if !allow_latest => Err(exit::usage(
             format!("refusing to deploy `{}`", spec.image.reference()),
             Some("`latest` moves: pods started later may run other code, and a rollback cannot bring the old image back; pass an immutable `--tag`, or `--allow-latest`".into()),
         )),
-        Some(_) => Ok(()),
+        Some(_) => Ok(source),
     }
+}
+
+/// The full SHA of the app folder's `HEAD`, when it is in a git repository.
+pub(crate) fn git_commit(dir: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .output()
+        .ok()?;
+    let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && sha.len() == 40).then_some(sha)
 }
 
 /// The spec, or `init`'s questions first when there is none yet.
@@ -88,6 +118,10 @@ pub(crate) fn spec_or_init(settings: &Settings, printer: &Printer) -> anyhow::Re
                 port: None,
                 node_selectors: vec![],
                 tolerations: vec![],
+                uid: None,
+                gid: None,
+                private: false,
+                public: false,
             };
             init::run(&args, settings, printer)?;
             Ok(settings.load_spec(printer)?.spec)
@@ -199,11 +233,12 @@ pub(crate) async fn run(
     let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
     let commit = commit_of(&settings.global.app_dir);
     let mut spec = spec_or_init(settings, printer)?;
-    resolve_image(
+    let tag_source = resolve_image(
         &mut spec,
         args.image.as_deref(),
         args.tag.as_deref(),
         args.allow_latest,
+        &settings.global.app_dir,
     )?;
     let migrate = match args.migrate {
         crate::cli::MigrateMode::Auto => MigrateMode::Auto,
@@ -226,8 +261,12 @@ pub(crate) async fn run(
         target.conn.server, target.conn.user
     ));
     spec.namespace = Some(target.namespace.clone());
+    let tagged_by = match tag_source {
+        TagSource::GitCommit => ", tagged with the app's git commit as Kamal tags its builds",
+        TagSource::Given => "",
+    };
     printer.step(&format!(
-        "deploying `{}` ({}) to namespace `{}` on context `{}`",
+        "deploying `{}` ({}{tagged_by}) to namespace `{}` on context `{}`",
         spec.name,
         spec.image.reference(),
         target.namespace,

@@ -19,7 +19,13 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     settings.output(&[])?;
     let mut spec = settings.load_spec(printer)?.spec;
-    resolve_image(&mut spec, args.image.as_deref(), args.tag.as_deref(), true)?;
+    resolve_image(
+        &mut spec,
+        args.image.as_deref(),
+        args.tag.as_deref(),
+        true,
+        &settings.global.app_dir,
+    )?;
     let target = settings.target(Some(&spec)).await?;
     spec.namespace = Some(target.namespace.clone());
     let client = &target.conn.client;
@@ -37,6 +43,7 @@ pub(crate) async fn run(
         &spec,
         &RenderInputs {
             secret_digest: digest,
+            volume_node: kubectl_rails_deploy::holder_node(client, ns, &spec).await?,
         },
     );
     let mut params = PatchParams::apply(FIELD_MANAGER).force();

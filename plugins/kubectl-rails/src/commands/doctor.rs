@@ -6,8 +6,9 @@ use std::time::Duration;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::{Api, Client};
@@ -543,6 +544,86 @@ async fn rbac(client: &Client, ns: &str) -> Check {
     }
 }
 
+/// The app's volume: a StorageClass to provision it (the named one, else the default), or a
+/// claim already bound; and the access mode it needs.
+async fn storage(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Check> {
+    let Some(volume) = &spec.volume else {
+        return vec![];
+    };
+    let need = format!(
+        "the app needs {} of {} at `{}`{}",
+        volume.size,
+        volume.access_mode.as_str(),
+        volume.mount_path,
+        if spec.single_node_volume().is_some() {
+            " (one node at a time: its pods share a node)"
+        } else {
+            ""
+        }
+    );
+    let claim = format!("{}-{}", spec.name, volume.name);
+    if let Ok(Some(pvc)) = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        .get_opt(&claim)
+        .await
+        && pvc.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+    {
+        return vec![ok("storage", format!("claim `{claim}` is bound; {need}"))];
+    }
+    let classes = match Api::<StorageClass>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(l) => l.items,
+        Err(e) if forbidden(&e) => {
+            return vec![skipped(
+                "storage",
+                format!("cannot list StorageClasses (forbidden); {need}"),
+            )];
+        }
+        Err(e) => return vec![fail("storage", e.to_string(), "check the cluster")],
+    };
+    let name = |c: &StorageClass| c.metadata.name.clone().unwrap_or_default();
+    let is_default = |c: &StorageClass| {
+        c.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+            .is_some_and(|v| v == "true")
+    };
+    let listed = classes.iter().map(name).collect::<Vec<_>>().join(", ");
+    let check = match &volume.storage_class {
+        Some(wanted) if classes.iter().any(|c| &name(c) == wanted) => {
+            ok("storage", format!("StorageClass `{wanted}` exists; {need}"))
+        }
+        Some(wanted) => fail(
+            "storage",
+            format!(
+                "the spec asks for StorageClass `{wanted}`, the cluster has {}; {need}",
+                if listed.is_empty() {
+                    "none".to_string()
+                } else {
+                    listed
+                }
+            ),
+            "set `volume.storage_class` to one the cluster has, or install a provisioner for it",
+        ),
+        None => match classes.iter().find(|c| is_default(c)) {
+            Some(d) => ok(
+                "storage",
+                format!("default StorageClass `{}`; {need}", name(d)),
+            ),
+            None => fail(
+                "storage",
+                format!(
+                    "no default StorageClass, so claim `{claim}` stays Pending unless a PersistentVolume matches it; {need}"
+                ),
+                "name one in `volume.storage_class`, mark one default (`storageclass.kubernetes.io/is-default-class`), or create a matching PersistentVolume",
+            ),
+        },
+    };
+    vec![check]
+}
+
 pub(crate) async fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
     let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
     let spec = settings.load_spec(printer)?.spec;
@@ -558,6 +639,7 @@ pub(crate) async fn run(settings: &Settings, printer: &Printer) -> anyhow::Resul
     checks.extend(cert_manager(client, ns, &spec).await);
     checks.extend(pull_secret(client, ns, &spec).await);
     checks.extend(app_secret(client, ns, &spec).await);
+    checks.extend(storage(client, ns, &spec).await);
     checks.extend(dns(client, ns, &spec).await);
     checks.push(rbac(client, ns).await);
 

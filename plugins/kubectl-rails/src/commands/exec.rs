@@ -167,7 +167,13 @@ pub(crate) async fn migrate(
 ) -> anyhow::Result<()> {
     settings.output(&[])?;
     let mut spec = settings.load_spec(printer)?.spec;
-    deploy::resolve_image(&mut spec, None, args.tag.as_deref(), true)?;
+    deploy::resolve_image(
+        &mut spec,
+        None,
+        args.tag.as_deref(),
+        true,
+        &settings.global.app_dir,
+    )?;
     let target = settings.target(Some(&spec)).await?;
     spec.namespace = Some(target.namespace.clone());
     let request = DeployRequest {

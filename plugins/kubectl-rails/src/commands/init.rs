@@ -1,15 +1,16 @@
 //! `kubectl rails init`: read the app folder, ask for what it cannot tell, write the spec.
 
 use kubectl_rails_spec::ImageSpec;
-use kubectl_rails_spec::detect::{self, Detection};
+use kubectl_rails_spec::detect::{self, Detection, ImageUser};
 use kubectl_rails_spec::file;
 use kubectl_rails_spec::model::{Placement, Toleration};
-use kubectl_rails_spec::propose::{self, Answers};
+use kubectl_rails_spec::propose::{self, Answers, Proposal};
 use kubectl_rails_spec::validate::{self, check_app_name, check_namespace};
 
 use crate::cli::InitArgs;
 use crate::exit;
 use crate::printer::Printer;
+use crate::prompt::Prompter;
 use crate::settings::Settings;
 
 pub(crate) fn run(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
@@ -49,6 +50,16 @@ fn check_flags(args: &InitArgs, settings: &Settings) -> anyhow::Result<()> {
     }
     if args.port == Some(0) {
         return Err(exit::usage("invalid `--port`: 0 is not a port", None));
+    }
+    for (flag, id) in [("--uid", args.uid), ("--gid", args.gid)] {
+        if let Some(id) = id
+            && id <= 0
+        {
+            return Err(exit::usage(
+                format!("invalid `{flag}`: {id}; pods run as a non-root user, so use 1 or more"),
+                None,
+            ));
+        }
     }
     placement(args)?;
     Ok(())
@@ -182,17 +193,20 @@ fn build_spec(
         }
         None => name.clone(),
     };
+    let suggested = proposal.replicas.to_string();
     let replicas = match args.replicas {
         Some(r) => r,
         None if prompter.interactive => prompter
-            .text("Web replicas", Some("2"), "--replicas", |s| {
+            .text("Web replicas", Some(&suggested), "--replicas", |s| {
                 s.parse::<i32>()
                     .map_err(|_| format!("`{s}` is not a number"))
                     .and_then(replicas_ok)
             })?
             .parse()?,
-        None => 2,
+        None => proposal.replicas,
     };
+    let (uid, gid) = image_user(args, &proposal, prompter)?;
+    let private_registry = private_registry(args, &proposal, &image, prompter, printer)?;
     let notes = proposal.notes.clone();
     let spec = proposal.into_spec(Answers {
         name,
@@ -201,6 +215,9 @@ fn build_spec(
         namespace: Some(namespace),
         replicas,
         placement: placement(args)?,
+        uid,
+        gid,
+        private_registry,
     });
     if let Some(v) = validate::validate(&spec).into_iter().next() {
         return Err(exit::failure(
@@ -215,6 +232,126 @@ fn build_spec(
         spec_text: file::to_yaml(&spec),
         notes,
     })
+}
+
+/// The uid and gid the pods run as: flags, else the Dockerfile, else a question. Never a guess:
+/// a kubelet refuses a named user it cannot verify, and a wrong number breaks file permissions.
+fn image_user(
+    args: &InitArgs,
+    proposal: &Proposal,
+    prompter: &Prompter,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    let (found_uid, found_gid) = match proposal.user {
+        Some(ImageUser::Numeric { uid, gid }) => (Some(uid), gid),
+        _ => (None, None),
+    };
+    let id_check = |s: &str| match s.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err(format!("`{s}` is not a user id above 0")),
+    };
+    let uid = match args.uid.or(found_uid) {
+        Some(uid) => uid,
+        None => {
+            let why = match proposal.user {
+                Some(ImageUser::Root) => {
+                    "the Dockerfile sets no non-root `USER`, so the image runs as root, which pods here may not"
+                }
+                Some(ImageUser::Unknown) => {
+                    "the Dockerfile's `USER` is a name, and no `useradd --uid` line gives its number (a kubelet cannot check a name is not root)"
+                }
+                _ => "no Dockerfile says which user the image runs as",
+            };
+            if !prompter.interactive {
+                return Err(exit::usage(
+                    format!("the user id the image runs as is needed: {why}"),
+                    Some("pass `--uid` with the number `id -u` prints in the image (Rails' own Dockerfiles use 1000)".into()),
+                ));
+            }
+            prompter
+                .text(
+                    &format!("User id the image runs as ({why})"),
+                    None,
+                    "--uid",
+                    id_check,
+                )?
+                .parse()?
+        }
+    };
+    let gid = match args.gid.or(found_gid) {
+        Some(gid) => Some(gid),
+        // The group owns the volume (`fsGroup`): needed only when there is one.
+        None if proposal.volume.is_some() => {
+            if !prompter.interactive {
+                return Err(exit::usage(
+                    "the group id of the image's user is needed, so that the volume is writable: the Dockerfile does not give it",
+                    Some("pass `--gid` with the number `id -g` prints in the image".into()),
+                ));
+            }
+            Some(
+                prompter
+                    .text(
+                        "Group id of the image's user (it will own the volume)",
+                        Some(&uid.to_string()),
+                        "--gid",
+                        id_check,
+                    )?
+                    .parse()?,
+            )
+        }
+        None => None,
+    };
+    Ok((Some(uid), gid))
+}
+
+/// Whether pulling the image needs a pull secret: the flags, else whether Kamal or the Docker
+/// config logs in to its registry, else a question (no by default: a registry host alone does
+/// not make an image private).
+fn private_registry(
+    args: &InitArgs,
+    proposal: &Proposal,
+    image: &ImageSpec,
+    prompter: &Prompter,
+    printer: &Printer,
+) -> anyhow::Result<bool> {
+    if args.private || args.public {
+        return Ok(args.private);
+    }
+    let host = image.registry_host().unwrap_or("docker.io");
+    if proposal.kamal_logs_in_to(image) {
+        printer.note(&format!(
+            "Kamal logs in to `{host}`: the pods pull with a pull secret (`kubectl rails secrets registry` writes it)"
+        ));
+        return Ok(true);
+    }
+    if docker_config_names(host) {
+        printer.note(&format!(
+            "your Docker config logs in to `{host}`: the pods pull with a pull secret (`kubectl rails secrets registry` copies it)"
+        ));
+        return Ok(true);
+    }
+    let private = prompter.yes_no(
+        &format!(
+            "Does pulling `{}` need credentials (a private registry)?",
+            image.repository
+        ),
+        false,
+    )?;
+    if !private && !prompter.interactive {
+        printer.note(&format!(
+            "no login to `{host}` found: the image is pulled without credentials (pass `--private` if it needs them)"
+        ));
+    }
+    Ok(private)
+}
+
+/// Whether the Docker config (`$DOCKER_CONFIG`, else `~/.docker`) has an entry for `host`.
+fn docker_config_names(host: &str) -> bool {
+    let path = kubectl_rails_secrets::docker::config_path(
+        std::env::var_os("DOCKER_CONFIG").map(Into::into),
+        std::env::home_dir(),
+    );
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .is_some_and(|text| kubectl_rails_secrets::docker::names_registry(&text, host))
 }
 
 fn describe(d: &Detection, printer: &Printer) {

@@ -5,6 +5,7 @@ pub(crate) mod deploy;
 pub(crate) mod destroy;
 pub(crate) mod diff;
 pub(crate) mod doctor;
+pub(crate) mod env;
 pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod logs;

@@ -47,7 +47,18 @@ pub(crate) async fn run(settings: &Settings, printer: &Printer) -> anyhow::Resul
             "no releases of `{}` in namespace `{}` yet",
             spec.name, target.namespace
         )),
-        _ => printer.out(&table(&history).to_string())?,
+        _ => {
+            printer.out(&table(&history).to_string())?;
+            printer.info(&reach(&history, spec.history_limit));
+        }
     }
     Ok(())
+}
+
+/// How far back the history reaches, and why.
+pub(crate) fn reach(history: &[ReleaseRecord], limit: u32) -> String {
+    let oldest = history.first().map_or(0, |r| r.revision);
+    format!(
+        "the history reaches back to v{oldest}: it keeps the last {limit} releases and the current one (`history_limit` in the spec)"
+    )
 }

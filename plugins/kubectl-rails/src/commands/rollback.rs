@@ -25,8 +25,9 @@ pub(crate) async fn run(
         Some(r) => history.iter().find(|h| h.revision == r).ok_or_else(|| {
             exit::usage(
                 format!(
-                    "release v{r} of `{}` is not in the history",
-                    current_spec.name
+                    "release v{r} of `{}` is not in the history; {}",
+                    current_spec.name,
+                    crate::commands::releases::reach(&history, current_spec.history_limit)
                 ),
                 Some("list them with `kubectl rails releases`".into()),
             )

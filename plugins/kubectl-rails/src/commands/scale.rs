@@ -37,6 +37,11 @@ pub(crate) async fn scale(
     settings.output(&[])?;
     let spec = settings.load_spec(printer)?.spec;
     let targets = scaling::parse_targets(&args.targets, &spec).map_err(usage_or)?;
+    if !args.force {
+        for (_, n) in targets.iter().filter(|(p, _)| p == "web") {
+            scaling::check_single_node(&spec, *n)?;
+        }
+    }
     let text = read_spec_text(settings)?;
     let new_text = scaling::spec_with_replicas(&text, &targets)?;
     file::parse(&new_text, &settings.spec_path)?;
@@ -79,6 +84,9 @@ pub(crate) async fn autoscale(
                 cpu: args.cpu,
             };
             scaling::check_autoscale(a).map_err(usage_or)?;
+            if args.process == "web" && !args.force {
+                scaling::check_single_node(&spec, max)?;
+            }
             Some(a)
         }
         _ => None,

@@ -83,6 +83,7 @@ pub(crate) async fn run(
             let values = values.unwrap_or_default();
             let changed = store.set(&values, &now()).await?;
             say_changed(printer, &store.name, &changed, values.len());
+            move_out_of_env(&spec, values.keys(), settings, printer)?;
             after_change(&target, &spec, &store, &changed, *restart, printer).await
         }
         SecretsCommand::Unset { keys, restart } => {
@@ -225,6 +226,46 @@ fn values_to_set(
     Ok(values)
 }
 
+/// Keys just set as secrets that the spec had as plain env move to `secrets:`, so the plain
+/// value leaves the committed file and the pods read the Secret.
+fn move_out_of_env<'a>(
+    spec: &AppSpec,
+    keys: impl Iterator<Item = &'a String>,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let moving: Vec<&String> = keys.filter(|k| spec.env.contains_key(*k)).collect();
+    if moving.is_empty() {
+        return Ok(());
+    }
+    let mut text = fs_err::read_to_string(&settings.spec_path)?;
+    for key in &moving {
+        let edited = kubectl_rails_spec::file::edit::remove(&text, &["env", key])
+            .and_then(|t| kubectl_rails_spec::file::edit::add_list_item(&t, "secrets", key));
+        text = edited.ok_or_else(|| {
+            exit::failure(
+                format!(
+                    "cannot move `{key}` from `env` to `secrets:` in `{}`: the spec is not laid out as `kubectl rails init` writes it",
+                    settings.spec_path.display()
+                ),
+                Some("move it by hand".into()),
+            )
+        })?;
+    }
+    kubectl_rails_spec::file::parse(&text, &settings.spec_path)?;
+    kubectl_rails_spec::file::write_atomic(&settings.spec_path, &text)?;
+    printer.step(&format!(
+        "moved {} from plain `env` to `secrets:` in `{}`",
+        moving
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        settings.spec_path.display()
+    ));
+    Ok(())
+}
+
 fn say_changed(printer: &Printer, secret: &str, changed: &[String], asked: usize) {
     if changed.is_empty() {
         printer.step(&format!(
@@ -273,6 +314,7 @@ async fn after_change(
         spec,
         &RenderInputs {
             secret_digest: Some(digest),
+            ..RenderInputs::default()
         },
     );
     let api: Api<Deployment> = Api::namespaced(target.conn.client.clone(), &target.namespace);
@@ -335,19 +377,24 @@ fn import_sources(
             not_named.join(", ")
         ));
     }
-    let master = dir.join("config/master.key");
+    // With per-environment credentials, production reads `config/credentials/production.key`.
+    let key_file = if dir.join("config/credentials/production.yml.enc").is_file() {
+        "config/credentials/production.key"
+    } else {
+        "config/master.key"
+    };
     if !values.contains_key("RAILS_MASTER_KEY")
         && spec.secrets.iter().any(|k| k == "RAILS_MASTER_KEY")
-        && let Ok(key) = fs_err::read_to_string(&master)
+        && let Ok(key) = fs_err::read_to_string(dir.join(key_file))
     {
         let take = !settings.prompter.interactive
             || settings.prompter.confirm(
-                "Import config/master.key as RAILS_MASTER_KEY",
+                &format!("Import {key_file} as RAILS_MASTER_KEY"),
                 settings.global.yes,
             )?;
         if take {
             values.insert("RAILS_MASTER_KEY".into(), key.trim().to_string());
-            printer.step("read `config/master.key` as RAILS_MASTER_KEY");
+            printer.step(&format!("read `{key_file}` as RAILS_MASTER_KEY"));
         }
     }
     if let Ok(text) = fs_err::read_to_string(dir.join(".kamal/secrets")) {
