@@ -624,21 +624,17 @@ fn the_release_records_the_commit() {
     );
 }
 
-/// The preflight stops a deploy whose Secret is missing or incomplete before anything changes,
-/// and gives back the lease it took meanwhile: the next try meets the same clear message.
+/// Without a terminal, a deploy whose Secret is missing or incomplete stops before anything
+/// changes, naming every missing item and the command that sets it (exit 2); the next try meets
+/// the same clear message.
 #[test]
 fn missing_secrets_stop_the_deploy_before_any_change() {
     let ns = TestNs::restricted("preflight");
     let app = rails71_initialised(&["--no-ingress", "-n", &ns.name]);
-    let run = deploy(&ns, app.path(), &[]).code(1);
-    run.stderr_has("Secret `imagestorage-secrets` does not exist in namespace");
-    run.stderr_has("kubectl rails secrets import");
-    assert!(
-        run.stderr
-            .contains("; and the image is private (registry `docker-registry.example.dev`), but its pull secret `imagestorage-registry` is missing"),
-        "every problem at once, in order: {}",
-        run.stderr
-    );
+    let run = deploy(&ns, app.path(), &[]).code(2);
+    run.stderr_has("the deploy needs what it cannot ask for (`--no-input` is set)");
+    run.stderr_has("Secret `imagestorage-secrets` lacks DATABASE_URL, E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL, SECRET_KEY_BASE: `kubectl rails secrets import`");
+    run.stderr_has("pull secret `imagestorage-registry` for `docker-registry.example.dev` is missing: `kubectl rails secrets registry --server docker-registry.example.dev`");
     ns.kubectl(&[
         "create",
         "secret",
@@ -649,9 +645,9 @@ fn missing_secrets_stop_the_deploy_before_any_change() {
     ])
     .success();
     for _ in 0..2 {
-        let run = deploy(&ns, app.path(), &[]).code(1);
+        let run = deploy(&ns, app.path(), &[]).code(2);
         run.stderr_has(
-            "Secret `imagestorage-secrets` lacks E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL",
+            "Secret `imagestorage-secrets` lacks E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL:",
         );
         assert!(!run.stderr.contains("another deploy"), "{}", run.stderr);
     }

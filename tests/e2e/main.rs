@@ -10,6 +10,7 @@ mod deploy;
 mod doctor;
 mod exec;
 mod faults;
+mod first_deploy;
 mod help;
 mod init_render;
 mod prompts;

@@ -21,7 +21,7 @@ use kubectl_rails_kube::KubeError;
 use kubectl_rails_spec::AppSpec;
 use serde::Serialize;
 
-pub use run::{deploy, secret_digest};
+pub use run::{MissingInputs, deploy, missing_inputs, secret_digest};
 pub use volume::holder_node;
 
 /// Where the deploy says what it is doing.
@@ -34,6 +34,13 @@ pub trait Reporter: Sync {
     fn log(&self, line: &str);
     fn warn(&self, message: &str);
     fn note(&self, message: &str);
+    /// Where the migration stands (`running`, `done`, `skipped`, ...), for a live display.
+    fn migration(&self, _state: &str) {}
+    /// Where every process's rollout stands, on each change and every second. A terminal can
+    /// redraw one line per process in place; by default it is one status line.
+    fn rollout(&self, processes: &[progress::ProcessProgress]) {
+        self.progress(&progress::summary(processes));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -121,6 +121,7 @@ pub(crate) async fn run(
         }
     }
     reporter.step(&format!("running migrations: Job `{name}`"));
+    reporter.migration(&format!("running (Job `{name}`)"));
     Applier::new(client.clone(), ns, false)
         .write(&job.value)
         .await?;
@@ -245,8 +246,12 @@ pub(crate) async fn run(
             }
         }
     }
-    if result.is_ok() {
-        reporter.step("migrations done");
+    match &result {
+        Ok(_) => {
+            reporter.step("migrations done");
+            reporter.migration("done");
+        }
+        Err(_) => reporter.migration("failed"),
     }
     result.map(|outcome| (outcome, node))
 }

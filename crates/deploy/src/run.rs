@@ -112,6 +112,67 @@ async fn preflight(
     }
 }
 
+/// What a deploy needs from the user that the namespace lacks: secret keys and the pull secret.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MissingInputs {
+    /// Keys the spec names that the app Secret lacks (all of them when it does not exist).
+    pub secret_keys: Vec<String>,
+    /// The pull secret the spec names, when it does not exist.
+    pub pull_secret: Option<kubectl_rails_spec::model::RegistrySpec>,
+}
+
+impl MissingInputs {
+    pub fn is_empty(&self) -> bool {
+        self.secret_keys.is_empty() && self.pull_secret.is_none()
+    }
+
+    /// Everything missing, as in a namespace that does not exist yet.
+    pub fn all(spec: &kubectl_rails_spec::AppSpec) -> Self {
+        Self {
+            secret_keys: spec.secrets.clone(),
+            pull_secret: spec.registry.clone(),
+        }
+    }
+}
+
+/// Reads what the namespace holds of the app Secret's keys and the pull secret (names only).
+pub async fn missing_inputs(
+    client: &Client,
+    ns: &str,
+    spec: &kubectl_rails_spec::AppSpec,
+) -> Result<MissingInputs, KubeError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let mut out = MissingInputs::default();
+    if !spec.secrets.is_empty() {
+        let name = spec.secret_name();
+        let data = secrets
+            .get_opt(&name)
+            .await
+            .map_err(api_err(format!("read Secret `{name}` in namespace `{ns}`")))?
+            .and_then(|s| s.data)
+            .unwrap_or_default();
+        out.secret_keys = spec
+            .missing_secrets(&data)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+    }
+    if let Some(registry) = &spec.registry {
+        let exists = secrets
+            .get_metadata_opt(&registry.pull_secret)
+            .await
+            .map_err(api_err(format!(
+                "read Secret `{}` in namespace `{ns}`",
+                registry.pull_secret
+            )))?
+            .is_some();
+        if !exists {
+            out.pull_secret = Some(registry.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// The digest of the app Secret, after checking it holds every key the spec names.
 async fn app_secret_digest(
     client: &Client,
@@ -375,12 +436,14 @@ async fn deploy_held(
     let mut migrated_on = None;
     let migration = if req.migrate == MigrateMode::Skip {
         reporter.note("migrations skipped (--migrate=skip)");
+        reporter.migration("skipped (--migrate=skip)");
         MigrationOutcome::Skipped
     } else if job_state == migrate::JobState::Succeeded {
         reporter.step(&format!(
             "migrations already ran for this release (Job `{}`)",
             job.name
         ));
+        reporter.migration("already ran for this release");
         MigrationOutcome::AlreadyRan {
             job: job.name.clone(),
         }

@@ -64,9 +64,11 @@ pub(crate) async fn rollout(
     let image = spec.image.reference();
     let mut interrupted = false;
     let mut unscheduled = Unscheduled::new();
+    // A live display shows the time going by even when nothing changes.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let current: Vec<ProcessProgress> = state.values().cloned().collect();
-        reporter.progress(&progress::summary(&current));
+        reporter.rollout(&current);
         if current.iter().all(|p| p.done) {
             return Ok(current);
         }
@@ -116,6 +118,7 @@ pub(crate) async fn rollout(
                     return Err(hopeless(&pods, ns, &process, problem, client).await);
                 }
             }
+            _ = tick.tick() => {}
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(DeployError::Timeout { waited: timeout, progress: progress::summary(&current), revision: None });
             }

@@ -9,6 +9,8 @@ pub(crate) struct Printer {
     stderr_tty: bool,
     verbose: u8,
     last_progress: Mutex<String>,
+    /// Lines of the live board now on screen, redrawn in place (a terminal only).
+    board_height: Mutex<usize>,
 }
 
 impl Printer {
@@ -17,6 +19,7 @@ impl Printer {
             stderr_tty: std::io::stderr().is_terminal(),
             verbose,
             last_progress: Mutex::new(String::new()),
+            board_height: Mutex::new(0),
         }
     }
 
@@ -76,6 +79,28 @@ impl Printer {
         *last = line.to_string();
     }
 
+    /// Whether a live board can be drawn (stderr is a terminal).
+    pub(crate) fn can_redraw(&self) -> bool {
+        self.stderr_tty
+    }
+
+    /// A block of lines redrawn in place on a terminal: the rows of a live display. Messages
+    /// printed meanwhile go below it, and the next board starts under them.
+    pub(crate) fn board(&self, lines: &[String]) {
+        let mut height = self.board_height.lock().unwrap_or_else(|p| p.into_inner());
+        let mut err = std::io::stderr().lock();
+        let mut text = String::new();
+        if *height > 0 {
+            text.push_str(&format!("\x1b[{}A", *height));
+        }
+        for line in lines {
+            text.push_str(&format!("\r\x1b[2K{line}\n"));
+        }
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+        *height = lines.len();
+    }
+
     /// Ends a progress line so that the next message starts on its own line.
     pub(crate) fn clear_progress(&self) {
         let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
@@ -83,5 +108,7 @@ impl Printer {
             let _ = writeln!(std::io::stderr().lock());
         }
         last.clear();
+        // A message after a board leaves the board where it is.
+        *self.board_height.lock().unwrap_or_else(|p| p.into_inner()) = 0;
     }
 }

@@ -85,6 +85,15 @@ impl Prompter {
             .interact()?)
     }
 
+    /// Hidden input that may be left empty (`None`): to stop a series of questions.
+    pub(crate) fn optional_password(&self, question: &str) -> anyhow::Result<Option<String>> {
+        let value = Password::with_theme(&ColorfulTheme::default())
+            .with_prompt(question)
+            .allow_empty_password(true)
+            .interact()?;
+        Ok(Some(value).filter(|v| !v.is_empty()))
+    }
+
     /// Hidden input, for secret values; the caller checked that someone is at the terminal.
     pub(crate) fn password(&self, question: &str) -> anyhow::Result<String> {
         let value = Password::with_theme(&ColorfulTheme::default())

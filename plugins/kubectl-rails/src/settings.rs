@@ -65,8 +65,14 @@ impl Settings {
         }
     }
 
-    /// Reads the spec and prints its warnings.
-    pub(crate) fn load_spec(&self, printer: &Printer) -> anyhow::Result<Loaded> {
+    /// Reads the spec. Its warnings are said by `init`, `render` and `deploy`
+    /// ([`Settings::load_spec_and_warn`]), not by every command that reads it.
+    pub(crate) fn load_spec(&self, _printer: &Printer) -> anyhow::Result<Loaded> {
+        Ok(file::load(&self.spec_path)?)
+    }
+
+    /// Reads the spec and says its warnings, once.
+    pub(crate) fn load_spec_and_warn(&self, printer: &Printer) -> anyhow::Result<Loaded> {
         let loaded = file::load(&self.spec_path)?;
         for w in &loaded.warnings {
             printer.warn(w);

@@ -97,6 +97,8 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
     console.send_line("1+1").unwrap();
     // irb colours the value: `=> ESC[34m2ESC[0m`.
     answer_as_a_terminal_until(&mut console, Some(r"=> (?:\x1b\[[0-9;]*m)*2\b"));
+    // The next prompt first: irb asks the terminal where its cursor is before reading a line.
+    answer_as_a_terminal_until(&mut console, Some(r"irb\(main\):002"));
     console.send_line("exit").unwrap();
     // The query may come once more as irb leaves.
     answer_as_a_terminal_until(&mut console, None);

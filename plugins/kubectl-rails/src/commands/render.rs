@@ -12,7 +12,7 @@ pub(crate) fn run(args: &RenderArgs, settings: &Settings, printer: &Printer) -> 
     let format = settings
         .output(&[OutputFormat::Yaml, OutputFormat::Json])?
         .unwrap_or(OutputFormat::Yaml);
-    let mut spec = settings.load_spec(printer)?.spec;
+    let mut spec = settings.load_spec_and_warn(printer)?.spec;
     spec.namespace = Some(settings.namespace(Some(&spec), None)?);
     let release = render::render(&spec, &RenderInputs::default());
     match &args.out_dir {

@@ -24,7 +24,7 @@ use crate::exit;
 use crate::printer::Printer;
 use crate::settings::{Settings, Target};
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     Timestamp::now()
         .round(Unit::Second)
         .unwrap_or_else(|_| Timestamp::now())
@@ -70,6 +70,26 @@ pub(crate) async fn run(
             settings,
             printer,
         )?),
+        _ => None,
+    };
+    // Local sources are read (and a bad line reported) before the cluster is needed.
+    let imported = match command {
+        SecretsCommand::Import {
+            from_env,
+            from_manifests,
+            allow_commands,
+            ..
+        } => Some(match from_manifests {
+            Some(dir) => import_manifests(dir, &spec, printer)?,
+            None => import_sources(
+                from_env.as_deref(),
+                *allow_commands,
+                true,
+                &spec,
+                settings,
+                printer,
+            )?,
+        }),
         _ => None,
     };
     let target = settings.target(Some(&spec)).await?;
@@ -140,22 +160,8 @@ pub(crate) async fn run(
             }
             Ok(())
         }
-        SecretsCommand::Import {
-            from_env,
-            from_manifests,
-            allow_commands,
-            restart,
-        } => {
-            let values = match from_manifests {
-                Some(dir) => import_manifests(dir, &spec, printer)?,
-                None => import_sources(
-                    from_env.as_deref(),
-                    *allow_commands,
-                    &spec,
-                    settings,
-                    printer,
-                )?,
-            };
+        SecretsCommand::Import { restart, .. } => {
+            let values = imported.unwrap_or_default();
             if values.is_empty() {
                 printer.info("nothing to import");
                 return Ok(());
@@ -336,9 +342,12 @@ async fn after_change(
 }
 
 /// Values from `.env`, `config/master.key` and `.kamal/secrets`, for the keys the spec names.
-fn import_sources(
+/// `confirm_master_key`: ask before taking the master key (a caller that asks about all the
+/// values at once passes false).
+pub(crate) fn import_sources(
     from_env: Option<&Path>,
     allow_commands: bool,
+    confirm_master_key: bool,
     spec: &AppSpec,
     settings: &Settings,
     printer: &Printer,
@@ -388,6 +397,7 @@ fn import_sources(
         && let Ok(key) = fs_err::read_to_string(dir.join(key_file))
     {
         let take = !settings.prompter.interactive
+            || !confirm_master_key
             || settings.prompter.confirm(
                 &format!("Import {key_file} as RAILS_MASTER_KEY"),
                 settings.global.yes,
@@ -591,7 +601,7 @@ fn registry_credentials(
     Ok(creds)
 }
 
-async fn write_registry(
+pub(crate) async fn write_registry(
     spec: &AppSpec,
     target: &Target,
     store: &AppSecrets,

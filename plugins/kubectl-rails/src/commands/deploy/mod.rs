@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::PostParams;
+use kubectl_rails_deploy::progress::ProcessProgress;
 use kubectl_rails_deploy::{
     Commit, DeployError, DeployOutcome, DeployRequest, MigrateMode, Reporter, lease,
 };
@@ -12,31 +13,92 @@ use kubectl_rails_kube::api_err;
 use kubectl_rails_spec::file::SpecFileError;
 use kubectl_rails_spec::{AppSpec, ImageSpec};
 
-use crate::cli::{DeployArgs, InitArgs, OutputFormat};
+mod inputs;
+
+use crate::cli::{DeployArgs, OutputFormat};
 use crate::commands::{init, status};
 use crate::exit;
 use crate::printer::Printer;
 use crate::settings::{Settings, Target};
 
-/// The deploy crate reports through the printer.
-pub(crate) struct PrinterReporter<'a>(pub &'a Printer);
+/// The deploy crate reports through the printer; on a terminal the rollout is a live board.
+pub(crate) struct PrinterReporter<'a> {
+    printer: &'a Printer,
+    started: std::time::Instant,
+    migration: std::sync::Mutex<String>,
+}
+
+impl<'a> PrinterReporter<'a> {
+    pub(crate) fn new(printer: &'a Printer) -> Self {
+        Self {
+            printer,
+            started: std::time::Instant::now(),
+            migration: std::sync::Mutex::new("not needed".into()),
+        }
+    }
+}
 
 impl Reporter for PrinterReporter<'_> {
     fn step(&self, message: &str) {
-        self.0.step(message);
+        self.printer.step(message);
     }
     fn progress(&self, line: &str) {
-        self.0.progress(line);
+        self.printer.progress(line);
     }
     fn log(&self, line: &str) {
-        self.0.info(&format!("  | {line}"));
+        self.printer.info(&format!("  | {line}"));
     }
     fn warn(&self, message: &str) {
-        self.0.warn(message);
+        self.printer.warn(message);
     }
     fn note(&self, message: &str) {
-        self.0.note(message);
+        self.printer.note(message);
     }
+    fn migration(&self, state: &str) {
+        *self.migration.lock().unwrap_or_else(|p| p.into_inner()) = state.to_string();
+    }
+    fn rollout(&self, processes: &[ProcessProgress]) {
+        if !self.printer.can_redraw() {
+            self.printer
+                .progress(&kubectl_rails_deploy::progress::summary(processes));
+            return;
+        }
+        let migration = self
+            .migration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.printer
+            .board(&board(processes, &migration, self.started.elapsed()));
+    }
+}
+
+/// The live display of a rollout: elapsed time, the migration, one line per process.
+pub(crate) fn board(
+    processes: &[ProcessProgress],
+    migration: &str,
+    elapsed: std::time::Duration,
+) -> Vec<String> {
+    let width = processes
+        .iter()
+        .map(|p| p.process.len())
+        .chain(std::iter::once("migration".len()))
+        .max()
+        .unwrap_or(0);
+    let mut lines = vec![format!("  rollout, {}s elapsed", elapsed.as_secs())];
+    lines.push(format!("  {:<width$}  {migration}", "migration"));
+    for p in processes {
+        let mark = if p.done { "✓" } else { "…" };
+        let mut state = format!("{}/{} ready", p.ready.min(p.desired), p.desired);
+        if p.updated < p.desired {
+            state.push_str(&format!(", {}/{} updated", p.updated, p.desired));
+        }
+        if p.old > 0 {
+            state.push_str(&format!(", {} old still running", p.old));
+        }
+        lines.push(format!("{mark} {:<width$}  {state}", p.process));
+    }
+    lines
 }
 
 /// How the image's tag was chosen, for the deploy's first line.
@@ -95,10 +157,14 @@ pub(crate) fn git_commit(dir: &std::path::Path) -> Option<String> {
     (out.status.success() && sha.len() == 40).then_some(sha)
 }
 
-/// The spec, or `init`'s questions first when there is none yet.
-pub(crate) fn spec_or_init(settings: &Settings, printer: &Printer) -> anyhow::Result<AppSpec> {
-    match settings.load_spec(printer) {
-        Ok(loaded) => Ok(loaded.spec),
+/// The spec, or `init`'s questions first when there is none yet (with the registry user name
+/// they asked for, if they did).
+pub(crate) fn spec_or_init(
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<(AppSpec, Option<String>)> {
+    match settings.load_spec_and_warn(printer) {
+        Ok(loaded) => Ok((loaded.spec, None)),
         Err(e)
             if matches!(
                 e.downcast_ref::<SpecFileError>(),
@@ -106,25 +172,11 @@ pub(crate) fn spec_or_init(settings: &Settings, printer: &Printer) -> anyhow::Re
             ) =>
         {
             printer.step(&format!(
-                "no spec at `{}` yet: asking init's questions first",
+                "no spec at `{}` yet: reading the app folder first (`kubectl rails init`)",
                 settings.spec_path.display()
             ));
-            let args = InitArgs {
-                name: None,
-                image: None,
-                hosts: vec![],
-                no_ingress: false,
-                replicas: None,
-                port: None,
-                node_selectors: vec![],
-                tolerations: vec![],
-                uid: None,
-                gid: None,
-                private: false,
-                public: false,
-            };
-            init::run(&args, settings, printer)?;
-            Ok(settings.load_spec(printer)?.spec)
+            let registry = init::run_for_first_deploy(settings, printer)?;
+            Ok((settings.load_spec(printer)?.spec, registry.username))
         }
         Err(e) => Err(e),
     }
@@ -157,10 +209,21 @@ pub(crate) async fn ensure_namespace(
             Some("a real deploy creates it (after asking, or with `--yes`)".into()),
         ));
     }
-    if !settings.prompter.confirm(
-        &format!("Namespace `{ns}` does not exist. Create it"),
-        settings.global.yes,
-    )? {
+    let create = settings.global.yes
+        || (settings.prompter.interactive
+            && settings.prompter.yes_no(
+                &format!("Namespace `{ns}` does not exist. Create it?"),
+                true,
+            )?);
+    if !settings.prompter.interactive && !create {
+        return Err(exit::usage(
+            format!(
+                "namespace `{ns}` does not exist, and nobody is at a terminal to confirm creating it"
+            ),
+            Some("pass `--yes`".into()),
+        ));
+    }
+    if !create {
         return Err(exit::failure(
             format!("namespace `{ns}` does not exist"),
             Some("create it, or pick another with `-n`".into()),
@@ -232,7 +295,30 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
     let commit = commit_of(&settings.global.app_dir);
-    let mut spec = spec_or_init(settings, printer)?;
+    let (mut spec, registry_user) = spec_or_init(settings, printer)?;
+    if spec.image.tag.is_none()
+        && args.tag.is_none()
+        && args.image.is_none()
+        && git_commit(&settings.global.app_dir).is_none()
+        && settings.prompter.interactive
+    {
+        let tag = settings.prompter.text(
+            &format!(
+                "Tag of `{}` to deploy (the folder is not a git repository to name it)",
+                spec.image.repository
+            ),
+            None,
+            "--tag",
+            |s| {
+                if s.is_empty() || s.contains(char::is_whitespace) {
+                    Err("a tag such as `1.4.2` or a git SHA".into())
+                } else {
+                    Ok(())
+                }
+            },
+        )?;
+        spec.image.tag = Some(tag);
+    }
     let tag_source = resolve_image(
         &mut spec,
         args.image.as_deref(),
@@ -272,7 +358,11 @@ pub(crate) async fn run(
         target.namespace,
         target.conn.context
     ));
-    ensure_namespace(&target, settings, printer, args.dry_run).await?;
+    if args.dry_run {
+        ensure_namespace(&target, settings, printer, true).await?;
+    } else {
+        inputs::resolve(&target, &spec, registry_user, settings, printer).await?;
+    }
     let outcome = execute(&target, request(&target, spec.clone()), printer).await?;
     report(&target, &spec, &outcome, format, printer).await
 }
@@ -284,7 +374,7 @@ pub(crate) async fn execute(
     printer: &Printer,
 ) -> anyhow::Result<DeployOutcome> {
     let client = &target.conn.client;
-    let reporter = PrinterReporter(printer);
+    let reporter = PrinterReporter::new(printer);
     let result = tokio::select! {
         r = kubectl_rails_deploy::deploy(client, &request, &reporter) => r,
         _ = tokio::signal::ctrl_c() => {
@@ -372,4 +462,38 @@ pub(crate) async fn report(
         status::ingress_line(&data)
     ))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(name: &str, desired: i32, updated: i32, ready: i32, old: i32) -> ProcessProgress {
+        ProcessProgress {
+            process: name.into(),
+            desired,
+            updated,
+            ready,
+            old,
+            done: updated == desired && ready == desired && old == 0,
+        }
+    }
+
+    #[test]
+    fn the_board_has_a_line_per_process_the_migration_and_the_time() {
+        let lines = board(
+            &[process("web", 3, 2, 2, 1), process("sidekiq", 1, 1, 1, 0)],
+            "done",
+            std::time::Duration::from_secs(12),
+        );
+        assert_eq!(
+            lines,
+            [
+                "  rollout, 12s elapsed",
+                "  migration  done",
+                "… web        2/3 ready, 2/3 updated, 1 old still running",
+                "✓ sidekiq    1/1 ready",
+            ]
+        );
+    }
 }

@@ -1,32 +1,86 @@
 //! `kubectl rails init`: read the app folder, ask for what it cannot tell, write the spec.
 
+mod ask;
+mod summary;
+
 use kubectl_rails_spec::ImageSpec;
-use kubectl_rails_spec::detect::{self, Detection, ImageUser};
+use kubectl_rails_spec::detect::{self, Detection};
 use kubectl_rails_spec::file;
 use kubectl_rails_spec::model::{Placement, Toleration};
-use kubectl_rails_spec::propose::{self, Answers, Proposal};
+use kubectl_rails_spec::propose::{self, Answers};
 use kubectl_rails_spec::validate::{self, check_app_name, check_namespace};
 
 use crate::cli::InitArgs;
 use crate::exit;
 use crate::printer::Printer;
-use crate::prompt::Prompter;
 use crate::settings::Settings;
+
+pub(crate) use ask::Registry;
+
+/// Which questions `init` asks at a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `kubectl rails init`: every answer, with the folder's findings as defaults.
+    Full,
+    /// The first `kubectl rails deploy`: only what the folder cannot tell; the rest takes the
+    /// defaults `init` would propose, said in its table.
+    FirstDeploy,
+}
 
 pub(crate) fn run(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
     settings.output(&[])?;
-    let InitOutcome { spec_text, notes } = build_spec(args, settings, printer)?;
+    write_and_tell(args, settings, printer, Mode::Full)?;
+    Ok(())
+}
+
+/// `init` for a deploy that finds no spec: returns the registry user given, if one was asked.
+pub(crate) fn run_for_first_deploy(
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Registry> {
+    let args = InitArgs {
+        name: None,
+        image: None,
+        hosts: vec![],
+        no_ingress: false,
+        replicas: None,
+        port: None,
+        node_selectors: vec![],
+        tolerations: vec![],
+        uid: None,
+        gid: None,
+        private: false,
+        public: false,
+    };
+    write_and_tell(&args, settings, printer, Mode::FirstDeploy)
+}
+
+fn write_and_tell(
+    args: &InitArgs,
+    settings: &Settings,
+    printer: &Printer,
+    mode: Mode,
+) -> anyhow::Result<Registry> {
+    let InitOutcome {
+        spec_text,
+        notes,
+        summary,
+        registry,
+    } = build_spec(args, settings, printer, mode)?;
     write_spec(settings, printer, &spec_text)?;
     for note in notes {
         printer.note(&note);
     }
-    printer.info("next: set the secret values with `kubectl rails secrets set KEY`, then run `kubectl rails deploy`");
-    Ok(())
+    printer.info(&summary);
+    Ok(registry)
 }
 
 struct InitOutcome {
     spec_text: String,
     notes: Vec<String>,
+    /// What was found, what was decided, and what to do next.
+    summary: String,
+    registry: Registry,
 }
 
 /// Checks flag values first, so that a bad flag is a usage error before any file is read.
@@ -137,6 +191,7 @@ fn build_spec(
     args: &InitArgs,
     settings: &Settings,
     printer: &Printer,
+    mode: Mode,
 ) -> anyhow::Result<InitOutcome> {
     check_flags(args, settings)?;
     let dir = &settings.global.app_dir;
@@ -144,10 +199,11 @@ fn build_spec(
     describe(&detection, printer);
     let proposal = propose::propose(&detection, args.port);
     let prompter = &settings.prompter;
+    let full = mode == Mode::Full;
 
     let name = match (&args.name, &proposal.name) {
         (Some(n), _) => n.clone(),
-        (None, Some(found)) if !prompter.interactive => found.clone(),
+        (None, Some(found)) if !prompter.interactive || !full => found.clone(),
         (None, found) => prompter.text("App name", found.as_deref(), "--name", name_ok)?,
     };
     let image = match (&args.image, &proposal.image) {
@@ -168,7 +224,7 @@ fn build_spec(
         } else {
             proposal.hosts.clone()
         }
-    } else if prompter.interactive {
+    } else if prompter.interactive && full {
         loop {
             let answer =
                 prompter.optional_text("Public host name (empty for no ingress)", "--host")?;
@@ -186,7 +242,7 @@ fn build_spec(
     };
     let namespace = match &settings.global.namespace {
         Some(ns) => ns.clone(),
-        None if prompter.interactive => {
+        None if prompter.interactive && full => {
             prompter.text("Namespace", Some(&name), "--namespace", |s| {
                 check_namespace(s).map_err(|e| e.reason)
             })?
@@ -196,7 +252,7 @@ fn build_spec(
     let suggested = proposal.replicas.to_string();
     let replicas = match args.replicas {
         Some(r) => r,
-        None if prompter.interactive => prompter
+        None if prompter.interactive && full => prompter
             .text("Web replicas", Some(&suggested), "--replicas", |s| {
                 s.parse::<i32>()
                     .map_err(|_| format!("`{s}` is not a number"))
@@ -205,8 +261,8 @@ fn build_spec(
             .parse()?,
         None => proposal.replicas,
     };
-    let (uid, gid) = image_user(args, &proposal, prompter)?;
-    let private_registry = private_registry(args, &proposal, &image, prompter, printer)?;
+    let (uid, gid) = ask::image_user(args, &proposal, prompter)?;
+    let registry = ask::private_registry(args, &proposal, &image, prompter, printer, mode)?;
     let notes = proposal.notes.clone();
     let spec = proposal.into_spec(Answers {
         name,
@@ -217,7 +273,7 @@ fn build_spec(
         placement: placement(args)?,
         uid,
         gid,
-        private_registry,
+        private_registry: registry.private,
     });
     if let Some(v) = validate::validate(&spec).into_iter().next() {
         return Err(exit::failure(
@@ -231,127 +287,9 @@ fn build_spec(
     Ok(InitOutcome {
         spec_text: file::to_yaml(&spec),
         notes,
+        summary: summary::table(&detection, &spec, mode),
+        registry,
     })
-}
-
-/// The uid and gid the pods run as: flags, else the Dockerfile, else a question. Never a guess:
-/// a kubelet refuses a named user it cannot verify, and a wrong number breaks file permissions.
-fn image_user(
-    args: &InitArgs,
-    proposal: &Proposal,
-    prompter: &Prompter,
-) -> anyhow::Result<(Option<i64>, Option<i64>)> {
-    let (found_uid, found_gid) = match proposal.user {
-        Some(ImageUser::Numeric { uid, gid }) => (Some(uid), gid),
-        _ => (None, None),
-    };
-    let id_check = |s: &str| match s.parse::<i64>() {
-        Ok(n) if n > 0 => Ok(()),
-        _ => Err(format!("`{s}` is not a user id above 0")),
-    };
-    let uid = match args.uid.or(found_uid) {
-        Some(uid) => uid,
-        None => {
-            let why = match proposal.user {
-                Some(ImageUser::Root) => {
-                    "the Dockerfile sets no non-root `USER`, so the image runs as root, which pods here may not"
-                }
-                Some(ImageUser::Unknown) => {
-                    "the Dockerfile's `USER` is a name, and no `useradd --uid` line gives its number (a kubelet cannot check a name is not root)"
-                }
-                _ => "no Dockerfile says which user the image runs as",
-            };
-            if !prompter.interactive {
-                return Err(exit::usage(
-                    format!("the user id the image runs as is needed: {why}"),
-                    Some("pass `--uid` with the number `id -u` prints in the image (Rails' own Dockerfiles use 1000)".into()),
-                ));
-            }
-            prompter
-                .text(
-                    &format!("User id the image runs as ({why})"),
-                    None,
-                    "--uid",
-                    id_check,
-                )?
-                .parse()?
-        }
-    };
-    let gid = match args.gid.or(found_gid) {
-        Some(gid) => Some(gid),
-        // The group owns the volume (`fsGroup`): needed only when there is one.
-        None if proposal.volume.is_some() => {
-            if !prompter.interactive {
-                return Err(exit::usage(
-                    "the group id of the image's user is needed, so that the volume is writable: the Dockerfile does not give it",
-                    Some("pass `--gid` with the number `id -g` prints in the image".into()),
-                ));
-            }
-            Some(
-                prompter
-                    .text(
-                        "Group id of the image's user (it will own the volume)",
-                        Some(&uid.to_string()),
-                        "--gid",
-                        id_check,
-                    )?
-                    .parse()?,
-            )
-        }
-        None => None,
-    };
-    Ok((Some(uid), gid))
-}
-
-/// Whether pulling the image needs a pull secret: the flags, else whether Kamal or the Docker
-/// config logs in to its registry, else a question (no by default: a registry host alone does
-/// not make an image private).
-fn private_registry(
-    args: &InitArgs,
-    proposal: &Proposal,
-    image: &ImageSpec,
-    prompter: &Prompter,
-    printer: &Printer,
-) -> anyhow::Result<bool> {
-    if args.private || args.public {
-        return Ok(args.private);
-    }
-    let host = image.registry_host().unwrap_or("docker.io");
-    if proposal.kamal_logs_in_to(image) {
-        printer.note(&format!(
-            "Kamal logs in to `{host}`: the pods pull with a pull secret (`kubectl rails secrets registry` writes it)"
-        ));
-        return Ok(true);
-    }
-    if docker_config_names(host) {
-        printer.note(&format!(
-            "your Docker config logs in to `{host}`: the pods pull with a pull secret (`kubectl rails secrets registry` copies it)"
-        ));
-        return Ok(true);
-    }
-    let private = prompter.yes_no(
-        &format!(
-            "Does pulling `{}` need credentials (a private registry)?",
-            image.repository
-        ),
-        false,
-    )?;
-    if !private && !prompter.interactive {
-        printer.note(&format!(
-            "no login to `{host}` found: the image is pulled without credentials (pass `--private` if it needs them)"
-        ));
-    }
-    Ok(private)
-}
-
-/// Whether the Docker config (`$DOCKER_CONFIG`, else `~/.docker`) has an entry for `host`.
-fn docker_config_names(host: &str) -> bool {
-    let path = kubectl_rails_secrets::docker::config_path(
-        std::env::var_os("DOCKER_CONFIG").map(Into::into),
-        std::env::home_dir(),
-    );
-    path.and_then(|p| std::fs::read_to_string(p).ok())
-        .is_some_and(|text| kubectl_rails_secrets::docker::names_registry(&text, host))
 }
 
 fn describe(d: &Detection, printer: &Printer) {

@@ -1,0 +1,163 @@
+//! The questions `init` asks only when the folder cannot answer them: the image's user and
+//! whether its registry needs a login.
+
+use kubectl_rails_spec::ImageSpec;
+use kubectl_rails_spec::detect::ImageUser;
+use kubectl_rails_spec::propose::Proposal;
+
+use super::Mode;
+use crate::cli::InitArgs;
+use crate::exit;
+use crate::printer::Printer;
+use crate::prompt::Prompter;
+
+/// The uid and gid the pods run as: flags, else the Dockerfile, else a question. Never a guess:
+/// a kubelet refuses a named user it cannot verify, and a wrong number breaks file permissions.
+pub(super) fn image_user(
+    args: &InitArgs,
+    proposal: &Proposal,
+    prompter: &Prompter,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    let (found_uid, found_gid) = match proposal.user {
+        Some(ImageUser::Numeric { uid, gid }) => (Some(uid), gid),
+        _ => (None, None),
+    };
+    let id_check = |s: &str| match s.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err(format!("`{s}` is not a user id above 0")),
+    };
+    let uid = match args.uid.or(found_uid) {
+        Some(uid) => uid,
+        None => {
+            let why = match proposal.user {
+                Some(ImageUser::Root) => {
+                    "the Dockerfile sets no non-root `USER`, so the image runs as root, which pods here may not"
+                }
+                Some(ImageUser::Unknown) => {
+                    "the Dockerfile's `USER` is a name, and no `useradd --uid` line gives its number (a kubelet cannot check a name is not root)"
+                }
+                _ => "no Dockerfile says which user the image runs as",
+            };
+            if !prompter.interactive {
+                return Err(exit::usage(
+                    format!("the user id the image runs as is needed: {why}"),
+                    Some("pass `--uid` with the number `id -u` prints in the image (Rails' own Dockerfiles use 1000)".into()),
+                ));
+            }
+            prompter
+                .text(
+                    &format!("User id the image runs as ({why})"),
+                    None,
+                    "--uid",
+                    id_check,
+                )?
+                .parse()?
+        }
+    };
+    let gid = match args.gid.or(found_gid) {
+        Some(gid) => Some(gid),
+        // The group owns the volume (`fsGroup`): needed only when there is one.
+        None if proposal.volume.is_some() => {
+            if !prompter.interactive {
+                return Err(exit::usage(
+                    "the group id of the image's user is needed, so that the volume is writable: the Dockerfile does not give it",
+                    Some("pass `--gid` with the number `id -g` prints in the image".into()),
+                ));
+            }
+            Some(
+                prompter
+                    .text(
+                        "Group id of the image's user (it will own the volume)",
+                        Some(&uid.to_string()),
+                        "--gid",
+                        id_check,
+                    )?
+                    .parse()?,
+            )
+        }
+        None => None,
+    };
+    Ok((Some(uid), gid))
+}
+
+/// Whether pulling the image needs a pull secret: the flags, else whether Kamal or the Docker
+/// config logs in to its registry, else a question (no by default: a registry host alone does
+/// not make an image private).
+pub(super) fn private_registry(
+    args: &InitArgs,
+    proposal: &Proposal,
+    image: &ImageSpec,
+    prompter: &Prompter,
+    printer: &Printer,
+    mode: Mode,
+) -> anyhow::Result<Registry> {
+    if args.private || args.public {
+        return Ok(Registry {
+            private: args.private,
+            username: None,
+        });
+    }
+    let host = image.registry_host().unwrap_or("docker.io");
+    let known = |private| Registry {
+        private,
+        username: None,
+    };
+    if proposal.kamal_logs_in_to(image) {
+        printer.note(&format!(
+            "Kamal logs in to `{host}`: the pods pull with a pull secret (`kubectl rails secrets registry` writes it)"
+        ));
+        return Ok(known(true));
+    }
+    if docker_config_names(host) {
+        printer.note(&format!(
+            "your Docker config logs in to `{host}`: the pods pull with a pull secret (`kubectl rails secrets registry` copies it)"
+        ));
+        return Ok(known(true));
+    }
+    if !prompter.interactive {
+        printer.note(&format!(
+            "no login to `{host}` found: the image is pulled without credentials (pass `--private` if it needs them)"
+        ));
+        return Ok(known(false));
+    }
+    match mode {
+        // One question serves both: a user name means a private registry, and the deploy asks
+        // its password next.
+        Mode::FirstDeploy => {
+            let username = prompter.optional_text(
+                &format!(
+                    "Registry user for `{host}` (Enter if `{}` is public)",
+                    image.repository
+                ),
+                "--private",
+            )?;
+            Ok(Registry {
+                private: username.is_some(),
+                username,
+            })
+        }
+        Mode::Full => Ok(known(prompter.yes_no(
+            &format!(
+                "Does pulling `{}` need credentials (a private registry)?",
+                image.repository
+            ),
+            false,
+        )?)),
+    }
+}
+
+/// Whether the image needs a pull secret, and the user name given for it, if asked.
+pub(crate) struct Registry {
+    pub private: bool,
+    pub username: Option<String>,
+}
+
+/// Whether the Docker config (`$DOCKER_CONFIG`, else `~/.docker`) has an entry for `host`.
+fn docker_config_names(host: &str) -> bool {
+    let path = kubectl_rails_secrets::docker::config_path(
+        std::env::var_os("DOCKER_CONFIG").map(Into::into),
+        std::env::home_dir(),
+    );
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .is_some_and(|text| kubectl_rails_secrets::docker::names_registry(&text, host))
+}

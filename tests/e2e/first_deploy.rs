@@ -1,0 +1,306 @@
+//! The first `kubectl rails deploy` of an app folder, typed at a real pseudo-terminal: it asks
+//! for what is missing (spec, namespace, secrets, pull secret) and goes on in the same run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use expectrl::{Eof, Expect, Regex};
+
+use crate::support::{Run, cluster, fixture, kubectl, leaks, path_env, rails};
+
+/// The values in the fixtures' `.env` files: none may reach the screen.
+const DOTENV_VALUES: &[&str] = &[
+    "postgres://app:Db-Pass-Dotenv-41@db.internal:5432/app",
+    "Smtp-Pass-Dotenv-42",
+    "sk_live_Dotenv43xyz",
+    "https://hooks.slack.com/services/T000/B000/Dotenv44",
+    "Skb-Dotenv-45",
+];
+const RAILS71_VALUES: &[&str] = &[
+    "postgres://pguser:pgpassw@db_host.com:5432/imagestorage_production",
+    "tu_secret_access_key",
+    "tu_secret_key_base",
+];
+const REGISTRY_PASSWORD: &str = "Registry-Typed-Pass-16";
+
+/// A namespace name of its own that does not exist yet; deleted when dropped.
+struct FreshNs(String);
+
+impl FreshNs {
+    fn new(prefix: &str) -> Self {
+        Self(format!("t-{prefix}-{}", std::process::id()))
+    }
+}
+
+impl Drop for FreshNs {
+    fn drop(&mut self) {
+        let _ = kubectl(cluster(), &["delete", "namespace", &self.0, "--wait=false"]);
+    }
+}
+
+/// Each question the deploy asks, and the answer a person types (`""` is Enter).
+struct Answer {
+    question: &'static str,
+    typed: &'static str,
+}
+
+fn first_deploy(dir: &Path, ns: &str, answers: &[Answer]) -> (String, usize) {
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args(["rails", "deploy", "-n", ns, "--timeout", "120s"])
+        .current_dir(dir)
+        .env("PATH", path_env())
+        .env("KUBECONFIG", cluster())
+        .env("TERM", "xterm");
+    let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    let mut screen = String::new();
+    let mut asked = 0;
+    for a in answers {
+        let found = p
+            .expect(a.question)
+            .unwrap_or_else(|e| panic!("no question {:?} ({e}); so far:\n{screen}", a.question));
+        screen.push_str(&String::from_utf8_lossy(found.before()));
+        screen.push_str(a.question);
+        asked += 1;
+        if a.typed == "y" {
+            p.send("y").unwrap();
+        } else {
+            p.send_line(a.typed).unwrap();
+        }
+    }
+    let done = p
+        .expect(Regex("Deployed [a-z0-9-]+ as release v1"))
+        .unwrap_or_else(|e| panic!("the deploy did not finish ({e}); so far:\n{screen}"));
+    screen.push_str(&String::from_utf8_lossy(done.before()));
+    screen.push_str(&String::from_utf8_lossy(&done[0]));
+    let rest = p.expect(Eof).unwrap();
+    screen.push_str(&String::from_utf8_lossy(rest.before()));
+    (screen, asked)
+}
+
+fn no_secret_on(screen: &str, values: &[&str]) {
+    for v in values.iter().chain([&REGISTRY_PASSWORD]) {
+        assert!(!screen.contains(v), "`{v}` reached the screen:\n{screen}");
+    }
+}
+
+#[test]
+fn a_first_deploy_at_a_terminal_asks_at_most_six_questions_and_reaches_ready() {
+    for v in DOTENV_VALUES
+        .iter()
+        .chain(RAILS71_VALUES)
+        .chain([&REGISTRY_PASSWORD])
+    {
+        leaks::register(v);
+    }
+    // A `.env` with secrets under ordinary names; an image on GitHub's registry.
+    let ns = FreshNs::new("first-dotenv");
+    let app = fixture("dotenv-secrets");
+    let (screen, asked) = first_deploy(
+        app.path(),
+        &ns.0,
+        &[
+            Answer {
+                question: "Container image",
+                typed: "ghcr.io/acme/dotenv:1.0.0",
+            },
+            Answer {
+                question: "Registry user for `ghcr.io`",
+                typed: "acme",
+            },
+            Answer {
+                question: "does not exist. Create it?",
+                typed: "",
+            },
+            Answer {
+                question: "from the app folder into Secret",
+                typed: "",
+            },
+            Answer {
+                question: "Password or token for acme@ghcr.io",
+                typed: REGISTRY_PASSWORD,
+            },
+        ],
+    );
+    assert!(asked <= 6, "{asked} questions");
+    no_secret_on(&screen, DOTENV_VALUES);
+
+    // Rails 7.1 with its `.env` filled in, a named USER and a private registry of its own.
+    let ns = FreshNs::new("first-rails71");
+    let app = fixture("rails71-sidekiq");
+    std::fs::rename(app.path().join("example.env"), app.path().join(".env")).unwrap();
+    let (screen, asked) = first_deploy(
+        app.path(),
+        &ns.0,
+        &[
+            Answer {
+                question: "Container image",
+                typed: "docker-registry.example.dev/imagestorage:1.4.2",
+            },
+            Answer {
+                question: "User id the image runs as",
+                typed: "1000",
+            },
+            Answer {
+                question: "Registry user for `docker-registry.example.dev`",
+                typed: "deploy",
+            },
+            Answer {
+                question: "does not exist. Create it?",
+                typed: "",
+            },
+            Answer {
+                question: "from the app folder into Secret",
+                typed: "",
+            },
+            Answer {
+                question: "Password or token for deploy@docker-registry.example.dev",
+                typed: REGISTRY_PASSWORD,
+            },
+        ],
+    );
+    assert!(asked <= 6, "{asked} questions");
+    no_secret_on(&screen, RAILS71_VALUES);
+    // The live display drew one line per process, in place.
+    assert!(screen.contains("rollout, "), "{screen}");
+    assert!(
+        screen.contains("\x1b[4A") || screen.contains("\x1b[5A"),
+        "redrawn in place: {screen:?}"
+    );
+}
+
+#[test]
+fn without_a_terminal_the_first_deploy_names_everything_missing_and_changes_nothing() {
+    let ns = FreshNs::new("first-noinput");
+    let app = fixture("dotenv-secrets");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--name",
+            "dotenv",
+            "--image",
+            "ghcr.io/acme/dotenv:1",
+            "--private",
+            "-n",
+            &ns.0,
+        ],
+    )
+    .success();
+    let run: Run = rails(app.path(), Some(cluster()), &["deploy", "--no-input"]).code(2);
+    run.stderr_has("the deploy needs what it cannot ask for (`--no-input` is set)");
+    run.stderr_has(&format!(
+        "namespace `{}` does not exist: pass `--yes` to create it",
+        ns.0
+    ));
+    run.stderr_has("Secret `dotenv-secrets` lacks DATABASE_URL, SMTP_PASS, STRIPE_SK, SLACK_WEBHOOK, MAILER_FROM, SECRET_KEY_BASE");
+    run.stderr_has("pull secret `dotenv-registry` for `ghcr.io` is missing: `kubectl rails secrets registry --server ghcr.io`");
+    let left = kubectl(cluster(), &["get", "namespace", &ns.0]);
+    assert_ne!(left.code, 0, "nothing was created");
+    // Without a spec, the first missing answer is named by its flag.
+    let bare = fixture("rails71-sidekiq");
+    let run = rails(bare.path(), Some(cluster()), &["deploy", "--no-input"]).code(2);
+    run.stderr_has("pass `--image`");
+}
+
+#[test]
+fn spec_warnings_are_said_by_init_render_and_deploy_not_by_every_command() {
+    let ns = crate::support::TestNs::restricted("warnonce");
+    let app = fixture("rails71-sidekiq");
+    let warning = "image `ghcr.io/acme/shop` has no tag";
+    let init = rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            "ghcr.io/acme/shop",
+            "--uid",
+            "1000",
+            "-n",
+            &ns.name,
+        ],
+    )
+    .success();
+    assert_eq!(init.stderr.matches(warning).count(), 1, "{}", init.stderr);
+    rails(app.path(), None, &["render"])
+        .success()
+        .stderr_has(warning);
+    for args in [&["releases"][..], &["status"], &["logs"], &["env", "list"]] {
+        let run = ns.rails(app.path(), args);
+        assert!(
+            !run.stderr.contains(warning),
+            "{args:?} repeated the warning:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn init_ends_with_what_it_found_and_decided() {
+    let app = fixture("rails8-sqlite");
+    let run = rails(
+        app.path(),
+        None,
+        &["init", "--no-input", "--image", "ghcr.io/acme/notes:1"],
+    )
+    .success();
+    for row in [
+        "  Rails      8.1.1\n",
+        "  web        port 8080, 1 replica, health check `/up`\n",
+        "  processes  web only\n",
+        "  database   SQLite, on the app's volume\n",
+        "  volume     `storage` at /rails/storage (1Gi, ReadWriteOnce)\n",
+        "  registry   ghcr.io with pull secret `notes-registry`\n",
+        "  runs as    uid 1000, gid 1000\n",
+        "next: `kubectl rails secrets import` (or `secrets set KEY`), then `kubectl rails secrets registry`, then `kubectl rails deploy`",
+    ] {
+        run.stderr_has(row);
+    }
+}
+
+/// Local input is checked before the cluster is needed: each mistake is reported as itself
+/// even where no kubeconfig exists.
+#[test]
+fn local_mistakes_are_reported_before_the_missing_kubeconfig() {
+    let app = fixture("dotenv-secrets");
+    rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--name",
+            "dotenv",
+            "--image",
+            "ghcr.io/acme/dotenv:1",
+        ],
+    )
+    .success();
+    std::fs::write(
+        app.path().join(".env"),
+        "RAILS_ENV=production\nnot a line of env\n",
+    )
+    .unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["secrets", "import", "--yes"], "cannot parse"),
+        (&["deploy", "--timeout", "soon"], "`soon` is not a duration"),
+    ];
+    for (args, said) in cases {
+        let run = rails(app.path(), None, args);
+        assert_ne!(run.code, 0, "{args:?}");
+        run.stderr_has(said);
+        assert!(
+            !run.stderr.contains("kubeconfig"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    std::fs::write(app.path().join("config/kubernetes.yml"), "name: [broken\n").unwrap();
+    let run = rails(app.path(), None, &["deploy", "--no-input"]);
+    run.stderr_has("config/kubernetes.yml:");
+    assert!(!run.stderr.contains("kubeconfig"), "{}", run.stderr);
+}
