@@ -13,6 +13,7 @@ mod faults;
 mod first_deploy;
 mod help;
 mod init_render;
+mod kamal;
 mod prompts;
 mod rails_apps;
 mod real;

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -23,6 +23,8 @@ pub fn api_resource(kind: &str) -> Result<ApiResource, KubeError> {
         "PersistentVolumeClaim" => ApiResource::erase::<PersistentVolumeClaim>(&()),
         "Job" => ApiResource::erase::<Job>(&()),
         "Deployment" => ApiResource::erase::<Deployment>(&()),
+        "StatefulSet" => ApiResource::erase::<StatefulSet>(&()),
+        "CronJob" => ApiResource::erase::<CronJob>(&()),
         "Service" => ApiResource::erase::<Service>(&()),
         "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
         "Ingress" => ApiResource::erase::<Ingress>(&()),
@@ -44,6 +46,9 @@ pub const PRUNABLE_KINDS: &[&str] = &[
     "Ingress",
     "ConfigMap",
     "HorizontalPodAutoscaler",
+    "CronJob",
+    // An accessory's volume claims outlive its StatefulSet: its data stays.
+    "StatefulSet",
 ];
 
 /// The label selector of every object the plugin created for `app` (release records excluded).

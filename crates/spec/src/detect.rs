@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::dotenv::{self, EnvEntry, EnvLineError};
 
 /// Why a folder could not be read as a Rails app.
@@ -227,26 +225,7 @@ fn record_accounts(run: &str, out: &mut Dockerfile) {
     }
 }
 
-/// The parts of a Kamal `config/deploy.yml` that map to Kubernetes.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Kamal {
-    pub service: Option<String>,
-    pub image: Option<String>,
-    pub registry_server: Option<String>,
-    pub registry_username: Option<String>,
-    /// Roles other than `web` with their `cmd`.
-    pub roles: BTreeMap<String, Option<String>>,
-    pub web_cmd: Option<String>,
-    pub hosts: Vec<String>,
-    pub ssl: bool,
-    pub app_port: Option<u16>,
-    pub health_path: Option<String>,
-    pub response_timeout: Option<u64>,
-    pub env_clear: BTreeMap<String, String>,
-    pub env_secret: Vec<String>,
-    pub volumes: Vec<String>,
-    pub accessories: Vec<String>,
-}
+pub use crate::kamal::Kamal;
 
 /// Everything `init` learned from the folder.
 #[derive(Debug, Clone, Default)]
@@ -268,6 +247,10 @@ pub struct Detection {
     pub kamal: Option<Kamal>,
     /// Keys `.kamal/secrets` defines (values are never read here).
     pub kamal_secret_keys: Vec<String>,
+    /// Jobs of `config/schedule.rb` (the whenever gem), and lines that could not be read.
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// Solid Queue's `config/recurring.yml` is there (Solid Queue runs those tasks itself).
+    pub recurring_yml: bool,
 }
 
 impl Detection {
@@ -385,6 +368,8 @@ pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectErro
     if let Some(text) = read(".kamal/secrets")? {
         d.kamal_secret_keys = kamal_secret_keys(&text);
     }
+    d.schedule = read("config/schedule.rb")?.map(|t| crate::schedule::parse(&t));
+    d.recurring_yml = dir.join("config/recurring.yml").is_file();
     Ok(d)
 }
 
@@ -490,89 +475,9 @@ pub fn kamal_secret_keys(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads the keys of a Kamal `config/deploy.yml` that map to Kubernetes.
+/// Reads a Kamal `config/deploy.yml` (see [`crate::kamal`]).
 pub fn parse_kamal(text: &str) -> Result<Kamal, String> {
-    let root: Value = serde_saphyr::from_str(text).map_err(|e| {
-        let e = e.without_snippet();
-        match e.location() {
-            Some(l) => format!(
-                "line {} column {}: {}",
-                l.line(),
-                l.column(),
-                e.to_string().lines().next().unwrap_or("")
-            ),
-            None => e.to_string(),
-        }
-    })?;
-    if !root.is_object() {
-        return Err("the top level must be a mapping with `service` and `image`".into());
-    }
-    let text_of = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    };
-    let at = |path: &[&str]| path.iter().try_fold(&root, |v, k| v.get(k));
-    let mut k = Kamal {
-        service: at(&["service"]).and_then(text_of),
-        image: at(&["image"]).and_then(text_of),
-        registry_server: at(&["registry", "server"]).and_then(text_of),
-        registry_username: at(&["registry", "username"]).and_then(text_of),
-        ssl: at(&["proxy", "ssl"])
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        app_port: at(&["proxy", "app_port"])
-            .and_then(Value::as_u64)
-            .and_then(|p| u16::try_from(p).ok()),
-        health_path: at(&["proxy", "healthcheck", "path"]).and_then(text_of),
-        response_timeout: at(&["proxy", "response_timeout"]).and_then(Value::as_u64),
-        ..Kamal::default()
-    };
-    if let Some(host) = at(&["proxy", "host"]).and_then(text_of) {
-        k.hosts.push(host);
-    }
-    if let Some(Value::Array(hosts)) = at(&["proxy", "hosts"]) {
-        k.hosts.extend(hosts.iter().filter_map(text_of));
-    }
-    if let Some(Value::Object(roles)) = at(&["servers"]) {
-        for (role, body) in roles {
-            let cmd = body.get("cmd").and_then(text_of);
-            if role == "web" {
-                k.web_cmd = cmd;
-            } else {
-                k.roles.insert(role.clone(), cmd);
-            }
-        }
-    }
-    match at(&["env"]) {
-        Some(Value::Object(env)) if env.contains_key("clear") || env.contains_key("secret") => {
-            if let Some(Value::Object(clear)) = env.get("clear") {
-                k.env_clear = clear
-                    .iter()
-                    .filter_map(|(key, v)| Some((key.clone(), text_of(v)?)))
-                    .collect();
-            }
-            if let Some(Value::Array(secret)) = env.get("secret") {
-                k.env_secret = secret.iter().filter_map(text_of).collect();
-            }
-        }
-        // `env:` as a flat map is all clear values.
-        Some(Value::Object(flat)) => {
-            k.env_clear = flat
-                .iter()
-                .filter_map(|(key, v)| Some((key.clone(), text_of(v)?)))
-                .collect();
-        }
-        _ => {}
-    }
-    if let Some(Value::Array(volumes)) = at(&["volumes"]) {
-        k.volumes = volumes.iter().filter_map(text_of).collect();
-    }
-    if let Some(Value::Object(acc)) = at(&["accessories"]) {
-        k.accessories = acc.keys().cloned().collect();
-    }
-    Ok(k)
+    crate::kamal::parse(text)
 }
 
 #[cfg(test)]
@@ -675,20 +580,6 @@ mod tests {
             production_env_keys(yml),
             ["DATABASE_URL", "SHOP_DATABASE_PASSWORD"]
         );
-    }
-
-    #[test]
-    fn kamal_roles_proxy_env() {
-        let k = parse_kamal(
-            "service: shop\nimage: acme/shop\nservers:\n  web:\n    - 10.0.0.1\n  job:\n    hosts: [10.0.0.1]\n    cmd: bin/jobs\nproxy:\n  ssl: true\n  host: shop.example.com\n  app_port: 80\nenv:\n  clear:\n    DB_HOST: db\n  secret:\n    - RAILS_MASTER_KEY\nvolumes:\n  - \"shop_storage:/rails/storage\"\n",
-        )
-        .unwrap();
-        assert_eq!(k.service.as_deref(), Some("shop"));
-        assert_eq!(k.roles.get("job"), Some(&Some("bin/jobs".to_string())));
-        assert_eq!(k.hosts, ["shop.example.com"]);
-        assert!(k.ssl);
-        assert_eq!(k.env_secret, ["RAILS_MASTER_KEY"]);
-        assert_eq!(k.volumes, ["shop_storage:/rails/storage"]);
     }
 
     #[test]

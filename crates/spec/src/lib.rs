@@ -7,10 +7,12 @@
 pub mod detect;
 pub mod dotenv;
 pub mod file;
+pub mod kamal;
 pub mod model;
 pub mod propose;
 pub mod rbac;
 pub mod render;
+pub mod schedule;
 pub mod validate;
 
 pub use model::{AppSpec, ImageSpec, SPEC_PATH};

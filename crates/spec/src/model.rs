@@ -56,6 +56,82 @@ pub struct AppSpec {
         skip_serializing_if = "is_default_history_limit"
     )]
     pub history_limit: u32,
+    /// Scheduled commands, keyed by name: each a CronJob cloned from the web pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cron: BTreeMap<String, CronSpec>,
+    /// Short names for `kubectl rails` command lines (`dbc: dbconsole --reuse`), run as
+    /// `kubectl rails dbc`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
+    /// Services run in the cluster beside the app (`kubectl rails accessory add`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accessories: BTreeMap<String, AccessorySpec>,
+    /// Where the deploy hooks are (`pre-deploy`, `post-deploy`); by default
+    /// `config/kubernetes/hooks`, else Kamal's `.kamal/hooks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks_path: Option<String>,
+}
+
+/// A scheduled command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CronSpec {
+    /// Five-field cron syntax, such as `30 4 * * *`.
+    pub schedule: String,
+    pub command: Vec<String>,
+    /// An IANA time zone, such as `Europe/Madrid`; the cluster's (usually UTC) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// No new runs while set (`kubectl rails cron suspend`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+}
+
+/// A service run beside the app, in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessorySpec {
+    pub kind: AccessoryKind,
+    pub image: String,
+    /// The size of its data volume.
+    #[serde(default = "default_accessory_size")]
+    pub size: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessoryKind {
+    Postgres,
+    Redis,
+}
+
+impl AccessoryKind {
+    /// The image an accessory of this kind runs unless the spec says otherwise.
+    pub fn default_image(&self) -> &'static str {
+        match self {
+            AccessoryKind::Postgres => "postgres:16",
+            AccessoryKind::Redis => "redis:7",
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        match self {
+            AccessoryKind::Postgres => 5432,
+            AccessoryKind::Redis => 6379,
+        }
+    }
+
+    /// The env key the app reads to reach it.
+    pub fn url_key(&self) -> &'static str {
+        match self {
+            AccessoryKind::Postgres => "DATABASE_URL",
+            AccessoryKind::Redis => "REDIS_URL",
+        }
+    }
+}
+
+fn default_accessory_size() -> String {
+    "10Gi".into()
 }
 
 /// Release records kept by default.
@@ -142,6 +218,12 @@ pub struct WebSpec {
     /// Where web pods (and the migration and one-off pods cloned from them) run.
     #[serde(default, skip_serializing_if = "Placement::is_empty")]
     pub placement: Placement,
+    /// Plain env of this process only, laid over the app's `env`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Seconds a stopping pod gets to finish its requests (Kamal's `drain_timeout`); 30 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +239,9 @@ pub struct WorkerSpec {
     pub resources: Resources,
     #[serde(default, skip_serializing_if = "Placement::is_empty")]
     pub placement: Placement,
+    /// Plain env of this process only, laid over the app's `env`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 /// Which nodes a process runs on, as users of node pools say it: labels the node must carry and
@@ -460,6 +545,27 @@ impl AppSpec {
         self.volume
             .as_ref()
             .filter(|v| v.access_mode == AccessMode::ReadWriteOnce)
+    }
+
+    /// Plain env of a process: the app's, with the process's own laid over it.
+    pub fn env_of(&self, process: &str) -> BTreeMap<String, String> {
+        let own = if process == "web" {
+            Some(&self.web.env)
+        } else {
+            self.workers.get(process).map(|w| &w.env)
+        };
+        let mut env = self.env.clone();
+        env.extend(
+            own.into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        env
+    }
+
+    /// The Secret that holds an accessory's password: `shop-postgres`.
+    pub fn accessory_name(&self, accessory: &str) -> String {
+        format!("{}-{accessory}", self.name)
     }
 
     /// Object name of a process's Deployment.

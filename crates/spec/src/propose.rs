@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::detect::{Database, Detection, ImageUser, JobBackend};
 use crate::dotenv::is_known_plain;
 use crate::model::{
-    AccessMode, AppSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, Placement, RegistrySpec,
-    Resources, VolumeSpec, WebSpec, WorkerSpec,
+    AccessMode, AppSpec, CronSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, Placement,
+    RegistrySpec, Resources, VolumeSpec, WebSpec, WorkerSpec,
 };
 use crate::validate::{MAX_APP_NAME, suggest_label};
 
@@ -37,6 +37,14 @@ pub struct Proposal {
     pub replicas: i32,
     /// Kamal's `proxy.response_timeout`, for the ingress.
     pub response_timeout: Option<u32>,
+    /// The web role's own plain env.
+    pub web_env: BTreeMap<String, String>,
+    pub drain_timeout: Option<u32>,
+    pub cron: BTreeMap<String, CronSpec>,
+    pub aliases: BTreeMap<String, String>,
+    /// Kamal's `builder.arch`: the nodes must have it.
+    pub arch: Option<String>,
+    pub hooks_path: Option<String>,
     /// What `init` should tell the user about choices it made.
     pub notes: Vec<String>,
 }
@@ -111,10 +119,11 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
     });
 
     let mut workers = BTreeMap::new();
-    for (role, cmd) in &kamal.roles {
-        let command = cmd
+    for (role, r) in &kamal.roles {
+        let command = r
+            .cmd
             .as_deref()
-            .map(split_cmd)
+            .map(crate::kamal::shell_words)
             .unwrap_or_else(|| default_worker_command(d.job_backend));
         workers.insert(
             role.clone(),
@@ -124,6 +133,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                 replicas: 1,
                 resources: Resources::worker_default(),
                 placement: Placement::default(),
+                env: r.env_clear.clone(),
             },
         );
     }
@@ -146,6 +156,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                         replicas: 1,
                         resources: Resources::worker_default(),
                         placement: Placement::default(),
+                        env: BTreeMap::new(),
                     },
                 );
             }
@@ -173,6 +184,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
                 replicas: 1,
                 resources: Resources::worker_default(),
                 placement: Placement::default(),
+                env: BTreeMap::new(),
             },
         );
         notes.push(format!(
@@ -189,7 +201,12 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
     for (key, value) in &kamal.env_clear {
         env.insert(key.clone(), value.clone());
     }
-    for key in &kamal.env_secret {
+    for key in kamal
+        .env_secret
+        .iter()
+        .chain(kamal.web.env_secret.iter())
+        .chain(kamal.roles.values().flat_map(|r| r.env_secret.iter()))
+    {
         add_secret(key);
     }
     if let Some((file, entries)) = &d.env_file {
@@ -274,11 +291,42 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
     } else {
         2
     };
-    if !kamal.accessories.is_empty() {
+    for (name, accessory) in &kamal.accessories {
         notes.push(format!(
-            "Kamal accessories are not deployed by kubectl-rails (run them as managed services): {}",
-            kamal.accessories.join(", ")
+            "Kamal accessory `{name}` ({}) is not deployed: give the app a managed service's URL as a secret, or run `kubectl rails accessory add postgres|redis` to run one in the cluster",
+            accessory.image.as_deref().unwrap_or("no image")
         ));
+    }
+    let mut cron = BTreeMap::new();
+    if let Some(schedule) = &d.schedule {
+        for job in &schedule.jobs {
+            cron.insert(
+                job.name.clone(),
+                CronSpec {
+                    schedule: job.schedule.clone(),
+                    command: job.command.clone(),
+                    time_zone: None,
+                    suspend: false,
+                },
+            );
+        }
+        if !schedule.jobs.is_empty() {
+            notes.push(format!(
+                "`config/schedule.rb` (whenever): {} scheduled as CronJobs, in the cluster's time zone (UTC unless `time_zone` is set)",
+                schedule.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if !schedule.skipped.is_empty() {
+            notes.push(format!(
+                "`config/schedule.rb` lines not imported (add them under `cron:` by hand): {}",
+                schedule.skipped.join("; ")
+            ));
+        }
+    }
+    if d.recurring_yml {
+        notes.push(
+            "`config/recurring.yml` stays with Solid Queue, which runs those tasks itself: a CronJob as well would run each one twice".into(),
+        );
     }
 
     let name = kamal
@@ -293,7 +341,13 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         hosts: kamal.hosts.clone(),
         tls: kamal.ssl,
         port,
-        web_command: kamal.web_cmd.as_deref().map(split_cmd),
+        web_command: kamal.web.cmd.as_deref().map(crate::kamal::shell_words),
+        web_env: kamal.web.env_clear.clone(),
+        drain_timeout: kamal.drain_timeout.and_then(|t| u32::try_from(t).ok()),
+        cron,
+        aliases: kamal.aliases.clone(),
+        arch: kamal.arch.clone(),
+        hooks_path: kamal.hooks_path.clone(),
         health_path: kamal.health_path.clone().unwrap_or_else(|| "/up".into()),
         user: d.dockerfile.as_ref().map(|f| f.image_user()),
         kamal_registry,
@@ -319,6 +373,13 @@ fn default_worker_command(backend: Option<JobBackend>) -> Vec<String> {
 impl Proposal {
     /// The spec, once the user's answers are in.
     pub fn into_spec(self, answers: Answers) -> AppSpec {
+        let mut placement = answers.placement;
+        if let Some(arch) = &self.arch {
+            placement
+                .node_selector
+                .entry("kubernetes.io/arch".into())
+                .or_insert_with(|| arch.clone());
+        }
         // The pull secret is for the registry the image really comes from, whatever Kamal said.
         let registry = answers.private_registry.then(|| RegistrySpec {
             server: answers
@@ -353,6 +414,8 @@ impl Proposal {
                 health_path: self.health_path,
                 resources: Resources::web_default(),
                 placement: Placement::default(),
+                env: self.web_env,
+                drain_timeout: self.drain_timeout,
             },
             workers: self.workers,
             ingress,
@@ -360,8 +423,12 @@ impl Proposal {
             secrets: self.secrets,
             migrate: self.migrate,
             volume: self.volume,
-            placement: answers.placement,
+            placement,
             history_limit: crate::model::DEFAULT_HISTORY_LIMIT,
+            cron: self.cron,
+            aliases: self.aliases,
+            accessories: BTreeMap::new(),
+            hooks_path: self.hooks_path,
         }
     }
 }

@@ -71,6 +71,18 @@ pub const PERMISSIONS: &[Permission] = &[
         used_by: "deploy",
     },
     Permission {
+        group: "batch",
+        resource: "cronjobs",
+        verbs: RW,
+        used_by: "deploy, cron",
+    },
+    Permission {
+        group: "apps",
+        resource: "statefulsets",
+        verbs: RW,
+        used_by: "deploy (accessories)",
+    },
+    Permission {
         group: "networking.k8s.io",
         resource: "ingresses",
         verbs: RW,

@@ -4,22 +4,24 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment, StatefulSet,
+    StatefulSetSpec,
 };
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
     MetricTarget, ResourceMetricSource,
 };
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource,
-    EnvVar, EnvVarSource, HTTPGetAction, HTTPHeader, Lifecycle, LifecycleHandler,
+    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, HTTPHeader, Lifecycle, LifecycleHandler,
     LocalObjectReference, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
     PodAffinity, PodAffinityTerm, PodSecurityContext, PodSpec, PodTemplateSpec,
     PreferredSchedulingTerm, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, Toleration as K8sToleration,
-    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TCPSocketAction,
+    Toleration as K8sToleration, TopologySpreadConstraint, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -33,7 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::model::{AppSpec, Resources};
+use crate::model::{AccessoryKind, AccessorySpec, AppSpec, CronSpec, Resources};
 
 /// Label keys the plugin owns. Pruning selects on these, so it never touches other objects.
 pub mod labels {
@@ -151,6 +153,22 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
             &pvc,
         ));
     }
+    // Accessories come before the migration, which may need the database they run.
+    for (name, accessory) in &spec.accessories {
+        let object_name = spec.accessory_name(name);
+        objects.push(object(
+            Stage::Config,
+            "Service",
+            &object_name,
+            &r.accessory_service(name, accessory),
+        ));
+        objects.push(object(
+            Stage::Config,
+            "StatefulSet",
+            &object_name,
+            &r.accessory_stateful_set(name, accessory),
+        ));
+    }
     let job = r.migrate_job();
     objects.push(object(
         Stage::Migrate,
@@ -195,11 +213,27 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
             ));
         }
     }
+    for (name, cron) in &spec.cron {
+        objects.push(object(
+            Stage::Workload,
+            "CronJob",
+            &cron_job_name(&spec.name, name),
+            &r.cron_job(name, cron),
+        ));
+    }
     if let Some(ingress) = r.ingress() {
         objects.push(object(Stage::Workload, "Ingress", &spec.name, &ingress));
     }
     Release { objects, checksum }
 }
+
+/// The CronJob of a `cron:` entry: `shop-cron-nightly-report`.
+pub fn cron_job_name(app: &str, name: &str) -> String {
+    format!("{app}-cron-{name}")
+}
+
+/// Label on a CronJob and its pods: the `cron:` entry it runs.
+pub const CRON_LABEL: &str = "kubectl-rails.dev/cron";
 
 /// The TLS Secret cert-manager writes for one host: `shop-tls-shop-example-com`.
 pub fn tls_secret_name(app: &str, host: &str) -> String {
@@ -335,11 +369,24 @@ impl Renderer<'_> {
         command: Option<Vec<String>>,
         resources: &Resources,
     ) -> Container {
-        let secret_env = self
-            .spec
-            .secrets
-            .iter()
-            .map(|key| EnvVar {
+        // A process's own plain env comes first: explicit entries win over the ConfigMap.
+        let process = if self.spec.workers.contains_key(name) {
+            name
+        } else {
+            "web"
+        };
+        let own = if process == "web" {
+            &self.spec.web.env
+        } else {
+            &self.spec.workers[process].env
+        };
+        let own_env = own.iter().map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            ..EnvVar::default()
+        });
+        let secret_env = own_env
+            .chain(self.spec.secrets.iter().map(|key| EnvVar {
                 name: key.clone(),
                 value_from: Some(EnvVarSource {
                     secret_key_ref: Some(SecretKeySelector {
@@ -350,7 +397,7 @@ impl Renderer<'_> {
                     ..EnvVarSource::default()
                 }),
                 ..EnvVar::default()
-            })
+            }))
             .collect::<Vec<_>>();
         Container {
             name: name.to_string(),
@@ -559,7 +606,8 @@ impl Renderer<'_> {
                 }),
                 ..Lifecycle::default()
             });
-            (spec.web.replicas, c, 30)
+            let grace = spec.web.drain_timeout.map_or(30, i64::from);
+            (spec.web.replicas, c, grace)
         } else {
             let w = &spec.workers[process];
             (
@@ -639,6 +687,227 @@ impl Renderer<'_> {
                 ..JobSpec::default()
             }),
             ..Job::default()
+        }
+    }
+
+    /// A scheduled command: the web pod with the entry's command, one run at a time.
+    fn cron_job(&self, name: &str, cron: &CronSpec) -> CronJob {
+        let container =
+            self.container("cron", Some(cron.command.clone()), &self.spec.web.resources);
+        let mut pod = self.pod_spec("web", vec![container], Some("Never"));
+        pod.termination_grace_period_seconds = Some(30);
+        let mut template = self.template("cron", pod);
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.insert(CRON_LABEL.into(), name.to_string());
+        }
+        let mut meta = self.meta(&cron_job_name(&self.spec.name, name), "cron");
+        if let Some(labels) = meta.labels.as_mut() {
+            labels.insert(CRON_LABEL.into(), name.to_string());
+        }
+        CronJob {
+            metadata: meta,
+            spec: Some(CronJobSpec {
+                schedule: cron.schedule.clone(),
+                time_zone: cron.time_zone.clone(),
+                suspend: Some(cron.suspend),
+                // A run still going when the next is due is not doubled.
+                concurrency_policy: Some("Forbid".into()),
+                starting_deadline_seconds: Some(300),
+                successful_jobs_history_limit: Some(3),
+                failed_jobs_history_limit: Some(3),
+                job_template: JobTemplateSpec {
+                    metadata: None,
+                    spec: Some(JobSpec {
+                        backoff_limit: Some(0),
+                        ttl_seconds_after_finished: Some(24 * 3600),
+                        template,
+                        ..JobSpec::default()
+                    }),
+                },
+            }),
+            ..CronJob::default()
+        }
+    }
+
+    fn accessory_selector(&self, name: &str) -> BTreeMap<String, String> {
+        self.selector(&format!("accessory-{name}"))
+    }
+
+    fn accessory_service(&self, name: &str, accessory: &AccessorySpec) -> Service {
+        let mut meta = self.meta(
+            &self.spec.accessory_name(name),
+            &format!("accessory-{name}"),
+        );
+        meta.labels.get_or_insert_default();
+        Service {
+            metadata: meta,
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(self.accessory_selector(name)),
+                ports: Some(vec![ServicePort {
+                    name: Some(name.to_string()),
+                    port: i32::from(accessory.kind.port()),
+                    target_port: Some(IntOrString::Int(i32::from(accessory.kind.port()))),
+                    protocol: Some("TCP".into()),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    /// PostgreSQL or Redis with a volume of its own, running as the image's non-root user and
+    /// admitted under the `restricted` Pod Security Standard; its password from its Secret.
+    fn accessory_stateful_set(&self, name: &str, accessory: &AccessorySpec) -> StatefulSet {
+        let object_name = self.spec.accessory_name(name);
+        let password = EnvVar {
+            name: "PASSWORD".into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: object_name.clone(),
+                    key: "PASSWORD".into(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        };
+        let plain = |k: &str, v: &str| EnvVar {
+            name: k.into(),
+            value: Some(v.into()),
+            ..EnvVar::default()
+        };
+        let (uid, mount, env, command, probe) = match accessory.kind {
+            AccessoryKind::Postgres => (
+                999,
+                "/var/lib/postgresql/data",
+                vec![
+                    password,
+                    plain("POSTGRES_PASSWORD", "$(PASSWORD)"),
+                    plain("POSTGRES_USER", &self.spec.name),
+                    plain("POSTGRES_DB", &self.spec.name),
+                    // A folder inside the volume: initdb wants an empty one.
+                    plain("PGDATA", "/var/lib/postgresql/data/pgdata"),
+                ],
+                None,
+                Probe {
+                    exec: Some(ExecAction {
+                        command: Some(vec![
+                            "pg_isready".into(),
+                            "-U".into(),
+                            self.spec.name.clone(),
+                        ]),
+                    }),
+                    period_seconds: Some(5),
+                    ..Probe::default()
+                },
+            ),
+            AccessoryKind::Redis => (
+                999,
+                "/data",
+                vec![password],
+                Some(vec![
+                    "redis-server".into(),
+                    "--requirepass".into(),
+                    "$(PASSWORD)".into(),
+                    "--appendonly".into(),
+                    "yes".into(),
+                ]),
+                Probe {
+                    tcp_socket: Some(TCPSocketAction {
+                        port: IntOrString::Int(6379),
+                        ..TCPSocketAction::default()
+                    }),
+                    period_seconds: Some(5),
+                    ..Probe::default()
+                },
+            ),
+        };
+        let container = Container {
+            name: name.to_string(),
+            image: Some(accessory.image.clone()),
+            command,
+            env: Some(env),
+            ports: Some(vec![ContainerPort {
+                container_port: i32::from(accessory.kind.port()),
+                ..ContainerPort::default()
+            }]),
+            readiness_probe: Some(probe),
+            resources: Some(Self::resources(&Resources {
+                cpu: "100m".into(),
+                memory: "256Mi".into(),
+                memory_limit: Some("1Gi".into()),
+            })),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(false),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    ..Capabilities::default()
+                }),
+                ..SecurityContext::default()
+            }),
+            volume_mounts: Some(vec![VolumeMount {
+                name: "data".into(),
+                mount_path: mount.into(),
+                ..VolumeMount::default()
+            }]),
+            ..Container::default()
+        };
+        let component = format!("accessory-{name}");
+        StatefulSet {
+            metadata: self.meta(&object_name, &component),
+            spec: Some(StatefulSetSpec {
+                service_name: Some(object_name.clone()),
+                replicas: Some(1),
+                selector: LabelSelector {
+                    match_labels: Some(self.accessory_selector(name)),
+                    ..LabelSelector::default()
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(self.labels(&component)),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(PodSpec {
+                        containers: vec![container],
+                        automount_service_account_token: Some(false),
+                        enable_service_links: Some(false),
+                        security_context: Some(PodSecurityContext {
+                            run_as_non_root: Some(true),
+                            run_as_user: Some(uid),
+                            run_as_group: Some(uid),
+                            fs_group: Some(uid),
+                            seccomp_profile: Some(SeccompProfile {
+                                type_: "RuntimeDefault".into(),
+                                ..SeccompProfile::default()
+                            }),
+                            ..PodSecurityContext::default()
+                        }),
+                        ..PodSpec::default()
+                    }),
+                },
+                volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                    metadata: ObjectMeta {
+                        name: Some("data".into()),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(PersistentVolumeClaimSpec {
+                        access_modes: Some(vec!["ReadWriteOnce".into()]),
+                        resources: Some(VolumeResourceRequirements {
+                            requests: Some(BTreeMap::from([(
+                                "storage".to_string(),
+                                Quantity(accessory.size.clone()),
+                            )])),
+                            ..VolumeResourceRequirements::default()
+                        }),
+                        ..PersistentVolumeClaimSpec::default()
+                    }),
+                    ..PersistentVolumeClaim::default()
+                }]),
+                ..StatefulSetSpec::default()
+            }),
+            ..StatefulSet::default()
         }
     }
 
@@ -966,6 +1235,53 @@ mod tests {
             serde_json::json!(["ReadWriteMany"])
         );
         assert_eq!(pvc.value["spec"]["storageClassName"], "efs");
+    }
+
+    #[test]
+    fn cron_entries_and_accessories_render_from_the_spec() {
+        let mut s = spec(
+            "cron:\n  nightly: {schedule: '30 4 * * *', command: [bin/rails, runner, Report.daily], time_zone: Europe/Madrid}\naccessories:\n  postgres: {kind: postgres, image: 'postgres:16', size: 5Gi}\n  redis: {kind: redis, image: 'redis:7'}\n",
+        );
+        s.web.env.insert("WEB_ONLY".into(), "1".into());
+        s.web.drain_timeout = Some(45);
+        let release = render(&s, &RenderInputs::default());
+        let find = |kind: &str, name: &str| {
+            release
+                .objects
+                .iter()
+                .find(|o| o.kind == kind && o.name == name)
+                .unwrap_or_else(|| panic!("no {kind} {name}"))
+        };
+        let cron = &find("CronJob", "shop-cron-nightly").value["spec"];
+        assert_eq!(cron["schedule"], "30 4 * * *");
+        assert_eq!(cron["timeZone"], "Europe/Madrid");
+        assert_eq!(cron["concurrencyPolicy"], "Forbid");
+        let pod = &cron["jobTemplate"]["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["containers"][0]["command"],
+            serde_json::json!(["bin/rails", "runner", "Report.daily"])
+        );
+        assert_eq!(pod["restartPolicy"], "Never");
+        assert_eq!(
+            pod["containers"][0]["env"][0],
+            serde_json::json!({"name": "WEB_ONLY", "value": "1"})
+        );
+        let db = find("StatefulSet", "shop-postgres");
+        assert_eq!(db.stage, Stage::Config, "before the migration");
+        let pg = &db.value["spec"]["template"]["spec"];
+        assert_eq!(pg["securityContext"]["runAsUser"], 999);
+        assert_eq!(pg["containers"][0]["image"], "postgres:16");
+        assert_eq!(
+            db.value["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "5Gi"
+        );
+        assert_eq!(
+            find("Service", "shop-redis").value["spec"]["ports"][0]["port"],
+            6379
+        );
+        let web = &find("Deployment", "shop-web").value["spec"]["template"]["spec"];
+        assert_eq!(web["terminationGracePeriodSeconds"], 45);
+        assert_eq!(web["containers"][0]["env"][0]["name"], "WEB_ONLY");
     }
 
     #[test]

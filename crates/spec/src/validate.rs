@@ -298,6 +298,54 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             &worker.placement,
         ));
     }
+    for (name, cron) in &spec.cron {
+        let at = ["cron", name.as_str()];
+        if check_label(name, 52usize.saturating_sub(spec.name.len() + 6), true).is_err() {
+            out.push(Violation::new(
+                &at,
+                format!("invalid cron entry name `{name}`: a short lowercase name such as `nightly-report`"),
+            ));
+        }
+        if cron.schedule.split_whitespace().count() != 5 {
+            out.push(
+                Violation::new(
+                    &["cron", name, "schedule"],
+                    format!("`{}` is not a five-field cron schedule", cron.schedule),
+                )
+                .hint("minute hour day-of-month month day-of-week, such as `30 4 * * *`"),
+            );
+        }
+        if cron.command.is_empty() {
+            out.push(Violation::new(
+                &["cron", name, "command"],
+                "a cron entry needs a command, such as `[bin/rails, runner, Report.daily]`",
+            ));
+        }
+    }
+    for (name, accessory) in &spec.accessories {
+        if check_label(name, 63usize.saturating_sub(spec.name.len() + 1), true).is_err() {
+            out.push(Violation::new(
+                &["accessories", name],
+                format!("invalid accessory name `{name}`"),
+            ));
+        }
+        if !is_quantity(&accessory.size) {
+            out.push(Violation::new(
+                &["accessories", name, "size"],
+                format!("`{}` is not a size such as `10Gi`", accessory.size),
+            ));
+        }
+    }
+    for (name, command) in &spec.aliases {
+        if check_label(name, 63, true).is_err() || command.trim().is_empty() {
+            out.push(Violation::new(
+                &["aliases", name],
+                format!(
+                    "invalid alias `{name}`: a lowercase name for a `kubectl rails` command line"
+                ),
+            ));
+        }
+    }
     if spec.migrate.command.is_empty() {
         out.push(
             Violation::new(&["migrate", "command"], "the migration command is empty")

@@ -123,6 +123,32 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: EnvCommand,
     },
+    /// Scheduled commands (the spec's `cron:`): list, run one now, suspend, resume
+    Cron {
+        #[command(subcommand)]
+        command: CronCommand,
+    },
+    /// An alias of the spec's `aliases:` (`kubectl rails dbc` for `dbconsole --reuse`)
+    #[command(external_subcommand)]
+    Alias(Vec<String>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CronCommand {
+    /// The CronJobs of the app: schedule, time zone, last run, whether suspended
+    List,
+    /// Start a Job from a CronJob now and wait for it
+    Run {
+        /// The `cron:` entry
+        name: String,
+        /// How long to wait for it, such as `10m`
+        #[arg(long, default_value = "30m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Stop scheduling new runs (in the cluster and the spec)
+    Suspend { name: String },
+    /// Schedule runs again (in the cluster and the spec)
+    Resume { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -397,6 +423,9 @@ pub(crate) struct DeployArgs {
     /// Overall time limit, such as `300s` or `10m`
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+    /// Do not run the `pre-deploy` and `post-deploy` hooks
+    #[arg(long)]
+    pub skip_hooks: bool,
 }
 
 #[derive(Debug, Args)]

@@ -93,7 +93,55 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Rbac => commands::rbac::run(settings, printer),
         Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
         Command::Env { command } => commands::env::run(&command, settings, printer),
+        Command::Cron { command } => commands::cron::run(&command, settings, printer).await,
+        Command::Alias(words) => {
+            let command = alias(&words, settings, printer)?;
+            Box::pin(run(command, settings, printer)).await
+        }
     }
+}
+
+/// The command an alias of the spec stands for, with the words typed after it.
+fn alias(words: &[String], settings: &Settings, printer: &Printer) -> anyhow::Result<Command> {
+    let name = words.first().map(String::as_str).unwrap_or_default();
+    let spec = settings.load_spec(printer).ok().map(|l| l.spec);
+    let known = spec
+        .as_ref()
+        .map(|s| s.aliases.keys().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let Some(line) = spec.as_ref().and_then(|s| s.aliases.get(name)) else {
+        return Err(exit::usage(
+            format!("unrecognized subcommand `{name}`: neither a command nor an alias of the spec"),
+            Some(if known.is_empty() {
+                "`kubectl rails --help` lists the commands".to_string()
+            } else {
+                format!("the spec's aliases: {known}; `kubectl rails --help` lists the commands")
+            }),
+        ));
+    };
+    let mut argv = vec!["kubectl rails".to_string()];
+    argv.extend(kubectl_rails_spec::kamal::shell_words(line));
+    argv.extend(words[1..].iter().cloned());
+    let cli = Cli::try_parse_from(&argv).map_err(|e| {
+        exit::usage(
+            format!(
+                "alias `{name}` (`{line}`) is not a `kubectl rails` command line: {}",
+                e.kind()
+            ),
+            Some("fix it under `aliases:` in the spec".into()),
+        )
+    })?;
+    if matches!(cli.command, Command::Alias(_)) {
+        return Err(exit::usage(
+            format!("alias `{name}` (`{line}`) names another alias; an alias names a command"),
+            None,
+        ));
+    }
+    printer.debug(&format!(
+        "alias `{name}`: kubectl rails {}",
+        argv[1..].join(" ")
+    ));
+    Ok(cli.command)
 }
 
 /// Prints `error: ...` and any `hint:`, and picks the exit code.

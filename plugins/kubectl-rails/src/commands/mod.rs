@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod complete;
+pub(crate) mod cron;
 pub(crate) mod deploy;
 pub(crate) mod destroy;
 pub(crate) mod diff;

@@ -13,6 +13,7 @@ use kubectl_rails_kube::api_err;
 use kubectl_rails_spec::file::SpecFileError;
 use kubectl_rails_spec::{AppSpec, ImageSpec};
 
+mod hooks;
 mod inputs;
 
 use crate::cli::{DeployArgs, OutputFormat};
@@ -358,13 +359,53 @@ pub(crate) async fn run(
         target.namespace,
         target.conn.context
     ));
+    let app_dir = &settings.global.app_dir;
+    let hooks = (!args.skip_hooks && !args.dry_run)
+        .then(|| hooks::folder(&spec, app_dir))
+        .flatten();
+    let hook_env = || {
+        hooks::HookEnv::new(
+            &spec,
+            &target.namespace,
+            &target.conn.context,
+            &std::env::var("USER").unwrap_or_else(|_| target.conn.user.clone()),
+        )
+    };
+    if let Some(folder) = &hooks {
+        hooks::run(
+            folder,
+            "pre-deploy",
+            &hook_env(),
+            app_dir,
+            printer,
+            "nothing was changed",
+        )?;
+    }
+    let started = std::time::Instant::now();
     if args.dry_run {
         ensure_namespace(&target, settings, printer, true).await?;
     } else {
         inputs::resolve(&target, &spec, registry_user, settings, printer).await?;
     }
     let outcome = execute(&target, request(&target, spec.clone()), printer).await?;
-    report(&target, &spec, &outcome, format, printer).await
+    report(&target, &spec, &outcome, format, printer).await?;
+    if let Some(folder) = &hooks {
+        let env = hook_env()
+            .with("KAMAL_RUNTIME", started.elapsed().as_secs().to_string())
+            .with(
+                "KUBECTL_RAILS_REVISION",
+                outcome.revision.map(|r| r.to_string()).unwrap_or_default(),
+            );
+        hooks::run(
+            folder,
+            "post-deploy",
+            &env,
+            app_dir,
+            printer,
+            "the deploy itself is done",
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs a deploy request, turning Ctrl-C and failures into messages and exit codes.

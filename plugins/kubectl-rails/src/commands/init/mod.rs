@@ -66,10 +66,17 @@ fn write_and_tell(
         notes,
         summary,
         registry,
+        kamal_report,
     } = build_spec(args, settings, printer, mode)?;
     write_spec(settings, printer, &spec_text)?;
     for note in notes {
         printer.note(&note);
+    }
+    if let Some(report) = kamal_report {
+        printer.info(&format!(
+            "Kamal's config/deploy.yml, key by key:\n{}",
+            report.trim_end()
+        ));
     }
     printer.info(&summary);
     Ok(registry)
@@ -81,6 +88,8 @@ struct InitOutcome {
     /// What was found, what was decided, and what to do next.
     summary: String,
     registry: Registry,
+    /// What became of every key of Kamal's `config/deploy.yml`, when there is one.
+    kamal_report: Option<String>,
 }
 
 /// Checks flag values first, so that a bad flag is a usage error before any file is read.
@@ -289,6 +298,10 @@ fn build_spec(
         notes,
         summary: summary::table(&detection, &spec, mode),
         registry,
+        kamal_report: detection
+            .kamal
+            .as_ref()
+            .map(|k| kubectl_rails_spec::kamal::report_text(&k.report)),
     })
 }
 

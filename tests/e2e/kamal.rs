@@ -1,0 +1,275 @@
+//! Leaving Kamal without losing anything: the import report of every key, roles, aliases, hooks
+//! and cron, on a fixture that uses every key kubectl-rails knows.
+
+use std::path::Path;
+
+use crate::support::{Run, TestNs, fixture, leaks, rails};
+
+const IMAGE: &str = "ghcr.io/acme/depot:1.0.0";
+
+fn initialised(ns: Option<&TestNs>) -> (tempfile::TempDir, Run) {
+    let app = fixture("kamal-everything");
+    let mut args = vec!["init", "--no-input", "--image", IMAGE];
+    if let Some(ns) = ns {
+        args.extend(["-n", ns.name.as_str()]);
+    }
+    let run = rails(app.path(), None, &args).success();
+    (app, run)
+}
+
+/// The report's lines, from the line after its title to the summary table.
+fn report_of(stderr: &str) -> String {
+    let start = stderr
+        .find("Kamal's config/deploy.yml, key by key:\n")
+        .expect("init prints the report")
+        + "Kamal's config/deploy.yml, key by key:\n".len();
+    let rest = &stderr[start..];
+    let end = rest.find("\n  Rails ").unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+#[test]
+fn the_kamal_import_reports_every_key_and_drops_none() {
+    let (app, run) = initialised(None);
+    let report = report_of(&run.stderr);
+    insta::assert_snapshot!("kamal_everything_report", report);
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    insta::assert_snapshot!("kamal_everything_spec", spec);
+    // Every top-level key of deploy.yml has a line.
+    let deploy = std::fs::read_to_string(app.path().join("config/deploy.yml")).unwrap();
+    for key in deploy
+        .lines()
+        .filter(|l| !l.starts_with([' ', '#', '-']) && l.contains(':'))
+        .map(|l| l.split(':').next().unwrap())
+    {
+        assert!(
+            report.lines().any(|l| l.trim_start().starts_with(key)),
+            "`{key}` is not in the report:\n{report}"
+        );
+    }
+    run.stderr_has("`config/recurring.yml` stays with Solid Queue");
+}
+
+fn deployable(ns: &TestNs) -> tempfile::TempDir {
+    let (app, _) = initialised(Some(ns));
+    leaks::register("Depot-Master-Key-19");
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "depot-secrets",
+        "--from-literal=RAILS_MASTER_KEY=Depot-Master-Key-19",
+        "--from-literal=DEPOT_DATABASE_PASSWORD=Depot-Db-Pass-19",
+        "--from-literal=DB_HOST=db.internal",
+    ])
+    .success();
+    leaks::register("Depot-Db-Pass-19");
+    ns.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "depot-registry",
+        "--docker-server=ghcr.io",
+        "--docker-username=acme",
+        "--docker-password=x",
+    ])
+    .success();
+    let pv = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-depot}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: depot-storage}}\n",
+        ns = ns.name
+    );
+    ns.apply(&pv).success();
+    app
+}
+
+fn hooks_log(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("tmp/hooks.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hooks_run_around_the_deploy_with_kamals_variables_and_a_failing_one_stops_it() {
+    let ns = TestNs::restricted("hooks");
+    let app = deployable(&ns);
+    let dir = app.path();
+    let run = ns
+        .rails(dir, &["deploy", "--no-input", "--timeout", "120s"])
+        .success();
+    run.stderr_has("running the pre-deploy hook");
+    let log = hooks_log(dir);
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[0].starts_with("pre-deploy version=1.0.0 service=depot@1.0.0 performer="),
+        "{log:?}"
+    );
+    assert!(log[0].contains("destination= recorded=20"), "{log:?}");
+    assert!(log[0].ends_with(&format!("ns={}", ns.name)), "{log:?}");
+    assert!(
+        log[1].starts_with("post-deploy version=1.0.0 runtime="),
+        "{log:?}"
+    );
+    assert!(log[1].ends_with("revision=1"), "{log:?}");
+
+    std::fs::write(dir.join("tmp/fail-pre-deploy"), "").unwrap();
+    let before = ns
+        .kubectl(&["get", "deploy,cm,job", "-o", "name"])
+        .success()
+        .stdout;
+    let failed = ns
+        .rails(dir, &["deploy", "--no-input", "--tag", "2.0.0"])
+        .code(1);
+    failed.stderr_has("the pre-deploy hook failed");
+    failed.stderr_has("nothing was changed");
+    failed.stderr_has("pre-deploy | refusing: tmp/fail-pre-deploy is there");
+    let after = ns
+        .kubectl(&["get", "deploy,cm,job", "-o", "name"])
+        .success()
+        .stdout;
+    assert_eq!(before, after, "the cluster is untouched");
+    let image = ns
+        .kubectl(&[
+            "get",
+            "deployment",
+            "depot-web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(image, IMAGE);
+    // --skip-hooks goes on without them.
+    ns.rails(
+        dir,
+        &["deploy", "--no-input", "--tag", "2.0.0", "--skip-hooks"],
+    )
+    .success();
+    assert_eq!(
+        hooks_log(dir).len(),
+        3,
+        "only the failed pre-deploy was added"
+    );
+
+    // Roles became processes with their own env.
+    let env = ns
+        .kubectl(&[
+            "get",
+            "deployment",
+            "depot-job",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].env[0]}",
+        ])
+        .success()
+        .stdout;
+    assert!(
+        env.contains("JOB_CONCURRENCY") && env.contains("\"3\""),
+        "{env}"
+    );
+    let grace = ns
+        .kubectl(&[
+            "get",
+            "deployment",
+            "depot-web",
+            "-o",
+            "jsonpath={.spec.template.spec.terminationGracePeriodSeconds}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(grace, "45", "drain_timeout");
+
+    // Kamal's aliases run as commands.
+    let dbc = ns.rails(dir, &["dbc"]).success();
+    assert!(
+        dbc.stdout.contains("psql (16.4) simulated"),
+        "{}",
+        dbc.stdout
+    );
+    let unknown = ns.rails(dir, &["reboot-db"]).code(2);
+    unknown.stderr_has(
+        "unrecognized subcommand `reboot-db`: neither a command nor an alias of the spec",
+    );
+    unknown.stderr_has("the spec's aliases: console, dbc");
+}
+
+#[test]
+fn cron_entries_run_suspend_and_resume() {
+    let ns = TestNs::restricted("cron");
+    let app = deployable(&ns);
+    let dir = app.path();
+    ns.rails(
+        dir,
+        &["deploy", "--no-input", "--timeout", "120s", "--skip-hooks"],
+    )
+    .success();
+    let list = ns.rails(dir, &["cron", "list"]).success();
+    assert!(list.stdout.contains("report-send-daily"), "{}", list.stdout);
+    assert!(list.stdout.contains("30 4 * * *"), "{}", list.stdout);
+    let policy = ns
+        .kubectl(&[
+            "get",
+            "cronjob",
+            "depot-cron-report-send-daily",
+            "-o",
+            "jsonpath={.spec.concurrencyPolicy}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(policy, "Forbid");
+
+    let run = ns
+        .rails(
+            dir,
+            &["cron", "run", "report-send-daily", "--timeout", "60s"],
+        )
+        .success();
+    run.stderr_has("started Job `depot-cron-report-send-daily-manual-");
+    run.stderr_has("succeeded");
+    let jobs = ns
+        .kubectl(&[
+            "get",
+            "jobs",
+            "-l",
+            "kubectl-rails.dev/cron=report-send-daily",
+            "-o",
+            "name",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(jobs.lines().count(), 1, "{jobs}");
+
+    ns.rails(dir, &["cron", "suspend", "report-send-daily"])
+        .success();
+    let suspended = ns
+        .kubectl(&[
+            "get",
+            "cronjob",
+            "depot-cron-report-send-daily",
+            "-o",
+            "jsonpath={.spec.suspend}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(suspended, "true");
+    let spec = std::fs::read_to_string(dir.join("config/kubernetes.yml")).unwrap();
+    assert!(spec.contains("    suspend: true\n"), "{spec}");
+    // A deploy keeps the choice, and resume undoes it in both places.
+    ns.rails(dir, &["deploy", "--no-input", "--skip-hooks"])
+        .success();
+    ns.rails(dir, &["cron", "resume", "report-send-daily"])
+        .success();
+    let resumed = ns
+        .kubectl(&[
+            "get",
+            "cronjob",
+            "depot-cron-report-send-daily",
+            "-o",
+            "jsonpath={.spec.suspend}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(resumed, "false");
+    let unknown = ns.rails(dir, &["cron", "run", "nightly"]).code(2);
+    unknown.stderr_has("`nightly` is not a `cron:` entry of the spec (it has depot-sweep-carts, report-send-daily)");
+}
