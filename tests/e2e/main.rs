@@ -1,6 +1,7 @@
 //! End-to-end tests of `kubectl rails`, run through kubectl's plugin lookup. Tests that need a
 //! cluster use the local test control plane (`tests/cluster/up`); each gets its own namespace.
 
+mod netfakes;
 mod support;
 
 mod cluster_smoke;
@@ -13,6 +14,7 @@ mod faults;
 mod help;
 mod init_render;
 mod prompts;
+mod reach;
 mod real;
 mod scale;
 mod secrets;

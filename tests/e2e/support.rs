@@ -21,15 +21,22 @@ pub fn root() -> PathBuf {
 }
 
 /// A folder holding only the freshly built `kubectl-rails` (the build folder also has files
-/// kubectl would take for broken plugins), put first on PATH.
+/// kubectl would take for broken plugins), put first on PATH. `KUBECTL_RAILS_TEST_PLUGIN` names
+/// another build instead: to see a new test fail on the code before a fix.
 pub fn plugin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-path");
+        let other = std::env::var_os("KUBECTL_RAILS_TEST_PLUGIN").map(PathBuf::from);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(if other.is_some() {
+            "plugin-path-other"
+        } else {
+            "plugin-path"
+        });
         std::fs::create_dir_all(&dir).unwrap();
         let link = dir.join("kubectl-rails");
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-rails"), &link).unwrap();
+        let binary = other.unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kubectl-rails")));
+        std::os::unix::fs::symlink(binary, &link).unwrap();
         // kubectl's plugin completion looks for this one beside the plugin.
         let complete = dir.join("kubectl_complete-rails");
         let _ = std::fs::remove_file(&complete);

@@ -55,6 +55,8 @@ pub struct DeployRequest {
     pub git_sha: Commit,
     /// Recorded with the release (`rollback to v3`).
     pub note: Option<String>,
+    /// The server's version, for what renders differently on older servers.
+    pub server_version: Option<kubectl_rails_spec::version::ServerVersion>,
 }
 
 /// The commit a release is built from. Asking git takes a while in a large repository, so the

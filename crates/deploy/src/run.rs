@@ -242,6 +242,13 @@ async fn deploy_held(
         spec,
         &RenderInputs {
             secret_digest: digest.clone(),
+            server_version: req.server_version.clone(),
+            // The migration Job gives up when the deploy does, not 30 minutes later.
+            migrate_deadline_seconds: Some(
+                i64::try_from(req.timeout.as_secs())
+                    .unwrap_or(i64::MAX)
+                    .max(1),
+            ),
         },
     );
     let job = release

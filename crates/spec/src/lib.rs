@@ -12,5 +12,6 @@ pub mod propose;
 pub mod rbac;
 pub mod render;
 pub mod validate;
+pub mod version;
 
 pub use model::{AppSpec, ImageSpec, SPEC_PATH};

@@ -219,6 +219,7 @@ pub(crate) async fn run(
         user: holder(&target.conn.user),
         git_sha: commit.clone(),
         note: None,
+        server_version: target.version.clone(),
     };
     let target = settings.target(Some(&spec)).await?;
     printer.debug(&format!(

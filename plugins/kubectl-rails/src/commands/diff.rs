@@ -37,6 +37,9 @@ pub(crate) async fn run(
         &spec,
         &RenderInputs {
             secret_digest: digest,
+            server_version: target.version.clone(),
+            // What a deploy with its default `--timeout` renders.
+            migrate_deadline_seconds: Some(crate::cli::DEFAULT_DEPLOY_TIMEOUT_SECS),
         },
     );
     let mut params = PatchParams::apply(FIELD_MANAGER).force();

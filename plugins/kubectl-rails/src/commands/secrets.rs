@@ -273,6 +273,7 @@ async fn after_change(
         spec,
         &RenderInputs {
             secret_digest: Some(digest),
+            ..RenderInputs::default()
         },
     );
     let api: Api<Deployment> = Api::namespaced(target.conn.client.clone(), &target.namespace);
