@@ -4,6 +4,8 @@
 mod netfakes;
 mod support;
 
+mod auth;
+
 mod cluster_smoke;
 mod conventions;
 mod corpus;
