@@ -15,6 +15,7 @@ mod exec;
 mod faults;
 mod help;
 mod init_render;
+mod lease;
 mod prompts;
 mod reach;
 mod real;

@@ -140,6 +140,10 @@ pub enum DeployError {
         since: String,
     },
     #[error(
+        "the deploy lease of `{app}` was taken over by {holder} while this deploy was stopped; this deploy wrote nothing more"
+    )]
+    LeaseLost { app: String, holder: String },
+    #[error(
         "the migration Job `{job}` failed ({reason}); nothing was rolled out{}",
         keeps_serving(.serving)
     )]
@@ -184,6 +188,7 @@ impl DeployError {
             Self::Kube(e) => e.hint(),
             Self::Preflight { hint, .. } => hint.clone(),
             Self::Locked { .. } => Some("wait for it to finish, then run `kubectl rails deploy` again".into()),
+            Self::LeaseLost { .. } => Some("another deploy went ahead: see where it stands with `kubectl rails status` and `kubectl rails releases` before deploying again".into()),
             Self::MigrationFailed { hint: Some(h), .. } => Some(h.clone()),
             Self::MigrationFailed { hint: None, .. } => Some("fix the migration, build a new image, and deploy again".into()),
             Self::Hopeless { hint, .. } => Some(match hint {

@@ -44,13 +44,14 @@ pub async fn deploy(
 ) -> Result<DeployOutcome, DeployError> {
     if req.dry_run {
         let digest = preflight(client, req, reporter).await?;
-        return deploy_held(client, req, reporter, digest).await;
+        return deploy_held(client, req, reporter, digest, None).await;
     }
     // Both only read or take the lease, so they go together; a lease taken for a deploy that
     // fails its preflight is given back at once.
+    let holder = lease::holder_identity(&req.user);
     let (digest, lease) = tokio::join!(
         preflight(client, req, reporter),
-        lease::acquire(client, &req.namespace, &req.spec.name, &req.user)
+        lease::acquire(client, &req.namespace, &req.spec.name, &holder)
     );
     let lease = lease?;
     let digest = match digest {
@@ -60,7 +61,7 @@ pub async fn deploy(
             return Err(e);
         }
     };
-    let result = deploy_held(client, req, reporter, digest).await;
+    let result = deploy_held(client, req, reporter, digest, Some(&lease)).await;
     lease.release().await;
     result
 }
@@ -234,7 +235,16 @@ async fn deploy_held(
     req: &DeployRequest,
     reporter: &dyn Reporter,
     digest: Option<String>,
+    lease: Option<&lease::DeployLease>,
 ) -> Result<DeployOutcome, DeployError> {
+    // Before each write: a deploy that lost its lease (stopped until it expired and another
+    // deploy took it) writes nothing more.
+    let still_held = || async {
+        match lease {
+            Some(l) => l.ensure_held().await,
+            None => Ok(()),
+        }
+    };
     let spec = &req.spec;
     let ns = &req.namespace;
     let deadline = tokio::time::Instant::now() + req.timeout;
@@ -376,6 +386,7 @@ async fn deploy_held(
     };
 
     let live = Applier::new(client.clone(), ns, false);
+    still_held().await?;
     let mut done = live
         .apply_planned(release.by_stage(Stage::Config).map(|o| &o.value), &plan)
         .await?;
@@ -391,10 +402,12 @@ async fn deploy_held(
             job: job.name.clone(),
         }
     } else {
+        still_held().await?;
         match migrate::run(client, ns, job, job_state, reporter, deadline).await {
             Ok(m) => m,
             Err(mut e) => {
                 if let DeployError::MigrationFailed { serving, .. } = &mut e {
+                    still_held().await?;
                     *serving = release::current(&history).map(|r| r.revision);
                     release::record(
                         client,
@@ -423,6 +436,7 @@ async fn deploy_held(
         ));
     }
 
+    still_held().await?;
     reporter.step("applying (server-side apply, field manager `kubectl-rails`)");
     for o in live
         .apply_planned(release.by_stage(Stage::Workload).map(|o| &o.value), &plan)
@@ -433,6 +447,7 @@ async fn deploy_held(
         }
         done.push(o);
     }
+    still_held().await?;
     live.delete_all(&doomed).await?;
     let pruned = would_prune;
     for p in &pruned {
@@ -455,6 +470,7 @@ async fn deploy_held(
     .await
     {
         Ok(processes) => {
+            still_held().await?;
             release::record(
                 client,
                 ns,
@@ -473,6 +489,7 @@ async fn deploy_held(
         }
         Err(mut e) => {
             let note = format!("rollout failed: {e}");
+            still_held().await?;
             release::record(
                 client,
                 ns,

@@ -251,12 +251,27 @@ pub async fn connect(args: &ClusterArgs) -> Result<Connection, KubeError> {
         path: kubeconfig_path.clone(),
         source,
     };
-    let server_text = cluster.server.clone().unwrap_or_default();
+    let mut server_text = cluster.server.clone().unwrap_or_default();
+    // client-go's `DefaultServerURL`: an address without a scheme is https when anything about
+    // TLS is configured, else http.
+    if !server_text.contains("://") {
+        let tls = cluster.certificate_authority.is_some()
+            || cluster.certificate_authority_data.is_some()
+            || cluster.insecure_skip_tls_verify == Some(true)
+            || user.client_certificate.is_some()
+            || user.client_certificate_data.is_some();
+        server_text = format!("{}://{server_text}", if tls { "https" } else { "http" });
+    }
     let server_uri: http::Uri = server_text.parse().map_err(|e| {
         invalid(format!(
             "the server address `{server_text}` is invalid: {e}"
         ))
     })?;
+    if server_uri.host().is_none() {
+        return Err(invalid(format!(
+            "the server address `{server_text}` has no host"
+        )));
+    }
     // The CA as kube loads it (data, else file), and the cluster as exec plugins are told of it.
     let exec_cluster = ExecAuthCluster::try_from(&cluster).map_err(load_err)?;
     if let Some(exec) = &mut user.exec

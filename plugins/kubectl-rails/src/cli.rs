@@ -36,7 +36,8 @@ pub(crate) struct GlobalArgs {
     /// The kubeconfig user to use
     #[arg(long, global = true, value_name = "NAME")]
     pub user: Option<String>,
-    /// The address and port of the Kubernetes API server
+    /// The address and port of the Kubernetes API server (in `secrets registry`, `--server` is
+    /// the registry's)
     #[arg(short = 's', long, global = true, value_name = "URL")]
     pub server: Option<String>,
     /// Bearer token for authentication to the API server
