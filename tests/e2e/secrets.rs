@@ -502,7 +502,12 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     };
 
     let run = import(&[]).success();
-    run.stderr_has("skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): line 6: RAILS_MASTER_KEY=");
+    run.stderr_has("skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): line 6: RAILS_MASTER_KEY\n");
+    assert!(
+        !run.stderr.contains("touch command-ran"),
+        "a skipped line is named by its key, never its text: {}",
+        run.stderr
+    );
     assert!(!ran.exists(), "no command runs without --allow-commands");
     assert_eq!(
         secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
@@ -542,10 +547,8 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     .env("TERM", "xterm");
     let mut p = Session::spawn(cmd).expect("spawn in a pty");
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
-    p.expect("Run these commands from `.kamal/secrets`?")
-        .unwrap();
-    p.expect("touch command-ran")
-        .expect("the question lists the command");
+    p.expect("Run `.kamal/secrets` in one shell, as Kamal does (it runs commands on line 6: RAILS_MASTER_KEY)")
+        .expect("the question names the lines that run commands");
     p.send("y").unwrap();
     let done = p.expect(Eof).unwrap();
     let shown = String::from_utf8_lossy(done.before()).into_owned();
@@ -554,5 +557,104 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     assert_eq!(
         secret_data(&ns, "shop-secrets", "RAILS_MASTER_KEY"),
         from_command.as_bytes()
+    );
+}
+
+/// Kamal 2's own pattern: one `kamal secrets fetch` into a variable, then `kamal secrets extract`
+/// per key from it. It works only when the file runs in one shell, in order. A stub `kamal`
+/// stands in for the real one (and for the password manager behind it).
+#[test]
+fn kamal_2_fetch_and_extract_run_in_one_shell() {
+    let ns = TestNs::new("secrets-kamal2");
+    let app = crate::deploy::rails8_initialised(&ns);
+    let master = "Master-From-Vault-4471";
+    let db = "Db-From-Vault-5582";
+    leaks::register(master);
+    leaks::register(db);
+    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    std::fs::write(
+        app.path().join(".kamal/secrets"),
+        "SECRETS=$(kamal secrets fetch --adapter 1password --account acme --from Vault/Shop RAILS_MASTER_KEY SHOP_DATABASE_PASSWORD)\nRAILS_MASTER_KEY=$(kamal secrets extract RAILS_MASTER_KEY ${SECRETS})\nSHOP_DATABASE_PASSWORD=$(kamal secrets extract SHOP_DATABASE_PASSWORD ${SECRETS})\n",
+    )
+    .unwrap();
+    let bin = app.path().join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let kamal = bin.join("kamal");
+    // `fetch` prints JSON of the fetched items; `extract KEY JSON` prints one value.
+    std::fs::write(
+        &kamal,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = secrets ] || exit 2\ncase \"$2\" in\nfetch) printf '{{\"Vault/Shop/RAILS_MASTER_KEY\":\"{master}\",\"Vault/Shop/SHOP_DATABASE_PASSWORD\":\"{db}\"}}' ;;\nextract) [ -n \"$4\" ] || {{ echo 'kamal: no secrets given to extract' >&2; exit 1; }}; printf '%s' \"$4\" | sed -e \"s/.*\\\"[^\\\"]*\\/$3\\\":\\\"\\([^\\\"]*\\)\\\".*/\\1/\" ;;\n*) exit 2 ;;\nesac\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&kamal, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = [("PATH", bin.display().to_string())];
+    ns.rails_full(
+        app.path(),
+        &["secrets", "import", "--allow-commands", "--yes"],
+        None,
+        &path,
+    )
+    .success();
+    assert_eq!(
+        secret_data(&ns, "shop-secrets", "RAILS_MASTER_KEY"),
+        master.as_bytes()
+    );
+    assert_eq!(
+        secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
+        db.as_bytes()
+    );
+
+    // A failing command stops the import with what it said, and nothing is written.
+    let other = TestNs::new("secrets-kamal2-fail");
+    let app = crate::deploy::rails8_initialised(&other);
+    std::fs::write(
+        app.path().join(".kamal/secrets"),
+        "RAILS_MASTER_KEY=$(echo 'op: not signed in' >&2; exit 6)\nSHOP_DATABASE_PASSWORD=plain\n",
+    )
+    .unwrap();
+    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    let run = other
+        .rails_full(
+            app.path(),
+            &["secrets", "import", "--allow-commands", "--yes"],
+            None,
+            &[],
+        )
+        .code(1);
+    run.stderr_has("a command failed (exit 6)");
+    run.stderr_has("op: not signed in");
+    // One that hangs is stopped at `--timeout`.
+    std::fs::write(
+        app.path().join(".kamal/secrets"),
+        "RAILS_MASTER_KEY=$(sleep 60)\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let run = other
+        .rails_full(
+            app.path(),
+            &[
+                "secrets",
+                "import",
+                "--allow-commands",
+                "--yes",
+                "--timeout",
+                "2s",
+            ],
+            None,
+            &[],
+        )
+        .code(1);
+    run.stderr_has("did not finish within 2s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let secrets = other
+        .kubectl(&["get", "secrets", "-o", "name"])
+        .success()
+        .stdout;
+    assert!(
+        !secrets.contains("shop-secrets"),
+        "nothing was written: {secrets}"
     );
 }

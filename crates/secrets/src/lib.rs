@@ -59,6 +59,8 @@ pub enum SecretsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the commands of `.kamal/secrets` stopped: {reason}{}", if stderr.is_empty() { String::new() } else { format!("; they said:\n{stderr}") })]
+    KamalCommands { reason: String, stderr: String },
     #[error("Secret `{name}` exists with type `{found}`, not `{wanted}`")]
     WrongType {
         name: String,
@@ -84,6 +86,7 @@ impl SecretsError {
             Self::WrongType { name, .. } => Some(format!(
                 "delete it (`kubectl delete secret {name}`) or pick another name"
             )),
+            Self::KamalCommands { .. } => Some("run them by hand in the app folder to see what they need (a password manager signed in, a tool on PATH), or raise `--timeout`; nothing was imported".into()),
             Self::BadLine { .. } | Self::DockerConfigInvalid { .. } | Self::Read { .. } => None,
         }
     }

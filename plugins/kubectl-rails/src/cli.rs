@@ -293,12 +293,15 @@ pub(crate) enum SecretsCommand {
         /// Move plain-text `env` values out of hand-written manifests in this folder
         #[arg(long, value_name = "DIR", conflicts_with = "from_env")]
         from_manifests: Option<PathBuf>,
-        /// Run the `$(...)` commands of `.kamal/secrets` (after asking)
+        /// Run the `$(...)` commands of `.kamal/secrets` (after asking), in one shell as Kamal does
         #[arg(long)]
         allow_commands: bool,
         /// Roll the pods now instead of on the next deploy
         #[arg(long)]
         restart: bool,
+        /// How long the `.kamal/secrets` commands may run, such as `60s`
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
     },
     /// List key names, change times and digests (never values)
     List,

@@ -144,12 +144,14 @@ pub(crate) async fn run(
             from_manifests,
             allow_commands,
             restart,
+            timeout,
         } => {
             let values = match from_manifests {
                 Some(dir) => import_manifests(dir, &spec, printer)?,
                 None => import_sources(
                     from_env.as_deref(),
                     *allow_commands,
+                    *timeout,
                     &spec,
                     settings,
                     printer,
@@ -298,6 +300,7 @@ async fn after_change(
 fn import_sources(
     from_env: Option<&Path>,
     allow_commands: bool,
+    command_timeout: std::time::Duration,
     spec: &AppSpec,
     settings: &Settings,
     printer: &Printer,
@@ -352,9 +355,42 @@ fn import_sources(
         }
     }
     if let Ok(text) = fs_err::read_to_string(dir.join(".kamal/secrets")) {
-        let mut commands = Vec::new();
-        for line in kamal::parse(&text)? {
-            if !spec.secrets.contains(&line.key) || values.contains_key(&line.key) {
+        let lines = kamal::parse(&text)?;
+        let wanted: Vec<String> = lines
+            .iter()
+            .filter(|l| spec.secrets.contains(&l.key) && !values.contains_key(&l.key))
+            .map(|l| l.key.clone())
+            .collect();
+        // Lines are named by number and key, never by their text: it may hold a value.
+        let commands: Vec<String> = lines
+            .iter()
+            .filter(|l| matches!(l.value, KamalValue::Command(_)))
+            .map(|l| format!("line {}: {}", l.line, l.key))
+            .collect();
+        if !commands.is_empty() && !wanted.is_empty() {
+            let run = allow_commands
+                && settings.prompter.confirm(
+                    &format!(
+                        "Run `.kamal/secrets` in one shell, as Kamal does (it runs commands on {})",
+                        commands.join(", ")
+                    ),
+                    settings.global.yes,
+                )?;
+            if run {
+                printer.step(&format!(
+                    "running `.kamal/secrets` in one shell (at most {}s)",
+                    command_timeout.as_secs()
+                ));
+                values.extend(kamal::evaluate(dir, &lines, &wanted, command_timeout)?);
+                return Ok(values);
+            }
+            printer.note(&format!(
+                "skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): {}",
+                commands.join("; ")
+            ));
+        }
+        for line in lines {
+            if !wanted.contains(&line.key) {
                 continue;
             }
             match line.value {
@@ -370,42 +406,7 @@ fn import_sources(
                         line.line, line.key
                     )),
                 },
-                KamalValue::Command(cmd) => commands.push((line.key, cmd, line.line)),
-            }
-        }
-        if !commands.is_empty() {
-            let listed: Vec<String> = commands
-                .iter()
-                .map(|(k, c, n)| format!("line {n}: {k}=`{c}`"))
-                .collect();
-            let run = allow_commands
-                && settings.prompter.confirm(
-                    &format!(
-                        "Run these commands from `.kamal/secrets`?\n  {}\n",
-                        listed.join("\n  ")
-                    ),
-                    settings.global.yes,
-                )?;
-            if run {
-                for (key, cmd, n) in commands {
-                    let out = std::process::Command::new("sh")
-                        .arg("-c")
-                        .arg(format!("__value={cmd}; printf %s \"$__value\""))
-                        .current_dir(dir)
-                        .output()?;
-                    if out.status.success() {
-                        values.insert(key, String::from_utf8_lossy(&out.stdout).trim().to_string());
-                    } else {
-                        printer.warn(&format!(
-                            "`.kamal/secrets` line {n}: the command for `{key}` failed; skipped"
-                        ));
-                    }
-                }
-            } else {
-                printer.note(&format!(
-                    "skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): {}",
-                    listed.join("; ")
-                ));
+                KamalValue::Command(_) => {}
             }
         }
     }
