@@ -21,8 +21,9 @@ pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
         "-n",
         &ns.name,
     ]);
+    // The URL's password, not the URL: its other parts (the app's name) are public.
     for v in [
-        DATABASE_URL,
+        "Pg-s3cret-9f2c",
         SECRET_KEY_BASE,
         "E2-Secret-Access-7d1e",
         "E2-Access-Key-AKIA77",

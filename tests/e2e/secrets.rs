@@ -446,7 +446,7 @@ fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
         .env("PATH", crate::support::path_env())
         .env("KUBECONFIG", &ns.kubeconfig)
         .env("TERM", "xterm");
-    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    let mut p = crate::support::transcribed(Session::spawn(cmd).expect("spawn in a pty"));
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     p.expect("Value of SECRET_KEY_BASE").unwrap();
     // The hidden prompt turns echo off with TCSAFLUSH, which drops input typed a moment too
@@ -545,7 +545,7 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     .env("KUBECONFIG", &ns.kubeconfig)
     .env("SHOP_DATABASE_PASSWORD", from_env)
     .env("TERM", "xterm");
-    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    let mut p = crate::support::transcribed(Session::spawn(cmd).expect("spawn in a pty"));
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     p.expect("Run `.kamal/secrets` in one shell, as Kamal does (it runs commands on line 6: RAILS_MASTER_KEY)")
         .expect("the question names the lines that run commands");
@@ -657,4 +657,41 @@ fn kamal_2_fetch_and_extract_run_in_one_shell() {
         !secrets.contains("shop-secrets"),
         "nothing was written: {secrets}"
     );
+}
+
+/// The leak check itself: a value is caught whole, in base64, by any 8-character slice, and in
+/// what a pseudo-terminal showed.
+#[test]
+fn the_leak_check_sees_encodings_slices_and_terminals() {
+    use base64::Engine;
+    let value = "Leak-Probe-Value-7c3e91";
+    leaks::register(value);
+    let caught =
+        |text: String| std::panic::catch_unwind(|| leaks::check_text("probe", &text)).is_err();
+    assert!(caught(format!("x {value} y")));
+    assert!(caught(
+        base64::engine::general_purpose::STANDARD.encode(value)
+    ));
+    assert!(caught("…Probe-Va…".into()), "an 8-character slice");
+    assert!(
+        !caught("Leak-Pro".chars().take(7).collect()),
+        "7 characters pass"
+    );
+    let shown = std::panic::catch_unwind(|| {
+        let mut t = leaks::Transcript::default();
+        use std::io::Write;
+        writeln!(t, "write: \"typed {value}\"").unwrap();
+        writeln!(t, "read: \"\\u{{1b}}[1mLeak-Probe-Val\"").unwrap();
+        writeln!(t, "read: \"ue-7c3e91\\r\\n\"").unwrap();
+    });
+    assert!(
+        shown.is_err(),
+        "a value split across terminal reads is caught"
+    );
+    let typed_only = std::panic::catch_unwind(|| {
+        let mut t = leaks::Transcript::default();
+        use std::io::Write;
+        writeln!(t, "write: \"{value}\"").unwrap();
+    });
+    assert!(typed_only.is_ok(), "what the test typed is not output");
 }

@@ -46,9 +46,15 @@ impl Drop for RawMode {
     }
 }
 
-/// The exit code of a finished remote command, from its status.
+/// The exit code of a finished remote command, from its status. A server that closed the
+/// stream without one (a proxy cutting the connection, an apiserver restarting) says nothing
+/// about how the command ended: that is an error, never a success.
 pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
-    let Some(status) = status else { return Ok(0) };
+    let Some(status) = status else {
+        return Err(
+            "the server closed the connection without the command's exit status; it may still be running, or may have been stopped".into(),
+        );
+    };
     if status.status.as_deref() == Some("Success") {
         return Ok(0);
     }
@@ -175,7 +181,12 @@ mod tests {
 
     #[test]
     fn exit_codes_from_status() {
-        assert_eq!(exit_code(None), Ok(0));
+        assert!(
+            exit_code(None)
+                .unwrap_err()
+                .contains("without the command's exit status"),
+            "no status is not a success"
+        );
         assert_eq!(
             exit_code(Some(&status(serde_json::json!({"status": "Success"})))),
             Ok(0)

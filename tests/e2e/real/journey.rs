@@ -185,7 +185,7 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
 
 /// Waits for the regex `text` (or, with `None`, for the session to end), answering irb's
 /// cursor-position queries (`ESC [ 6 n`) as a terminal does: its line editor waits for the answer.
-fn answer_as_a_terminal_until(p: &mut expectrl::session::OsSession, text: Option<&str>) {
+fn answer_as_a_terminal_until(p: &mut crate::support::Terminal, text: Option<&str>) {
     let query = "\x1b\\[6n";
     let wanted = match text {
         Some(text) => format!("{text}|{query}"),
