@@ -49,10 +49,10 @@ pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
         "imagestorage-registry",
         "--docker-server=docker-registry.example.dev",
         "--docker-username=deploy",
-        "--docker-password=Registry-Pass-31",
+        "--docker-password=Rg-Pw-31-x9q",
     ])
     .success();
-    leaks::register("Registry-Pass-31");
+    leaks::register("Rg-Pw-31-x9q");
     app
 }
 

@@ -695,3 +695,41 @@ fn the_leak_check_sees_encodings_slices_and_terminals() {
     });
     assert!(typed_only.is_ok(), "what the test typed is not output");
 }
+
+/// Digests are keyed per app: the same value in two apps' Secrets shows two different digests in
+/// `secrets list` and gives two different pod-template checksums, so neither can be checked
+/// against guesses of a weak value by someone who can read Deployments but not Secrets.
+#[test]
+fn digests_are_keyed_by_a_random_key_of_each_app() {
+    let weak = "password1";
+    let digests = |ns: &TestNs, app: &Path| {
+        ns.rails(app, &["secrets", "set", &format!("SECRET_KEY_BASE={weak}")])
+            .success();
+        let list = ns.rails(app, &["secrets", "list", "-o", "json"]).success();
+        let keys: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        assert!(
+            !list.stdout.contains(".kubectl-rails-digest-key"),
+            "the digest key is not listed: {}",
+            list.stdout
+        );
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key"] == "SECRET_KEY_BASE")
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (TestNs::new("digest-a"), TestNs::new("digest-b"));
+    let (app_a, app_b) = (app_with_env(&a), app_with_env(&b));
+    let (da, db) = (digests(&a, app_a.path()), digests(&b, app_b.path()));
+    assert_ne!(da, db, "the same value, two apps, two digests");
+    use sha2::Digest;
+    let unkeyed: String = sha2::Sha256::digest(format!("kubectl-rails:SECRET_KEY_BASE:{weak}"))
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_ne!(da, unkeyed, "not a plain hash anyone can recompute");
+}

@@ -6,9 +6,10 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::IngressClass;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use kubectl_rails_kube::{Applier, ApplyOutcome, KubeError, api_err};
+use kubectl_rails_spec::digest::{DIGEST_KEY, short_hmac};
 use kubectl_rails_spec::file;
 use kubectl_rails_spec::render::{self, RenderInputs, Stage};
 use sha2::{Digest, Sha256};
@@ -20,20 +21,46 @@ use crate::{
     lease, migrate, wait,
 };
 
-/// A digest of a Secret's data: it changes when any value changes, and reveals none.
+/// A digest of a Secret's data: it changes when any value changes, and reveals none. It is an
+/// HMAC keyed by the app's digest key (see [`DIGEST_KEY`]), so that a pod template's checksum
+/// cannot be checked against guesses of a weak value by anyone who can read Deployments.
 pub fn secret_digest(data: &BTreeMap<String, ByteString>) -> String {
-    let mut h = Sha256::new();
-    for (k, v) in data {
-        h.update(k.as_bytes());
-        h.update([0]);
-        h.update(&v.0);
-        h.update([0]);
+    let key = data
+        .get(DIGEST_KEY)
+        .map(|k| k.0.as_slice())
+        .unwrap_or_default();
+    let mut message = Vec::new();
+    for (k, v) in data.iter().filter(|(k, _)| k.as_str() != DIGEST_KEY) {
+        message.extend_from_slice(k.as_bytes());
+        message.push(0);
+        message.extend_from_slice(&v.0);
+        message.push(0);
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    short_hmac(key, &message, 8)
+}
+
+/// Adds a random digest key to an app Secret written without one (by `kubectl create secret`).
+async fn with_digest_key(
+    secrets: &Api<Secret>,
+    name: &str,
+    mut data: BTreeMap<String, ByteString>,
+) -> Result<BTreeMap<String, ByteString>, DeployError> {
+    if data.contains_key(DIGEST_KEY) {
+        return Ok(data);
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| DeployError::Preflight {
+        message: format!("no randomness from the operating system for the app's digest key: {e}"),
+        hint: None,
+    })?;
+    let value = ByteString(key);
+    let patch = serde_json::json!({ "data": { DIGEST_KEY: &value } });
+    secrets
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!("add the digest key to Secret `{name}`")))?;
+    data.insert(DIGEST_KEY.into(), value);
+    Ok(data)
 }
 
 /// Runs one deploy; see the crate docs for the steps.
@@ -43,7 +70,9 @@ pub async fn deploy(
     reporter: &dyn Reporter,
 ) -> Result<DeployOutcome, DeployError> {
     if req.dry_run {
-        let digest = preflight(client, req, reporter).await?;
+        let digest = preflight(client, req, reporter)
+            .await?
+            .map(|data| secret_digest(&data));
         return deploy_held(client, req, reporter, digest, None).await;
     }
     // Both only read or take the lease, so they go together; a lease taken for a deploy that
@@ -54,8 +83,19 @@ pub async fn deploy(
         lease::acquire(client, &req.namespace, &req.spec.name, &holder)
     );
     let lease = lease?;
+    // The digest key is written (when missing) only once the lease is ours.
     let digest = match digest {
-        Ok(d) => d,
+        Ok(Some(data)) => {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &req.namespace);
+            match with_digest_key(&secrets, &req.spec.secret_name(), data).await {
+                Ok(data) => Some(secret_digest(&data)),
+                Err(e) => {
+                    lease.release().await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(None) => None,
         Err(e) => {
             lease.release().await;
             return Err(e);
@@ -72,7 +112,7 @@ async fn preflight(
     client: &Client,
     req: &DeployRequest,
     reporter: &dyn Reporter,
-) -> Result<Option<String>, DeployError> {
+) -> Result<Option<BTreeMap<String, ByteString>>, DeployError> {
     let (digest, pull, class) = tokio::join!(
         app_secret_digest(client, req),
         pull_secret_exists(client, req),
@@ -113,11 +153,11 @@ async fn preflight(
     }
 }
 
-/// The digest of the app Secret, after checking it holds every key the spec names.
+/// The app Secret's data, after checking it holds every key the spec names.
 async fn app_secret_digest(
     client: &Client,
     req: &DeployRequest,
-) -> Result<Option<String>, DeployError> {
+) -> Result<Option<BTreeMap<String, ByteString>>, DeployError> {
     let (spec, ns) = (&req.spec, &req.namespace);
     if spec.secrets.is_empty() {
         return Ok(None);
@@ -151,7 +191,7 @@ async fn app_secret_digest(
             )),
         });
     }
-    Ok(Some(secret_digest(&data)))
+    Ok(Some(data))
 }
 
 async fn pull_secret_exists(client: &Client, req: &DeployRequest) -> Result<(), DeployError> {

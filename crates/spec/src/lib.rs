@@ -5,6 +5,7 @@
 //! needs comes in as arguments, so its output is deterministic and testable without a cluster.
 
 pub mod detect;
+pub mod digest;
 pub mod dotenv;
 pub mod file;
 pub mod model;

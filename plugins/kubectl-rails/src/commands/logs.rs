@@ -30,6 +30,15 @@ pub(crate) async fn run(
             std::process::exit(0);
         }
     };
-    logs::stream(&target.conn.client, &target.namespace, &spec, &opts, &sink).await?;
+    let note = |message: &str| printer.note(message);
+    logs::stream(
+        &target.conn.client,
+        &target.namespace,
+        &spec,
+        &opts,
+        &sink,
+        &note,
+    )
+    .await?;
     Ok(())
 }
