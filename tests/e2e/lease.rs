@@ -59,13 +59,16 @@ fn a_deploy_whose_lease_expired_and_was_taken_writes_nothing_more() {
         r#"{"spec":{"renewTime":"2000-01-01T00:00:00.000000Z","leaseDurationSeconds":1}}"#,
     ])
     .success();
-    // B takes the expired lease; A wakes up while B holds it.
+    // B takes the expired lease; A wakes up while B holds it (B waits meanwhile, so that its
+    // lease is certainly still there when A looks).
     let (b, b_err) = deploy("b-2");
     let b_seen = wait_for(&b_err, "validating");
+    signal(b.id(), "-STOP");
     let b_holder = lease_holder(&ns);
     assert_ne!(b_holder, a_holder, "B holds the lease now");
     signal(a.id(), "-CONT");
     let a = finish(a, a_err, a_seen);
+    signal(b.id(), "-CONT");
     let b = finish(b, b_err, b_seen);
     assert_eq!(b.code, 0, "B deploys:\n{}", b.stderr);
     assert_eq!(a.code, 1, "A stops:\n{}", a.stderr);
