@@ -16,6 +16,7 @@ mod faults;
 mod help;
 mod init_render;
 mod lease;
+mod masking;
 mod prompts;
 mod reach;
 mod real;

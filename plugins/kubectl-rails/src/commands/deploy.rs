@@ -244,6 +244,9 @@ pub(crate) async fn execute(
     printer: &Printer,
 ) -> anyhow::Result<DeployOutcome> {
     let client = &target.conn.client;
+    printer
+        .mask_app_secret(client, &request.namespace, &request.spec.secret_name())
+        .await;
     let reporter = PrinterReporter(printer);
     let result = tokio::select! {
         r = kubectl_rails_deploy::deploy(client, &request, &reporter) => r,

@@ -16,6 +16,9 @@ pub(crate) async fn run(
     settings.output(&[])?;
     let spec = settings.load_spec(printer)?.spec;
     let target = settings.target(Some(&spec)).await?;
+    printer
+        .mask_app_secret(&target.conn.client, &target.namespace, &spec.secret_name())
+        .await;
     let opts = LogOptions {
         process: args.process.clone(),
         follow: args.follow,

@@ -81,6 +81,9 @@ pub(crate) async fn run(
     match command {
         SecretsCommand::Set { restart, .. } => {
             let values = values.unwrap_or_default();
+            for (k, v) in &values {
+                printer.mask_secret(k, v.as_bytes());
+            }
             let changed = store.set(&values, &now()).await?;
             say_changed(printer, &store.name, &changed, values.len());
             after_change(&target, &spec, &store, &changed, *restart, printer).await
@@ -160,6 +163,9 @@ pub(crate) async fn run(
             if values.is_empty() {
                 printer.info("nothing to import");
                 return Ok(());
+            }
+            for (k, v) in &values {
+                printer.mask_secret(k, v.as_bytes());
             }
             let changed = store.set(&values, &now()).await?;
             say_changed(printer, &store.name, &changed, values.len());
