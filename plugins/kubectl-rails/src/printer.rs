@@ -17,24 +17,6 @@ pub(crate) struct Printer {
 /// Values shorter than this are not masked: `1` or `true` would garble every line.
 const SHORTEST_MASKED: usize = 6;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn secret_values_are_masked_in_every_line() {
-        let p = super::Printer::new(0);
-        p.mask_secret("DATABASE_URL", b"postgres://u:Pw-123456@db/app");
-        p.mask_secret("SHORT", b"1");
-        assert_eq!(
-            p.masked("denied: value postgres://u:Pw-123456@db/app is not allowed (1)"),
-            "denied: value [secret DATABASE_URL] is not allowed (1)"
-        );
-        assert_eq!(
-            p.masked("data: cG9zdGdyZXM6Ly91OlB3LTEyMzQ1NkBkYi9hcHA="),
-            "data: [secret DATABASE_URL]"
-        );
-    }
-}
-
 impl Printer {
     pub(crate) fn new(verbose: u8) -> Self {
         Self {
@@ -156,5 +138,23 @@ impl Printer {
             let _ = writeln!(std::io::stderr().lock());
         }
         last.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_values_are_masked_in_every_line() {
+        let p = super::Printer::new(0);
+        p.mask_secret("DATABASE_URL", b"postgres://u:Pw-123456@db/app");
+        p.mask_secret("SHORT", b"1");
+        assert_eq!(
+            p.masked("denied: value postgres://u:Pw-123456@db/app is not allowed (1)"),
+            "denied: value [secret DATABASE_URL] is not allowed (1)"
+        );
+        assert_eq!(
+            p.masked("data: cG9zdGdyZXM6Ly91OlB3LTEyMzQ1NkBkYi9hcHA="),
+            "data: [secret DATABASE_URL]"
+        );
     }
 }
