@@ -2,8 +2,10 @@
 //! a watch-based wait that fails fast on hopeless pods, and the release history.
 //!
 //! It never prompts and never prints: questions are the binary's job, and everything worth
-//! saying goes through a [`Reporter`]. It reads the app Secret only to check its keys and take a
-//! digest of it (so pods roll when a value changes), and never reports a value.
+//! saying goes through a [`Reporter`]. It reads the app Secret to check its keys and take a keyed
+//! digest of it (so pods roll when a value changes); its one write there adds the random digest
+//! key to a Secret written without one (by `kubectl create secret`), once the lease is held. It
+//! never reports a value.
 
 pub mod diagnose;
 pub mod lease;

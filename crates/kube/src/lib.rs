@@ -1,5 +1,6 @@
-//! The client edge of kubectl-rails: connecting the way kubectl does (`--kubeconfig`,
-//! `--context`, `--cluster`, `--user`), server-side apply of rendered objects, and pruning.
+//! The client edge of kubectl-rails: connecting the way kubectl does (the kubeconfig, kubectl's
+//! connection flags with kubectl's precedence and checks, and kubectl's proxy rules),
+//! server-side apply of rendered objects, and pruning.
 //!
 //! It holds no Rails knowledge and no rendering: it moves objects to and from the cluster.
 
