@@ -59,6 +59,41 @@ fn serve(file: PathBuf) -> u16 {
     port
 }
 
+/// A placeholder sha256 (all zeros) would let krew install whatever the URI serves: no manifest
+/// that is installed may carry one.
+fn placeholders(manifest: &str) -> usize {
+    manifest
+        .lines()
+        .filter(|l| l.contains(&"0".repeat(64)))
+        .count()
+}
+
+#[track_caller]
+fn refuse_placeholders(manifest: &str) {
+    assert_eq!(
+        placeholders(manifest),
+        0,
+        "an all-zero sha256 in a manifest about to be installed:\n{manifest}"
+    );
+}
+
+/// The committed manifest is the template the release workflow fills: it is refused as it is,
+/// and says so.
+#[test]
+fn the_committed_manifest_is_a_template_the_install_check_refuses() {
+    let text = std::fs::read_to_string(root().join("krew-manifest.yaml")).unwrap();
+    assert!(placeholders(&text) > 0, "the template has placeholders");
+    assert!(
+        std::panic::catch_unwind(|| refuse_placeholders(&text)).is_err(),
+        "the install check refuses it"
+    );
+    assert!(
+        text.starts_with("# The template"),
+        "its first line says it is a template:\n{}",
+        text.lines().next().unwrap_or_default()
+    );
+}
+
 #[test]
 fn krew_validates_installs_and_uninstalls_the_plugin() {
     let bin = krew_bin();
@@ -111,6 +146,7 @@ fn krew_validates_installs_and_uninstalls_the_plugin() {
         0
     );
 
+    refuse_placeholders(&std::fs::read_to_string(&manifest).unwrap());
     let install = with_env(Command::new("kubectl").args([
         "krew",
         "install",

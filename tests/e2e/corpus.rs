@@ -18,6 +18,8 @@ enum Setup {
     File(&'static str, &'static [u8]),
     /// Writes the good spec, then a file.
     SpecAndFile(&'static str, &'static [u8]),
+    /// Writes the spec with `GOOD` edited by `(from, to)`, then a file.
+    SpecEditAndFile(&'static str, &'static str, &'static str, &'static [u8]),
     Remove(&'static str),
 }
 
@@ -28,8 +30,12 @@ struct Case {
     /// `{cluster}` is the test cluster's kubeconfig, `{app}` the app folder.
     args: &'static [&'static str],
     stdin: Option<&'static str>,
+    /// Extra environment; values take the same placeholders as `args`.
+    env: &'static [(&'static str, &'static str)],
     code: i32,
     expect: &'static [&'static str],
+    /// Text that must not show (a secret the bad input held).
+    absent: &'static [&'static str],
 }
 
 const fn case(
@@ -45,14 +51,137 @@ const fn case(
         setup,
         args,
         stdin: None,
+        env: &[],
         code,
         expect,
+        absent: &[],
     }
+}
+
+/// A spec that names secrets, so that `.kamal/secrets` has something to import.
+const WITH_SECRETS: (&str, &str) = (
+    "name: shop\n",
+    "name: shop\nsecrets: [RAILS_MASTER_KEY, SHOP_DATABASE_PASSWORD]\n",
+);
+
+/// `secrets import` into the corpus's own namespace (`{ns}`), which must stay empty.
+const IMPORT: &[&str] = &[
+    "secrets",
+    "import",
+    "--kubeconfig",
+    "{cluster}",
+    "-n",
+    "{ns}",
+];
+
+/// A kubeconfig whose server nobody answers, with `extra` cluster lines and `user` lines.
+macro_rules! kubeconfig {
+    ($cluster:literal, $user:literal) => {
+        concat!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n",
+            $cluster,
+            "users:\n- name: u\n  user:\n",
+            $user,
+            "contexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n"
+        )
+        .as_bytes()
+    };
+}
+
+fn with_env(env: &'static [(&'static str, &'static str)], c: Case) -> Case {
+    Case { env, ..c }
+}
+
+fn without(absent: &'static [&'static str], c: Case) -> Case {
+    Case { absent, ..c }
+}
+
+fn kamal(
+    name: &'static str,
+    file: &'static [u8],
+    args: &'static [&'static str],
+    code: i32,
+    expect: &'static [&'static str],
+) -> Case {
+    Case {
+        fixture: "rails8-kamal",
+        ..case(
+            name,
+            Setup::SpecEditAndFile(WITH_SECRETS.0, WITH_SECRETS.1, ".kamal/secrets", file),
+            args,
+            code,
+            expect,
+        )
+    }
+}
+
+/// Cases added for kubectl's flags, proxies, kubeconfig identities and `.kamal/secrets`.
+fn more_cases() -> Vec<Case> {
+    let status = |extra: &'static [&'static str]| extra;
+    vec![
+        // kubectl's connection flags.
+        case("--request-timeout not a duration", Setup::Spec("", ""), &["status", "--request-timeout", "soon"], 2, &["invalid argument \"soon\" for \"--request-timeout\""]),
+        case("--request-timeout in days", Setup::Spec("", ""), &["status", "--request-timeout", "5d"], 2, &["for \"--request-timeout\""]),
+        case("--request-timeout negative", Setup::Spec("", ""), &["status", "--request-timeout=-1s"], 2, &["for \"--request-timeout\""]),
+        case("--server without a value", Setup::Spec("", ""), &["status", "--server"], 2, &["a value is required for '--server <URL>'"]),
+        case("--token without a value", Setup::Spec("", ""), &["status", "--token"], 2, &["a value is required for '--token <TOKEN>'"]),
+        case("--as without a value", Setup::Spec("", ""), &["status", "--as"], 2, &["a value is required for '--as <USER>'"]),
+        case("--as-group without --as", Setup::Spec("", ""), status(&["status", "--kubeconfig", "{cluster}", "--as-group", "devs"]), 1, &["requesting uid, groups or user-extra for kubectl-rails-admin without impersonating a user"]),
+        case("--as-uid without --as", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--as-uid", "42"], 1, &["without impersonating a user"]),
+        case("--insecure-skip-tls-verify with a CA file", Setup::SpecAndFile("ca.crt", b"-----BEGIN CERTIFICATE-----\n"), &["status", "--kubeconfig", "{cluster}", "--insecure-skip-tls-verify", "--certificate-authority", "{app}/ca.crt"], 1, &["specifying a root certificates file with the insecure flag is not allowed"]),
+        case("--certificate-authority missing", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--certificate-authority", "{app}/nope.crt"], 1, &["unable to read certificate-authority", "nope.crt"]),
+        case("--client-certificate without a key", Setup::SpecAndFile("c.crt", b"x"), &["status", "--kubeconfig", "{cluster}", "--client-certificate", "{app}/c.crt"], 1, &["client-key-data or client-key must be specified for kubectl-rails-admin"]),
+        case("--client-key without a certificate", Setup::SpecAndFile("k.key", b"x"), &["status", "--kubeconfig", "{cluster}", "--client-key", "{app}/k.key"], 1, &["client-cert-data or client-cert must be specified"]),
+        case("--client-certificate missing", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--client-certificate", "{app}/no.crt", "--client-key", "{app}/no.key"], 1, &["unable to read client-cert", "no.crt"]),
+        case("--client-certificate not PEM", Setup::SpecAndFile("bad.crt", b"not a certificate"), &["status", "--kubeconfig", "{cluster}", "--client-certificate", "{app}/bad.crt", "--client-key", "{app}/bad.crt"], 1, &["failed to create a client for `https://127.0.0.1:"]),
+        case("--server with spaces", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--server", "https://not a host"], 1, &["the server address `https://not a host` is invalid"]),
+        case("--server nobody answers", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--server", "https://127.0.0.1:1"], 1, &["cannot reach the cluster at `https://127.0.0.1:1/`"]),
+        case("--server without a kubeconfig or token", Setup::Spec("", ""), &["status", "--server", "https://127.0.0.1:1"], 1, &["failed to load the kubeconfig"]),
+        case("--cluster unknown", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--cluster", "nope"], 1, &["cluster \"nope\" does not exist"]),
+        case("--user unknown", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--user", "nope"], 1, &["auth info \"nope\" does not exist"]),
+        case("--token refused", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--token", "not-a-valid-token"], 1, &["Unauthorized"]),
+        case("--tls-server-name wrong", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--tls-server-name", "wrong.example"], 1, &["cannot reach the cluster"]),
+        case("--as someone the admin may not be", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--request-timeout", "0", "-n", "{ns}", "--as", "corpus-nobody"], 1, &["User \"corpus-nobody\" cannot"]),
+        // Kubeconfigs.
+        case("kubeconfig without a current context", Setup::SpecAndFile("k.yaml", b"apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n"), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["the kubeconfig names no current context, and no `--server` was given"]),
+        case("kubeconfig cluster without a server", Setup::SpecAndFile("k.yaml", b"apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {}\nusers: []\ncontexts:\n- name: x\n  context: {cluster: c}\ncurrent-context: x\n"), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["no server found for cluster"]),
+        case("kubeconfig with client-cert and client-cert-data", Setup::SpecAndFile("k.yaml", kubeconfig!("", "    client-certificate: /etc/hosts\n    client-certificate-data: eA==\n    client-key: /etc/hosts\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["client-cert-data and client-cert are both specified for u"]),
+        case("kubeconfig tokenFile missing", Setup::SpecAndFile("k.yaml", kubeconfig!("", "    tokenFile: /nonexistent/token\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["/nonexistent/token"]),
+        case("exec credential plugin not found", Setup::SpecAndFile("k.yaml", kubeconfig!("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: no-such-credential-plugin\n      interactiveMode: Never\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["unable to run auth exec"]),
+        case("exec credential plugin fails", Setup::SpecAndFile("k.yaml", kubeconfig!("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      args: [-c, 'echo token expired >&2; exit 1']\n      interactiveMode: Never\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["failed to create a client for `https://127.0.0.1:1/`"]),
+        case("exec credential plugin prints no ExecCredential", Setup::SpecAndFile("k.yaml", kubeconfig!("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: echo\n      args: [not json]\n      interactiveMode: Never\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["failed to create a client for `https://127.0.0.1:1/`"]),
+        // Proxies.
+        case("kubeconfig proxy-url of an unsupported scheme", Setup::SpecAndFile("k.yaml", kubeconfig!("    proxy-url: socks4://127.0.0.1:1080\n", "    token: x\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["invalid proxy `socks4://127.0.0.1:1080` in the kubeconfig's `proxy-url`: unsupported scheme `socks4`"]),
+        case("kubeconfig proxy-url without a scheme", Setup::SpecAndFile("k.yaml", kubeconfig!("    proxy-url: 127.0.0.1:3128\n", "    token: x\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["invalid proxy `127.0.0.1:3128` in the kubeconfig's `proxy-url`"]),
+        case("kubeconfig proxy-url nobody answers", Setup::SpecAndFile("k.yaml", kubeconfig!("    proxy-url: http://127.0.0.1:1\n", "    token: x\n")), &["status", "--kubeconfig", "{app}/k.yaml"], 1, &["through the proxy `http://127.0.0.1:1/`", "hint: check that the proxy is running"]),
+        with_env(&[("HTTPS_PROXY", "ftp://proxy.example:21")], case("HTTPS_PROXY of an unsupported scheme", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--server", "https://api.example.invalid:6443"], 1, &["invalid proxy `ftp://proxy.example:21` in HTTPS_PROXY: unsupported scheme `ftp`"])),
+        with_env(&[("https_proxy", "http://127.0.0.1:1")], case("https_proxy nobody answers", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--server", "https://api.example.invalid:6443"], 1, &["cannot reach the cluster at `https://api.example.invalid:6443/` through the proxy `http://127.0.0.1:1/`"])),
+        with_env(&[("HTTP_PROXY", "http://127.0.0.1:1")], case("HTTP_PROXY for a plain-http server", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--server", "http://api.example.invalid"], 1, &["through the proxy `http://127.0.0.1:1/`"])),
+        with_env(&[("HTTPS_PROXY", "http://127.0.0.1:1"), ("NO_PROXY", ".example.invalid")], case("NO_PROXY sends a named server direct", Setup::Spec("", ""), &["status", "--kubeconfig", "{cluster}", "--server", "https://api.example.invalid:6443"], 1, &["cannot reach the cluster at `https://api.example.invalid:6443/`"])),
+        // `.env` lines that hold a secret are named by number only.
+        without(&["Pa55w0rd-Corpus", "postgres://", "Corpus-Host"], case("pasted URL without a key in .env", Setup::File(".env", b"A=1\npostgres://user:Pa55w0rd-Corpus@Corpus-Host/db\n"), INIT, 1, &[".env` line 2: expected `KEY=value` (the line's text is not shown: it may be secret)"])),
+        without(&["Pa55w0rd-Corpus", "sslmode", "postgres"], case("pasted URL with a query in .env", Setup::File(".env", b"postgres://user:Pa55w0rd-Corpus@h/db?sslmode=require\n"), INIT, 1, &[".env` line 1: the text before `=` is not a valid environment variable name"])),
+        // `.kamal/secrets`.
+        kamal("kamal secrets line without =", b"RAILS_MASTER_KEY=x\nnope\n", IMPORT, 1, &["`.kamal/secrets` line 2: expected `KEY=value`"]),
+        kamal("kamal secrets invalid key", b"MY-KEY=x\n", IMPORT, 1, &["`.kamal/secrets` line 1: `MY-KEY` is not a valid environment variable name"]),
+        kamal("kamal secrets command without confirmation", b"SHOP_DATABASE_PASSWORD=$(cat config/master.key)\n", &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands"], 2, &["confirmation needed", "pass `--yes`"]),
+        kamal("kamal secrets command fails", b"SHOP_DATABASE_PASSWORD=$(echo vault locked >&2; exit 3)\n", &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands", "--yes"], 1, &["a command failed (exit 3)", "vault locked"]),
+        kamal("kamal secrets command hangs", b"SHOP_DATABASE_PASSWORD=$(sleep 30)\n", &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands", "--yes", "--timeout", "1s"], 1, &["did not finish within 1s"]),
+        kamal("kamal 2 fetch without kamal installed", b"SECRETS=$(kamal-not-installed secrets fetch --adapter 1password --from V/I SHOP_DATABASE_PASSWORD)\nSHOP_DATABASE_PASSWORD=$(kamal-not-installed secrets extract SHOP_DATABASE_PASSWORD ${SECRETS})\n", &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands", "--yes"], 1, &["a command failed (exit 127)", "kamal-not-installed"]),
+        kamal("kamal secrets bad --timeout", b"RAILS_MASTER_KEY=x\n", &["secrets", "import", "--timeout", "soon"], 2, &["`soon` is not a duration"]),
+        without(&["Xy$9secret", "Xysecret", "9secret"], kamal("kamal secrets skipped line named by key", b"RAILS_MASTER_KEY=Xy$9secret\nSHOP_DATABASE_PASSWORD=$(exit 9)\n", &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands"], 2, &["line 1: RAILS_MASTER_KEY, line 2: SHOP_DATABASE_PASSWORD"])),
+    ]
 }
 
 const INIT: &[&str] = &["init", "--no-input", "--image", "ghcr.io/acme/shop:1"];
 
 fn cases() -> Vec<Case> {
+    let mut all = first_cases();
+    all.extend(more_cases());
+    all
+}
+
+fn first_cases() -> Vec<Case> {
     vec![
         // The spec file.
         case(
@@ -307,14 +436,14 @@ fn cases() -> Vec<Case> {
             Setup::File(".env", b"MY-KEY=hunter2\n"),
             INIT,
             1,
-            &["line 1: `MY-KEY` is not a valid environment variable name"],
+            &["line 1: the text before `=` is not a valid environment variable name"],
         ),
         case(
             "unclosed .env quote",
             Setup::File(".env", b"SECRET_KEY_BASE=\"abc\n"),
             INIT,
             1,
-            &["line 1: the value opens a \" quote that is never closed"],
+            &["line 1: `SECRET_KEY_BASE`: the value opens a \" quote that is never closed"],
         ),
         case(
             "non-UTF-8 .env",
@@ -674,7 +803,10 @@ fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn corpus_of_bad_inputs() {
     let cases = cases();
-    assert!(cases.len() >= 40, "the corpus holds {} cases", cases.len());
+    assert!(cases.len() >= 100, "the corpus holds {} cases", cases.len());
+    // `.kamal/secrets` cases import into a namespace of their own, which must stay empty.
+    let kamal_ns = crate::support::TestNs::new("corpus-kamal");
+    let mut failed = Vec::new();
     for case in cases {
         let app = fixture(case.fixture);
         let dir = app.path();
@@ -695,18 +827,36 @@ fn corpus_of_bad_inputs() {
                     write_derived_kubeconfigs(dir);
                 }
             }
+            Setup::SpecEditAndFile(from, to, path, bytes) => {
+                std::fs::write(dir.join(SPEC), GOOD.replacen(from, to, 1)).unwrap();
+                std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+                std::fs::write(dir.join(path), bytes).unwrap();
+            }
             Setup::Remove(path) => std::fs::remove_file(dir.join(path)).unwrap(),
         }
         let cluster = cluster().display().to_string();
         let app_dir = dir.display().to_string();
-        let args: Vec<String> = case
-            .args
-            .iter()
-            .map(|a| a.replace("{cluster}", &cluster).replace("{app}", &app_dir))
-            .collect();
+        let fill = |a: &str| {
+            a.replace("{cluster}", &cluster)
+                .replace("{app}", &app_dir)
+                .replace("{ns}", &kamal_ns.name)
+        };
+        let args: Vec<String> = case.args.iter().map(|a| fill(a)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, String)> = case.env.iter().map(|(k, v)| (*k, fill(v))).collect();
         let before = listing(dir);
-        let run = rails_full(dir, None, &args, case.stdin, &[]);
+        let run = rails_full(dir, None, &args, case.stdin, &env);
+        let outcome = std::panic::catch_unwind(|| check_case(&case, &run, dir, before));
+        if outcome.is_err() {
+            failed.push(case.name);
+        }
+    }
+    assert!(failed.is_empty(), "failed cases: {failed:?}");
+    corpus_wrote_nothing(&kamal_ns);
+}
+
+fn check_case(case: &Case, run: &crate::support::Run, dir: &Path, before: Vec<(String, Vec<u8>)>) {
+    {
         assert_eq!(
             run.code, case.code,
             "{}: exit code\nstderr:\n{}",
@@ -726,6 +876,14 @@ fn corpus_of_bad_inputs() {
             case.name,
             run.stderr
         );
+        for secret in case.absent {
+            assert!(
+                !run.stderr.contains(secret) && !run.stdout.contains(secret),
+                "{}: `{secret}` shows:\n{}",
+                case.name,
+                run.stderr
+            );
+        }
         if case.code != 0 {
             assert_eq!(
                 listing(dir),
@@ -735,6 +893,9 @@ fn corpus_of_bad_inputs() {
             );
         }
     }
+}
+
+fn corpus_wrote_nothing(kamal_ns: &crate::support::TestNs) {
     let ns = crate::support::kubectl(
         cluster(),
         &[
@@ -747,4 +908,13 @@ fn corpus_of_bad_inputs() {
         ],
     );
     assert_eq!(ns.stdout.trim(), "", "no namespace was created");
+    let written = kamal_ns
+        .kubectl(&["get", "secrets,configmaps,leases", "-o", "name"])
+        .success()
+        .stdout;
+    let written: Vec<&str> = written
+        .lines()
+        .filter(|l| !l.contains("kube-root-ca.crt"))
+        .collect();
+    assert!(written.is_empty(), "nothing was written: {written:?}");
 }

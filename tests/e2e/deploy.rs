@@ -21,8 +21,9 @@ pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
         "-n",
         &ns.name,
     ]);
+    // The URL's password, not the URL: its other parts (the app's name) are public.
     for v in [
-        DATABASE_URL,
+        "Pg-s3cret-9f2c",
         SECRET_KEY_BASE,
         "E2-Secret-Access-7d1e",
         "E2-Access-Key-AKIA77",
@@ -48,10 +49,10 @@ pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
         "imagestorage-registry",
         "--docker-server=docker-registry.example.dev",
         "--docker-username=deploy",
-        "--docker-password=Registry-Pass-31",
+        "--docker-password=Rg-Pw-31-x9q",
     ])
     .success();
-    leaks::register("Registry-Pass-31");
+    leaks::register("Rg-Pw-31-x9q");
     app
 }
 

@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use expectrl::process::unix::WaitStatus;
-use expectrl::session::OsSession;
 use expectrl::{Eof, Expect};
 
 use crate::deploy::rails71_app;
-use crate::support::{TestNs, in_terminal};
+use crate::support::{Terminal, TestNs, in_terminal};
 
 fn deployed(prefix: &str) -> (TestNs, tempfile::TempDir) {
     let ns = TestNs::restricted(prefix);
@@ -196,7 +195,7 @@ fn the_terminal_size_is_passed_on_and_follows_resizes() {
     let (ns, app) = deployed("resize");
     let mut p = in_terminal(&ns, app.path(), &["exec", "--", "sh"]);
     // Sizes travel beside the typed input, so ask until the expected one shows.
-    fn shows(p: &mut OsSession, size: &str) -> bool {
+    fn shows(p: &mut Terminal, size: &str) -> bool {
         p.set_expect_timeout(Some(Duration::from_millis(500)));
         let seen = (0..20).any(|_| {
             p.send_line("stty size").unwrap();

@@ -226,7 +226,7 @@ fn an_untagged_public_image_deploys_as_the_apps_git_commit() {
         "Db-Pass-Dotenv-41",
         "Smtp-Pass-Dotenv-42",
         "sk_live_Dotenv43xyz",
-        "https://hooks.slack.com/services/T000/B000/Dotenv44",
+        "B000/Dotenv44",
         "Skb-Dotenv-45",
     ] {
         leaks::register(value);

@@ -241,7 +241,7 @@ fn status_watch_follows_a_scale_up() {
         .env("PATH", crate::support::path_env())
         .env("KUBECONFIG", &ns.kubeconfig)
         .env("TERM", "xterm");
-    let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+    let mut p = crate::support::transcribed(expectrl::Session::spawn(cmd).expect("spawn in a pty"));
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     p.expect(" web      3/3").unwrap();
     ns.kubectl(&["scale", "deployment/imagestorage-web", "--replicas=2"])

@@ -446,7 +446,7 @@ fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
         .env("PATH", crate::support::path_env())
         .env("KUBECONFIG", &ns.kubeconfig)
         .env("TERM", "xterm");
-    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    let mut p = crate::support::transcribed(Session::spawn(cmd).expect("spawn in a pty"));
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     p.expect("Value of SECRET_KEY_BASE").unwrap();
     // The hidden prompt turns echo off with TCSAFLUSH, which drops input typed a moment too
@@ -502,7 +502,12 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     };
 
     let run = import(&[]).success();
-    run.stderr_has("skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): line 6: RAILS_MASTER_KEY=");
+    run.stderr_has("skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): line 6: RAILS_MASTER_KEY\n");
+    assert!(
+        !run.stderr.contains("touch command-ran"),
+        "a skipped line is named by its key, never its text: {}",
+        run.stderr
+    );
     assert!(!ran.exists(), "no command runs without --allow-commands");
     assert_eq!(
         secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
@@ -540,12 +545,10 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     .env("KUBECONFIG", &ns.kubeconfig)
     .env("SHOP_DATABASE_PASSWORD", from_env)
     .env("TERM", "xterm");
-    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    let mut p = crate::support::transcribed(Session::spawn(cmd).expect("spawn in a pty"));
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
-    p.expect("Run these commands from `.kamal/secrets`?")
-        .unwrap();
-    p.expect("touch command-ran")
-        .expect("the question lists the command");
+    p.expect("Run `.kamal/secrets` in one shell, as Kamal does (it runs commands on line 6: RAILS_MASTER_KEY)")
+        .expect("the question names the lines that run commands");
     p.send("y").unwrap();
     let done = p.expect(Eof).unwrap();
     let shown = String::from_utf8_lossy(done.before()).into_owned();
@@ -555,4 +558,178 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
         secret_data(&ns, "shop-secrets", "RAILS_MASTER_KEY"),
         from_command.as_bytes()
     );
+}
+
+/// Kamal 2's own pattern: one `kamal secrets fetch` into a variable, then `kamal secrets extract`
+/// per key from it. It works only when the file runs in one shell, in order. A stub `kamal`
+/// stands in for the real one (and for the password manager behind it).
+#[test]
+fn kamal_2_fetch_and_extract_run_in_one_shell() {
+    let ns = TestNs::new("secrets-kamal2");
+    let app = crate::deploy::rails8_initialised(&ns);
+    let master = "Master-From-Vault-4471";
+    let db = "Db-From-Vault-5582";
+    leaks::register(master);
+    leaks::register(db);
+    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    std::fs::write(
+        app.path().join(".kamal/secrets"),
+        "SECRETS=$(kamal secrets fetch --adapter 1password --account acme --from Vault/Shop RAILS_MASTER_KEY SHOP_DATABASE_PASSWORD)\nRAILS_MASTER_KEY=$(kamal secrets extract RAILS_MASTER_KEY ${SECRETS})\nSHOP_DATABASE_PASSWORD=$(kamal secrets extract SHOP_DATABASE_PASSWORD ${SECRETS})\n",
+    )
+    .unwrap();
+    let bin = app.path().join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let kamal = bin.join("kamal");
+    // `fetch` prints JSON of the fetched items; `extract KEY JSON` prints one value.
+    std::fs::write(
+        &kamal,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = secrets ] || exit 2\ncase \"$2\" in\nfetch) printf '{{\"Vault/Shop/RAILS_MASTER_KEY\":\"{master}\",\"Vault/Shop/SHOP_DATABASE_PASSWORD\":\"{db}\"}}' ;;\nextract) [ -n \"$4\" ] || {{ echo 'kamal: no secrets given to extract' >&2; exit 1; }}; printf '%s' \"$4\" | sed -e \"s/.*\\\"[^\\\"]*\\/$3\\\":\\\"\\([^\\\"]*\\)\\\".*/\\1/\" ;;\n*) exit 2 ;;\nesac\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&kamal, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = [("PATH", bin.display().to_string())];
+    ns.rails_full(
+        app.path(),
+        &["secrets", "import", "--allow-commands", "--yes"],
+        None,
+        &path,
+    )
+    .success();
+    assert_eq!(
+        secret_data(&ns, "shop-secrets", "RAILS_MASTER_KEY"),
+        master.as_bytes()
+    );
+    assert_eq!(
+        secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
+        db.as_bytes()
+    );
+
+    // A failing command stops the import with what it said, and nothing is written.
+    let other = TestNs::new("secrets-kamal2-fail");
+    let app = crate::deploy::rails8_initialised(&other);
+    std::fs::write(
+        app.path().join(".kamal/secrets"),
+        "RAILS_MASTER_KEY=$(echo 'op: not signed in' >&2; exit 6)\nSHOP_DATABASE_PASSWORD=plain\n",
+    )
+    .unwrap();
+    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    let run = other
+        .rails_full(
+            app.path(),
+            &["secrets", "import", "--allow-commands", "--yes"],
+            None,
+            &[],
+        )
+        .code(1);
+    run.stderr_has("a command failed (exit 6)");
+    run.stderr_has("op: not signed in");
+    // One that hangs is stopped at `--timeout`.
+    std::fs::write(
+        app.path().join(".kamal/secrets"),
+        "RAILS_MASTER_KEY=$(sleep 60)\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let run = other
+        .rails_full(
+            app.path(),
+            &[
+                "secrets",
+                "import",
+                "--allow-commands",
+                "--yes",
+                "--timeout",
+                "2s",
+            ],
+            None,
+            &[],
+        )
+        .code(1);
+    run.stderr_has("did not finish within 2s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let secrets = other
+        .kubectl(&["get", "secrets", "-o", "name"])
+        .success()
+        .stdout;
+    assert!(
+        !secrets.contains("shop-secrets"),
+        "nothing was written: {secrets}"
+    );
+}
+
+/// The leak check itself: a value is caught whole, in base64, by any 8-character slice, and in
+/// what a pseudo-terminal showed.
+#[test]
+fn the_leak_check_sees_encodings_slices_and_terminals() {
+    use base64::Engine;
+    let value = "Leak-Probe-Value-7c3e91";
+    leaks::register(value);
+    let caught =
+        |text: String| std::panic::catch_unwind(|| leaks::check_text("probe", &text)).is_err();
+    assert!(caught(format!("x {value} y")));
+    assert!(caught(
+        base64::engine::general_purpose::STANDARD.encode(value)
+    ));
+    assert!(caught("…Probe-Va…".into()), "an 8-character slice");
+    assert!(
+        !caught("Leak-Pro".chars().take(7).collect()),
+        "7 characters pass"
+    );
+    let shown = std::panic::catch_unwind(|| {
+        let mut t = leaks::Transcript::default();
+        use std::io::Write;
+        writeln!(t, "write: \"typed {value}\"").unwrap();
+        writeln!(t, "read: \"\\u{{1b}}[1mLeak-Probe-Val\"").unwrap();
+        writeln!(t, "read: \"ue-7c3e91\\r\\n\"").unwrap();
+    });
+    assert!(
+        shown.is_err(),
+        "a value split across terminal reads is caught"
+    );
+    let typed_only = std::panic::catch_unwind(|| {
+        let mut t = leaks::Transcript::default();
+        use std::io::Write;
+        writeln!(t, "write: \"{value}\"").unwrap();
+    });
+    assert!(typed_only.is_ok(), "what the test typed is not output");
+}
+
+/// Digests are keyed per app: the same value in two apps' Secrets shows two different digests in
+/// `secrets list` and gives two different pod-template checksums, so neither can be checked
+/// against guesses of a weak value by someone who can read Deployments but not Secrets.
+#[test]
+fn digests_are_keyed_by_a_random_key_of_each_app() {
+    let weak = "password1";
+    let digests = |ns: &TestNs, app: &Path| {
+        ns.rails(app, &["secrets", "set", &format!("SECRET_KEY_BASE={weak}")])
+            .success();
+        let list = ns.rails(app, &["secrets", "list", "-o", "json"]).success();
+        let keys: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        assert!(
+            !list.stdout.contains(".kubectl-rails-digest-key"),
+            "the digest key is not listed: {}",
+            list.stdout
+        );
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key"] == "SECRET_KEY_BASE")
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (TestNs::new("digest-a"), TestNs::new("digest-b"));
+    let (app_a, app_b) = (app_with_env(&a), app_with_env(&b));
+    let (da, db) = (digests(&a, app_a.path()), digests(&b, app_b.path()));
+    assert_ne!(da, db, "the same value, two apps, two digests");
+    use sha2::Digest;
+    let unkeyed: String = sha2::Sha256::digest(format!("kubectl-rails:SECRET_KEY_BASE:{weak}"))
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_ne!(da, unkeyed, "not a plain hash anyone can recompute");
 }

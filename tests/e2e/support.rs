@@ -21,15 +21,22 @@ pub fn root() -> PathBuf {
 }
 
 /// A folder holding only the freshly built `kubectl-rails` (the build folder also has files
-/// kubectl would take for broken plugins), put first on PATH.
+/// kubectl would take for broken plugins), put first on PATH. `KUBECTL_RAILS_TEST_PLUGIN` names
+/// another build instead: to see a new test fail on the code before a fix.
 pub fn plugin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-path");
+        let other = std::env::var_os("KUBECTL_RAILS_TEST_PLUGIN").map(PathBuf::from);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(if other.is_some() {
+            "plugin-path-other"
+        } else {
+            "plugin-path"
+        });
         std::fs::create_dir_all(&dir).unwrap();
         let link = dir.join("kubectl-rails");
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-rails"), &link).unwrap();
+        let binary = other.unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kubectl-rails")));
+        std::os::unix::fs::symlink(binary, &link).unwrap();
         // kubectl's plugin completion looks for this one beside the plugin.
         let complete = dir.join("kubectl_complete-rails");
         let _ = std::fs::remove_file(&complete);
@@ -110,13 +117,11 @@ pub struct Run {
 
 impl Run {
     fn from(output: Output) -> Self {
-        let run = Self {
+        Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        leaks::check(&run);
-        run
+        }
     }
 
     #[track_caller]
@@ -189,7 +194,11 @@ pub fn rails_full(
         // No cluster for this test: point at nothing, so that no real cluster can be touched.
         None => cmd.env("KUBECONFIG", "/nonexistent/kubeconfig"),
     };
-    run_with_stdin(cmd, stdin)
+    // The plugin's output, and only it: kubectl's own (a test reading a Secret back) may show
+    // what the test set.
+    let run = run_with_stdin(cmd, stdin);
+    leaks::check(&run);
+    run
 }
 
 /// Runs a command with `stdin` as its input (or none), capturing its output.
@@ -368,31 +377,142 @@ impl Drop for TestNs {
     }
 }
 
-/// Secret values used anywhere in the suite: every command's output is checked for them.
+/// Secret values used anywhere in the suite: every command's output is checked for them, in
+/// plain text, in base64, and for any 8-character slice of each; pseudo-terminal sessions too.
 pub mod leaks {
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
+
+    use base64::Engine;
 
     static VALUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
     /// Registers a value that must never appear in any output.
     pub fn register(value: &str) {
-        VALUES.lock().unwrap().push(value.to_string());
+        VALUES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(value.to_string());
+    }
+
+    /// What must not show for one value: itself, its base64 forms, its 8-character slices.
+    fn needles(value: &str) -> Vec<String> {
+        let b = value.as_bytes();
+        let mut out = vec![value.to_string()];
+        for engine in [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            out.push(engine.encode(b));
+        }
+        let chars: Vec<char> = value.chars().collect();
+        for window in chars.windows(8) {
+            out.push(window.iter().collect());
+        }
+        out
+    }
+
+    /// Fails the test when `text` (named `what`) holds any registered value in any form.
+    pub fn check_text(what: &str, text: &str) {
+        let values = VALUES.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for value in &values {
+            for needle in needles(value) {
+                assert!(
+                    !text.contains(&needle),
+                    "a secret value leaked to {what} (as `{needle}`):\n{text}"
+                );
+            }
+        }
     }
 
     pub(super) fn check(run: &super::Run) {
-        for value in VALUES.lock().unwrap().iter() {
-            assert!(
-                !run.stdout.contains(value.as_str()),
-                "a secret value leaked to stdout:\n{}",
-                run.stdout
-            );
-            assert!(
-                !run.stderr.contains(value.as_str()),
-                "a secret value leaked to stderr:\n{}",
-                run.stderr
-            );
+        check_text("stdout", &run.stdout);
+        check_text("stderr", &run.stderr);
+    }
+
+    /// Everything a pseudo-terminal session showed, checked when the session ends. Input the
+    /// test typed (a secret into a hidden prompt) is not output, and is not checked.
+    #[derive(Clone, Default)]
+    pub struct Transcript(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Transcript {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
+
+    /// The text of expectrl's `read: "..."` log lines, unescaped.
+    fn shown(log: &str) -> String {
+        let mut out = String::new();
+        for line in log.lines() {
+            let Some(quoted) = line
+                .strip_prefix("read: \"")
+                .and_then(|l| l.strip_suffix('"'))
+            else {
+                if let Some(bytes) = line.strip_prefix("read:(bytes): [") {
+                    let bytes: Vec<u8> = bytes
+                        .trim_end_matches(']')
+                        .split(", ")
+                        .filter_map(|b| b.parse().ok())
+                        .collect();
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                continue;
+            };
+            let mut chars = quoted.chars();
+            while let Some(c) = chars.next() {
+                if c != '\\' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('r') => out.push('\r'),
+                    Some('t') => out.push('\t'),
+                    Some('0') => out.push('\0'),
+                    Some('u') => {
+                        let code: String =
+                            chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                        if let Some(c) =
+                            u32::from_str_radix(&code, 16).ok().and_then(char::from_u32)
+                        {
+                            out.push(c);
+                        }
+                    }
+                    Some(other) => out.push(other),
+                    None => {}
+                }
+            }
+        }
+        out
+    }
+
+    impl Drop for Transcript {
+        fn drop(&mut self) {
+            // The last clone (the session's own) checks; a failing test is not failed twice.
+            if Arc::strong_count(&self.0) == 1 && !std::thread::panicking() {
+                let log =
+                    String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
+                        .into_owned();
+                check_text("the terminal", &shown(&log));
+            }
+        }
+    }
+}
+
+/// A pseudo-terminal session whose output is checked for secret values when it ends.
+pub type Terminal = expectrl::Session<
+    expectrl::process::unix::UnixProcess,
+    expectrl::stream::log::LogStream<expectrl::process::unix::PtyStream, leaks::Transcript>,
+>;
+
+/// Wraps a pseudo-terminal session so that its output is checked for secret values.
+pub fn transcribed(session: expectrl::session::OsSession) -> Terminal {
+    expectrl::session::log(session, leaks::Transcript::default()).expect("log the session")
 }
 
 /// Starts `kubectl rails -n NS ARGS` and returns it with a channel of its stderr lines.
@@ -457,15 +577,17 @@ pub fn wait_for(rx: &mpsc::Receiver<String>, marker: &str) -> Vec<String> {
 pub fn finish(child: Child, rx: mpsc::Receiver<String>, mut seen: Vec<String>) -> Run {
     let out = child.wait_with_output().unwrap();
     seen.extend(rx.iter());
-    Run {
+    let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: seen.join("\n"),
-    }
+    };
+    leaks::check(&run);
+    run
 }
 
 /// `kubectl rails ARGS` in a pseudo-terminal (80 columns, 24 rows to start with).
-pub fn in_terminal(ns: &TestNs, dir: &Path, args: &[&str]) -> expectrl::session::OsSession {
+pub fn in_terminal(ns: &TestNs, dir: &Path, args: &[&str]) -> Terminal {
     let mut cmd = Command::new("kubectl");
     cmd.args(["rails", "-n", &ns.name])
         .args(args)
@@ -473,7 +595,7 @@ pub fn in_terminal(ns: &TestNs, dir: &Path, args: &[&str]) -> expectrl::session:
         .env("PATH", path_env())
         .env("KUBECONFIG", &ns.kubeconfig)
         .env("TERM", "xterm");
-    let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+    let mut p = transcribed(expectrl::Session::spawn(cmd).expect("spawn in a pty"));
     p.set_expect_timeout(Some(Duration::from_secs(60)));
     p
 }

@@ -2,8 +2,10 @@
 //! a watch-based wait that fails fast on hopeless pods, and the release history.
 //!
 //! It never prompts and never prints: questions are the binary's job, and everything worth
-//! saying goes through a [`Reporter`]. It reads the app Secret only to check its keys and take a
-//! digest of it (so pods roll when a value changes), and never reports a value.
+//! saying goes through a [`Reporter`]. It reads the app Secret to check its keys and take a keyed
+//! digest of it (so pods roll when a value changes); its one write there adds the random digest
+//! key to a Secret written without one (by `kubectl create secret`), once the lease is held. It
+//! never reports a value.
 
 pub mod diagnose;
 pub mod lease;
@@ -64,6 +66,8 @@ pub struct DeployRequest {
     pub git_sha: Commit,
     /// Recorded with the release (`rollback to v3`).
     pub note: Option<String>,
+    /// The server's version, for what renders differently on older servers.
+    pub server_version: Option<kubectl_rails_spec::version::ServerVersion>,
 }
 
 /// The commit a release is built from. Asking git takes a while in a large repository, so the
@@ -147,6 +151,10 @@ pub enum DeployError {
         since: String,
     },
     #[error(
+        "the deploy lease of `{app}` was taken over by {holder} while this deploy was stopped; this deploy wrote nothing more"
+    )]
+    LeaseLost { app: String, holder: String },
+    #[error(
         "the migration Job `{job}` failed ({reason}); nothing was rolled out{}",
         keeps_serving(.serving)
     )]
@@ -191,6 +199,7 @@ impl DeployError {
             Self::Kube(e) => e.hint(),
             Self::Preflight { hint, .. } => hint.clone(),
             Self::Locked { .. } => Some("wait for it to finish, then run `kubectl rails deploy` again".into()),
+            Self::LeaseLost { .. } => Some("another deploy went ahead: see where it stands with `kubectl rails status` and `kubectl rails releases` before deploying again".into()),
             Self::MigrationFailed { hint: Some(h), .. } => Some(h.clone()),
             Self::MigrationFailed { hint: None, .. } => Some("fix the migration, build a new image, and deploy again".into()),
             Self::Hopeless { hint, .. } => Some(match hint {

@@ -6,9 +6,10 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::IngressClass;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use kubectl_rails_kube::{Applier, ApplyOutcome, KubeError, api_err};
+use kubectl_rails_spec::digest::{DIGEST_KEY, short_hmac};
 use kubectl_rails_spec::file;
 use kubectl_rails_spec::render::{self, RenderInputs, Stage};
 use sha2::{Digest, Sha256};
@@ -20,20 +21,46 @@ use crate::{
     lease, migrate, volume, wait,
 };
 
-/// A digest of a Secret's data: it changes when any value changes, and reveals none.
+/// A digest of a Secret's data: it changes when any value changes, and reveals none. It is an
+/// HMAC keyed by the app's digest key (see [`DIGEST_KEY`]), so that a pod template's checksum
+/// cannot be checked against guesses of a weak value by anyone who can read Deployments.
 pub fn secret_digest(data: &BTreeMap<String, ByteString>) -> String {
-    let mut h = Sha256::new();
-    for (k, v) in data {
-        h.update(k.as_bytes());
-        h.update([0]);
-        h.update(&v.0);
-        h.update([0]);
+    let key = data
+        .get(DIGEST_KEY)
+        .map(|k| k.0.as_slice())
+        .unwrap_or_default();
+    let mut message = Vec::new();
+    for (k, v) in data.iter().filter(|(k, _)| k.as_str() != DIGEST_KEY) {
+        message.extend_from_slice(k.as_bytes());
+        message.push(0);
+        message.extend_from_slice(&v.0);
+        message.push(0);
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    short_hmac(key, &message, 8)
+}
+
+/// Adds a random digest key to an app Secret written without one (by `kubectl create secret`).
+async fn with_digest_key(
+    secrets: &Api<Secret>,
+    name: &str,
+    mut data: BTreeMap<String, ByteString>,
+) -> Result<BTreeMap<String, ByteString>, DeployError> {
+    if data.contains_key(DIGEST_KEY) {
+        return Ok(data);
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| DeployError::Preflight {
+        message: format!("no randomness from the operating system for the app's digest key: {e}"),
+        hint: None,
+    })?;
+    let value = ByteString(key);
+    let patch = serde_json::json!({ "data": { DIGEST_KEY: &value } });
+    secrets
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!("add the digest key to Secret `{name}`")))?;
+    data.insert(DIGEST_KEY.into(), value);
+    Ok(data)
 }
 
 /// Runs one deploy; see the crate docs for the steps.
@@ -43,24 +70,38 @@ pub async fn deploy(
     reporter: &dyn Reporter,
 ) -> Result<DeployOutcome, DeployError> {
     if req.dry_run {
-        let digest = preflight(client, req, reporter).await?;
-        return deploy_held(client, req, reporter, digest).await;
+        let digest = preflight(client, req, reporter)
+            .await?
+            .map(|data| secret_digest(&data));
+        return deploy_held(client, req, reporter, digest, None).await;
     }
     // Both only read or take the lease, so they go together; a lease taken for a deploy that
     // fails its preflight is given back at once.
+    let holder = lease::holder_identity(&req.user);
     let (digest, lease) = tokio::join!(
         preflight(client, req, reporter),
-        lease::acquire(client, &req.namespace, &req.spec.name, &req.user)
+        lease::acquire(client, &req.namespace, &req.spec.name, &holder)
     );
     let lease = lease?;
+    // The digest key is written (when missing) only once the lease is ours.
     let digest = match digest {
-        Ok(d) => d,
+        Ok(Some(data)) => {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &req.namespace);
+            match with_digest_key(&secrets, &req.spec.secret_name(), data).await {
+                Ok(data) => Some(secret_digest(&data)),
+                Err(e) => {
+                    lease.release().await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(None) => None,
         Err(e) => {
             lease.release().await;
             return Err(e);
         }
     };
-    let result = deploy_held(client, req, reporter, digest).await;
+    let result = deploy_held(client, req, reporter, digest, Some(&lease)).await;
     lease.release().await;
     result
 }
@@ -71,7 +112,7 @@ async fn preflight(
     client: &Client,
     req: &DeployRequest,
     reporter: &dyn Reporter,
-) -> Result<Option<String>, DeployError> {
+) -> Result<Option<BTreeMap<String, ByteString>>, DeployError> {
     let (digest, pull, class) = tokio::join!(
         app_secret_digest(client, req),
         pull_secret_exists(client, req),
@@ -173,11 +214,11 @@ pub async fn missing_inputs(
     Ok(out)
 }
 
-/// The digest of the app Secret, after checking it holds every key the spec names.
+/// The app Secret's data, after checking it holds every key the spec names.
 async fn app_secret_digest(
     client: &Client,
     req: &DeployRequest,
-) -> Result<Option<String>, DeployError> {
+) -> Result<Option<BTreeMap<String, ByteString>>, DeployError> {
     let (spec, ns) = (&req.spec, &req.namespace);
     if spec.secrets.is_empty() {
         return Ok(None);
@@ -211,7 +252,7 @@ async fn app_secret_digest(
             )),
         });
     }
-    Ok(Some(secret_digest(&data)))
+    Ok(Some(data))
 }
 
 async fn pull_secret_exists(client: &Client, req: &DeployRequest) -> Result<(), DeployError> {
@@ -295,7 +336,16 @@ async fn deploy_held(
     req: &DeployRequest,
     reporter: &dyn Reporter,
     digest: Option<String>,
+    lease: Option<&lease::DeployLease>,
 ) -> Result<DeployOutcome, DeployError> {
+    // Before each write: a deploy that lost its lease (stopped until it expired and another
+    // deploy took it) writes nothing more.
+    let still_held = || async {
+        match lease {
+            Some(l) => l.ensure_held().await,
+            None => Ok(()),
+        }
+    };
     let spec = &req.spec;
     let ns = &req.namespace;
     let deadline = tokio::time::Instant::now() + req.timeout;
@@ -303,6 +353,13 @@ async fn deploy_held(
     let inputs = RenderInputs {
         secret_digest: digest.clone(),
         volume_node: volume_node.clone(),
+        server_version: req.server_version.clone(),
+        // The migration Job gives up when the deploy does, not 30 minutes later.
+        migrate_deadline_seconds: Some(
+            i64::try_from(req.timeout.as_secs())
+                .unwrap_or(i64::MAX)
+                .max(1),
+        ),
     };
     let release = render::render(spec, &inputs);
     let job = release
@@ -430,6 +487,7 @@ async fn deploy_held(
     };
 
     let live = Applier::new(client.clone(), ns, false);
+    still_held().await?;
     let mut done = live
         .apply_planned(release.by_stage(Stage::Config).map(|o| &o.value), &plan)
         .await?;
@@ -448,6 +506,7 @@ async fn deploy_held(
             job: job.name.clone(),
         }
     } else {
+        still_held().await?;
         match migrate::run(client, ns, job, job_state, reporter, deadline).await {
             Ok((m, node)) => {
                 migrated_on = node;
@@ -455,6 +514,7 @@ async fn deploy_held(
             }
             Err(mut e) => {
                 if let DeployError::MigrationFailed { serving, .. } = &mut e {
+                    still_held().await?;
                     *serving = release::current(&history).map(|r| r.revision);
                     release::record(
                         client,
@@ -508,6 +568,7 @@ async fn deploy_held(
         }
         _ => (release.clone(), plan),
     };
+    still_held().await?;
     reporter.step("applying (server-side apply, field manager `kubectl-rails`)");
     for o in live
         .apply_planned(workload.by_stage(Stage::Workload).map(|o| &o.value), &plan)
@@ -518,6 +579,7 @@ async fn deploy_held(
         }
         done.push(o);
     }
+    still_held().await?;
     live.delete_all(&doomed).await?;
     let pruned = would_prune;
     for p in &pruned {
@@ -540,6 +602,7 @@ async fn deploy_held(
     .await
     {
         Ok(processes) => {
+            still_held().await?;
             release::record(
                 client,
                 ns,
@@ -559,6 +622,7 @@ async fn deploy_held(
         }
         Err(mut e) => {
             let note = format!("rollout failed: {e}");
+            still_held().await?;
             release::record(
                 client,
                 ns,

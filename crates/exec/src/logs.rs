@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -13,6 +13,17 @@ use kubectl_rails_spec::AppSpec;
 use kubectl_rails_spec::render::labels;
 
 use crate::ExecError;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_and_said() {
+        assert_eq!(super::lossy(b"ok\n"), ("ok\n".to_string(), false));
+        let (text, replaced) = super::lossy(b"caf\xe9 au lait\n");
+        assert!(replaced);
+        assert_eq!(text, "caf\u{fffd} au lait\n");
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
@@ -41,8 +52,29 @@ fn selector(spec: &AppSpec, process: Option<&str>) -> Result<String, ExecError> 
     ))
 }
 
-fn params(opts: &LogOptions, follow: bool, timestamps: bool) -> LogParams {
+/// The app's container in a pod: it is named after its process (the pod's component label),
+/// so that pods with sidecars (a mesh proxy, a log shipper) show the app's log.
+fn app_container(pod: &Pod) -> Option<String> {
+    let component = labels::component_of(&pod.metadata);
+    (!component.is_empty()).then_some(component)
+}
+
+/// Text from log bytes: invalid UTF-8 is shown with U+FFFD, and said so once per pod.
+pub fn lossy(bytes: &[u8]) -> (String, bool) {
+    match String::from_utf8_lossy(bytes) {
+        std::borrow::Cow::Borrowed(s) => (s.to_string(), false),
+        std::borrow::Cow::Owned(s) => (s, true),
+    }
+}
+
+fn params(
+    opts: &LogOptions,
+    follow: bool,
+    timestamps: bool,
+    container: Option<String>,
+) -> LogParams {
     LogParams {
+        container,
         follow,
         since_seconds: opts.since_seconds,
         tail_lines: opts.tail,
@@ -51,13 +83,15 @@ fn params(opts: &LogOptions, follow: bool, timestamps: bool) -> LogParams {
     }
 }
 
-/// Prints the logs through `sink(pod, line)`.
+/// Prints the logs through `sink(pod, line)`, and what could not be shown as it is through
+/// `note` (a pod whose log cannot be read, bytes that are not UTF-8).
 pub async fn stream(
     client: &Client,
     ns: &str,
     spec: &AppSpec,
     opts: &LogOptions,
     sink: &(dyn Fn(&str, &str) + Sync),
+    note: &(dyn Fn(&str) + Sync),
 ) -> Result<(), ExecError> {
     let selector = selector(spec, opts.process.as_deref())?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -76,18 +110,40 @@ pub async fn stream(
             });
         }
         // Fetch every pod's lines with timestamps, then merge them in time order.
-        let fetches = list
-            .items
-            .iter()
-            .filter_map(|p| p.metadata.name.clone())
-            .map(|name| {
-                let pods = pods.clone();
-                let p = params(opts, false, true);
-                async move { (name.clone(), pods.logs(&name, &p).await) }
-            });
+        let fetches = list.items.iter().filter_map(|p| {
+            let name = p.metadata.name.clone()?;
+            let pods = pods.clone();
+            let params = params(opts, false, true, app_container(p));
+            Some(async move {
+                let bytes = async {
+                    let mut buf = Vec::new();
+                    let mut reader = pods.log_stream(&name, &params).await?;
+                    futures::AsyncReadExt::read_to_end(&mut reader, &mut buf)
+                        .await
+                        .map_err(kube::Error::ReadEvents)?;
+                    Ok::<_, kube::Error>(buf)
+                }
+                .await;
+                (name, bytes)
+            })
+        });
         let mut lines: Vec<(String, String, String)> = Vec::new();
         for (pod, result) in futures::future::join_all(fetches).await {
-            let Ok(text) = result else { continue };
+            let text = match result {
+                Ok(bytes) => {
+                    let (text, replaced) = lossy(&bytes);
+                    if replaced {
+                        note(&format!(
+                            "pod `{pod}` logged bytes that are not UTF-8; they are shown as �"
+                        ));
+                    }
+                    text
+                }
+                Err(e) => {
+                    note(&format!("cannot read the log of pod `{pod}`: {e}"));
+                    continue;
+                }
+            };
             for line in text.lines() {
                 let (time, rest) = line.split_once(' ').unwrap_or(("", line));
                 lines.push((time.to_string(), pod.clone(), rest.to_string()));
@@ -113,13 +169,27 @@ pub async fn stream(
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 let started = pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p != "Pending");
                 if started && followed.insert(name.clone()) {
-                    let (pods, tx, p) = (pods.clone(), tx.clone(), params(opts, true, false));
+                    let (pods, tx, p) = (pods.clone(), tx.clone(), params(opts, true, false, app_container(&pod)));
                     tokio::spawn(async move {
-                        let Ok(stream) = pods.log_stream(&name, &p).await else { return };
-                        let mut lines = stream.lines();
-                        while let Ok(Some(line)) = lines.try_next().await {
-                            if tx.send((name.clone(), line)).is_err() {
+                        let stream = match pods.log_stream(&name, &p).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let _ = tx.send((name.clone(), format!("(cannot read this pod's log: {e})")));
                                 return;
+                            }
+                        };
+                        let mut reader = futures::io::BufReader::new(stream);
+                        let mut line = Vec::new();
+                        loop {
+                            line.clear();
+                            match futures::AsyncBufReadExt::read_until(&mut reader, b'\n', &mut line).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) => {
+                                    let (text, _) = lossy(&line);
+                                    if tx.send((name.clone(), text.trim_end_matches(['\n', '\r']).to_string())).is_err() {
+                                        return;
+                                    }
+                                }
                             }
                         }
                     });

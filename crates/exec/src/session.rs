@@ -46,9 +46,15 @@ impl Drop for RawMode {
     }
 }
 
-/// The exit code of a finished remote command, from its status.
+/// The exit code of a finished remote command, from its status. A server that closed the
+/// stream without one (a proxy cutting the connection, an apiserver restarting) says nothing
+/// about how the command ended: that is an error, never a success.
 pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
-    let Some(status) = status else { return Ok(0) };
+    let Some(status) = status else {
+        return Err(
+            "the server closed the connection without the command's exit status; it may still be running, or may have been stopped".into(),
+        );
+    };
     if status.status.as_deref() == Some("Success") {
         return Ok(0);
     }
@@ -109,6 +115,32 @@ pub async fn exec(
     code
 }
 
+/// Whether a terminal size read now is worth sending: a size, and not the one last sent.
+fn changed(last: Option<(u16, u16)>, now: Option<(u16, u16)>) -> bool {
+    now.is_some() && now != last
+}
+
+/// Calls `on_resize` when the local terminal may have changed size: on SIGWINCH on Unix.
+#[cfg(unix)]
+async fn watch_resizes(mut on_resize: impl FnMut()) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut winch) = signal(SignalKind::window_change()) else {
+        return;
+    };
+    while winch.recv().await.is_some() {
+        on_resize();
+    }
+}
+
+/// Windows has no resize signal: ask every 250 ms, as kubectl does there.
+#[cfg(not(unix))]
+async fn watch_resizes(mut on_resize: impl FnMut()) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        on_resize();
+    }
+}
+
 async fn pump(process: &mut AttachedProcess, io: Io) -> Result<i32, ExecError> {
     let status = process.take_status().expect("status is taken once");
     let mut tasks = Vec::new();
@@ -136,20 +168,18 @@ async fn pump(process: &mut AttachedProcess, io: Io) -> Result<i32, ExecError> {
     });
     let resize_task = process.terminal_size().filter(|_| io.tty).map(|mut sizes| {
         tokio::spawn(async move {
-            let send = |sizes: &mut futures::channel::mpsc::Sender<TerminalSize>| {
-                if let Ok((width, height)) = crossterm::terminal::size() {
+            let mut last = None;
+            let mut send = move || {
+                let now = crossterm::terminal::size().ok();
+                if changed(last, now)
+                    && let Some((width, height)) = now
+                {
+                    last = now;
                     let _ = sizes.try_send(TerminalSize { width, height });
                 }
             };
-            send(&mut sizes);
-            let Ok(mut winch) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-            else {
-                return;
-            };
-            while winch.recv().await.is_some() {
-                send(&mut sizes);
-            }
+            send();
+            watch_resizes(send).await;
         })
     });
     let status = status.await;
@@ -174,8 +204,24 @@ mod tests {
     }
 
     #[test]
+    fn a_size_is_sent_once_until_it_changes() {
+        assert!(changed(None, Some((80, 24))));
+        assert!(!changed(Some((80, 24)), Some((80, 24))));
+        assert!(changed(Some((80, 24)), Some((111, 33))));
+        assert!(
+            !changed(Some((80, 24)), None),
+            "no terminal: nothing to send"
+        );
+    }
+
+    #[test]
     fn exit_codes_from_status() {
-        assert_eq!(exit_code(None), Ok(0));
+        assert!(
+            exit_code(None)
+                .unwrap_err()
+                .contains("without the command's exit status"),
+            "no status is not a success"
+        );
         assert_eq!(
             exit_code(Some(&status(serde_json::json!({"status": "Success"})))),
             Ok(0)

@@ -1,10 +1,12 @@
-//! The client edge of kubectl-rails: connecting the way kubectl does (`--kubeconfig`,
-//! `--context`, `--cluster`, `--user`), server-side apply of rendered objects, and pruning.
+//! The client edge of kubectl-rails: connecting the way kubectl does (the kubeconfig, kubectl's
+//! connection flags with kubectl's precedence and checks, and kubectl's proxy rules),
+//! server-side apply of rendered objects, and pruning.
 //!
 //! It holds no Rails knowledge and no rendering: it moves objects to and from the cluster.
 
 mod apply;
 mod connect;
+pub mod proxy;
 
 pub use apply::{Applier, ApplyOutcome, api_resource, comparable, prune_selector};
 pub use connect::{ClusterArgs, Connection, connect};
@@ -25,15 +27,23 @@ pub enum KubeError {
     NoKubeconfig,
     #[error("context `{context}` is not in the kubeconfig (known: {known})")]
     UnknownContext { context: String, known: String },
+    #[error("the kubeconfig names no current context, and no `--server` was given")]
+    NoContext,
+    /// What kubectl itself would refuse, in kubectl's words.
+    #[error("invalid configuration: {message}")]
+    InvalidConfig { message: String },
+    #[error(transparent)]
+    Proxy(#[from] proxy::ProxyError),
     #[error("failed to create a client for `{server}`")]
     Client {
         server: String,
         #[source]
         source: kube::Error,
     },
-    #[error("cannot reach the cluster at `{server}`")]
+    #[error("cannot reach the cluster at `{server}`{}", proxy.as_ref().map(|p| format!(" through the proxy `{p}`")).unwrap_or_default())]
     Unreachable {
         server: String,
+        proxy: Option<String>,
         #[source]
         source: kube::Error,
     },
@@ -53,6 +63,12 @@ impl KubeError {
         match self {
             Self::NoKubeconfig => Some("pass `--kubeconfig FILE` or set `KUBECONFIG`".into()),
             Self::UnknownContext { .. } => Some("list contexts with `kubectl config get-contexts`".into()),
+            Self::NoContext => Some("pick one with `--context`, or set it with `kubectl config use-context`".into()),
+            Self::InvalidConfig { .. } => Some("fix the flag or the kubeconfig; `kubectl get ns` with the same flags says the same".into()),
+            Self::Proxy(_) => Some("fix or unset the proxy (`HTTPS_PROXY`, `HTTP_PROXY`, or the cluster's `proxy-url`); `NO_PROXY` lists hosts that go direct".into()),
+            Self::Unreachable { proxy: Some(_), .. } => Some(
+                "check that the proxy is running and lets you through, or add the server to `NO_PROXY`; `kubectl get ns` goes the same way".into(),
+            ),
             Self::Unreachable { .. } => Some(
                 "check that the cluster is running and that `kubectl --context ... get nodes` works; `--context` picks another cluster".into(),
             ),

@@ -1,5 +1,12 @@
-//! `.kamal/secrets`: plain values, references to variables, and shell commands. Commands are
-//! never run here; the caller runs them only with the user's consent.
+//! `.kamal/secrets`: plain values, references to variables, and shell commands. Commands run
+//! only when the caller has the user's consent, and then as Kamal runs them: the whole file in
+//! one shell, in order, so that a line can use what an earlier line set (Kamal 2's
+//! `SECRETS=$(kamal secrets fetch ...)` then `KEY=$(kamal secrets extract KEY ${SECRETS})`).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::SecretsError;
 use kubectl_rails_spec::validate::is_env_key;
@@ -73,9 +80,159 @@ pub fn parse(text: &str) -> Result<Vec<KamalLine>, SecretsError> {
     Ok(out)
 }
 
+/// Single-quotes `text` for sh.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The shell script that evaluates every line in order and prints the `wanted` values, each
+/// ended by a NUL byte. Plain values are quoted; references and commands keep their `$`.
+pub fn script(lines: &[KamalLine], wanted: &[String]) -> String {
+    let mut out = String::from("set -e\n");
+    for line in lines {
+        let rhs = match &line.value {
+            KamalValue::Plain(v) => quoted(v),
+            KamalValue::Reference(var) => format!("\"${{{var}}}\""),
+            KamalValue::Command(c) => format!("\"{c}\""),
+        };
+        out.push_str(&format!("{}={rhs}\n", line.key));
+    }
+    for key in wanted {
+        out.push_str(&format!("printf '%s\\0' \"${{{key}}}\"\n"));
+    }
+    out
+}
+
+/// Runs [`script`] in one `sh` in `dir`, stopping it after `timeout`. A failure carries the
+/// shell's stderr (what the failing tool said), never the values.
+pub fn evaluate(
+    dir: &Path,
+    lines: &[KamalLine],
+    wanted: &[String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, SecretsError> {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(script(lines, wanted))
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().map_err(|e| SecretsError::KamalCommands {
+        reason: format!("cannot start `sh`: {e}"),
+        stderr: String::new(),
+    })?;
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if started.elapsed() >= timeout {
+            kill_tree(&mut child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default())
+        .trim()
+        .to_string();
+    match status {
+        None => Err(SecretsError::KamalCommands {
+            reason: format!("they did not finish within {}s", timeout.as_secs()),
+            stderr,
+        }),
+        Some(s) if !s.success() => Err(SecretsError::KamalCommands {
+            reason: match s.code() {
+                Some(c) => format!("a command failed (exit {c})"),
+                None => "a command was killed".into(),
+            },
+            stderr,
+        }),
+        Some(_) => {
+            let values: Vec<String> = stdout
+                .split(|b| *b == 0)
+                .map(|v| {
+                    String::from_utf8_lossy(v)
+                        .trim_end_matches('\n')
+                        .to_string()
+                })
+                .collect();
+            Ok(wanted.iter().cloned().zip(values).collect())
+        }
+    }
+}
+
+/// Stops the shell and everything it started (a password manager's CLI waiting on a prompt).
+fn kill_tree(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_shell_in_order_as_kamal_does() {
+        let lines = parse(
+            "SECRETS=$(printf '%s' 'A=a-1;B=b 2')\nA=$(printf '%s' \"${SECRETS%%;*}\")\nPLAIN='it''s'\nB=${SECRETS#*B=}\nC=plain text\n",
+        )
+        .unwrap();
+        let wanted: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+        let values = evaluate(Path::new("."), &lines, &wanted, Duration::from_secs(10)).unwrap();
+        assert_eq!(values["A"], "A=a-1");
+        assert_eq!(values["B"], "b 2");
+        assert_eq!(values["C"], "plain text");
+    }
+
+    #[test]
+    fn a_failure_shows_stderr_and_a_hang_is_stopped() {
+        let lines = parse("A=$(echo 'vault locked' >&2; exit 7)\nB=later\n").unwrap();
+        let e = evaluate(
+            Path::new("."),
+            &lines,
+            &["B".into()],
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("exit 7"), "{e}");
+        assert!(e.to_string().contains("vault locked"), "{e}");
+        let lines = parse("A=$(sleep 30)\n").unwrap();
+        let started = Instant::now();
+        let e = evaluate(
+            Path::new("."),
+            &lines,
+            &["A".into()],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("within 1s"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 
     #[test]
     fn kinds_of_values() {

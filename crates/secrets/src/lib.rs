@@ -16,9 +16,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use kubectl_rails_kube::{KubeError, api_err};
+use kubectl_rails_spec::digest::{DIGEST_KEY, short_hmac};
 use kubectl_rails_spec::render::labels;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// Annotation prefix recording when each key last changed.
 pub const CHANGED_PREFIX: &str = "secrets.kubectl-rails.dev/";
@@ -59,6 +59,10 @@ pub enum SecretsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the commands of `.kamal/secrets` stopped: {reason}{}", if stderr.is_empty() { String::new() } else { format!("; they said:\n{stderr}") })]
+    KamalCommands { reason: String, stderr: String },
+    #[error("no randomness from the operating system for the app's digest key: {message}")]
+    Random { message: String },
     #[error("Secret `{name}` exists with type `{found}`, not `{wanted}`")]
     WrongType {
         name: String,
@@ -84,7 +88,11 @@ impl SecretsError {
             Self::WrongType { name, .. } => Some(format!(
                 "delete it (`kubectl delete secret {name}`) or pick another name"
             )),
-            Self::BadLine { .. } | Self::DockerConfigInvalid { .. } | Self::Read { .. } => None,
+            Self::KamalCommands { .. } => Some("run them by hand in the app folder to see what they need (a password manager signed in, a tool on PATH), or raise `--timeout`; nothing was imported".into()),
+            Self::BadLine { .. }
+            | Self::DockerConfigInvalid { .. }
+            | Self::Read { .. }
+            | Self::Random { .. } => None,
         }
     }
 }
@@ -101,18 +109,22 @@ pub struct KeyInfo {
     pub missing: bool,
 }
 
-/// The digest `secrets list` shows for a value.
-pub fn key_digest(key: &str, value: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"kubectl-rails:");
-    h.update(key.as_bytes());
-    h.update(b":");
-    h.update(value);
-    h.finalize()
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The digest `secrets list` shows for a value: an HMAC keyed by the app's digest key, so that
+/// it cannot be checked against guesses without reading the Secret itself.
+pub fn key_digest(digest_key: &[u8], key: &str, value: &[u8]) -> String {
+    let mut message = key.as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(value);
+    short_hmac(digest_key, &message, 4)
+}
+
+/// A new random digest key, for an app Secret that has none.
+pub fn new_digest_key() -> Result<Vec<u8>, SecretsError> {
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| SecretsError::Random {
+        message: e.to_string(),
+    })?;
+    Ok(key)
 }
 
 /// The app Secret (`<app>-secrets`) in one namespace.
@@ -163,10 +175,13 @@ impl AppSecrets {
             .iter()
             .map(|k| (format!("{CHANGED_PREFIX}{k}"), now.to_string()))
             .collect();
-        let new_data: BTreeMap<String, ByteString> = changed
+        let mut new_data: BTreeMap<String, ByteString> = changed
             .iter()
             .map(|k| (k.clone(), ByteString(values[k].as_bytes().to_vec())))
             .collect();
+        if !data.contains_key(DIGEST_KEY) {
+            new_data.insert(DIGEST_KEY.into(), ByteString(new_digest_key()?));
+        }
         match existing {
             None => {
                 let secret = Secret {
@@ -244,11 +259,14 @@ impl AppSecrets {
         let annotations = secret
             .and_then(|s| s.metadata.annotations)
             .unwrap_or_default();
+        let digest_key = data.get(DIGEST_KEY).map(|k| k.0.clone());
         let mut out: Vec<KeyInfo> = data
             .iter()
+            .filter(|(k, _)| k.as_str() != DIGEST_KEY)
             .map(|(k, v)| KeyInfo {
                 key: k.clone(),
-                digest: Some(key_digest(k, &v.0)),
+                // A Secret written by other means has no key until the next set or deploy.
+                digest: digest_key.as_ref().map(|dk| key_digest(dk, k, &v.0)),
                 changed: annotations.get(&format!("{CHANGED_PREFIX}{k}")).cloned(),
                 missing: false,
             })

@@ -31,23 +31,26 @@ pub fn parse(text: &str) -> Result<Vec<EnvEntry>, EnvLineError> {
         let body = trimmed
             .strip_prefix("export ")
             .map_or(trimmed, str::trim_start);
+        // A bad line is named by its number, and by its key only once the key is a valid name:
+        // its text may be a pasted secret (`postgres://user:password@host/db`).
         let Some((key, value)) = body.split_once('=') else {
             return Err(EnvLineError {
                 line,
-                reason: format!("expected `KEY=value`, found `{}`", shorten(trimmed)),
+                reason: "expected `KEY=value` (the line's text is not shown: it may be secret)"
+                    .into(),
             });
         };
         let key = key.trim();
         if !is_env_key(key) {
             return Err(EnvLineError {
                 line,
-                reason: format!(
-                    "`{}` is not a valid environment variable name",
-                    shorten(key)
-                ),
+                reason: "the text before `=` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)".into(),
             });
         }
-        let value = unquote(value.trim()).map_err(|reason| EnvLineError { line, reason })?;
+        let value = unquote(value.trim()).map_err(|reason| EnvLineError {
+            line,
+            reason: format!("`{key}`: {reason}"),
+        })?;
         out.push(EnvEntry {
             key: key.to_string(),
             value,
@@ -80,16 +83,6 @@ fn unquote(value: &str) -> Result<String, String> {
     // An unquoted value ends at a comment that follows white space.
     let value = value.split(" #").next().unwrap_or(value).trim_end();
     Ok(value.to_string())
-}
-
-fn shorten(text: &str) -> String {
-    // Never echo a whole line back: it may hold a secret value.
-    let head: String = text.chars().take(20).collect();
-    if head.len() < text.len() {
-        format!("{head}...")
-    } else {
-        head
-    }
 }
 
 /// Settings known to hold no secret: the only `.env` keys `init` writes into the (committed)
@@ -176,10 +169,33 @@ mod tests {
         let err = parse("A=1\nMY-KEY=hunter2\n").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "line 2: `MY-KEY` is not a valid environment variable name"
+            "line 2: the text before `=` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"
         );
         let err = parse("A=\"open\n").unwrap_err();
-        assert!(err.reason.contains("never closed"));
+        assert_eq!(
+            err.to_string(),
+            "line 1: `A`: the value opens a \" quote that is never closed"
+        );
+    }
+
+    #[test]
+    fn a_bad_line_never_shows_any_of_its_text() {
+        for line in [
+            "postgres://user:Pa55word-Secret@db.internal/app",
+            "postgres://user:Pa55word-Secret@db.internal/app?sslmode=require",
+            "export Pa55word-Secret=1",
+            "TOKEN=\"Pa55word-Secret",
+        ] {
+            let err = parse(&format!("A=1\n{line}\n")).unwrap_err().to_string();
+            assert!(err.starts_with("line 2: "), "{err}");
+            for start in 0..line.len().saturating_sub(8) {
+                let slice = &line[start..start + 8];
+                assert!(
+                    !err.contains(slice),
+                    "`{slice}` of the line shows in: {err}"
+                );
+            }
+        }
     }
 
     #[test]

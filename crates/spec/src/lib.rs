@@ -5,6 +5,7 @@
 //! needs comes in as arguments, so its output is deterministic and testable without a cluster.
 
 pub mod detect;
+pub mod digest;
 pub mod dotenv;
 pub mod file;
 pub mod kamal;
@@ -14,5 +15,6 @@ pub mod rbac;
 pub mod render;
 pub mod schedule;
 pub mod validate;
+pub mod version;
 
 pub use model::{AppSpec, ImageSpec, SPEC_PATH};

@@ -36,6 +36,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::{AccessoryKind, AccessorySpec, AppSpec, CronSpec, Resources};
+use crate::version::{SLEEP_ACTION, ServerVersion};
 
 /// Label keys the plugin owns. Pruning selects on these, so it never touches other objects.
 pub mod labels {
@@ -76,7 +77,15 @@ pub struct RenderInputs {
     /// migration just ran), when known: the app's Deployments prefer it, so that a first deploy
     /// starts web where the migration wrote the volume.
     pub volume_node: Option<String>,
+    /// The server's version, when known. Below 1.30 the web container's preStop hook is an
+    /// `exec` of `sleep` rather than the `sleep` action; `None` renders for a current server.
+    pub server_version: Option<ServerVersion>,
+    /// How long the migration Job may run (the deploy's `--timeout`); `None` gives 30 minutes.
+    pub migrate_deadline_seconds: Option<i64>,
 }
+
+/// The migration Job's deadline when the caller names none.
+pub const DEFAULT_MIGRATE_DEADLINE_SECONDS: i64 = 1800;
 
 /// What an object is for in a release, which decides when deploy applies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -137,7 +146,7 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
     let r = Renderer {
         spec,
         checksum: &checksum,
-        volume_node: inputs.volume_node.as_deref(),
+        inputs,
     };
     let mut objects = vec![object(
         Stage::Config,
@@ -269,7 +278,7 @@ fn hex(bytes: &[u8]) -> String {
 struct Renderer<'a> {
     spec: &'a AppSpec,
     checksum: &'a str,
-    volume_node: Option<&'a str>,
+    inputs: &'a RenderInputs,
 }
 
 fn string_map<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
@@ -516,7 +525,9 @@ impl Renderer<'_> {
 
     /// For a Deployment's pods: prefer the node that holds the volume ([`RenderInputs::volume_node`]).
     fn prefer_volume_node(&self, pod: &mut PodSpec) {
-        let (Some(node), Some(affinity)) = (self.volume_node, pod.affinity.as_mut()) else {
+        let (Some(node), Some(affinity)) =
+            (self.inputs.volume_node.as_deref(), pod.affinity.as_mut())
+        else {
             return;
         };
         affinity.node_affinity = Some(NodeAffinity {
@@ -598,12 +609,30 @@ impl Renderer<'_> {
             c.startup_probe = Some(self.probe(5, 60));
             c.readiness_probe = Some(self.probe(10, 3));
             c.liveness_probe = Some(self.probe(20, 3));
-            // Give the ingress time to stop routing to a terminating pod.
-            c.lifecycle = Some(Lifecycle {
-                pre_stop: Some(LifecycleHandler {
+            // Give the ingress time to stop routing to a terminating pod. A kubelet older than
+            // 1.30 has no `sleep` action; the image's own `sleep` does the same there (Rails
+            // images are Debian or Alpine based; without one the hook fails and the pod stops
+            // at once, as it would with no hook).
+            let old_kubelet = self
+                .inputs
+                .server_version
+                .as_ref()
+                .is_some_and(|v| !v.at_least(SLEEP_ACTION));
+            let pre_stop = if old_kubelet {
+                LifecycleHandler {
+                    exec: Some(ExecAction {
+                        command: Some(vec!["sleep".into(), "5".into()]),
+                    }),
+                    ..LifecycleHandler::default()
+                }
+            } else {
+                LifecycleHandler {
                     sleep: Some(SleepAction { seconds: 5 }),
                     ..LifecycleHandler::default()
-                }),
+                }
+            };
+            c.lifecycle = Some(Lifecycle {
+                pre_stop: Some(pre_stop),
                 ..Lifecycle::default()
             });
             let grace = spec.web.drain_timeout.map_or(30, i64::from);
@@ -681,7 +710,11 @@ impl Renderer<'_> {
             spec: Some(JobSpec {
                 // A failed migration is reported, not retried: retries hide the first error.
                 backoff_limit: Some(0),
-                active_deadline_seconds: Some(1800),
+                active_deadline_seconds: Some(
+                    self.inputs
+                        .migrate_deadline_seconds
+                        .unwrap_or(DEFAULT_MIGRATE_DEADLINE_SECONDS),
+                ),
                 ttl_seconds_after_finished: Some(7 * 24 * 3600),
                 template,
                 ..JobSpec::default()
@@ -1167,6 +1200,64 @@ mod tests {
                 .is_none()
         );
         assert!(web["spec"]["template"]["spec"].get("tolerations").is_none());
+    }
+
+    fn object<'a>(release: &'a Release, kind: &str) -> &'a Value {
+        &release
+            .objects
+            .iter()
+            .find(|o| o.kind == kind)
+            .unwrap()
+            .value
+    }
+
+    #[test]
+    fn a_kubelet_before_1_30_gets_a_sleep_command_for_the_pre_stop_hook() {
+        let s = spec("");
+        let at = |minor: u32| {
+            let inputs = RenderInputs {
+                server_version: Some(ServerVersion {
+                    major: 1,
+                    minor,
+                    git_version: String::new(),
+                }),
+                ..RenderInputs::default()
+            };
+            let release = render(&s, &inputs);
+            object(&release, "Deployment")["spec"]["template"]["spec"]["containers"][0]["lifecycle"]
+                ["preStop"]
+                .clone()
+        };
+        assert_eq!(
+            at(29),
+            serde_json::json!({"exec": {"command": ["sleep", "5"]}})
+        );
+        assert_eq!(at(30), serde_json::json!({"sleep": {"seconds": 5}}));
+        let unknown = render(&s, &RenderInputs::default());
+        assert_eq!(
+            object(&unknown, "Deployment")["spec"]["template"]["spec"]["containers"][0]["lifecycle"]
+                ["preStop"],
+            at(33)
+        );
+    }
+
+    #[test]
+    fn the_migration_deadline_follows_the_callers_timeout() {
+        let s = spec("");
+        let deadline = |inputs: &RenderInputs| {
+            object(&render(&s, inputs), "Job")["spec"]["activeDeadlineSeconds"].clone()
+        };
+        assert_eq!(deadline(&RenderInputs::default()), 1800);
+        let long = RenderInputs {
+            migrate_deadline_seconds: Some(7200),
+            ..RenderInputs::default()
+        };
+        assert_eq!(deadline(&long), 7200);
+        assert_eq!(
+            object(&render(&s, &long), "Job")["metadata"]["name"],
+            object(&render(&s, &RenderInputs::default()), "Job")["metadata"]["name"],
+            "the deadline is not part of the pod template, so the Job keeps its name"
+        );
     }
 
     #[test]

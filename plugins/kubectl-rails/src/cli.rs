@@ -36,6 +36,40 @@ pub(crate) struct GlobalArgs {
     /// The kubeconfig user to use
     #[arg(long, global = true, value_name = "NAME")]
     pub user: Option<String>,
+    /// The address and port of the Kubernetes API server (in `secrets registry`, `--server` is
+    /// the registry's)
+    #[arg(short = 's', long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// Bearer token for authentication to the API server
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Username to impersonate for the operation
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Group to impersonate for the operation (repeat for several)
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_group: Vec<String>,
+    /// UID to impersonate for the operation
+    #[arg(long = "as-uid", global = true, value_name = "UID")]
+    pub as_uid: Option<String>,
+    /// Path to a cert file for the certificate authority
+    #[arg(long, global = true, value_name = "FILE")]
+    pub certificate_authority: Option<PathBuf>,
+    /// Path to a client certificate file for TLS
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// Do not check the server's certificate (insecure)
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+    /// Server name to use for server certificate validation
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// How long one server request may take, such as `30s` or `1m` (`0`: no limit)
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_go_duration)]
+    pub request_timeout: Option<std::time::Duration>,
     /// Namespace: this flag, then the spec, then the context's namespace, then `default`
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
@@ -312,12 +346,15 @@ pub(crate) enum SecretsCommand {
         /// Move plain-text `env` values out of hand-written manifests in this folder
         #[arg(long, value_name = "DIR", conflicts_with = "from_env")]
         from_manifests: Option<PathBuf>,
-        /// Run the `$(...)` commands of `.kamal/secrets` (after asking)
+        /// Run the `$(...)` commands of `.kamal/secrets` (after asking), in one shell as Kamal does
         #[arg(long)]
         allow_commands: bool,
         /// Roll the pods now instead of on the next deploy
         #[arg(long)]
         restart: bool,
+        /// How long the `.kamal/secrets` commands may run, such as `60s`
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
     },
     /// List key names, change times and digests (never values)
     List,
@@ -457,6 +494,9 @@ pub(crate) struct RollbackArgs {
     pub timeout: std::time::Duration,
 }
 
+/// `deploy --timeout`'s default, in seconds (it is also the migration Job's deadline).
+pub(crate) const DEFAULT_DEPLOY_TIMEOUT_SECS: i64 = 600;
+
 /// Parses `90`, `90s`, `5m` or `1h`.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (number, unit) = text.split_at(
@@ -475,9 +515,62 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// kubectl's `--request-timeout`: a bare integer is seconds, otherwise a Go duration such as
+/// `1m30s` or `500ms`.
+pub(crate) fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || {
+        format!(
+            "invalid argument \"{text}\" for \"--request-timeout\": a duration such as `30s`, `1m30s` or `500ms` (a bare number is seconds)"
+        )
+    };
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    if text.is_empty() {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn request_timeouts_as_kubectl_reads_them() {
+        let d = |t| super::parse_go_duration(t).map(|d| d.as_millis());
+        assert_eq!(d("0"), Ok(0));
+        assert_eq!(d("5"), Ok(5000));
+        assert_eq!(d("1m30s"), Ok(90_000));
+        assert_eq!(d("500ms"), Ok(500));
+        assert_eq!(d("1.5h"), Ok(5_400_000));
+        for bad in ["", "soon", "5d", "m", "-1s"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn flags_do_not_clash_in_any_subcommand() {

@@ -20,13 +20,23 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("__complete") {
         return complete(&args[2..]);
     }
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
+    // `secrets registry --server` names the registry, as it always has; clap hands the same
+    // value to kubectl's global `--server`, which must not send our credentials there.
+    if matches!(
+        cli.command,
+        Command::Secrets {
+            command: cli::SecretsCommand::Registry { .. }
+        }
+    ) {
+        cli.global.server = None;
+    }
     let printer = Printer::new(cli.global.verbose);
     let settings = Settings::new(cli.global.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

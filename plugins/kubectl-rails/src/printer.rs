@@ -4,14 +4,20 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
-/// Writes data and messages; one per process.
+/// Writes data and messages; one per process. Every line it prints is masked: a value the
+/// plugin set or read as a secret, quoted back by the server (an admission webhook's message)
+/// or by a pod (a log line), shows as `[secret KEY]`.
 pub(crate) struct Printer {
     stderr_tty: bool,
     verbose: u8,
     last_progress: Mutex<String>,
     /// Lines of the live board now on screen, redrawn in place (a terminal only).
     board_height: Mutex<usize>,
+    masks: Mutex<Vec<(String, String)>>,
 }
+
+/// Values shorter than this are not masked: `1` or `true` would garble every line.
+const SHORTEST_MASKED: usize = 6;
 
 impl Printer {
     pub(crate) fn new(verbose: u8) -> Self {
@@ -20,12 +26,44 @@ impl Printer {
             verbose,
             last_progress: Mutex::new(String::new()),
             board_height: Mutex::new(0),
+            masks: Mutex::new(Vec::new()),
         }
+    }
+
+    /// From now on, `value` (and its base64 form) prints as `[secret KEY]`.
+    pub(crate) fn mask_secret(&self, key: &str, value: &[u8]) {
+        use base64::Engine;
+        if value.len() < SHORTEST_MASKED {
+            return;
+        }
+        let label = format!("[secret {key}]");
+        let mut masks = self.masks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(text) = std::str::from_utf8(value) {
+            masks.push((text.to_string(), label.clone()));
+        }
+        masks.push((
+            base64::engine::general_purpose::STANDARD.encode(value),
+            label,
+        ));
+        // The longest first, so that a value inside another is not masked half-way.
+        masks.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+    }
+
+    fn masked(&self, text: &str) -> String {
+        let masks = self.masks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = text.to_string();
+        for (value, label) in masks.iter() {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), label);
+            }
+        }
+        out
     }
 
     /// Data for scripts. A closed pipe (`| head`) surfaces as an `io::Error` that main treats
     /// as success.
     pub(crate) fn out(&self, text: &str) -> std::io::Result<()> {
+        let text = &self.masked(text);
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
@@ -35,6 +73,7 @@ impl Printer {
     }
 
     fn err_line(&self, line: &str) {
+        let line = &self.masked(line);
         self.clear_progress();
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
@@ -65,6 +104,8 @@ impl Printer {
 
     /// A status line that replaces itself on a terminal; elsewhere it is printed when it changes.
     pub(crate) fn progress(&self, line: &str) {
+        let masked = self.masked(line);
+        let line = masked.as_str();
         let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
         if *last == line {
             return;
@@ -101,6 +142,20 @@ impl Printer {
         *height = lines.len();
     }
 
+    /// Masks the values of the app Secret, when it can be read: before a command prints what
+    /// the server or the app's pods say.
+    pub(crate) async fn mask_app_secret(&self, client: &kube::Client, namespace: &str, name: &str) {
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(client.clone(), namespace);
+        if let Ok(Some(secret)) = api.get_opt(name).await {
+            for (key, value) in secret.data.unwrap_or_default() {
+                if key != kubectl_rails_spec::digest::DIGEST_KEY {
+                    self.mask_secret(&key, &value.0);
+                }
+            }
+        }
+    }
+
     /// Ends a progress line so that the next message starts on its own line.
     pub(crate) fn clear_progress(&self) {
         let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,5 +165,23 @@ impl Printer {
         last.clear();
         // A message after a board leaves the board where it is.
         *self.board_height.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_values_are_masked_in_every_line() {
+        let p = super::Printer::new(0);
+        p.mask_secret("DATABASE_URL", b"postgres://u:Pw-123456@db/app");
+        p.mask_secret("SHORT", b"1");
+        assert_eq!(
+            p.masked("denied: value postgres://u:Pw-123456@db/app is not allowed (1)"),
+            "denied: value [secret DATABASE_URL] is not allowed (1)"
+        );
+        assert_eq!(
+            p.masked("data: cG9zdGdyZXM6Ly91OlB3LTEyMzQ1NkBkYi9hcHA="),
+            "data: [secret DATABASE_URL]"
+        );
     }
 }

@@ -4,10 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use kubectl_rails_kube::proxy::ProxyEnv;
 use kubectl_rails_kube::{ClusterArgs, Connection};
 use kubectl_rails_spec::AppSpec;
 use kubectl_rails_spec::file::{self, Loaded};
 use kubectl_rails_spec::validate::check_namespace;
+use kubectl_rails_spec::version::ServerVersion;
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit;
@@ -24,6 +26,8 @@ pub(crate) struct Settings {
 pub(crate) struct Target {
     pub conn: Connection,
     pub namespace: String,
+    /// The server's version, as `/version` reported it (`None` when it could not be read).
+    pub version: Option<ServerVersion>,
 }
 
 impl Settings {
@@ -102,17 +106,51 @@ impl Settings {
         Ok(ns)
     }
 
-    /// Connects to the cluster the flags and kubeconfig name, and checks that it answers.
+    /// Connects to the cluster the flags and kubeconfig name, checks that it answers, and refuses
+    /// a server older than the oldest supported version before anything is read or written.
     pub(crate) async fn target(&self, spec: Option<&AppSpec>) -> anyhow::Result<Target> {
+        let target = self.target_any_version(spec).await?;
+        if let Some(why) = target.version.as_ref().and_then(ServerVersion::unsupported) {
+            return Err(exit::failure(
+                why,
+                Some("upgrade the cluster, or use a kubectl-rails release that supports it; `kubectl rails doctor` lists what else to check".into()),
+            ));
+        }
+        Ok(target)
+    }
+
+    /// [`Settings::target`] without the version check, for `doctor`, which reports it.
+    pub(crate) async fn target_any_version(
+        &self,
+        spec: Option<&AppSpec>,
+    ) -> anyhow::Result<Target> {
+        let g = &self.global;
         let args = ClusterArgs {
-            kubeconfig: self.global.kubeconfig.clone(),
-            context: self.global.context.clone(),
-            cluster: self.global.cluster.clone(),
-            user: self.global.user.clone(),
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            cluster: g.cluster.clone(),
+            user: g.user.clone(),
+            server: g.server.clone(),
+            token: g.token.clone(),
+            certificate_authority: g.certificate_authority.clone(),
+            client_certificate: g.client_certificate.clone(),
+            client_key: g.client_key.clone(),
+            insecure_skip_tls_verify: g.insecure_skip_tls_verify,
+            tls_server_name: g.tls_server_name.clone(),
+            impersonate: g.as_user.clone(),
+            impersonate_groups: g.as_group.clone(),
+            impersonate_uid: g.as_uid.clone(),
+            request_timeout: g.request_timeout,
+            proxy_env: ProxyEnv::from_env(),
         };
         let conn = kubectl_rails_kube::connect(&args).await?;
-        conn.check_reachable().await.context("preflight")?;
+        let info = conn.check_reachable().await.context("preflight")?;
+        let version = ServerVersion::parse(&info.major, &info.minor, &info.git_version);
         let namespace = self.namespace(spec, Some(&conn))?;
-        Ok(Target { conn, namespace })
+        Ok(Target {
+            conn,
+            namespace,
+            version,
+        })
     }
 }

@@ -92,7 +92,12 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
     assert_eq!(exec.stdout.trim(), count, "{}", exec.stderr);
 
     let mut console = in_terminal(&ns, dir, &["console"]);
-    console.expect("Loading production environment").unwrap();
+    // A one-off pod starts, then Rails boots: slow when the whole suite shares the machine.
+    console.set_expect_timeout(Some(Duration::from_secs(180)));
+    console
+        .expect("Loading production environment")
+        .expect("the console starts in a one-off pod");
+    console.set_expect_timeout(Some(Duration::from_secs(60)));
     answer_as_a_terminal_until(&mut console, Some(r"irb\(main\)"));
     console.send_line("1+1").unwrap();
     // irb colours the value: `=> ESC[34m2ESC[0m`.
@@ -187,7 +192,7 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
 
 /// Waits for the regex `text` (or, with `None`, for the session to end), answering irb's
 /// cursor-position queries (`ESC [ 6 n`) as a terminal does: its line editor waits for the answer.
-fn answer_as_a_terminal_until(p: &mut expectrl::session::OsSession, text: Option<&str>) {
+fn answer_as_a_terminal_until(p: &mut crate::support::Terminal, text: Option<&str>) {
     let query = "\x1b\\[6n";
     let wanted = match text {
         Some(text) => format!("{text}|{query}"),

@@ -16,7 +16,7 @@ fn a_wrong_registry_password_fails_fast_with_the_401_and_the_right_one_deploys()
     let dir = app.path();
 
     let image = node.fresh_tag("1.0.0", &format!("pull-{}", std::process::id()));
-    let wrong = "Not-The-Registry-Password-7";
+    let wrong = "Nt7-Wrong-Qx5pz";
     leaks::register(wrong);
     registry_login(node, &ns, dir, wrong).success();
     let started = Instant::now();

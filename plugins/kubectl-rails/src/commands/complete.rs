@@ -51,6 +51,11 @@ fn cluster_args(words: &[String]) -> ClusterArgs {
         context: flag_value(words, &["--context"]),
         cluster: flag_value(words, &["--cluster"]),
         user: flag_value(words, &["--user"]),
+        server: flag_value(words, &["-s", "--server"]),
+        token: flag_value(words, &["--token"]),
+        impersonate: flag_value(words, &["--as"]),
+        proxy_env: kubectl_rails_kube::proxy::ProxyEnv::from_env(),
+        ..ClusterArgs::default()
     }
 }
 

@@ -39,13 +39,29 @@ pub(crate) async fn run(
             .and_then(|s| s.data)
             .map(|d| kubectl_rails_deploy::secret_digest(&d)),
     };
-    let release = render::render(
-        &spec,
-        &RenderInputs {
-            secret_digest: digest,
-            volume_node: kubectl_rails_deploy::holder_node(client, ns, &spec).await?,
-        },
-    );
+    let mut inputs = RenderInputs {
+        secret_digest: digest,
+        volume_node: kubectl_rails_deploy::holder_node(client, ns, &spec).await?,
+        server_version: target.version.clone(),
+        migrate_deadline_seconds: Some(crate::cli::DEFAULT_DEPLOY_TIMEOUT_SECS),
+    };
+    // The migration Job's deadline is the `--timeout` of the deploy that wrote it, which diff
+    // does not know: the live Job's own deadline is no change.
+    let job_name = render::render(&spec, &inputs)
+        .objects
+        .iter()
+        .find(|o| o.kind == "Job")
+        .map(|o| o.name.clone());
+    if let Some(name) = job_name
+        && let Ok(Some(live)) =
+            Api::<k8s_openapi::api::batch::v1::Job>::namespaced(client.clone(), ns)
+                .get_opt(&name)
+                .await
+        && let Some(deadline) = live.spec.and_then(|s| s.active_deadline_seconds)
+    {
+        inputs.migrate_deadline_seconds = Some(deadline);
+    }
+    let release = render::render(&spec, &inputs);
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.dry_run = true;
     let mut text = String::new();

@@ -16,6 +16,7 @@ use kubectl_rails_secrets::docker::normalize_server;
 use kubectl_rails_spec::AppSpec;
 use kubectl_rails_spec::model::IssuerKind;
 use kubectl_rails_spec::rbac::PERMISSIONS;
+use kubectl_rails_spec::version::{MIN_SUPPORTED, ServerVersion};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
@@ -92,6 +93,19 @@ async fn server_version(client: &Client) -> Check {
             );
         }
     };
+    if let Some(why) = ServerVersion::parse(&server.major, &server.minor, &server.git_version)
+        .as_ref()
+        .and_then(ServerVersion::unsupported)
+    {
+        return fail(
+            "server version",
+            why,
+            format!(
+                "upgrade the cluster to Kubernetes {}.{} or newer",
+                MIN_SUPPORTED.0, MIN_SUPPORTED.1
+            ),
+        );
+    }
     let client_version = std::process::Command::new("kubectl")
         .args(["version", "--client", "-o", "json"])
         .output()
@@ -627,7 +641,7 @@ async fn storage(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Check> {
 pub(crate) async fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
     let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
     let spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&spec)).await?;
+    let target = settings.target_any_version(Some(&spec)).await?;
     let client = &target.conn.client;
     let ns = &target.namespace;
     let mut checks = vec![server_version(client).await, nodes(client).await];

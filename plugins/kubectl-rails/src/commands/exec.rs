@@ -185,6 +185,7 @@ pub(crate) async fn migrate(
         user: deploy::holder(&target.conn.user),
         git_sha: deploy::commit_of(&settings.global.app_dir),
         note: None,
+        server_version: target.version.clone(),
     };
     deploy::execute(&target, request, printer).await?;
     Ok(())

@@ -16,6 +16,9 @@ pub(crate) async fn run(
     settings.output(&[])?;
     let spec = settings.load_spec(printer)?.spec;
     let target = settings.target(Some(&spec)).await?;
+    printer
+        .mask_app_secret(&target.conn.client, &target.namespace, &spec.secret_name())
+        .await;
     let opts = LogOptions {
         process: args.process.clone(),
         follow: args.follow,
@@ -30,6 +33,15 @@ pub(crate) async fn run(
             std::process::exit(0);
         }
     };
-    logs::stream(&target.conn.client, &target.namespace, &spec, &opts, &sink).await?;
+    let note = |message: &str| printer.note(message);
+    logs::stream(
+        &target.conn.client,
+        &target.namespace,
+        &spec,
+        &opts,
+        &sink,
+        &note,
+    )
+    .await?;
     Ok(())
 }

@@ -74,6 +74,7 @@ pub(crate) async fn run(
         user: deploy::holder(&target.conn.user),
         git_sha: Commit::known(wanted.git_sha.clone()),
         note: Some(format!("rollback to v{}", wanted.revision)),
+        server_version: target.version.clone(),
     };
     let outcome = deploy::execute(&target, request, printer).await?;
     deploy::report(&target, &spec, &outcome, format, printer).await

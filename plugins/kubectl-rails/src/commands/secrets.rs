@@ -78,6 +78,7 @@ pub(crate) async fn run(
             from_env,
             from_manifests,
             allow_commands,
+            timeout,
             ..
         } => Some(match from_manifests {
             Some(dir) => import_manifests(dir, &spec, printer)?,
@@ -85,6 +86,7 @@ pub(crate) async fn run(
                 from_env.as_deref(),
                 *allow_commands,
                 true,
+                *timeout,
                 &spec,
                 settings,
                 printer,
@@ -101,6 +103,9 @@ pub(crate) async fn run(
     match command {
         SecretsCommand::Set { restart, .. } => {
             let values = values.unwrap_or_default();
+            for (k, v) in &values {
+                printer.mask_secret(k, v.as_bytes());
+            }
             let changed = store.set(&values, &now()).await?;
             say_changed(printer, &store.name, &changed, values.len());
             move_out_of_env(&spec, values.keys(), settings, printer)?;
@@ -165,6 +170,9 @@ pub(crate) async fn run(
             if values.is_empty() {
                 printer.info("nothing to import");
                 return Ok(());
+            }
+            for (k, v) in &values {
+                printer.mask_secret(k, v.as_bytes());
             }
             let changed = store.set(&values, &now()).await?;
             say_changed(printer, &store.name, &changed, values.len());
@@ -348,6 +356,7 @@ pub(crate) fn import_sources(
     from_env: Option<&Path>,
     allow_commands: bool,
     confirm_master_key: bool,
+    command_timeout: std::time::Duration,
     spec: &AppSpec,
     settings: &Settings,
     printer: &Printer,
@@ -408,9 +417,42 @@ pub(crate) fn import_sources(
         }
     }
     if let Ok(text) = fs_err::read_to_string(dir.join(".kamal/secrets")) {
-        let mut commands = Vec::new();
-        for line in kamal::parse(&text)? {
-            if !spec.secrets.contains(&line.key) || values.contains_key(&line.key) {
+        let lines = kamal::parse(&text)?;
+        let wanted: Vec<String> = lines
+            .iter()
+            .filter(|l| spec.secrets.contains(&l.key) && !values.contains_key(&l.key))
+            .map(|l| l.key.clone())
+            .collect();
+        // Lines are named by number and key, never by their text: it may hold a value.
+        let commands: Vec<String> = lines
+            .iter()
+            .filter(|l| matches!(l.value, KamalValue::Command(_)))
+            .map(|l| format!("line {}: {}", l.line, l.key))
+            .collect();
+        if !commands.is_empty() && !wanted.is_empty() {
+            let run = allow_commands
+                && settings.prompter.confirm(
+                    &format!(
+                        "Run `.kamal/secrets` in one shell, as Kamal does (it runs commands on {})",
+                        commands.join(", ")
+                    ),
+                    settings.global.yes,
+                )?;
+            if run {
+                printer.step(&format!(
+                    "running `.kamal/secrets` in one shell (at most {}s)",
+                    command_timeout.as_secs()
+                ));
+                values.extend(kamal::evaluate(dir, &lines, &wanted, command_timeout)?);
+                return Ok(values);
+            }
+            printer.note(&format!(
+                "skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): {}",
+                commands.join("; ")
+            ));
+        }
+        for line in lines {
+            if !wanted.contains(&line.key) {
                 continue;
             }
             match line.value {
@@ -426,42 +468,7 @@ pub(crate) fn import_sources(
                         line.line, line.key
                     )),
                 },
-                KamalValue::Command(cmd) => commands.push((line.key, cmd, line.line)),
-            }
-        }
-        if !commands.is_empty() {
-            let listed: Vec<String> = commands
-                .iter()
-                .map(|(k, c, n)| format!("line {n}: {k}=`{c}`"))
-                .collect();
-            let run = allow_commands
-                && settings.prompter.confirm(
-                    &format!(
-                        "Run these commands from `.kamal/secrets`?\n  {}\n",
-                        listed.join("\n  ")
-                    ),
-                    settings.global.yes,
-                )?;
-            if run {
-                for (key, cmd, n) in commands {
-                    let out = std::process::Command::new("sh")
-                        .arg("-c")
-                        .arg(format!("__value={cmd}; printf %s \"$__value\""))
-                        .current_dir(dir)
-                        .output()?;
-                    if out.status.success() {
-                        values.insert(key, String::from_utf8_lossy(&out.stdout).trim().to_string());
-                    } else {
-                        printer.warn(&format!(
-                            "`.kamal/secrets` line {n}: the command for `{key}` failed; skipped"
-                        ));
-                    }
-                }
-            } else {
-                printer.note(&format!(
-                    "skipped `.kamal/secrets` lines that run commands (pass `--allow-commands` to run them): {}",
-                    listed.join("; ")
-                ));
+                KamalValue::Command(_) => {}
             }
         }
     }

@@ -122,11 +122,18 @@ async fn fill_secret(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &spec.name);
-    let found: BTreeMap<String, String> =
-        secrets::import_sources(None, false, false, spec, settings, printer)?
-            .into_iter()
-            .filter(|(k, _)| missing.contains(k))
-            .collect();
+    let found: BTreeMap<String, String> = secrets::import_sources(
+        None,
+        false,
+        false,
+        std::time::Duration::from_secs(60),
+        spec,
+        settings,
+        printer,
+    )?
+    .into_iter()
+    .filter(|(k, _)| missing.contains(k))
+    .collect();
     let mut values = BTreeMap::new();
     if !found.is_empty() {
         let keys: Vec<&str> = found.keys().map(String::as_str).collect();

@@ -282,11 +282,9 @@ pub(crate) fn commit_of(dir: &std::path::Path) -> Commit {
     Commit::pending(async move { asking.await.ok().flatten() })
 }
 
+/// `user@host`: who deploys, for the release record and (with a run id) the lease.
 pub(crate) fn holder(user: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
+    format!("{user}@{}", lease::host_name())
 }
 
 pub(crate) async fn run(
@@ -341,6 +339,7 @@ pub(crate) async fn run(
         user: holder(&target.conn.user),
         git_sha: commit.clone(),
         note: None,
+        server_version: target.version.clone(),
     };
     let target = settings.target(Some(&spec)).await?;
     printer.debug(&format!(
@@ -415,11 +414,15 @@ pub(crate) async fn execute(
     printer: &Printer,
 ) -> anyhow::Result<DeployOutcome> {
     let client = &target.conn.client;
+    printer
+        .mask_app_secret(client, &request.namespace, &request.spec.secret_name())
+        .await;
     let reporter = PrinterReporter::new(printer);
     let result = tokio::select! {
         r = kubectl_rails_deploy::deploy(client, &request, &reporter) => r,
         _ = tokio::signal::ctrl_c() => {
-            lease::release_if_held(client, &request.namespace, &request.spec.name, &request.user).await;
+            let holder = lease::holder_identity(&request.user);
+            lease::release_if_held(client, &request.namespace, &request.spec.name, &holder).await;
             return Err(exit::with_code(
                 exit::INTERRUPTED,
                 "interrupted: the rollout goes on in the cluster without us, and no release was recorded",
