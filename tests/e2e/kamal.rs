@@ -273,3 +273,85 @@ fn cron_entries_run_suspend_and_resume() {
     let unknown = ns.rails(dir, &["cron", "run", "nightly"]).code(2);
     unknown.stderr_has("`nightly` is not a `cron:` entry of the spec (it has depot-sweep-carts, report-send-daily)");
 }
+
+/// A Kamal accessory run in the cluster: the objects pass the `restricted` Pod Security Standard
+/// in a server-side dry run, the password lives in a Secret of its own, and the app's
+/// `DATABASE_URL` points at the accessory.
+#[test]
+fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
+    let ns = TestNs::restricted("accessory");
+    let (app, _) = initialised(Some(&ns));
+    let dir = app.path();
+    let run = ns
+        .rails(dir, &["accessory", "add", "postgres", "--size", "2Gi"])
+        .success();
+    run.stderr_has("added accessory `postgres` (postgres:16, 2Gi volume)");
+    run.stderr_has("its password is in Secret `depot-postgres`");
+    let spec = std::fs::read_to_string(dir.join("config/kubernetes.yml")).unwrap();
+    assert!(
+        spec.contains(
+            "accessories:\n  postgres: {kind: postgres, image: \"postgres:16\", size: 2Gi}\n"
+        ),
+        "{spec}"
+    );
+    assert!(spec.contains("- DATABASE_URL\n"), "{spec}");
+    ns.rails(dir, &["accessory", "add", "redis"]).success();
+    let keys = ns
+        .kubectl(&["get", "secret", "depot-secrets", "-o", "jsonpath={.data}"])
+        .success()
+        .stdout;
+    assert!(
+        keys.contains("DATABASE_URL") && keys.contains("REDIS_URL"),
+        "the app Secret has both URLs"
+    );
+    let password = ns
+        .kubectl(&[
+            "get",
+            "secret",
+            "depot-postgres",
+            "-o",
+            "jsonpath={.data.PASSWORD}",
+        ])
+        .success()
+        .stdout;
+    assert!(!password.is_empty());
+    // Adding again keeps the password; the name must differ.
+    ns.rails(dir, &["accessory", "add", "postgres"])
+        .code(2)
+        .stderr_has("already has accessory `postgres`");
+
+    let yaml = ns.rails(dir, &["render"]).success().stdout;
+    for kind in [
+        "kind: StatefulSet",
+        "name: depot-postgres",
+        "name: depot-redis",
+        "image: postgres:16",
+    ] {
+        assert!(yaml.contains(kind), "{kind} in\n{yaml}");
+    }
+    let applied = crate::support::kubectl_with_stdin(
+        &ns.kubeconfig,
+        &[
+            "-n",
+            &ns.name,
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "-f",
+            "-",
+        ],
+        Some(&yaml),
+    );
+    assert_eq!(
+        applied.code, 0,
+        "the apiserver refused a rendered object:\n{}",
+        applied.stderr
+    );
+    assert!(
+        applied
+            .stdout
+            .contains("statefulset.apps/depot-postgres serverside-applied (server dry run)"),
+        "{}",
+        applied.stdout
+    );
+}

@@ -127,6 +127,15 @@ pub fn new_digest_key() -> Result<Vec<u8>, SecretsError> {
     Ok(key)
 }
 
+/// A password for a service the plugin runs (an accessory): 24 random bytes as hex.
+pub fn new_password() -> Result<String, SecretsError> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| SecretsError::Random {
+        message: e.to_string(),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The app Secret (`<app>-secrets`) in one namespace.
 pub struct AppSecrets {
     api: Api<Secret>,
@@ -293,6 +302,42 @@ impl AppSecrets {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    /// The password of an accessory's Secret (`name`), made and stored the first time: an
+    /// accessory keeps its password when it is added again.
+    pub async fn accessory_password(&self, name: &str) -> Result<String, SecretsError> {
+        let existing = self
+            .api
+            .get_opt(name)
+            .await
+            .map_err(api_err(format!("read Secret `{name}`")))?;
+        if let Some(password) = existing
+            .and_then(|s| s.data)
+            .and_then(|d| d.get("PASSWORD").cloned())
+        {
+            return Ok(String::from_utf8_lossy(&password.0).into_owned());
+        }
+        let password = new_password()?;
+        let mut labels = self.labels();
+        labels.insert(labels::COMPONENT.into(), "accessory".into());
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                labels: Some(labels),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(
+                "PASSWORD".to_string(),
+                ByteString(password.clone().into_bytes()),
+            )])),
+            ..Secret::default()
+        };
+        self.api
+            .create(&kube::api::PostParams::default(), &secret)
+            .await
+            .map_err(api_err(format!("create Secret `{name}`")))?;
+        Ok(password)
     }
 
     /// Writes a `kubernetes.io/dockerconfigjson` Secret for one registry.

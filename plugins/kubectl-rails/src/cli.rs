@@ -162,9 +162,36 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: CronCommand,
     },
+    /// A database or cache in the cluster beside the app: `accessory add postgres|redis`
+    Accessory {
+        #[command(subcommand)]
+        command: AccessoryCommand,
+    },
     /// An alias of the spec's `aliases:` (`kubectl rails dbc` for `dbconsole --reuse`)
     #[command(external_subcommand)]
     Alias(Vec<String>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccessoryCommand {
+    /// Run PostgreSQL or Redis in the cluster, with a volume, a password Secret, and the app's
+    /// `DATABASE_URL`/`REDIS_URL` pointing at it
+    Add(AccessoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AccessoryArgs {
+    /// `postgres` or `redis`
+    pub kind: String,
+    /// Its name in the spec and its objects' suffix (default: the kind)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The image (default: `postgres:16` or `redis:7`)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The size of its data volume
+    #[arg(long, default_value = "10Gi")]
+    pub size: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod accessory;
 pub(crate) mod complete;
 pub(crate) mod cron;
 pub(crate) mod deploy;

@@ -1,0 +1,123 @@
+//! `kubectl rails accessory add postgres|redis`: a database or cache in the cluster beside the
+//! app, for a Kamal accessory that has no managed service to move to. The spec gains the
+//! accessory; its password is made once and kept in a Secret of its own; the app's
+//! `DATABASE_URL` or `REDIS_URL` points at it; the next deploy starts it before migrating.
+
+use std::collections::BTreeMap;
+
+use kubectl_rails_secrets::AppSecrets;
+use kubectl_rails_spec::file::{self, edit};
+use kubectl_rails_spec::model::AccessoryKind;
+
+use crate::cli::{AccessoryArgs, AccessoryCommand};
+use crate::exit;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub(crate) async fn run(
+    command: &AccessoryCommand,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    settings.output(&[])?;
+    let AccessoryCommand::Add(args) = command;
+    add(args, settings, printer).await
+}
+
+async fn add(args: &AccessoryArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
+    let kind = match args.kind.as_str() {
+        "postgres" | "postgresql" => AccessoryKind::Postgres,
+        "redis" => AccessoryKind::Redis,
+        other => {
+            return Err(exit::usage(
+                format!("`{other}` is not an accessory kubectl-rails runs"),
+                Some("use `postgres` or `redis`; anything else is best a managed service whose URL is a secret".into()),
+            ));
+        }
+    };
+    let name = args.name.clone().unwrap_or_else(|| match kind {
+        AccessoryKind::Postgres => "postgres".into(),
+        AccessoryKind::Redis => "redis".into(),
+    });
+    let spec = settings.load_spec(printer)?.spec;
+    if spec.accessories.contains_key(&name) {
+        return Err(exit::usage(
+            format!("the spec already has accessory `{name}`"),
+            Some("pass `--name` for another one".into()),
+        ));
+    }
+    let image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| kind.default_image().to_string());
+    let entry = format!(
+        "{{kind: {}, image: {}, size: {}}}",
+        serde_json::to_string(&kind)?.trim_matches('"'),
+        serde_json::to_string(&image)?,
+        args.size
+    );
+    let url_key = kind.url_key();
+    let mut text = fs_err::read_to_string(&settings.spec_path)?;
+    text = edit::set_in_map(&text, "accessories", &name, &entry).ok_or_else(|| layout(settings))?;
+    if !spec.secrets.iter().any(|k| k == url_key) {
+        text = edit::add_list_item(&text, "secrets", url_key).ok_or_else(|| layout(settings))?;
+    }
+    // The edited spec must be valid before anything is written anywhere.
+    let edited = file::parse(&text, &settings.spec_path)?.spec;
+
+    let target = settings.target(Some(&edited)).await?;
+    crate::commands::deploy::ensure_namespace(&target, settings, printer, false).await?;
+    let store = AppSecrets::new(&target.conn.client, &target.namespace, &edited.name);
+    let existing = store.get().await?.and_then(|s| s.data).unwrap_or_default();
+    if existing.contains_key(url_key)
+        && !settings.prompter.confirm(
+            &format!(
+                "Secret `{}` already has {url_key}. Point it at the new {name}",
+                store.name
+            ),
+            settings.global.yes,
+        )?
+    {
+        return Err(exit::failure(
+            format!("kept {url_key}; nothing was changed"),
+            Some("pass `--yes` to replace it".into()),
+        ));
+    }
+    let secret_name = edited.accessory_name(&name);
+    let password = store.accessory_password(&secret_name).await?;
+    printer.mask_secret(url_key, password.as_bytes());
+    let host = secret_name.clone();
+    let url = match kind {
+        AccessoryKind::Postgres => format!(
+            "postgres://{app}:{password}@{host}:{port}/{app}",
+            app = edited.name,
+            port = kind.port()
+        ),
+        AccessoryKind::Redis => format!("redis://:{password}@{host}:{}/0", kind.port()),
+    };
+    store
+        .set(
+            &BTreeMap::from([(url_key.to_string(), url)]),
+            &crate::commands::secrets::now(),
+        )
+        .await?;
+    file::write_atomic(&settings.spec_path, &text)?;
+    printer.step(&format!(
+        "added accessory `{name}` ({image}, {} volume) to `{}`; its password is in Secret `{secret_name}`, and {url_key} in Secret `{}` points at it",
+        args.size,
+        settings.spec_path.display(),
+        store.name
+    ));
+    printer.info("next: `kubectl rails deploy` starts it before the migration");
+    Ok(())
+}
+
+fn layout(settings: &Settings) -> anyhow::Error {
+    exit::failure(
+        format!(
+            "cannot edit `{}`: it is not laid out as `kubectl rails init` writes it",
+            settings.spec_path.display()
+        ),
+        Some("add the accessory by hand".into()),
+    )
+}
