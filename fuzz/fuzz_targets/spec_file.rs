@@ -7,10 +7,10 @@ use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(loaded) = kubectl_rails_spec::file::parse(text, Path::new("kubernetes.yml")) {
-        let _ = kubectl_rails_spec::render::render(&loaded.spec, &Default::default());
-        let again = kubectl_rails_spec::file::to_yaml(&loaded.spec);
-        let reparsed = kubectl_rails_spec::file::parse(&again, Path::new("kubernetes.yml")).expect("written specs parse");
+    if let Ok(loaded) = kubectl_rails_core::file::parse(text, Path::new("kubernetes.yml")) {
+        let _ = kubectl_rails_core::render::render(&loaded.spec, &Default::default());
+        let again = kubectl_rails_core::file::to_yaml(&loaded.spec);
+        let reparsed = kubectl_rails_core::file::parse(&again, Path::new("kubernetes.yml")).expect("written specs parse");
         assert_eq!(reparsed.spec, loaded.spec);
     }
 });

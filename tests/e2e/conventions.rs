@@ -311,7 +311,7 @@ fn namespace_context_and_kubeconfig_flags_are_honoured() {
     // The spec names no namespace here, so the context's applies.
     let spec_path = app.path().join("config/kubernetes.yml");
     let text = std::fs::read_to_string(&spec_path).unwrap();
-    std::fs::write(&spec_path, kubectl_rails_spec_without_namespace(&text)).unwrap();
+    std::fs::write(&spec_path, kubectl_rails_core_without_namespace(&text)).unwrap();
     let config = two_contexts(app.path(), &ns_a.kubeconfig, &ns_a.name, &ns_b.name);
     let cfg = config.to_str().unwrap();
     // KUBECONFIG points nowhere: only `--kubeconfig` can make these work.
@@ -402,7 +402,7 @@ fn namespace_context_and_kubeconfig_flags_are_honoured() {
     );
 }
 
-fn kubectl_rails_spec_without_namespace(text: &str) -> String {
+fn kubectl_rails_core_without_namespace(text: &str) -> String {
     text.lines()
         .filter(|l| !l.starts_with("namespace:"))
         .map(|l| format!("{l}\n"))

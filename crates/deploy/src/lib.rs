@@ -19,8 +19,8 @@ mod wait;
 
 use std::time::Duration;
 
+use kubectl_rails_core::AppSpec;
 use kubectl_rails_kube::KubeError;
-use kubectl_rails_spec::AppSpec;
 use serde::Serialize;
 
 pub use run::{MissingInputs, deploy, missing_inputs, secret_digest};
@@ -67,7 +67,7 @@ pub struct DeployRequest {
     /// Recorded with the release (`rollback to v3`).
     pub note: Option<String>,
     /// The server's version, for what renders differently on older servers.
-    pub server_version: Option<kubectl_rails_spec::version::ServerVersion>,
+    pub server_version: Option<kubectl_rails_core::version::ServerVersion>,
 }
 
 /// The commit a release is built from. Asking git takes a while in a large repository, so the

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, LogParams, PropagationPolicy};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use kubectl_rails_core::render::Object;
 use kubectl_rails_kube::{Applier, KubeError, api_err};
-use kubectl_rails_spec::render::Object;
 
 use crate::diagnose::{PodProblem, pod_problem, rails_hint};
 use crate::patience::{self, Unscheduled};

@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
+use kubectl_rails_core::render::labels;
 use kubectl_rails_kube::{KubeError, api_err};
-use kubectl_rails_spec::render::labels;
 use serde::{Deserialize, Serialize};
 
 /// Label that carries the revision number on a release record.

@@ -8,10 +8,10 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::IngressClass;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
+use kubectl_rails_core::digest::{DIGEST_KEY, short_hmac};
+use kubectl_rails_core::file;
+use kubectl_rails_core::render::{self, RenderInputs, Stage};
 use kubectl_rails_kube::{Applier, ApplyOutcome, KubeError, api_err};
-use kubectl_rails_spec::digest::{DIGEST_KEY, short_hmac};
-use kubectl_rails_spec::file;
-use kubectl_rails_spec::render::{self, RenderInputs, Stage};
 use sha2::{Digest, Sha256};
 
 use crate::progress::{self, ProcessProgress};
@@ -159,7 +159,7 @@ pub struct MissingInputs {
     /// Keys the spec names that the app Secret lacks (all of them when it does not exist).
     pub secret_keys: Vec<String>,
     /// The pull secret the spec names, when it does not exist.
-    pub pull_secret: Option<kubectl_rails_spec::model::RegistrySpec>,
+    pub pull_secret: Option<kubectl_rails_core::model::RegistrySpec>,
 }
 
 impl MissingInputs {
@@ -168,7 +168,7 @@ impl MissingInputs {
     }
 
     /// Everything missing, as in a namespace that does not exist yet.
-    pub fn all(spec: &kubectl_rails_spec::AppSpec) -> Self {
+    pub fn all(spec: &kubectl_rails_core::AppSpec) -> Self {
         Self {
             secret_keys: spec.secrets.clone(),
             pull_secret: spec.registry.clone(),
@@ -180,7 +180,7 @@ impl MissingInputs {
 pub async fn missing_inputs(
     client: &Client,
     ns: &str,
-    spec: &kubectl_rails_spec::AppSpec,
+    spec: &kubectl_rails_core::AppSpec,
 ) -> Result<MissingInputs, KubeError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let mut out = MissingInputs::default();
@@ -656,7 +656,7 @@ fn config_hash(spec_text: &str, digest: Option<&str>) -> String {
 pub(crate) async fn current_progress(
     client: &Client,
     ns: &str,
-    spec: &kubectl_rails_spec::AppSpec,
+    spec: &kubectl_rails_core::AppSpec,
 ) -> Result<Vec<ProcessProgress>, KubeError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let mut out = Vec::new();

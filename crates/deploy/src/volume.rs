@@ -3,9 +3,9 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, Client};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::render::VOLUME_LABEL;
 use kubectl_rails_kube::{KubeError, api_err};
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::render::VOLUME_LABEL;
 
 /// The node of the app's live pods that mount its ReadWriteOnce volume, if any runs. `None` for
 /// an app without such a volume.

@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, LogParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::render::{CHECKSUM_ANNOTATION, labels};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::render::{CHECKSUM_ANNOTATION, labels};
 
 use crate::diagnose::{PodProblem, log_excerpt, pod_problem, rails_hint};
 

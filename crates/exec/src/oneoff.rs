@@ -12,9 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::render::labels;
 use kubectl_rails_kube::api_err;
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::render::labels;
 
 use crate::ExecError;
 

@@ -5,9 +5,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, Client};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::render::{CHECKSUM_ANNOTATION, labels};
 use kubectl_rails_kube::api_err;
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::render::{CHECKSUM_ANNOTATION, labels};
 
 use crate::ExecError;
 

@@ -7,11 +7,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
+use kubectl_rails_core::model::Autoscale;
+use kubectl_rails_core::render::{self, RenderInputs};
+use kubectl_rails_core::validate::autoscale_problem;
+use kubectl_rails_core::{AppSpec, file};
 use kubectl_rails_kube::{Applier, KubeError, api_err};
-use kubectl_rails_spec::model::Autoscale;
-use kubectl_rails_spec::render::{self, RenderInputs};
-use kubectl_rails_spec::validate::autoscale_problem;
-use kubectl_rails_spec::{AppSpec, file};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaleError {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::SecretsError;
-use kubectl_rails_spec::validate::is_env_key;
+use kubectl_rails_core::validate::is_env_key;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KamalValue {

@@ -15,9 +15,9 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use kubectl_rails_core::digest::{DIGEST_KEY, short_hmac};
+use kubectl_rails_core::render::labels;
 use kubectl_rails_kube::{KubeError, api_err};
-use kubectl_rails_spec::digest::{DIGEST_KEY, short_hmac};
-use kubectl_rails_spec::render::labels;
 use serde::Serialize;
 
 /// Annotation prefix recording when each key last changed.

@@ -133,7 +133,7 @@ fn alias(words: &[String], settings: &Settings, printer: &Printer) -> anyhow::Re
         ));
     };
     let mut argv = vec!["kubectl rails".to_string()];
-    argv.extend(kubectl_rails_spec::kamal::shell_words(line));
+    argv.extend(kubectl_rails_core::kamal::shell_words(line));
     argv.extend(words[1..].iter().cloned());
     let cli = Cli::try_parse_from(&argv).map_err(|e| {
         exit::usage(
@@ -176,9 +176,9 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
         let hint = if let Some(f) = cause.downcast_ref::<exit::Failure>() {
             code = f.code;
             f.hint.clone()
-        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_spec::file::SpecFileError>() {
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_core::file::SpecFileError>() {
             e.hint()
-        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_spec::detect::DetectError>() {
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_core::detect::DetectError>() {
             e.hint().map(str::to_string)
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_kube::KubeError>() {
             e.hint()

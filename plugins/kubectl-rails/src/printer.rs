@@ -149,7 +149,7 @@ impl Printer {
             kube::Api::namespaced(client.clone(), namespace);
         if let Ok(Some(secret)) = api.get_opt(name).await {
             for (key, value) in secret.data.unwrap_or_default() {
-                if key != kubectl_rails_spec::digest::DIGEST_KEY {
+                if key != kubectl_rails_core::digest::DIGEST_KEY {
                     self.mask_secret(&key, &value.0);
                 }
             }

@@ -4,12 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::file::{self, Loaded};
+use kubectl_rails_core::validate::check_namespace;
+use kubectl_rails_core::version::ServerVersion;
 use kubectl_rails_kube::proxy::ProxyEnv;
 use kubectl_rails_kube::{ClusterArgs, Connection};
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::file::{self, Loaded};
-use kubectl_rails_spec::validate::check_namespace;
-use kubectl_rails_spec::version::ServerVersion;
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit;
@@ -35,7 +35,7 @@ impl Settings {
         let spec_path = global
             .spec_file
             .clone()
-            .unwrap_or_else(|| global.app_dir.join(kubectl_rails_spec::SPEC_PATH));
+            .unwrap_or_else(|| global.app_dir.join(kubectl_rails_core::SPEC_PATH));
         let interactive =
             !global.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Self {

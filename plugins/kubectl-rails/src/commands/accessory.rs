@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use kubectl_rails_core::file::{self, edit};
+use kubectl_rails_core::model::AccessoryKind;
 use kubectl_rails_secrets::AppSecrets;
-use kubectl_rails_spec::file::{self, edit};
-use kubectl_rails_spec::model::AccessoryKind;
 
 use crate::cli::{AccessoryArgs, AccessoryCommand};
 use crate::exit;

@@ -11,8 +11,8 @@ use clap::CommandFactory;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::ListParams;
+use kubectl_rails_core::{AppSpec, file};
 use kubectl_rails_kube::ClusterArgs;
-use kubectl_rails_spec::{AppSpec, file};
 
 use crate::cli::Cli;
 use crate::printer::Printer;
@@ -41,7 +41,7 @@ fn spec(words: &[String]) -> Option<AppSpec> {
     let dir = flag_value(words, &["-C", "--app-dir"]).unwrap_or_else(|| ".".into());
     let path = flag_value(words, &["--file"])
         .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(&dir).join(kubectl_rails_spec::SPEC_PATH));
+        .unwrap_or_else(|| std::path::Path::new(&dir).join(kubectl_rails_core::SPEC_PATH));
     file::load(&path).ok().map(|l| l.spec)
 }
 

@@ -13,10 +13,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::file::{self, edit};
+use kubectl_rails_core::render::{cron_job_name, labels};
 use kubectl_rails_kube::api_err;
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::file::{self, edit};
-use kubectl_rails_spec::render::{cron_job_name, labels};
 
 use crate::cli::{CronCommand, OutputFormat};
 use crate::exit;

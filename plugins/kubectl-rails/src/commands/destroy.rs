@@ -5,8 +5,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams, PropagationPolicy};
+use kubectl_rails_core::render::labels;
 use kubectl_rails_kube::{api_err, api_resource};
-use kubectl_rails_spec::render::labels;
 
 use crate::cli::DestroyArgs;
 use crate::exit;

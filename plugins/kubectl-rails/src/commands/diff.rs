@@ -2,8 +2,8 @@
 
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
+use kubectl_rails_core::render::{self, RenderInputs};
 use kubectl_rails_kube::{FIELD_MANAGER, api_err, api_resource, comparable};
-use kubectl_rails_spec::render::{self, RenderInputs};
 
 use crate::cli::DiffArgs;
 use crate::commands::deploy::resolve_image;

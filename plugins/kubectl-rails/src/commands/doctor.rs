@@ -12,11 +12,11 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::{Api, Client};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::model::IssuerKind;
+use kubectl_rails_core::rbac::PERMISSIONS;
+use kubectl_rails_core::version::{MIN_SUPPORTED, ServerVersion};
 use kubectl_rails_secrets::docker::normalize_server;
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::model::IssuerKind;
-use kubectl_rails_spec::rbac::PERMISSIONS;
-use kubectl_rails_spec::version::{MIN_SUPPORTED, ServerVersion};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;

@@ -4,8 +4,8 @@
 
 use comfy_table::Table;
 use comfy_table::presets::NOTHING;
-use kubectl_rails_spec::file::{self, edit};
-use kubectl_rails_spec::validate::is_env_key;
+use kubectl_rails_core::file::{self, edit};
+use kubectl_rails_core::validate::is_env_key;
 
 use crate::cli::{EnvCommand, OutputFormat};
 use crate::exit;

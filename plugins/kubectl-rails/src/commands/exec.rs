@@ -24,7 +24,7 @@ pub(crate) fn pass_through(code: i32) -> anyhow::Result<()> {
 /// The pod to use: the newest Ready one, or the user's pick from a list.
 async fn choose_pod(
     target: &Target,
-    spec: &kubectl_rails_spec::AppSpec,
+    spec: &kubectl_rails_core::AppSpec,
     process: &str,
     pick: bool,
     settings: &Settings,

@@ -2,7 +2,7 @@
 //! exec, logs, scale and secrets do in the app's namespace. An admin applies it; CI deploys with
 //! the ServiceAccount's token.
 
-use kubectl_rails_spec::rbac;
+use kubectl_rails_core::rbac;
 
 use crate::cli::OutputFormat;
 use crate::commands::render::to_yaml;

@@ -1,8 +1,8 @@
 //! `kubectl rails render`: print the app's objects, or write them to a folder.
 
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::file::write_atomic;
-use kubectl_rails_spec::render::{self, Release, RenderInputs};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::file::write_atomic;
+use kubectl_rails_core::render::{self, Release, RenderInputs};
 
 use crate::cli::{OutputFormat, RenderArgs};
 use crate::printer::Printer;

@@ -1,9 +1,9 @@
 //! `kubectl rails rollback [REVISION]`: deploy an earlier release's spec again, image and config
 //! together. Migrations are not reversed.
 
+use kubectl_rails_core::file;
 use kubectl_rails_deploy::release::{self, ReleaseStatus};
 use kubectl_rails_deploy::{Commit, DeployRequest, MigrateMode};
-use kubectl_rails_spec::file;
 
 use crate::cli::{OutputFormat, RollbackArgs};
 use crate::commands::deploy;

@@ -1,9 +1,9 @@
 //! `kubectl rails scale` and `autoscale`: the cluster first, then the spec file, so that a
 //! refused change leaves the file as it was and the next deploy does not undo an accepted one.
 
+use kubectl_rails_core::file;
+use kubectl_rails_core::model::Autoscale;
 use kubectl_rails_scale::{self as scaling, ScaleError};
-use kubectl_rails_spec::file;
-use kubectl_rails_spec::model::Autoscale;
 
 use crate::cli::{AutoscaleArgs, ScaleArgs};
 use crate::exit;

@@ -11,13 +11,13 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::jiff::{Timestamp, Unit};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::dotenv::{self, looks_secret};
+use kubectl_rails_core::render::{self, CHECKSUM_ANNOTATION, RenderInputs};
+use kubectl_rails_core::validate::is_env_key;
 use kubectl_rails_kube::api_err;
 use kubectl_rails_secrets::kamal::{self, KamalValue};
 use kubectl_rails_secrets::{AppSecrets, docker, manifests};
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::dotenv::{self, looks_secret};
-use kubectl_rails_spec::render::{self, CHECKSUM_ANNOTATION, RenderInputs};
-use kubectl_rails_spec::validate::is_env_key;
 
 use crate::cli::{OutputFormat, SecretsCommand};
 use crate::exit;
@@ -254,8 +254,8 @@ fn move_out_of_env<'a>(
     }
     let mut text = fs_err::read_to_string(&settings.spec_path)?;
     for key in &moving {
-        let edited = kubectl_rails_spec::file::edit::remove(&text, &["env", key])
-            .and_then(|t| kubectl_rails_spec::file::edit::add_list_item(&t, "secrets", key));
+        let edited = kubectl_rails_core::file::edit::remove(&text, &["env", key])
+            .and_then(|t| kubectl_rails_core::file::edit::add_list_item(&t, "secrets", key));
         text = edited.ok_or_else(|| {
             exit::failure(
                 format!(
@@ -266,8 +266,8 @@ fn move_out_of_env<'a>(
             )
         })?;
     }
-    kubectl_rails_spec::file::parse(&text, &settings.spec_path)?;
-    kubectl_rails_spec::file::write_atomic(&settings.spec_path, &text)?;
+    kubectl_rails_core::file::parse(&text, &settings.spec_path)?;
+    kubectl_rails_core::file::write_atomic(&settings.spec_path, &text)?;
     printer.step(&format!(
         "moved {} from plain `env` to `secrets:` in `{}`",
         moving

@@ -15,11 +15,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::render::labels;
 use kubectl_rails_deploy::progress;
 use kubectl_rails_deploy::release;
 use kubectl_rails_kube::api_err;
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::render::labels;
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, StatusArgs};

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kubectl_rails_spec::AppSpec;
+use kubectl_rails_core::AppSpec;
 
 use crate::exit;
 use crate::printer::Printer;

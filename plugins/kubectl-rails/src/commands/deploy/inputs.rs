@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
+use kubectl_rails_core::AppSpec;
 use kubectl_rails_deploy::{MissingInputs, missing_inputs};
 use kubectl_rails_kube::api_err;
 use kubectl_rails_secrets::{AppSecrets, docker};
-use kubectl_rails_spec::AppSpec;
 
 use crate::commands::secrets;
 use crate::exit;

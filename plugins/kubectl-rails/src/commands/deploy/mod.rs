@@ -5,13 +5,13 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::PostParams;
+use kubectl_rails_core::file::SpecFileError;
+use kubectl_rails_core::{AppSpec, ImageSpec};
 use kubectl_rails_deploy::progress::ProcessProgress;
 use kubectl_rails_deploy::{
     Commit, DeployError, DeployOutcome, DeployRequest, MigrateMode, Reporter, lease,
 };
 use kubectl_rails_kube::api_err;
-use kubectl_rails_spec::file::SpecFileError;
-use kubectl_rails_spec::{AppSpec, ImageSpec};
 
 mod hooks;
 mod inputs;

@@ -1,9 +1,9 @@
 //! The questions `init` asks only when the folder cannot answer them: the image's user and
 //! whether its registry needs a login.
 
-use kubectl_rails_spec::ImageSpec;
-use kubectl_rails_spec::detect::ImageUser;
-use kubectl_rails_spec::propose::Proposal;
+use kubectl_rails_core::ImageSpec;
+use kubectl_rails_core::detect::ImageUser;
+use kubectl_rails_core::propose::Proposal;
 
 use super::Mode;
 use crate::cli::InitArgs;

@@ -3,12 +3,12 @@
 mod ask;
 mod summary;
 
-use kubectl_rails_spec::ImageSpec;
-use kubectl_rails_spec::detect::{self, Detection};
-use kubectl_rails_spec::file;
-use kubectl_rails_spec::model::{Placement, Toleration};
-use kubectl_rails_spec::propose::{self, Answers};
-use kubectl_rails_spec::validate::{self, check_app_name, check_namespace};
+use kubectl_rails_core::ImageSpec;
+use kubectl_rails_core::detect::{self, Detection};
+use kubectl_rails_core::file;
+use kubectl_rails_core::model::{Placement, Toleration};
+use kubectl_rails_core::propose::{self, Answers};
+use kubectl_rails_core::validate::{self, check_app_name, check_namespace};
 
 use crate::cli::InitArgs;
 use crate::exit;
@@ -301,7 +301,7 @@ fn build_spec(
         kamal_report: detection
             .kamal
             .as_ref()
-            .map(|k| kubectl_rails_spec::kamal::report_text(&k.report)),
+            .map(|k| kubectl_rails_core::kamal::report_text(&k.report)),
     })
 }
 

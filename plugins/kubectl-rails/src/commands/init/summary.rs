@@ -1,7 +1,7 @@
 //! The table `init` ends with: what the folder told, what was decided and why, what to do next.
 
-use kubectl_rails_spec::AppSpec;
-use kubectl_rails_spec::detect::{Database, Detection};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::detect::{Database, Detection};
 
 use super::Mode;
 
