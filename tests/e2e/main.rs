@@ -10,6 +10,7 @@ mod cluster_smoke;
 mod conventions;
 mod corpus;
 mod deploy;
+mod destinations;
 mod doctor;
 mod exec;
 mod faults;

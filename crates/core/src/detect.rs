@@ -251,6 +251,8 @@ pub struct Detection {
     pub schedule: Option<crate::schedule::Schedule>,
     /// Solid Queue's `config/recurring.yml` is there (Solid Queue runs those tasks itself).
     pub recurring_yml: bool,
+    /// Kamal destinations: `config/deploy.<destination>.yml`, each as its own text.
+    pub kamal_destinations: Vec<(String, String)>,
 }
 
 impl Detection {
@@ -370,6 +372,24 @@ pub fn detect(dir: &Path, need_dockerfile: bool) -> Result<Detection, DetectErro
     }
     d.schedule = read("config/schedule.rb")?.map(|t| crate::schedule::parse(&t));
     d.recurring_yml = dir.join("config/recurring.yml").is_file();
+    let mut destinations: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(dir.join("config"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some(dest) = file
+            .strip_prefix("deploy.")
+            .and_then(|r| r.strip_suffix(".yml"))
+            .filter(|d| !d.is_empty() && !d.contains('.'))
+            && let Some(text) = read(&format!("config/{file}"))?
+        {
+            destinations.push((dest.to_string(), text));
+        }
+    }
+    destinations.sort();
+    d.kamal_destinations = destinations;
     Ok(d)
 }
 

@@ -26,6 +26,8 @@ pub enum SpecFileError {
         message: String,
         hint: Option<String>,
     },
+    #[error("destination `{destination}` has no overlay `{}`", path.display())]
+    NoDestination { destination: String, path: PathBuf },
     #[error("failed to write `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -42,6 +44,9 @@ impl SpecFileError {
                 Some("run `kubectl rails init` in the app folder to create it".into())
             }
             Self::Invalid { hint, .. } => hint.clone(),
+            Self::NoDestination { .. } => Some(
+                "write it (keys laid over `config/kubernetes.yml`, such as `namespace`, `context`, `ingress`), or import Kamal's `config/deploy.<destination>.yml` with `kubectl rails init`".into(),
+            ),
             Self::Read { .. } | Self::Write { .. } => None,
         }
     }
@@ -82,6 +87,113 @@ pub fn load(path: &Path) -> Result<Loaded, SpecFileError> {
         }
     })?;
     parse(&text, path)
+}
+
+/// The overlay of a destination: `config/kubernetes.staging.yml` beside `config/kubernetes.yml`.
+pub fn overlay_path(base: &Path, destination: &str) -> PathBuf {
+    let stem = base
+        .file_stem()
+        .map_or_else(|| "kubernetes".into(), |s| s.to_string_lossy().into_owned());
+    let ext = base
+        .extension()
+        .map_or_else(|| "yml".into(), |e| e.to_string_lossy().into_owned());
+    base.with_file_name(format!("{stem}.{destination}.{ext}"))
+}
+
+/// Reads the base spec with a destination's overlay laid over it, as Kamal lays
+/// `deploy.<destination>.yml` over `deploy.yml`: mappings merge, everything else (lists
+/// included) is replaced by the overlay's value.
+pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFileError> {
+    let overlay = overlay_path(base, destination);
+    let overlay_text = match fs_err::read_to_string(&overlay) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SpecFileError::NoDestination {
+                destination: destination.to_string(),
+                path: overlay,
+            });
+        }
+        Err(source) => {
+            return Err(SpecFileError::Read {
+                path: overlay,
+                source,
+            });
+        }
+    };
+    let base_text = match fs_err::read_to_string(base) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SpecFileError::Missing {
+                path: base.to_path_buf(),
+            });
+        }
+        Err(source) => {
+            return Err(SpecFileError::Read {
+                path: base.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let as_value = |text: &str, path: &Path| -> Result<serde_json::Value, SpecFileError> {
+        let v: serde_json::Value =
+            serde_saphyr::from_str(text).map_err(|e| from_yaml_error(&e, path))?;
+        Ok(if v.is_null() {
+            serde_json::json!({})
+        } else {
+            v
+        })
+    };
+    let mut merged = as_value(&base_text, base)?;
+    let over = as_value(&overlay_text, &overlay)?;
+    if !over.is_object() {
+        return Err(SpecFileError::Invalid {
+            path: overlay,
+            line: 1,
+            column: 1,
+            message: "a destination overlay must be a mapping of spec keys".into(),
+            hint: None,
+        });
+    }
+    lay_over(&mut merged, over);
+    // The merged spec is checked as one text, so that errors name keys as the user wrote them.
+    let text = serde_saphyr::to_string(&merged).map_err(|e| SpecFileError::Invalid {
+        path: overlay.clone(),
+        line: 1,
+        column: 1,
+        message: e.to_string(),
+        hint: None,
+    })?;
+    parse(&text, &overlay).map_err(|e| match e {
+        SpecFileError::Invalid { message, hint, .. } => SpecFileError::Invalid {
+            path: overlay.clone(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "{message} (in `{}` laid over `{}`)",
+                overlay.display(),
+                base.display()
+            ),
+            hint,
+        },
+        other => other,
+    })
+}
+
+/// Lays `over` on `base`: mappings merge key by key, any other value replaces.
+pub fn lay_over(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => lay_over(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
 }
 
 /// Parses and validates spec text; `path` is only used in messages.
@@ -329,6 +441,32 @@ mod tests {
             Some((5, 15))
         );
         assert_eq!(locate(text, &["name"]), Some((1, 7)));
+    }
+
+    #[test]
+    fn an_overlay_merges_maps_and_replaces_lists() {
+        let mut base: serde_json::Value = serde_saphyr::from_str(
+            "name: shop\nweb: {port: 3000, replicas: 2}\ningress: {hosts: [shop.example.com], tls: true}\nsecrets: [A, B]\n",
+        )
+        .unwrap();
+        let over: serde_json::Value = serde_saphyr::from_str(
+            "namespace: shop-staging\nweb: {replicas: 1}\ningress: {hosts: [staging.shop.example.com]}\nsecrets: [A]\n",
+        )
+        .unwrap();
+        lay_over(&mut base, over);
+        assert_eq!(
+            base,
+            serde_json::json!({
+                "name": "shop", "namespace": "shop-staging",
+                "web": {"port": 3000, "replicas": 1},
+                "ingress": {"hosts": ["staging.shop.example.com"], "tls": true},
+                "secrets": ["A"],
+            })
+        );
+        assert_eq!(
+            overlay_path(Path::new("config/kubernetes.yml"), "staging"),
+            Path::new("config/kubernetes.staging.yml")
+        );
     }
 
     #[test]

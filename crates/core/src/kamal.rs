@@ -561,6 +561,51 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
     Ok(k)
 }
 
+/// What a destination file (`config/deploy.<destination>.yml`) says: only the keys it holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Partial {
+    pub image: Option<String>,
+    pub registry_server: Option<String>,
+    /// How many web servers it lists: one replica each.
+    pub web_hosts: Option<usize>,
+    pub hosts: Vec<String>,
+    pub ssl: Option<bool>,
+    pub env_clear: BTreeMap<String, String>,
+    pub env_secret: Vec<String>,
+}
+
+/// Reads a Kamal destination file, which overrides only some keys of `deploy.yml`.
+pub fn parse_partial(text: &str) -> Result<Partial, String> {
+    let root: Value = serde_saphyr::from_str(text).map_err(|e| e.without_snippet().to_string())?;
+    let at = |path: &[&str]| path.iter().try_fold(&root, |v, k| v.get(k));
+    let web_hosts =
+        match at(&["servers", "web"]).or_else(|| at(&["servers"]).filter(|v| v.is_array())) {
+            Some(Value::Array(hosts)) => Some(hosts.len()),
+            Some(Value::Object(web)) => match web.get("hosts") {
+                Some(Value::Array(hosts)) => Some(hosts.len()),
+                _ => None,
+            },
+            _ => None,
+        };
+    let (env_clear, env_secret) = env_of(at(&["env"]));
+    let mut hosts: Vec<String> = at(&["proxy", "host"])
+        .and_then(text_of)
+        .into_iter()
+        .collect();
+    if let Some(Value::Array(h)) = at(&["proxy", "hosts"]) {
+        hosts.extend(h.iter().filter_map(text_of));
+    }
+    Ok(Partial {
+        image: at(&["image"]).and_then(text_of),
+        registry_server: at(&["registry", "server"]).and_then(text_of),
+        web_hosts,
+        hosts,
+        ssl: at(&["proxy", "ssl"]).and_then(Value::as_bool),
+        env_clear,
+        env_secret,
+    })
+}
+
 /// The report as text: one line per key, `key  fate  detail`.
 pub fn report_text(lines: &[ImportLine]) -> String {
     let width = lines.iter().map(|l| l.key.len()).max().unwrap_or(0);

@@ -70,6 +70,57 @@ pub struct AppSpec {
     /// `config/kubernetes/hooks`, else Kamal's `.kamal/hooks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks_path: Option<String>,
+    /// The kubeconfig context this spec (usually a destination's overlay) must be deployed
+    /// with: any other context is refused before anything changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The API server URL this spec must be deployed to, whatever the context is called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Review apps: one namespace per pull request (`kubectl rails review up pr-123`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSpec>,
+}
+
+/// How a review app is made from the app. Patterns may hold `{app}` and `{name}` (the review
+/// app's name, such as `pr-123`); override values may also hold `{db_name}` (the name with `_`
+/// for `-`) and `{KEY}`, the value of `KEY` in the base Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSpec {
+    /// The ingress host of a review app, such as `{name}.review.example.com`.
+    pub host: String,
+    /// Its namespace; `{app}-{name}` by default.
+    #[serde(default = "default_review_namespace")]
+    pub namespace: String,
+    /// Secret keys set per review app, from a template (`DATABASE_URL: "{DATABASE_URL}_{db_name}"`).
+    #[serde(
+        default,
+        rename = "override",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub overrides: BTreeMap<String, String>,
+    /// What the first deploy of a review app runs instead of the migration.
+    #[serde(default = "default_prepare")]
+    pub prepare: Vec<String>,
+    /// Run once after the first deploy, such as `[bin/rails, db:seed]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<Vec<String>>,
+}
+
+fn default_review_namespace() -> String {
+    "{app}-{name}".into()
+}
+
+fn default_prepare() -> Vec<String> {
+    vec!["bin/rails".into(), "db:prepare".into()]
+}
+
+impl ReviewSpec {
+    /// A pattern with `{app}` and `{name}` filled in.
+    pub fn fill(pattern: &str, app: &str, name: &str) -> String {
+        pattern.replace("{app}", app).replace("{name}", name)
+    }
 }
 
 /// A scheduled command.

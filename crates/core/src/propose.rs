@@ -429,6 +429,59 @@ impl Proposal {
             aliases: self.aliases,
             accessories: BTreeMap::new(),
             hooks_path: self.hooks_path,
+            context: None,
+            server: None,
+            review: None,
         }
     }
+}
+
+/// The overlay of a Kamal destination (`config/deploy.<destination>.yml`): its own namespace,
+/// and what the destination file says of hosts, web servers (as replicas), env and image.
+pub fn destination_overlay(
+    app: &str,
+    destination: &str,
+    kamal_text: &str,
+) -> Result<String, String> {
+    let k = crate::kamal::parse_partial(kamal_text)?;
+    let mut overlay = serde_json::Map::new();
+    overlay.insert("namespace".into(), format!("{app}-{destination}").into());
+    if let Some(image) = &k.image {
+        overlay.insert(
+            "image".into(),
+            serde_json::json!({"repository": match &k.registry_server {
+                Some(server) if !image.starts_with(&format!("{server}/")) => format!("{server}/{image}"),
+                _ => image.clone(),
+            }}),
+        );
+    }
+    if let Some(n) = k.web_hosts {
+        overlay.insert("web".into(), serde_json::json!({"replicas": n}));
+    }
+    if !k.hosts.is_empty() {
+        let mut ingress = serde_json::json!({"hosts": k.hosts});
+        if let Some(ssl) = k.ssl {
+            ingress["tls"] = ssl.into();
+        }
+        overlay.insert("ingress".into(), ingress);
+    }
+    if !k.env_clear.is_empty() {
+        overlay.insert(
+            "env".into(),
+            serde_json::to_value(&k.env_clear).unwrap_or_default(),
+        );
+    }
+    if !k.env_secret.is_empty() {
+        overlay.insert(
+            "secrets".into(),
+            serde_json::to_value(&k.env_secret).unwrap_or_default(),
+        );
+    }
+    let body =
+        serde_saphyr::to_string(&serde_json::Value::Object(overlay)).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "# Destination `{destination}`, from Kamal's config/deploy.{destination}.yml: laid over config/kubernetes.yml\n\
+         # by `kubectl rails -d {destination} ...` (maps merge, lists replace). Pin it to its cluster with\n\
+         # `context: <kubeconfig context>` (or `server: <API server URL>`), so no other cluster takes it.\n{body}"
+    ))
 }

@@ -346,6 +346,45 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             ));
         }
     }
+    if let Some(review) = &spec.review {
+        let sample_host = crate::model::ReviewSpec::fill(&review.host, &spec.name, "pr-1");
+        if !review.host.contains("{name}") || !is_host(&sample_host) {
+            out.push(
+                Violation::new(
+                    &["review", "host"],
+                    format!("`{}` is not a host pattern with `{{name}}`", review.host),
+                )
+                .hint("for example `{name}.review.example.com`"),
+            );
+        }
+        let sample_ns = crate::model::ReviewSpec::fill(&review.namespace, &spec.name, "pr-1");
+        if !review.namespace.contains("{name}") || check_namespace(&sample_ns).is_err() {
+            out.push(
+                Violation::new(
+                    &["review", "namespace"],
+                    format!(
+                        "`{}` is not a namespace pattern with `{{name}}`",
+                        review.namespace
+                    ),
+                )
+                .hint("for example `{app}-{name}`"),
+            );
+        }
+        if review.prepare.is_empty() {
+            out.push(Violation::new(
+                &["review", "prepare"],
+                "the first deploy of a review app needs a command, such as `[bin/rails, db:prepare]`",
+            ));
+        }
+        for key in review.overrides.keys() {
+            if !is_env_key(key) {
+                out.push(Violation::new(
+                    &["review", "override", key],
+                    format!("`{key}` is not a valid environment variable name"),
+                ));
+            }
+        }
+    }
     if spec.migrate.command.is_empty() {
         out.push(
             Violation::new(&["migrate", "command"], "the migration command is empty")

@@ -91,6 +91,9 @@ pub(crate) struct GlobalArgs {
         default_value = "."
     )]
     pub app_dir: PathBuf,
+    /// A destination: `config/kubernetes.<DEST>.yml` laid over the spec (maps merge, lists replace)
+    #[arg(short = 'd', long = "destination", global = true, value_name = "DEST")]
+    pub destination: Option<String>,
     /// The spec file (default: `config/kubernetes.yml` in the app folder)
     #[arg(long = "file", global = true, value_name = "FILE")]
     pub spec_file: Option<PathBuf>,
@@ -167,9 +170,42 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AccessoryCommand,
     },
+    /// Review apps, one namespace per pull request: up, down, list, prune
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
     /// An alias of the spec's `aliases:` (`kubectl rails dbc` for `dbconsole --reuse`)
     #[command(external_subcommand)]
     Alias(Vec<String>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReviewCommand {
+    /// Deploy a review app into its own namespace and print its URL
+    Up {
+        /// Its name, such as `pr-123` (default: the current git branch)
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+        /// Remove it with `review prune` after this long, such as `72h`
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// The image tag (default: the spec's, else the git commit)
+        #[arg(long)]
+        tag: Option<String>,
+        /// Overall time limit of its deploy
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Remove a review app: its namespace and everything in it, Secrets and volumes too
+    Down {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// The review apps, their age, image, URL and expiry
+    List,
+    /// Remove the review apps whose `--ttl` has passed (for a CI cron)
+    Prune,
 }
 
 #[derive(Debug, Subcommand)]

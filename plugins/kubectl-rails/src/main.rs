@@ -104,6 +104,7 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
         Command::Env { command } => commands::env::run(&command, settings, printer),
         Command::Cron { command } => commands::cron::run(&command, settings, printer).await,
+        Command::Review { command } => commands::review::run(&command, settings, printer).await,
         Command::Accessory { command } => {
             commands::accessory::run(&command, settings, printer).await
         }

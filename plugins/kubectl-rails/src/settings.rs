@@ -72,12 +72,20 @@ impl Settings {
     /// Reads the spec. Its warnings are said by `init`, `render` and `deploy`
     /// ([`Settings::load_spec_and_warn`]), not by every command that reads it.
     pub(crate) fn load_spec(&self, _printer: &Printer) -> anyhow::Result<Loaded> {
-        Ok(file::load(&self.spec_path)?)
+        self.read_spec()
+    }
+
+    /// The spec, with the destination's overlay laid over it when `-d` names one.
+    fn read_spec(&self) -> anyhow::Result<Loaded> {
+        Ok(match &self.global.destination {
+            Some(d) => file::load_destination(&self.spec_path, d)?,
+            None => file::load(&self.spec_path)?,
+        })
     }
 
     /// Reads the spec and says its warnings, once.
     pub(crate) fn load_spec_and_warn(&self, printer: &Printer) -> anyhow::Result<Loaded> {
-        let loaded = file::load(&self.spec_path)?;
+        let loaded = self.read_spec()?;
         for w in &loaded.warnings {
             printer.warn(w);
         }
@@ -119,6 +127,40 @@ impl Settings {
         Ok(target)
     }
 
+    /// A spec pinned to a context or a server (a destination's, usually) is refused on any
+    /// other cluster, before a single request: the current context is global state, and a
+    /// production deploy into staging is the classic accident.
+    fn check_pinned(&self, spec: &AppSpec, conn: &Connection) -> anyhow::Result<()> {
+        let which = match &self.global.destination {
+            Some(d) => format!("destination `{d}`"),
+            None => "the spec".to_string(),
+        };
+        let here = format!("context `{}` (server {})", conn.context, conn.server);
+        if let Some(pinned) = &spec.context
+            && pinned != &conn.context
+        {
+            return Err(exit::failure(
+                format!(
+                    "{which} is pinned to context `{pinned}`, but this command would run on {here}; nothing was changed"
+                ),
+                Some(format!(
+                    "pass `--context {pinned}` to use it, or pick the destination of this cluster with `-d`"
+                )),
+            ));
+        }
+        if let Some(pinned) = &spec.server
+            && pinned.trim_end_matches('/') != conn.server.trim_end_matches('/')
+        {
+            return Err(exit::failure(
+                format!(
+                    "{which} is pinned to server {pinned}, but this command would run on {here}; nothing was changed"
+                ),
+                Some("choose the kubeconfig context of that server with `--context`".into()),
+            ));
+        }
+        Ok(())
+    }
+
     /// [`Settings::target`] without the version check, for `doctor`, which reports it.
     pub(crate) async fn target_any_version(
         &self,
@@ -144,6 +186,9 @@ impl Settings {
             proxy_env: ProxyEnv::from_env(),
         };
         let conn = kubectl_rails_kube::connect(&args).await?;
+        if let Some(spec) = spec {
+            self.check_pinned(spec, &conn)?;
+        }
         let info = conn.check_reachable().await.context("preflight")?;
         let version = ServerVersion::parse(&info.major, &info.minor, &info.git_version);
         let namespace = self.namespace(spec, Some(&conn))?;

@@ -14,6 +14,7 @@ pub(crate) mod logs;
 pub(crate) mod rbac;
 pub(crate) mod releases;
 pub(crate) mod render;
+pub(crate) mod review;
 pub(crate) mod rollback;
 pub(crate) mod run;
 pub(crate) mod scale;

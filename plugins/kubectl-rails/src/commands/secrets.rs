@@ -416,7 +416,20 @@ pub(crate) fn import_sources(
             printer.step(&format!("read `{key_file}` as RAILS_MASTER_KEY"));
         }
     }
-    if let Ok(text) = fs_err::read_to_string(dir.join(".kamal/secrets")) {
+    // Kamal 2 reads `.kamal/secrets-common`, then the destination's own file.
+    let own = match &settings.global.destination {
+        Some(d) => format!(".kamal/secrets.{d}"),
+        None => ".kamal/secrets".to_string(),
+    };
+    let common = fs_err::read_to_string(dir.join(".kamal/secrets-common")).ok();
+    let found = fs_err::read_to_string(dir.join(&own)).ok();
+    if common.is_some() || found.is_some() {
+        // Line numbers count from the top of the common file, as Kamal reads them.
+        let text = match (common, found) {
+            (Some(c), Some(f)) => format!("{c}\n{f}"),
+            (Some(c), None) => c,
+            (None, f) => f.unwrap_or_default(),
+        };
         let lines = kamal::parse(&text)?;
         let wanted: Vec<String> = lines
             .iter()

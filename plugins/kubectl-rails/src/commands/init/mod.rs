@@ -67,8 +67,24 @@ fn write_and_tell(
         summary,
         registry,
         kamal_report,
+        overlays,
     } = build_spec(args, settings, printer, mode)?;
     write_spec(settings, printer, &spec_text)?;
+    for (destination, text) in overlays {
+        let path = file::overlay_path(&settings.spec_path, &destination);
+        if path.exists() {
+            printer.note(&format!(
+                "kept `{}`: Kamal's destination `{destination}` is already there",
+                path.display()
+            ));
+            continue;
+        }
+        file::write_atomic(&path, &text)?;
+        printer.step(&format!(
+            "wrote `{}` for Kamal's destination `{destination}` (`kubectl rails -d {destination} deploy`)",
+            path.display()
+        ));
+    }
     for note in notes {
         printer.note(&note);
     }
@@ -90,6 +106,8 @@ struct InitOutcome {
     registry: Registry,
     /// What became of every key of Kamal's `config/deploy.yml`, when there is one.
     kamal_report: Option<String>,
+    /// Overlays of Kamal's destinations: (destination, text).
+    overlays: Vec<(String, String)>,
 }
 
 /// Checks flag values first, so that a bad flag is a usage error before any file is read.
@@ -302,6 +320,20 @@ fn build_spec(
             .kamal
             .as_ref()
             .map(|k| kubectl_rails_core::kamal::report_text(&k.report)),
+        overlays: detection
+            .kamal_destinations
+            .iter()
+            .map(|(dest, text)| {
+                propose::destination_overlay(&spec.name, dest, text)
+                    .map(|overlay| (dest.clone(), overlay))
+                    .map_err(|message| {
+                        exit::failure(
+                            format!("cannot read Kamal's `config/deploy.{dest}.yml`: {message}"),
+                            Some("check its YAML".into()),
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 

@@ -1,0 +1,318 @@
+//! Staging and production as destinations (`-d`), pinned to their clusters, Kamal's destination
+//! files imported, and review apps per pull request.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::deploy::rails71_app;
+use crate::support::{TestNs, fixture, kubectl, rails};
+
+/// A copy of the test kubeconfig with two more contexts, `staging` and `production`, on the same
+/// cluster; the current one is `staging`.
+fn two_context_kubeconfig(ns: &TestNs, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(&ns.kubeconfig).unwrap();
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let base = config["contexts"][0]["context"].clone();
+    for name in ["staging", "production"] {
+        config["contexts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": name, "context": base}));
+    }
+    config["current-context"] = "staging".into();
+    let path = dir.join("two-contexts.kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// Write requests the plugin made in `namespace`, from the apiserver's audit log.
+fn plugin_writes_in(ns: &TestNs, namespace: &str) -> Vec<String> {
+    let audit = ns.kubeconfig.parent().unwrap().join("logs/audit.log");
+    std::fs::read_to_string(audit)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("kubectl-rails/")
+                && (e["objectRef"]["namespace"] == namespace || e["objectRef"]["name"] == namespace)
+                && ["create", "update", "patch", "delete"]
+                    .contains(&e["verb"].as_str().unwrap_or_default())
+        })
+        .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
+        .collect()
+}
+
+#[test]
+fn a_destination_pinned_to_another_context_is_refused_and_changes_nothing() {
+    let ns = TestNs::restricted("dest");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    let prod = format!("{}-prod", ns.name);
+    std::fs::write(
+        dir.join("config/kubernetes.production.yml"),
+        format!("namespace: {prod}\ncontext: production\nweb:\n  replicas: 2\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config/kubernetes.staging.yml"),
+        format!("namespace: {}\ncontext: staging\n", ns.name),
+    )
+    .unwrap();
+    let kubeconfig = two_context_kubeconfig(&ns, dir);
+
+    let refused = rails(
+        dir,
+        Some(&kubeconfig),
+        &["-d", "production", "deploy", "--no-input", "--yes"],
+    )
+    .code(1);
+    refused.stderr_has("destination `production` is pinned to context `production`, but this command would run on context `staging`");
+    refused.stderr_has("nothing was changed");
+    refused.stderr_has("pass `--context production`");
+    assert!(
+        kubectl(&kubeconfig, &["get", "namespace", &prod]).code != 0,
+        "no namespace was made"
+    );
+    assert_eq!(
+        plugin_writes_in(&ns, &prod),
+        Vec::<String>::new(),
+        "no write request"
+    );
+
+    // Chosen explicitly, it deploys, with the overlay's replicas.
+    kubectl(&kubeconfig, &["create", "namespace", &prod]).success();
+    for secret in [
+        vec![
+            "create",
+            "secret",
+            "generic",
+            "imagestorage-secrets",
+            "--from-literal=DATABASE_URL=postgres://x",
+            "--from-literal=SECRET_KEY_BASE=y",
+            "--from-literal=E2_ACCESS_KEY=a",
+            "--from-literal=E2_SECRET_ACCESS_KEY=b",
+            "--from-literal=REDIS_URL=redis://z",
+        ],
+        vec![
+            "create",
+            "secret",
+            "docker-registry",
+            "imagestorage-registry",
+            "--docker-server=docker-registry.example.dev",
+            "--docker-username=u",
+            "--docker-password=p",
+        ],
+    ] {
+        let mut args = vec!["-n", prod.as_str()];
+        args.extend(secret);
+        kubectl(&kubeconfig, &args).success();
+    }
+    let run = rails(
+        dir,
+        Some(&kubeconfig),
+        &[
+            "-d",
+            "production",
+            "--context",
+            "production",
+            "deploy",
+            "--no-input",
+        ],
+    )
+    .success();
+    assert!(
+        run.stderr
+            .contains(&format!("to namespace `{prod}` on context `production`")),
+        "{}",
+        run.stderr
+    );
+    let replicas = kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            &prod,
+            "get",
+            "deployment",
+            "imagestorage-web",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ],
+    )
+    .success()
+    .stdout;
+    assert_eq!(replicas, "2");
+    // The staging destination on its own context is allowed as it is.
+    rails(dir, Some(&kubeconfig), &["-d", "staging", "releases"]).success();
+    let _ = kubectl(&kubeconfig, &["delete", "namespace", &prod, "--wait=false"]);
+}
+
+#[test]
+fn a_kamal_destination_imports_as_an_overlay_with_its_host_and_replicas() {
+    let app = fixture("rails8-kamal");
+    let dir = app.path();
+    std::fs::write(
+        dir.join("config/deploy.staging.yml"),
+        "servers:\n  web:\n    - 10.0.1.1\n    - 10.0.1.2\n    - 10.0.1.3\nproxy:\n  host: staging.shop.example.com\nenv:\n  clear:\n    RAILS_LOG_LEVEL: debug\n",
+    )
+    .unwrap();
+    let run = rails(
+        dir,
+        None,
+        &["init", "--no-input", "--image", "ghcr.io/acme/shop:1"],
+    )
+    .success();
+    run.stderr_has("wrote `./config/kubernetes.staging.yml` for Kamal's destination `staging`");
+    let overlay = std::fs::read_to_string(dir.join("config/kubernetes.staging.yml")).unwrap();
+    assert!(overlay.contains("namespace: shop-staging\n"), "{overlay}");
+    let yaml = rails(dir, None, &["-d", "staging", "render"])
+        .success()
+        .stdout;
+    assert!(yaml.contains("- host: staging.shop.example.com"), "{yaml}");
+    assert!(
+        !yaml.contains("- host: shop.example.com"),
+        "lists replace: {yaml}"
+    );
+    assert!(yaml.contains("  namespace: shop-staging\n"), "{yaml}");
+    assert!(yaml.contains("  replicas: 3\n"), "{yaml}");
+    assert!(
+        yaml.contains("RAILS_LOG_LEVEL: debug"),
+        "maps merge: {yaml}"
+    );
+    assert!(
+        yaml.contains("DB_HOST: shop-db.internal"),
+        "maps merge: {yaml}"
+    );
+    let base = rails(dir, None, &["render"]).success().stdout;
+    assert!(base.contains("- host: shop.example.com"), "{base}");
+    let missing = rails(dir, None, &["-d", "qa", "render"]).code(1);
+    missing.stderr_has("destination `qa` has no overlay");
+}
+
+fn secret_value(ns: &str, key: &str, kubeconfig: &Path) -> String {
+    let encoded = kubectl(
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "get",
+            "secret",
+            "imagestorage-secrets",
+            "-o",
+            &format!("jsonpath={{.data.{key}}}"),
+        ],
+    )
+    .success()
+    .stdout;
+    let out = std::process::Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    out.stdin
+        .as_ref()
+        .unwrap()
+        .write_all(encoded.as_bytes())
+        .unwrap();
+    String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
+}
+
+#[test]
+fn review_apps_come_and_go_each_in_its_own_namespace() {
+    let ns = TestNs::restricted("review");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    let spec_path = dir.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let app_name = format!("r{}", std::process::id());
+    // A name of its own: namespaces are cluster-wide, and other runs may hold `imagestorage-pr-7`.
+    let spec = spec.replace("name: imagestorage\n", &format!("name: imagestorage\nreview:\n  host: \"{{name}}.review.example.dev\"\n  namespace: \"{app_name}-{{name}}\"\n  override:\n    DATABASE_URL: \"{{DATABASE_URL}}_{{db_name}}\"\n  seed: [bin/rails, db:seed]\n"));
+    std::fs::write(&spec_path, spec).unwrap();
+    let pr7 = format!("{app_name}-pr-7");
+    let pr8 = format!("{app_name}-pr-8");
+
+    let up7 = ns
+        .rails(dir, &["review", "up", "pr-7", "--ttl", "72h", "-o", "json"])
+        .success();
+    let info: serde_json::Value = serde_json::from_str(&up7.stdout).unwrap();
+    assert_eq!(info["url"], "http://pr-7.review.example.dev");
+    assert_eq!(info["namespace"], pr7.as_str());
+    up7.stderr_has("running migrations");
+    up7.stderr_has("seeding: `bin/rails db:seed`");
+    ns.rails(dir, &["review", "up", "pr-8", "--ttl", "1s"])
+        .success()
+        .stderr_has("with DATABASE_URL set for `pr-8`");
+
+    let host8 = kubectl(
+        &ns.kubeconfig,
+        &[
+            "-n",
+            &pr8,
+            "get",
+            "ingress",
+            "imagestorage",
+            "-o",
+            "jsonpath={.spec.rules[0].host}",
+        ],
+    )
+    .success()
+    .stdout;
+    assert_eq!(host8, "pr-8.review.example.dev");
+    let db7 = secret_value(&pr7, "DATABASE_URL", &ns.kubeconfig);
+    let db8 = secret_value(&pr8, "DATABASE_URL", &ns.kubeconfig);
+    assert!(
+        db8.ends_with("_pr_8") && db7.ends_with("_pr_7") && db7 != db8,
+        "each its own database"
+    );
+    let migrate = kubectl(
+        &ns.kubeconfig,
+        &[
+            "-n",
+            &pr8,
+            "get",
+            "jobs",
+            "-o",
+            "jsonpath={.items[*].spec.template.spec.containers[0].command}",
+        ],
+    )
+    .success()
+    .stdout;
+    assert!(
+        migrate.contains("db:prepare"),
+        "the first deploy prepares: {migrate}"
+    );
+
+    let list = ns.rails(dir, &["review", "list"]).success().stdout;
+    assert!(list.contains("pr-7") && list.contains("pr-8"), "{list}");
+    assert!(list.contains("http://pr-7.review.example.dev"), "{list}");
+
+    std::thread::sleep(Duration::from_secs(2));
+    let pruned = ns.rails(dir, &["review", "prune"]).success();
+    pruned.stderr_has("pruned 1 expired review app");
+    assert!(
+        kubectl(&ns.kubeconfig, &["get", "namespace", &pr8]).code != 0,
+        "pr-8 expired and is gone"
+    );
+    assert!(
+        kubectl(&ns.kubeconfig, &["get", "namespace", &pr7]).code == 0,
+        "pr-7 is kept"
+    );
+
+    ns.rails(dir, &["review", "down", "pr-7"]).success();
+    assert!(
+        kubectl(&ns.kubeconfig, &["get", "namespace", &pr7]).code != 0,
+        "no object of pr-7 is left"
+    );
+    // The guard: never into a destination's namespace.
+    std::fs::write(
+        dir.join("config/kubernetes.production.yml"),
+        format!("namespace: {app_name}-production\n"),
+    )
+    .unwrap();
+    let refused = ns.rails(dir, &["review", "up", "production"]).code(2);
+    refused.stderr_has("which a destination deploys to");
+}
