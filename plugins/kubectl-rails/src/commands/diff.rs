@@ -37,7 +37,7 @@ pub(crate) async fn run(
             .await
             .map_err(api_err(format!("read Secret `{}`", spec.secret_name())))?
             .and_then(|s| s.data)
-            .map(|d| kubectl_rails_deploy::secret_digest(&d)),
+            .map(|d| kubectl_rails_core::digest::secret_digest(&d)),
     };
     let mut inputs = RenderInputs {
         secret_digest: digest,

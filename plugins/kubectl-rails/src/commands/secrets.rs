@@ -323,7 +323,7 @@ async fn after_change(
         return Ok(());
     }
     let data = store.get().await?.and_then(|s| s.data).unwrap_or_default();
-    let digest = kubectl_rails_deploy::secret_digest(&data);
+    let digest = kubectl_rails_core::digest::secret_digest(&data);
     let checksum = render::config_checksum(
         spec,
         &RenderInputs {
