@@ -2,7 +2,8 @@
 //! secret and the IngressClass) while taking the deploy lease; then plan (render, and a
 //! server-side dry run of everything), migrate (the migration Job, before any pod changes),
 //! apply (server-side apply, then pruning), wait (a watch that fails fast on hopeless pods) and
-//! record (the release history).
+//! record (the release history). Beside it: [`diff`] (what a deploy would change) and
+//! [`destroy`] (what of the app a namespace holds, and deleting it).
 //!
 //! It never prompts and never prints: questions are the binary's job, and everything worth
 //! saying goes through a [`Reporter`]. It reads the app Secret to check its keys and take a keyed
@@ -10,7 +11,9 @@
 //! key to a Secret written without one (by `kubectl create secret`), once the lease is held. It
 //! never reports a value.
 
+pub mod destroy;
 pub mod diagnose;
+pub mod diff;
 pub mod lease;
 mod migrate;
 mod patience;
