@@ -1,4 +1,6 @@
-//! `kubectl-rails`: the binary kubectl finds on PATH and runs as `kubectl rails`.
+//! `kubectl-rails`: the binary kubectl finds on PATH and runs as `kubectl rails`. It parses the
+//! command line, asks and prints; the work is the crates' (`crates/README.md`). It never writes
+//! to stdout or stderr but through the [`Printer`].
 
 mod cli;
 mod commands;
