@@ -1,11 +1,11 @@
 //! The test control plane itself: a real kube-apiserver, controllers, scheduler and kwok nodes.
 
-use crate::support::{TestNs, cluster, fixture, kubectl, kubectl_with_stdin, rails};
+use crate::support::{TestNs, cluster, fixture, kubectl, kubectl_with_stdin, rails, words};
 
 #[test]
 fn kubectl_finds_the_plugin() {
     let run = kubectl(cluster(), &["plugin", "list"]).success();
-    assert!(run.stdout.contains("kubectl-rails"), "{}", run.stdout);
+    run.stdout_has("kubectl-rails");
 }
 
 #[test]
@@ -17,73 +17,44 @@ fn server_version_is_the_pinned_release() {
         .find_map(|l| l.strip_prefix("KUBE_VERSION="))
         .unwrap()
         .trim();
-    let run = kubectl(cluster(), &["version", "-o", "json"]).success();
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let json = kubectl(cluster(), &["version", "-o", "json"])
+        .success()
+        .json();
     assert_eq!(json["serverVersion"]["gitVersion"], version);
 }
 
 #[test]
 fn every_rendered_object_passes_server_dry_run_under_restricted() {
-    let cases: [(&str, &[&str]); 6] = [
+    let cases = [
         (
             "rails8-kamal",
-            &["init", "--no-input", "--image", "ghcr.io/acme/shop:1.0.0"],
+            "init --no-input --image ghcr.io/acme/shop:1.0.0",
         ),
         (
             "rails8-sqlite",
-            &["init", "--no-input", "--image", "ghcr.io/acme/notes:1.0.0"],
+            "init --no-input --image ghcr.io/acme/notes:1.0.0",
         ),
         (
             "named-user",
-            &[
-                "init",
-                "--no-input",
-                "--image",
-                "ghcr.io/acme/named:1",
-                "--host",
-                "named.example.com",
-            ],
+            "init --no-input --image ghcr.io/acme/named:1 --host named.example.com",
         ),
         (
             "credentials",
-            &[
-                "init",
-                "--no-input",
-                "--image",
-                "ghcr.io/acme/cred:1",
-                "--no-ingress",
-            ],
+            "init --no-input --image ghcr.io/acme/cred:1 --no-ingress",
         ),
         (
             "dotenv-secrets",
-            &[
-                "init",
-                "--no-input",
-                "--image",
-                "ghcr.io/acme/dotenv:1",
-                "--no-ingress",
-            ],
+            "init --no-input --image ghcr.io/acme/dotenv:1 --no-ingress",
         ),
         (
             "rails71-sidekiq",
-            &[
-                "init",
-                "--no-input",
-                "--name",
-                "imagestorage",
-                "--image",
-                "docker-registry.example.dev/imagestorage:1.4.2",
-                "--host",
-                "imagestorage.example.dev",
-                "--uid",
-                "1000",
-            ],
+            "init --no-input --name imagestorage --image docker-registry.example.dev/imagestorage:1.4.2 --host imagestorage.example.dev --uid 1000",
         ),
     ];
     for (name, init) in cases {
         let ns = TestNs::restricted("dryrun");
         let app = fixture(name);
-        rails(app.path(), None, init).success();
+        rails(app.path(), None, &words(init)).success();
         let yaml = rails(app.path(), None, &["render", "-n", &ns.name])
             .success()
             .stdout;
@@ -134,17 +105,7 @@ fn three_replicas_become_ready_across_the_fake_nodes() {
     .success();
     ns.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
         .success();
-    let nodes = ns
-        .kubectl(&[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[*].spec.nodeName}",
-        ])
-        .success()
-        .stdout;
+    let nodes = ns.pods("app=web", "{.items[*].spec.nodeName}");
     let mut nodes: Vec<&str> = nodes.split_whitespace().collect();
     nodes.sort();
     nodes.dedup();

@@ -6,8 +6,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::deploy::rails71_app;
-use crate::support::{Run, TestNs, fixture, path_env, rails, root};
+use crate::deploy::{deployed_rails71, rails71_app};
+use crate::support::{Run, TestNs, fixture, path_env, rails, root, words};
 
 fn run(cmd: &mut Command) -> Run {
     let out = cmd.stdin(Stdio::null()).output().unwrap();
@@ -226,32 +226,24 @@ fn committed_manifest_lists_five_platforms() {
     );
 }
 
+/// `kubectl __complete rails WORDS...` in `dir`: kubectl's own completion, through the plugin.
+fn complete(dir: &Path, kubeconfig: &Path, words: &[&str]) -> Run {
+    let mut cmd = Command::new("kubectl");
+    cmd.args(["__complete", "rails"])
+        .args(words)
+        .current_dir(dir)
+        .env("PATH", path_env())
+        .env("KUBECONFIG", kubeconfig);
+    run(&mut cmd)
+}
+
 #[test]
 fn completion_through_kubectl() {
     let app = fixture("rails71-sidekiq");
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--image",
-            "x/imagestorage:1",
-            "--no-ingress",
-            "--uid",
-            "1000",
-        ],
-    )
-    .success();
-    let complete = |words: &[&str]| {
-        let mut cmd = Command::new("kubectl");
-        cmd.args(["__complete", "rails"])
-            .args(words)
-            .current_dir(app.path())
-            .env("PATH", path_env());
-        cmd.env("KUBECONFIG", "/nonexistent/kubeconfig");
-        run(&mut cmd)
-    };
+    let init = words("init --no-input --image x/imagestorage:1 --no-ingress --uid 1000");
+    rails(app.path(), None, &init).success();
+    let complete =
+        |words: &[&str]| complete(app.path(), Path::new("/nonexistent/kubeconfig"), words);
     let out = complete(&["de"]);
     assert!(out.stdout.lines().any(|l| l == "deploy"), "{out:?}");
     assert!(!out.stdout.lines().any(|l| l == "status"), "{out:?}");
@@ -268,18 +260,8 @@ fn completion_through_kubectl() {
 
 #[test]
 fn completion_of_namespaces_and_revisions_asks_the_cluster() {
-    let ns = TestNs::restricted("complete");
-    let app = rails71_app(&ns, "1");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
-    let complete = |words: &[&str]| {
-        let mut cmd = Command::new("kubectl");
-        cmd.args(["__complete", "rails"])
-            .args(words)
-            .current_dir(app.path())
-            .env("PATH", path_env());
-        cmd.env("KUBECONFIG", &ns.kubeconfig);
-        run(&mut cmd)
-    };
+    let (ns, app) = deployed_rails71("complete", "1");
+    let complete = |words: &[&str]| complete(app.path(), &ns.kubeconfig, words);
     let out = complete(&["status", "-n", "t-complete"]);
     assert!(out.stdout.lines().any(|l| l == ns.name), "{out:?}");
     let out = complete(&["rollback", ""]);
@@ -316,41 +298,16 @@ fn namespace_context_and_kubeconfig_flags_are_honoured() {
     let cfg = config.to_str().unwrap();
     // KUBECONFIG points nowhere: only `--kubeconfig` can make these work.
     let rails_k = |args: &[&str]| rails(app.path(), None, args);
-
-    rails_k(&[
-        "--kubeconfig",
-        cfg,
-        "--context",
-        "ctx-a",
-        "deploy",
-        "--no-input",
-    ])
-    .success();
-    let a = rails_k(&[
-        "--kubeconfig",
-        cfg,
-        "--context",
-        "ctx-a",
-        "status",
-        "-o",
-        "json",
-    ])
-    .success();
-    let a: serde_json::Value = serde_json::from_str(&a.stdout).unwrap();
+    let in_context = |context: &str, args: &str| {
+        let mut all = vec!["--kubeconfig", cfg, "--context", context];
+        all.extend(words(args));
+        rails_k(&all).success()
+    };
+    in_context("ctx-a", "deploy --no-input");
+    let a = in_context("ctx-a", "status -o json").json();
     assert_eq!(a["namespace"], ns_a.name.as_str());
     assert_eq!(a["processes"][0]["ready"], 1);
-
-    let b = rails_k(&[
-        "--kubeconfig",
-        cfg,
-        "--context",
-        "ctx-b",
-        "status",
-        "-o",
-        "json",
-    ])
-    .success();
-    let b: serde_json::Value = serde_json::from_str(&b.stdout).unwrap();
+    let b = in_context("ctx-b", "status -o json").json();
     assert_eq!(b["namespace"], ns_b.name.as_str());
     assert_eq!(
         b["processes"].as_array().unwrap().len(),
@@ -358,48 +315,21 @@ fn namespace_context_and_kubeconfig_flags_are_honoured() {
         "nothing deployed in ctx-b's namespace"
     );
 
-    let flag = rails_k(&[
-        "--kubeconfig",
-        cfg,
-        "--context",
-        "ctx-b",
-        "-n",
-        &ns_a.name,
-        "status",
-        "-o",
-        "json",
-    ])
-    .success();
-    let flag: serde_json::Value = serde_json::from_str(&flag.stdout).unwrap();
+    let flag = in_context("ctx-b", &format!("-n {} status -o json", ns_a.name)).json();
     assert_eq!(
         flag["namespace"],
         ns_a.name.as_str(),
         "-n beats the context"
     );
 
+    // Without `--context`, the current context (ctx-a).
     let current = rails_k(&["--kubeconfig", cfg, "status", "-o", "name"]).success();
-    assert!(
-        current.stdout.contains("deployment.apps/imagestorage-web"),
-        "the current context (ctx-a): {}",
-        current.stdout
-    );
+    current.stdout_has("deployment.apps/imagestorage-web");
 
     let wrong = rails_k(&["--kubeconfig", cfg, "--context", "nope", "status"]).code(1);
-    assert!(
-        wrong
-            .stderr
-            .contains("context `nope` is not in the kubeconfig (known: ctx-a, ctx-b)"),
-        "{}",
-        wrong.stderr
-    );
+    wrong.stderr_has("context `nope` is not in the kubeconfig (known: ctx-a, ctx-b)");
     let missing = rails_k(&["--kubeconfig", "/nonexistent/kubeconfig", "status"]).code(1);
-    assert!(
-        missing
-            .stderr
-            .contains("failed to load the kubeconfig `/nonexistent/kubeconfig`"),
-        "{}",
-        missing.stderr
-    );
+    missing.stderr_has("failed to load the kubeconfig `/nonexistent/kubeconfig`");
 }
 
 fn kubectl_rails_core_without_namespace(text: &str) -> String {
@@ -411,9 +341,7 @@ fn kubectl_rails_core_without_namespace(text: &str) -> String {
 
 #[test]
 fn a_closed_pipe_is_not_an_error() {
-    let ns = TestNs::restricted("pipe");
-    let app = rails71_app(&ns, "2");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (ns, app) = deployed_rails71("pipe", "2");
     let script = format!(
         "set -o pipefail; kubectl rails -n {} status | head -1",
         ns.name

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use crate::support::{
-    Run, TestNs, finish, fixture, leaks, rails, rails71_initialised, spawn, wait_for,
+    Run, TestNs, edit_spec, finish, fixture, git, leaks, rails, rails71_initialised, spawn,
+    wait_for,
 };
 
 /// Secret values of the fixtures; registered so that no command may print them.
@@ -30,30 +31,28 @@ pub fn rails71_app(ns: &TestNs, replicas: &str) -> tempfile::TempDir {
     ] {
         leaks::register(v);
     }
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
+    ns.create_secret(
         "imagestorage-secrets",
-        &format!("--from-literal=DATABASE_URL={DATABASE_URL}"),
-        &format!("--from-literal=SECRET_KEY_BASE={SECRET_KEY_BASE}"),
-        "--from-literal=E2_ACCESS_KEY=E2-Access-Key-AKIA77",
-        "--from-literal=E2_SECRET_ACCESS_KEY=E2-Secret-Access-7d1e",
-        "--from-literal=REDIS_URL=redis://redis.internal:6379/0",
-    ])
-    .success();
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "docker-registry",
-        "imagestorage-registry",
-        "--docker-server=docker-registry.example.dev",
-        "--docker-username=deploy",
-        "--docker-password=Rg-Pw-31-x9q",
-    ])
-    .success();
+        &[
+            ("DATABASE_URL", DATABASE_URL),
+            ("SECRET_KEY_BASE", SECRET_KEY_BASE),
+            ("E2_ACCESS_KEY", "E2-Access-Key-AKIA77"),
+            ("E2_SECRET_ACCESS_KEY", "E2-Secret-Access-7d1e"),
+            ("REDIS_URL", "redis://redis.internal:6379/0"),
+        ],
+    );
+    let registry = "docker-registry.example.dev";
+    ns.create_pull_secret("imagestorage-registry", registry, "deploy", "Rg-Pw-31-x9q");
     leaks::register("Rg-Pw-31-x9q");
     app
+}
+
+/// [`rails71_app`] with `replicas` web replicas, deployed into a restricted namespace of its own.
+pub fn deployed_rails71(prefix: &str, replicas: &str) -> (TestNs, tempfile::TempDir) {
+    let ns = TestNs::restricted(prefix);
+    let app = rails71_app(&ns, replicas);
+    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    (ns, app)
 }
 
 /// The Rails 8 Kamal fixture, initialised for `ns`.
@@ -74,35 +73,15 @@ fn rails8_app(ns: &TestNs) -> tempfile::TempDir {
     let app = rails8_initialised(ns);
     leaks::register("Master-Key-0a1b2c3d4e5f");
     leaks::register("Db-Pass-Shop-88");
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
+    ns.create_secret(
         "shop-secrets",
-        "--from-literal=RAILS_MASTER_KEY=Master-Key-0a1b2c3d4e5f",
-        "--from-literal=SHOP_DATABASE_PASSWORD=Db-Pass-Shop-88",
-    ])
-    .success();
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "docker-registry",
-        "shop-registry",
-        "--docker-server=ghcr.io",
-        "--docker-username=acme",
-        "--docker-password=x",
-    ])
-    .success();
-    app
-}
-
-/// No storage provisioner runs here: a volume pre-bound to the app's claim stands in for one.
-fn volume_for_the_claim(ns: &TestNs) {
-    let pv = format!(
-        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-storage}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: shop-storage}}\n",
-        ns = ns.name
+        &[
+            ("RAILS_MASTER_KEY", "Master-Key-0a1b2c3d4e5f"),
+            ("SHOP_DATABASE_PASSWORD", "Db-Pass-Shop-88"),
+        ],
     );
-    ns.apply(&pv).success();
+    ns.create_pull_secret("shop-registry", "ghcr.io", "acme", "x");
+    app
 }
 
 fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
@@ -138,15 +117,8 @@ fn snapshot(ns: &TestNs) -> String {
 
 /// The image the Deployment's pod template runs.
 pub fn web_image(ns: &TestNs, deployment: &str) -> String {
-    ns.kubectl(&[
-        "get",
-        "deployment",
-        deployment,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
-    .success()
-    .stdout
+    let image = "{.spec.template.spec.containers[0].image}";
+    ns.jsonpath("deployment", deployment, image)
 }
 
 #[test]
@@ -160,8 +132,8 @@ fn rails71_deploys_migrates_and_reports() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains(" web      3/3"), "{}", run.stdout);
-    assert!(run.stdout.contains(" worker   1/1"), "{}", run.stdout);
+    run.stdout_has(" web      3/3");
+    run.stdout_has(" worker   1/1");
     run.stderr_has("running migrations: Job `imagestorage-migrate-");
     run.stderr_has("migrations done");
     // The migration's log, each line once, before the deploy goes on.
@@ -187,22 +159,12 @@ fn rails71_deploys_migrates_and_reports() {
         "progress per process: {}",
         run.stderr
     );
-    let ready = ns.kubectl(&[
-        "get",
-        "pods",
-        "-l",
+    let ready = ns.pods(
         "app.kubernetes.io/component=web",
-        "-o",
-        "jsonpath={.items[*].status.containerStatuses[0].ready}",
-    ]);
-    assert_eq!(
-        ready
-            .stdout
-            .split_whitespace()
-            .filter(|r| *r == "true")
-            .count(),
-        3
+        "{.items[*].status.containerStatuses[0].ready}",
     );
+    let ready = ready.split_whitespace().filter(|r| *r == "true").count();
+    assert_eq!(ready, 3);
 }
 
 /// The volume appears only once the migration pod waits for it, as when a provisioner is slow:
@@ -223,18 +185,12 @@ fn rails8_kamal_app_deploys_and_waits_for_its_volume_to_bind() {
             .contains("unbound immediate PersistentVolumeClaims"),
         "{seen:?}"
     );
-    volume_for_the_claim(&ns);
+    ns.volume_for_claim("shop-storage");
     let run = finish(child, rx, seen).success();
-    assert!(run.stdout.contains(" web      1/1"), "{}", run.stdout);
-    assert!(run.stdout.contains(" job      1/1"), "{}", run.stdout);
-    let claim = ns.kubectl(&[
-        "get",
-        "pvc",
-        "shop-storage",
-        "-o",
-        "jsonpath={.status.phase}",
-    ]);
-    assert_eq!(claim.success().stdout, "Bound");
+    run.stdout_has(" web      1/1");
+    run.stdout_has(" job      1/1");
+    let claim = ns.jsonpath("pvc", "shop-storage", "{.status.phase}");
+    assert_eq!(claim, "Bound");
 }
 
 #[test]
@@ -255,18 +211,11 @@ fn an_immediate_redeploy_does_not_migrate_again() {
     let ns = TestNs::restricted("redeploy");
     let app = rails71_app(&ns, "2");
     deploy(&ns, app.path(), &[]).success();
-    let path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&path).unwrap();
-    assert!(spec.contains("  replicas: 2\n"), "{spec}");
-    std::fs::write(
-        &path,
-        spec.replacen("  replicas: 2\n", "  replicas: 3\n", 1),
-    )
-    .unwrap();
+    edit_spec(app.path(), "  replicas: 2\n", "  replicas: 3\n");
     let run = deploy(&ns, app.path(), &[]).success();
     run.stderr_has("migrations already ran for this release");
     assert!(!run.stderr.contains("running migrations"), "{}", run.stderr);
-    assert!(run.stdout.contains(" web      3/3"), "{}", run.stdout);
+    run.stdout_has(" web      3/3");
 }
 
 #[test]
@@ -334,14 +283,8 @@ fn rollback_restores_image_and_config_together() {
     let ns = TestNs::restricted("rollback");
     let app = rails71_app(&ns, "2");
     deploy(&ns, app.path(), &[]).success();
-    let spec_path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&spec_path).unwrap();
-    std::fs::write(
-        &spec_path,
-        spec.replace("E2_REGION: miami", "E2_REGION: madrid")
-            .replace("tag: \"1.4.2\"", "tag: \"1.5.0\""),
-    )
-    .unwrap();
+    edit_spec(app.path(), "E2_REGION: \"miami\"", "E2_REGION: \"madrid\"");
+    edit_spec(app.path(), "tag: \"1.4.2\"", "tag: \"1.5.0\"");
     deploy(&ns, app.path(), &[]).success();
     assert_eq!(
         web_image(&ns, "imagestorage-web"),
@@ -349,28 +292,15 @@ fn rollback_restores_image_and_config_together() {
     );
 
     let run = ns.rails(app.path(), &["rollback", "--no-input"]).success();
-    assert!(run.stdout.contains("as release v3"), "{}", run.stdout);
+    run.stdout_has("as release v3");
     assert_eq!(
         web_image(&ns, "imagestorage-web"),
         "docker-registry.example.dev/imagestorage:1.4.2"
     );
-    let region = ns
-        .kubectl(&[
-            "get",
-            "configmap",
-            "imagestorage-env",
-            "-o",
-            "jsonpath={.data.E2_REGION}",
-        ])
-        .success()
-        .stdout;
+    let region = ns.jsonpath("configmap", "imagestorage-env", "{.data.E2_REGION}");
     assert_eq!(region, "miami");
-    let releases = ns
-        .rails(app.path(), &["releases", "-o", "json"])
-        .success()
-        .stdout;
-    let releases: serde_json::Value = serde_json::from_str(&releases).unwrap();
-    assert_eq!(releases[2]["note"], "rollback to v1");
+    let releases = ns.rails(app.path(), &["releases", "-o", "json"]);
+    assert_eq!(releases.success().json()[2]["note"], "rollback to v1");
 }
 
 #[test]
@@ -381,15 +311,14 @@ fn removing_a_worker_prunes_only_its_deployment() {
     // Objects the plugin did not create, even with the app's name on them, are never touched.
     ns.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: imagestorage-notes\n  labels: {app.kubernetes.io/instance: imagestorage}\n")
         .success();
-    let web_before = ns
-        .kubectl(&[
-            "get",
+    let web_version = || {
+        ns.jsonpath(
             "deployment",
             "imagestorage-web",
-            "-o",
-            "jsonpath={.metadata.resourceVersion}",
-        ])
-        .stdout;
+            "{.metadata.resourceVersion}",
+        )
+    };
+    let web_before = web_version();
 
     remove_top_level_key(&app.path().join("config/kubernetes.yml"), "workers");
     let run = deploy(&ns, app.path(), &[]).success();
@@ -401,16 +330,7 @@ fn removing_a_worker_prunes_only_its_deployment() {
     assert_eq!(deployments.trim(), "deployment.apps/imagestorage-web");
     ns.kubectl(&["get", "configmap", "imagestorage-notes"])
         .success();
-    let web_after = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "imagestorage-web",
-            "-o",
-            "jsonpath={.metadata.resourceVersion}",
-        ])
-        .stdout;
-    assert_eq!(web_before, web_after, "the web Deployment is untouched");
+    assert_eq!(web_before, web_version(), "the web Deployment is untouched");
 }
 
 #[test]
@@ -427,18 +347,8 @@ fn dry_run_and_diff_change_nothing() {
     let diff = ns
         .rails(app.path(), &["diff", "--tag", "1.5.0", "--exit-code"])
         .code(1);
-    assert!(
-        diff.stdout
-            .contains("-        image: docker-registry.example.dev/imagestorage:1.4.2"),
-        "{}",
-        diff.stdout
-    );
-    assert!(
-        diff.stdout
-            .contains("+        image: docker-registry.example.dev/imagestorage:1.5.0"),
-        "{}",
-        diff.stdout
-    );
+    diff.stdout_has("-        image: docker-registry.example.dev/imagestorage:1.4.2");
+    diff.stdout_has("+        image: docker-registry.example.dev/imagestorage:1.5.0");
     let same = ns.rails(app.path(), &["diff"]).success();
     same.stderr_has("no changes");
     assert_eq!(snapshot(&ns), before);
@@ -448,18 +358,12 @@ fn dry_run_and_diff_change_nothing() {
 fn json_output_parses() {
     let ns = TestNs::restricted("json");
     let app = rails71_app(&ns, "2");
-    let run = deploy(&ns, app.path(), &["-o", "json"]).success();
-    let outcome: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let outcome = deploy(&ns, app.path(), &["-o", "json"]).success().json();
     assert_eq!(outcome["revision"], 1);
     assert_eq!(outcome["processes"][0]["process"], "web");
     assert_eq!(outcome["processes"][0]["done"], true);
-    let status: serde_json::Value = serde_json::from_str(
-        &ns.rails(app.path(), &["status", "-o", "json"])
-            .success()
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(status["processes"][0]["ready"], 2);
+    let status = ns.rails(app.path(), &["status", "-o", "json"]);
+    assert_eq!(status.success().json()["processes"][0]["ready"], 2);
 }
 
 #[test]
@@ -538,12 +442,8 @@ fn concurrent_deploys_do_not_interleave() {
             r.stderr
         );
     }
-    let releases: serde_json::Value = serde_json::from_str(
-        &ns.rails(app.path(), &["releases", "-o", "json"])
-            .success()
-            .stdout,
-    )
-    .unwrap();
+    let releases = ns.rails(app.path(), &["releases", "-o", "json"]);
+    let releases = releases.success().json();
     let revisions: Vec<u64> = releases
         .as_array()
         .unwrap()
@@ -586,29 +486,13 @@ fn k8s_time_now() -> String {
 fn the_release_records_the_commit() {
     let ns = TestNs::restricted("commit");
     let app = rails71_app(&ns, "1");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(app.path())
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.dev"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let git = |args: &[&str]| git(app.path(), args);
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-qm", "the app"]);
     let sha = git(&["rev-parse", "--short=12", "HEAD"]);
     deploy(&ns, app.path(), &[]).success();
-    let path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        spec.replacen("  replicas: 1\n", "  replicas: 2\n", 1),
-    )
-    .unwrap();
+    edit_spec(app.path(), "  replicas: 1\n", "  replicas: 2\n");
     deploy(&ns, app.path(), &[]).success();
     let releases = ns.rails(app.path(), &["releases"]).success().stdout;
     let line = |rev: &str| {
@@ -636,15 +520,10 @@ fn missing_secrets_stop_the_deploy_before_any_change() {
     run.stderr_has("the deploy needs what it cannot ask for (`--no-input` is set)");
     run.stderr_has("Secret `imagestorage-secrets` lacks DATABASE_URL, E2_ACCESS_KEY, E2_SECRET_ACCESS_KEY, REDIS_URL, SECRET_KEY_BASE: `kubectl rails secrets import`");
     run.stderr_has("pull secret `imagestorage-registry` for `docker-registry.example.dev` is missing: `kubectl rails secrets registry --server docker-registry.example.dev`");
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
+    ns.create_secret(
         "imagestorage-secrets",
-        "--from-literal=DATABASE_URL=postgres://x",
-        "--from-literal=SECRET_KEY_BASE=y",
-    ])
-    .success();
+        &[("DATABASE_URL", "postgres://x"), ("SECRET_KEY_BASE", "y")],
+    );
     for _ in 0..2 {
         let run = deploy(&ns, app.path(), &[]).code(2);
         run.stderr_has(
@@ -667,27 +546,14 @@ fn a_pod_no_node_can_take_fails_after_its_grace_with_the_reason() {
     let ns = TestNs::restricted("toobig");
     let app = rails71_app(&ns, "1");
     deploy(&ns, app.path(), &[]).success();
-    let path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&path).unwrap();
-    assert!(spec.contains("    cpu: 250m\n"), "{spec}");
-    std::fs::write(
-        &path,
-        spec.replacen("    cpu: 250m\n", "    cpu: \"64\"\n", 1),
-    )
-    .unwrap();
+    edit_spec(app.path(), "    cpu: 250m\n", "    cpu: \"64\"\n");
     let run = deploy(&ns, app.path(), &["--migrate", "skip"]).code(1);
     run.stderr_has("cannot be scheduled yet");
     run.stderr_has("Insufficient cpu");
     run.stderr_has("no node can take the pod: lower `resources`");
     run.stderr_has("recorded release v2 as failed");
-    let ready = ns.kubectl(&[
-        "get",
-        "deployment",
-        "imagestorage-web",
-        "-o",
-        "jsonpath={.status.readyReplicas}",
-    ]);
-    assert_eq!(ready.success().stdout, "1", "the old pod still serves");
+    let ready = ns.jsonpath("deployment", "imagestorage-web", "{.status.readyReplicas}");
+    assert_eq!(ready, "1", "the old pod still serves");
 }
 
 /// A Job's pod template cannot change. A release whose migration pod differs only in resources
@@ -697,13 +563,7 @@ fn changing_resources_deploys_with_a_job_of_its_own() {
     let ns = TestNs::restricted("resources");
     let app = rails71_app(&ns, "1");
     deploy(&ns, app.path(), &[]).success();
-    let path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        spec.replacen("    cpu: 250m\n", "    cpu: 300m\n", 1),
-    )
-    .unwrap();
+    edit_spec(app.path(), "    cpu: 250m\n", "    cpu: 300m\n");
     let run = deploy(&ns, app.path(), &[]).success();
     run.stderr_has("running migrations");
     let jobs = ns.kubectl(&["get", "jobs", "-o", "name"]).success().stdout;

@@ -3,41 +3,35 @@
 use std::path::{Path, PathBuf};
 
 use crate::deploy::rails71_app;
-use crate::support::{Run, TestNs, kubectl, kubectl_with_stdin, rails};
+use crate::support::{Run, TestNs, edit_spec, kubectl, kubectl_with_stdin, list_kinds, rails};
 
-/// The doctor line that starts with `mark check`.
-fn line<'a>(out: &'a str, mark: &str, check: &str) -> Option<&'a str> {
+/// The doctor line that starts with `mark check`, which must be there.
+#[track_caller]
+fn line<'a>(out: &'a str, mark: &str, check: &str) -> &'a str {
     out.lines()
         .find(|l| l.starts_with(&format!("{mark} {check}")))
+        .unwrap_or_else(|| panic!("no `{mark} {check}` line:\n{out}"))
 }
 
-const CRDS: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
+/// A CustomResourceDefinition of cert-manager's, as far as doctor looks at it.
+fn crd(kind: &str, plural: &str, scope: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: certificates.cert-manager.io}
+metadata: {{name: {plural}.cert-manager.io}}
 spec:
   group: cert-manager.io
-  names: {kind: Certificate, plural: certificates, singular: certificate}
-  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}, singular: {singular}}}
+  scope: {scope}
   versions:
   - name: v1
     served: true
     storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: clusterissuers.cert-manager.io}
-spec:
-  group: cert-manager.io
-  names: {kind: ClusterIssuer, plural: clusterissuers, singular: clusterissuer}
-  scope: Cluster
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-"#;
+    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+",
+        singular = kind.to_lowercase()
+    )
+}
 
 /// Not the default: the test cluster's real ingress controller owns the default class.
 const CLASS: &str = r#"
@@ -47,63 +41,43 @@ metadata: {name: nginx}
 spec: {controller: k8s.io/ingress-nginx}
 "#;
 
+/// The Rails 7.1 app in a namespace of its own, its ingress settings `lines` where the spec says
+/// `tls: false`.
+fn app_with_ingress(prefix: &str, lines: &str) -> (TestNs, tempfile::TempDir) {
+    let ns = TestNs::restricted(prefix);
+    let app = rails71_app(&ns, "1");
+    edit_spec(app.path(), "  tls: false\n", lines);
+    (ns, app)
+}
+
 /// IngressClasses, CRDs and issuers are cluster-wide, so one test owns them from start to end.
 #[test]
 fn doctor_checks_ingress_tls_secrets_and_rbac() {
-    let ns = TestNs::restricted("doctor");
-    let app = rails71_app(&ns, "1");
     // Ask for TLS through cert-manager, and for an IngressClass the cluster lacks so far.
-    let spec_path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&spec_path).unwrap().replace(
-        "  tls: false\n",
-        "  class: nginx\n  tls: true\n  issuer: letsencrypt-prod\n",
-    );
-    std::fs::write(&spec_path, spec).unwrap();
+    let ingress = "  class: nginx\n  tls: true\n  issuer: letsencrypt-prod\n";
+    let (ns, app) = app_with_ingress("doctor", ingress);
 
     let before = ns.rails(app.path(), &["doctor"]).code(1);
-    let ic =
-        line(&before.stdout, "✗", "IngressClass").unwrap_or_else(|| panic!("{}", before.stdout));
+    let ic = line(&before.stdout, "✗", "IngressClass");
     assert!(
         ic.contains("the spec asks for `nginx`, the cluster has haproxy (default)"),
         "{ic}"
     );
-    assert!(
-        before
-            .stdout
-            .contains("    fix: set `ingress.class` to one of them, or install `nginx`"),
-        "{}",
-        before.stdout
-    );
-    assert!(
-        line(&before.stdout, "✗", "cert-manager CRDs").is_some(),
-        "{}",
-        before.stdout
-    );
-    assert!(
-        line(&before.stdout, "✓", "app Secret").is_some(),
-        "{}",
-        before.stdout
-    );
-    assert!(
-        line(&before.stdout, "✓", "pull secret").is_some(),
-        "{}",
-        before.stdout
-    );
-    assert!(
-        line(&before.stdout, "✓", "nodes Ready").is_some(),
-        "{}",
-        before.stdout
-    );
-    assert!(
-        line(&before.stdout, "✓", "RBAC").is_some(),
-        "{}",
-        before.stdout
-    );
+    before.stdout_has("    fix: set `ingress.class` to one of them, or install `nginx`");
+    line(&before.stdout, "✗", "cert-manager CRDs");
+    for check in ["app Secret", "pull secret", "nodes Ready", "RBAC"] {
+        line(&before.stdout, "✓", check);
+    }
     before.stderr_has("checks failed");
 
     let cluster = &ns.kubeconfig;
     kubectl_with_stdin(cluster, &["apply", "-f", "-"], Some(CLASS)).success();
-    kubectl_with_stdin(cluster, &["apply", "-f", "-"], Some(CRDS)).success();
+    let crds = [
+        crd("Certificate", "certificates", "Namespaced"),
+        crd("ClusterIssuer", "clusterissuers", "Cluster"),
+    ]
+    .join("---\n");
+    kubectl_with_stdin(cluster, &["apply", "-f", "-"], Some(&crds)).success();
     kubectl(
         cluster,
         &[
@@ -186,6 +160,19 @@ fn token_kubeconfig(ns: &TestNs, sa: &str, dir: &Path) -> PathBuf {
     path
 }
 
+/// Changes the deployer's Role by a JSON patch.
+fn patch_role(ns: &TestNs, json_patch: &str) {
+    let args = [
+        "patch",
+        "role",
+        "imagestorage-deployer",
+        "--type=json",
+        "-p",
+        json_patch,
+    ];
+    ns.kubectl(&args).success();
+}
+
 fn as_deployer(app: &Path, kubeconfig: &Path, args: &[&str]) -> Run {
     rails(app, Some(kubeconfig), args)
 }
@@ -197,39 +184,30 @@ fn doctor_names_a_missing_permission() {
     let role = ns.rails(app.path(), &["rbac"]).success().stdout;
     ns.apply(&role).success();
     // The Role, less `create` on Deployments.
-    ns.kubectl(&["patch", "role", "imagestorage-deployer", "--type=json", "-p", r#"[{"op":"replace","path":"/rules/0/verbs","value":["get","list","watch","patch","delete"]}]"#])
-        .success();
+    patch_role(
+        &ns,
+        r#"[{"op":"replace","path":"/rules/0/verbs","value":["get","list","watch","patch","delete"]}]"#,
+    );
     let config = token_kubeconfig(&ns, "imagestorage-deployer", app.path());
     let run = as_deployer(app.path(), &config, &["doctor"]).code(1);
-    let rbac = line(&run.stdout, "✗", "RBAC").unwrap_or_else(|| panic!("{}", run.stdout));
+    let rbac = line(&run.stdout, "✗", "RBAC");
     assert!(rbac.contains("create deployments.apps"), "{rbac}");
     assert!(
         !rbac.contains("patch deployments.apps"),
         "only what is missing: {rbac}"
     );
-    assert!(
-        run.stdout.contains("kubectl rails rbac -n"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("kubectl rails rbac -n");
 }
 
 #[test]
 fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
     let ns = TestNs::restricted("rbac");
     let app = rails71_app(&ns, "1");
-    let rbac = ns
+    let list = ns
         .rails(app.path(), &["rbac", "-o", "json"])
         .success()
-        .stdout;
-    let list: serde_json::Value = serde_json::from_str(&rbac).unwrap();
-    let kinds: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding"]);
+        .json();
+    assert_eq!(list_kinds(&list), ["ServiceAccount", "Role", "RoleBinding"]);
     ns.apply(&ns.rails(app.path(), &["rbac"]).success().stdout)
         .success();
     let config = token_kubeconfig(&ns, "imagestorage-deployer", app.path());
@@ -261,28 +239,15 @@ fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
             .iter()
             .position(|r| r["resources"][0] == *resource)
             .unwrap();
-        ns.kubectl(&[
-            "patch",
-            "role",
-            "imagestorage-deployer",
-            "--type=json",
-            "-p",
+        patch_role(
+            &ns,
             &format!(r#"[{{"op":"remove","path":"/rules/{index}"}}]"#),
-        ])
-        .success();
+        );
         let tag = format!("1.5.{n}");
         let run = deployer(&["deploy", "--no-input", "--tag", &tag]);
         let restore =
             serde_json::json!([{ "op": "replace", "path": "/rules", "value": rules }]).to_string();
-        ns.kubectl(&[
-            "patch",
-            "role",
-            "imagestorage-deployer",
-            "--type=json",
-            "-p",
-            &restore,
-        ])
-        .success();
+        patch_role(&ns, &restore);
         assert_eq!(run.code, 1, "without {resource}: {}", run.stderr);
         let named = if group.is_empty() {
             format!("resource \"{resource}\"")
@@ -300,22 +265,11 @@ fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
 
 #[test]
 fn the_url_appears_once_the_ingress_has_an_address() {
-    let ns = TestNs::restricted("url");
-    let app = rails71_app(&ns, "1");
     // A class no controller serves: the test cluster's real controller would give the address
     // of the default class at a moment of its own choosing.
-    let spec_path = app.path().join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&spec_path)
-        .unwrap()
-        .replace("  tls: false\n", "  class: unserved\n  tls: false\n");
-    std::fs::write(&spec_path, spec).unwrap();
+    let (ns, app) = app_with_ingress("url", "  class: unserved\n  tls: false\n");
     let run = ns.rails(app.path(), &["deploy", "--no-input"]).success();
-    assert!(
-        run.stdout
-            .contains("has no address yet: check that an ingress controller runs"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("has no address yet: check that an ingress controller runs");
     // The test sets the address a controller would.
     ns.kubectl(&[
         "patch",
@@ -327,17 +281,8 @@ fn the_url_appears_once_the_ingress_has_an_address() {
         r#"{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.10"}]}}}"#,
     ])
     .success();
-    let status = ns.rails(app.path(), &["status"]).success().stdout;
-    assert!(
-        status.contains("Ingress: http://imagestorage.example.dev -> 203.0.113.10"),
-        "{status}"
-    );
-    let again = ns
-        .rails(app.path(), &["deploy", "--no-input"])
-        .success()
-        .stdout;
-    assert!(
-        again.contains("Ingress: http://imagestorage.example.dev -> 203.0.113.10"),
-        "{again}"
-    );
+    let url = "Ingress: http://imagestorage.example.dev -> 203.0.113.10";
+    ns.rails(app.path(), &["status"]).success().stdout_has(url);
+    let again = ns.rails(app.path(), &["deploy", "--no-input"]);
+    again.success().stdout_has(url);
 }

@@ -7,19 +7,12 @@ use std::time::Duration;
 use expectrl::process::unix::WaitStatus;
 use expectrl::{Eof, Expect};
 
-use crate::deploy::rails71_app;
-use crate::support::{Terminal, TestNs, in_terminal};
-
-fn deployed(prefix: &str) -> (TestNs, tempfile::TempDir) {
-    let ns = TestNs::restricted(prefix);
-    let app = rails71_app(&ns, "3");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
-    (ns, app)
-}
+use crate::deploy::deployed_rails71;
+use crate::support::{Terminal, in_terminal};
 
 #[test]
 fn exec_output_and_exit_codes_pass_through() {
-    let (ns, app) = deployed("exec");
+    let (ns, app) = deployed_rails71("exec", "3");
     let run = ns
         .rails(app.path(), &["exec", "--", "bin/rails", "db:migrate"])
         .success();
@@ -77,7 +70,7 @@ fn exec_output_and_exit_codes_pass_through() {
 
 #[test]
 fn run_leaves_no_pod_behind() {
-    let (ns, app) = deployed("run");
+    let (ns, app) = deployed_rails71("run", "3");
     let run = ns
         .rails(
             app.path(),
@@ -92,17 +85,7 @@ fn run_leaves_no_pod_behind() {
     // Deletion is asynchronous in Kubernetes: wait for the pods to be gone, then check.
     let mut left = String::new();
     for _ in 0..50 {
-        left = ns
-            .kubectl(&[
-                "get",
-                "pods",
-                "-l",
-                "app.kubernetes.io/component=run",
-                "-o",
-                "name",
-            ])
-            .success()
-            .stdout;
+        left = ns.pod_names("app.kubernetes.io/component=run");
         if left.trim().is_empty() {
             break;
         }
@@ -113,7 +96,7 @@ fn run_leaves_no_pod_behind() {
 
 #[test]
 fn logs_merge_every_replica() {
-    let (ns, app) = deployed("logs");
+    let (ns, app) = deployed_rails71("logs", "3");
     let run = ns
         .rails(app.path(), &["logs", "--process", "web"])
         .success();
@@ -137,7 +120,7 @@ fn logs_merge_every_replica() {
 
 #[test]
 fn no_ready_pod_and_unknown_process_are_clear() {
-    let (ns, app) = deployed("noready");
+    let (ns, app) = deployed_rails71("noready", "3");
     let run = ns
         .rails(app.path(), &["exec", "--process", "sidekiq", "--", "true"])
         .code(1);
@@ -146,15 +129,7 @@ fn no_ready_pod_and_unknown_process_are_clear() {
         .success();
     for _ in 0..50 {
         if ns
-            .kubectl(&[
-                "get",
-                "pods",
-                "-l",
-                "app.kubernetes.io/component=worker",
-                "-o",
-                "name",
-            ])
-            .stdout
+            .pod_names("app.kubernetes.io/component=worker")
             .trim()
             .is_empty()
         {
@@ -172,7 +147,7 @@ fn no_ready_pod_and_unknown_process_are_clear() {
 
 #[test]
 fn interactive_console_through_a_pseudo_terminal() {
-    let (ns, app) = deployed("console");
+    let (ns, app) = deployed_rails71("console", "3");
     for (args, note) in [
         (vec!["exec", "--", "bin/rails", "console"], "exec"),
         (vec!["console"], "console"),
@@ -192,7 +167,7 @@ fn interactive_console_through_a_pseudo_terminal() {
 /// The remote terminal starts at the local size and follows a resize of the local one.
 #[test]
 fn the_terminal_size_is_passed_on_and_follows_resizes() {
-    let (ns, app) = deployed("resize");
+    let (ns, app) = deployed_rails71("resize", "3");
     let mut p = in_terminal(&ns, app.path(), &["exec", "--", "sh"]);
     // Sizes travel beside the typed input, so ask until the expected one shows.
     fn shows(p: &mut Terminal, size: &str) -> bool {
@@ -224,7 +199,7 @@ fn the_terminal_size_is_passed_on_and_follows_resizes() {
 /// `--pick` lists the pods; the one chosen is the one the command runs in.
 #[test]
 fn pick_runs_the_command_in_the_chosen_pod() {
-    let (ns, app) = deployed("pick");
+    let (ns, app) = deployed_rails71("pick", "3");
     // kwok closes a simulated terminal the moment its command exits, sometimes before the last
     // output is copied out; the pause lets the output through.
     let mut p = in_terminal(

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use crate::deploy::{rails71_app, web_image};
-use crate::support::{TestNs, fault_cluster, finish, root, spawn, wait_for};
+use crate::deploy::{deployed_rails71, rails71_app, web_image};
+use crate::support::{TestNs, fault_cluster, finish, root, signal, spawn, wait_for, words};
 
 /// A deploy of a release whose pods take 8 seconds to become Ready.
 const SLOW_DEPLOY: &[&str] = &[
@@ -65,9 +65,7 @@ fn an_apiserver_restart_during_the_wait_recovers_or_fails_clearly_and_a_rerun_co
 
 #[test]
 fn ctrl_c_while_waiting_exits_130_and_says_where_the_release_is() {
-    let ns = TestNs::restricted("sigint");
-    let app = rails71_app(&ns, "2");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (ns, app) = deployed_rails71("sigint", "2");
     let spec_before = std::fs::read(app.path().join("config/kubernetes.yml")).unwrap();
 
     let (child, rx) = spawn(
@@ -76,13 +74,7 @@ fn ctrl_c_while_waiting_exits_130_and_says_where_the_release_is() {
         &["deploy", "--no-input", "--tag", "2.0.0-slowstart"],
     );
     let seen = wait_for(&rx, "waiting for the rollout");
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(child.id(), "-INT");
     let run = finish(child, rx, seen);
     assert_eq!(run.code, 130, "{}", run.stderr);
     let said: Vec<&str> = run
@@ -113,24 +105,9 @@ fn ctrl_c_while_waiting_exits_130_and_says_where_the_release_is() {
 
 #[test]
 fn a_rollout_slower_than_the_timeout_exits_124() {
-    let ns = TestNs::restricted("timeout");
-    let app = rails71_app(&ns, "1");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
-    let run = ns
-        .rails(
-            app.path(),
-            &[
-                "deploy",
-                "--no-input",
-                "--migrate",
-                "skip",
-                "--tag",
-                "3.0.0-slowstart",
-                "--timeout",
-                "2s",
-            ],
-        )
-        .code(124);
+    let (ns, app) = deployed_rails71("timeout", "1");
+    let slow = words("deploy --no-input --migrate skip --tag 3.0.0-slowstart --timeout 2s");
+    let run = ns.rails(app.path(), &slow).code(124);
     run.stderr_has("timed out after 2s waiting for the rollout");
     run.stderr_has("kubectl rails status -w");
     let releases = ns.rails(app.path(), &["releases"]).success().stdout;

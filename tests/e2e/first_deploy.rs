@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use expectrl::{Eof, Expect, Regex};
 
-use crate::support::{Run, cluster, fixture, kubectl, leaks, path_env, rails};
+use crate::support::{Run, cluster, fixture, kubectl, leaks, path_env, rails, words};
 
 /// The secret parts of the fixtures' `.env` values (not their host names or schemes, which the
 /// leak check's 8-character slices would find in ordinary output): none may reach the screen.
@@ -35,13 +35,25 @@ impl Drop for FreshNs {
     }
 }
 
-/// Each question the deploy asks, and the answer a person types (`""` is Enter).
-struct Answer {
-    question: &'static str,
-    typed: &'static str,
-}
-
-fn first_deploy(dir: &Path, ns: &str, answers: &[Answer]) -> (String, usize) {
+/// The first deploy of `dir` into `ns` at a terminal. It asks the app's own questions
+/// (`app_answers`: each question and what a person types, `""` being Enter), then the registry
+/// user for `host`, to create the namespace, to import the `.env`, and the registry password,
+/// answered as `user`. Returns the screen and how many questions were asked.
+fn first_deploy(
+    dir: &Path,
+    ns: &str,
+    app_answers: &[(&str, &str)],
+    (user, host): (&str, &str),
+) -> (String, usize) {
+    let user_question = format!("Registry user for `{host}`");
+    let password_question = format!("Password or token for {user}@{host}");
+    let mut answers = app_answers.to_vec();
+    answers.extend([
+        (user_question.as_str(), user),
+        ("does not exist. Create it?", ""),
+        ("from the app folder into Secret", ""),
+        (password_question.as_str(), REGISTRY_PASSWORD),
+    ]);
     let mut cmd = std::process::Command::new("kubectl");
     cmd.args(["rails", "deploy", "-n", ns, "--timeout", "120s"])
         .current_dir(dir)
@@ -52,17 +64,17 @@ fn first_deploy(dir: &Path, ns: &str, answers: &[Answer]) -> (String, usize) {
     p.set_expect_timeout(Some(Duration::from_secs(60)));
     let mut screen = String::new();
     let mut asked = 0;
-    for a in answers {
+    for (question, typed) in answers {
         let found = p
-            .expect(a.question)
-            .unwrap_or_else(|e| panic!("no question {:?} ({e}); so far:\n{screen}", a.question));
+            .expect(question)
+            .unwrap_or_else(|e| panic!("no question {question:?} ({e}); so far:\n{screen}"));
         screen.push_str(&String::from_utf8_lossy(found.before()));
-        screen.push_str(a.question);
+        screen.push_str(question);
         asked += 1;
-        if a.typed == "y" {
+        if typed == "y" {
             p.send("y").unwrap();
         } else {
-            p.send_line(a.typed).unwrap();
+            p.send_line(typed).unwrap();
         }
     }
     let done = p
@@ -93,32 +105,8 @@ fn a_first_deploy_at_a_terminal_asks_at_most_six_questions_and_reaches_ready() {
     // A `.env` with secrets under ordinary names; an image on GitHub's registry.
     let ns = FreshNs::new("first-dotenv");
     let app = fixture("dotenv-secrets");
-    let (screen, asked) = first_deploy(
-        app.path(),
-        &ns.0,
-        &[
-            Answer {
-                question: "Container image",
-                typed: "ghcr.io/acme/dotenv:1.0.0",
-            },
-            Answer {
-                question: "Registry user for `ghcr.io`",
-                typed: "acme",
-            },
-            Answer {
-                question: "does not exist. Create it?",
-                typed: "",
-            },
-            Answer {
-                question: "from the app folder into Secret",
-                typed: "",
-            },
-            Answer {
-                question: "Password or token for acme@ghcr.io",
-                typed: REGISTRY_PASSWORD,
-            },
-        ],
-    );
+    let image = ("Container image", "ghcr.io/acme/dotenv:1.0.0");
+    let (screen, asked) = first_deploy(app.path(), &ns.0, &[image], ("acme", "ghcr.io"));
     assert!(asked <= 6, "{asked} questions");
     no_secret_on(&screen, DOTENV_VALUES);
 
@@ -126,36 +114,15 @@ fn a_first_deploy_at_a_terminal_asks_at_most_six_questions_and_reaches_ready() {
     let ns = FreshNs::new("first-rails71");
     let app = fixture("rails71-sidekiq");
     std::fs::rename(app.path().join("example.env"), app.path().join(".env")).unwrap();
-    let (screen, asked) = first_deploy(
-        app.path(),
-        &ns.0,
-        &[
-            Answer {
-                question: "Container image",
-                typed: "docker-registry.example.dev/imagestorage:1.4.2",
-            },
-            Answer {
-                question: "User id the image runs as",
-                typed: "1000",
-            },
-            Answer {
-                question: "Registry user for `docker-registry.example.dev`",
-                typed: "deploy",
-            },
-            Answer {
-                question: "does not exist. Create it?",
-                typed: "",
-            },
-            Answer {
-                question: "from the app folder into Secret",
-                typed: "",
-            },
-            Answer {
-                question: "Password or token for deploy@docker-registry.example.dev",
-                typed: REGISTRY_PASSWORD,
-            },
-        ],
-    );
+    let own = [
+        (
+            "Container image",
+            "docker-registry.example.dev/imagestorage:1.4.2",
+        ),
+        ("User id the image runs as", "1000"),
+    ];
+    let registry = ("deploy", "docker-registry.example.dev");
+    let (screen, asked) = first_deploy(app.path(), &ns.0, &own, registry);
     assert!(asked <= 6, "{asked} questions");
     no_secret_on(&screen, RAILS71_VALUES);
     // The live display drew one line per process, in place.
@@ -170,22 +137,11 @@ fn a_first_deploy_at_a_terminal_asks_at_most_six_questions_and_reaches_ready() {
 fn without_a_terminal_the_first_deploy_names_everything_missing_and_changes_nothing() {
     let ns = FreshNs::new("first-noinput");
     let app = fixture("dotenv-secrets");
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--name",
-            "dotenv",
-            "--image",
-            "ghcr.io/acme/dotenv:1",
-            "--private",
-            "-n",
-            &ns.0,
-        ],
-    )
-    .success();
+    let init = format!(
+        "init --no-input --name dotenv --image ghcr.io/acme/dotenv:1 --private -n {}",
+        ns.0
+    );
+    rails(app.path(), None, &words(&init)).success();
     let run: Run = rails(app.path(), Some(cluster()), &["deploy", "--no-input"]).code(2);
     run.stderr_has("the deploy needs what it cannot ask for (`--no-input` is set)");
     run.stderr_has(&format!(
@@ -207,21 +163,11 @@ fn spec_warnings_are_said_by_init_render_and_deploy_not_by_every_command() {
     let ns = crate::support::TestNs::restricted("warnonce");
     let app = fixture("rails71-sidekiq");
     let warning = "image `ghcr.io/acme/shop` has no tag";
-    let init = rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--image",
-            "ghcr.io/acme/shop",
-            "--uid",
-            "1000",
-            "-n",
-            &ns.name,
-        ],
-    )
-    .success();
+    let init = format!(
+        "init --no-input --image ghcr.io/acme/shop --uid 1000 -n {}",
+        ns.name
+    );
+    let init = rails(app.path(), None, &words(&init)).success();
     assert_eq!(init.stderr.matches(warning).count(), 1, "{}", init.stderr);
     rails(app.path(), None, &["render"])
         .success()
@@ -239,12 +185,8 @@ fn spec_warnings_are_said_by_init_render_and_deploy_not_by_every_command() {
 #[test]
 fn init_ends_with_what_it_found_and_decided() {
     let app = fixture("rails8-sqlite");
-    let run = rails(
-        app.path(),
-        None,
-        &["init", "--no-input", "--image", "ghcr.io/acme/notes:1"],
-    )
-    .success();
+    let init = words("init --no-input --image ghcr.io/acme/notes:1");
+    let run = rails(app.path(), None, &init).success();
     for row in [
         "  Rails      8.1.1\n",
         "  web        port 8080, 1 replica, health check `/up`\n",
@@ -264,19 +206,8 @@ fn init_ends_with_what_it_found_and_decided() {
 #[test]
 fn local_mistakes_are_reported_before_the_missing_kubeconfig() {
     let app = fixture("dotenv-secrets");
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--name",
-            "dotenv",
-            "--image",
-            "ghcr.io/acme/dotenv:1",
-        ],
-    )
-    .success();
+    let init = words("init --no-input --name dotenv --image ghcr.io/acme/dotenv:1");
+    rails(app.path(), None, &init).success();
     std::fs::write(
         app.path().join(".env"),
         "RAILS_ENV=production\nnot a line of env\n",

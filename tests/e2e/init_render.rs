@@ -1,22 +1,8 @@
 //! `init --no-input` on the fixtures, and `render` of what it wrote.
 
-use crate::support::{fixture, rails};
+use crate::support::{fixture, list_kinds, rails, words};
 
-const RAILS71_FLAGS: &[&str] = &[
-    "init",
-    "--no-input",
-    "--name",
-    "imagestorage",
-    "--image",
-    "docker-registry.example.dev/imagestorage:1.4.2",
-    "--host",
-    "imagestorage.example.dev",
-    "--replicas",
-    "3",
-    "--uid",
-    "1000",
-    "--private",
-];
+const RAILS71_INIT: &str = "init --no-input --name imagestorage --image docker-registry.example.dev/imagestorage:1.4.2 --host imagestorage.example.dev --replicas 3 --uid 1000 --private";
 
 #[test]
 fn rails8_kamal_init_reads_kamal_and_handles_thruster() {
@@ -30,7 +16,7 @@ fn rails8_kamal_init_reads_kamal_and_handles_thruster() {
 #[test]
 fn rails71_init_with_flags_reads_example_env_and_procfile() {
     let app = fixture("rails71-sidekiq");
-    rails(app.path(), None, RAILS71_FLAGS).success();
+    rails(app.path(), None, &words(RAILS71_INIT)).success();
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
     insta::assert_snapshot!("rails71_spec", spec);
 }
@@ -38,17 +24,8 @@ fn rails71_init_with_flags_reads_example_env_and_procfile() {
 #[test]
 fn render_rails8_yaml() {
     let app = fixture("rails8-kamal");
-    rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--image",
-            "ghcr.io/acme/shop:2026.11.27",
-        ],
-    )
-    .success();
+    let init = words("init --no-input --image ghcr.io/acme/shop:2026.11.27");
+    rails(app.path(), None, &init).success();
     let run = rails(app.path(), None, &["render"]).success();
     insta::assert_snapshot!("rails8_render", run.stdout);
 }
@@ -56,7 +33,7 @@ fn render_rails8_yaml() {
 #[test]
 fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
     let app = fixture("rails71-sidekiq");
-    rails(app.path(), None, RAILS71_FLAGS).success();
+    rails(app.path(), None, &words(RAILS71_INIT)).success();
     let yaml = rails(app.path(), None, &["render"]).success().stdout;
     insta::assert_snapshot!("rails71_render", yaml);
     assert_eq!(
@@ -65,19 +42,11 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
         "same input, same bytes"
     );
 
-    let json = rails(app.path(), None, &["render", "-o", "json"])
-        .success()
-        .stdout;
-    let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let json = rails(app.path(), None, &["render", "-o", "json"]).success();
+    let list = json.json();
     assert_eq!(list["kind"], "List");
-    let kinds: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["kind"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        list_kinds(&list),
         [
             "ConfigMap",
             "Job",
@@ -102,7 +71,7 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
         assert_eq!(container[probe]["httpGet"]["path"], "/up", "{probe}");
     }
     assert!(
-        !json.contains("tu_secret_access_key"),
+        !json.stdout.contains("tu_secret_access_key"),
         "secret values are never rendered"
     );
     let ingress = &list["items"][6];
@@ -120,7 +89,7 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
 #[test]
 fn render_out_dir_writes_one_file_per_object() {
     let app = fixture("rails71-sidekiq");
-    rails(app.path(), None, RAILS71_FLAGS).success();
+    rails(app.path(), None, &words(RAILS71_INIT)).success();
     let out = app.path().join("k8s");
     rails(
         app.path(),
@@ -140,7 +109,7 @@ fn render_out_dir_writes_one_file_per_object() {
 #[test]
 fn changing_a_plain_env_value_changes_the_checksum() {
     let app = fixture("rails71-sidekiq");
-    rails(app.path(), None, RAILS71_FLAGS).success();
+    rails(app.path(), None, &words(RAILS71_INIT)).success();
     let checksum = |dir: &std::path::Path| {
         let json: serde_json::Value =
             serde_json::from_str(&rails(dir, None, &["render", "-o", "json"]).success().stdout)
@@ -158,16 +127,14 @@ fn changing_a_plain_env_value_changes_the_checksum() {
 #[test]
 fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
     let app = fixture("rails71-sidekiq");
-    rails(app.path(), None, RAILS71_FLAGS).success();
+    rails(app.path(), None, &words(RAILS71_INIT)).success();
     let path = app.path().join("config/kubernetes.yml");
     let first = std::fs::read_to_string(&path).unwrap();
-    let same = rails(app.path(), None, RAILS71_FLAGS).success();
+    let same = rails(app.path(), None, &words(RAILS71_INIT)).success();
     same.stderr_has("is up to date");
 
-    let mut changed: Vec<&str> = RAILS71_FLAGS.to_vec();
-    let replicas = changed.iter().position(|a| *a == "--replicas").unwrap() + 1;
-    changed[replicas] = "4";
-    let refused = rails(app.path(), None, &changed).code(2);
+    let changed = RAILS71_INIT.replace("--replicas 3", "--replicas 4");
+    let refused = rails(app.path(), None, &words(&changed)).code(2);
     assert!(
         refused.stderr.contains("-   replicas: 3"),
         "shows the change: {}",
@@ -181,8 +148,7 @@ fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
         "nothing written"
     );
 
-    changed.push("--yes");
-    rails(app.path(), None, &changed).success();
+    rails(app.path(), None, &words(&format!("{changed} --yes"))).success();
     assert!(
         std::fs::read_to_string(&path)
             .unwrap()
@@ -193,18 +159,7 @@ fn rerunning_init_without_a_terminal_needs_yes_to_overwrite() {
 #[test]
 fn an_image_without_a_tag_is_a_warning() {
     let app = fixture("rails71-sidekiq");
-    let run = rails(
-        app.path(),
-        None,
-        &[
-            "init",
-            "--no-input",
-            "--image",
-            "ghcr.io/acme/shop",
-            "--uid",
-            "1000",
-        ],
-    )
-    .success();
+    let init = words("init --no-input --image ghcr.io/acme/shop --uid 1000");
+    let run = rails(app.path(), None, &init).success();
     run.stderr_has("warning: image `ghcr.io/acme/shop` has no tag");
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{Run, TestNs, fixture, leaks, rails};
+use crate::support::{Run, TestNs, fixture, leaks, rails, words};
 
 const IMAGE: &str = "ghcr.io/acme/depot:1.0.0";
 
@@ -53,32 +53,17 @@ fn the_kamal_import_reports_every_key_and_drops_none() {
 fn deployable(ns: &TestNs) -> tempfile::TempDir {
     let (app, _) = initialised(Some(ns));
     leaks::register("Depot-Master-Key-19");
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
+    ns.create_secret(
         "depot-secrets",
-        "--from-literal=RAILS_MASTER_KEY=Depot-Master-Key-19",
-        "--from-literal=DEPOT_DATABASE_PASSWORD=Depot-Db-Pass-19",
-        "--from-literal=DB_HOST=db.internal",
-    ])
-    .success();
-    leaks::register("Depot-Db-Pass-19");
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "docker-registry",
-        "depot-registry",
-        "--docker-server=ghcr.io",
-        "--docker-username=acme",
-        "--docker-password=x",
-    ])
-    .success();
-    let pv = format!(
-        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-depot}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: depot-storage}}\n",
-        ns = ns.name
+        &[
+            ("RAILS_MASTER_KEY", "Depot-Master-Key-19"),
+            ("DEPOT_DATABASE_PASSWORD", "Depot-Db-Pass-19"),
+            ("DB_HOST", "db.internal"),
+        ],
     );
-    ns.apply(&pv).success();
+    leaks::register("Depot-Db-Pass-19");
+    ns.create_pull_secret("depot-registry", "ghcr.io", "acme", "x");
+    ns.volume_for_claim("depot-storage");
     app
 }
 
@@ -129,16 +114,11 @@ fn hooks_run_around_the_deploy_with_kamals_variables_and_a_failing_one_stops_it(
         .success()
         .stdout;
     assert_eq!(before, after, "the cluster is untouched");
-    let image = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "depot-web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ])
-        .success()
-        .stdout;
+    let image = ns.jsonpath(
+        "deployment",
+        "depot-web",
+        "{.spec.template.spec.containers[0].image}",
+    );
     assert_eq!(image, IMAGE);
     // --skip-hooks goes on without them.
     ns.rails(
@@ -153,30 +133,20 @@ fn hooks_run_around_the_deploy_with_kamals_variables_and_a_failing_one_stops_it(
     );
 
     // Roles became processes with their own env.
-    let env = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "depot-job",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].env[0]}",
-        ])
-        .success()
-        .stdout;
+    let env = ns.jsonpath(
+        "deployment",
+        "depot-job",
+        "{.spec.template.spec.containers[0].env[0]}",
+    );
     assert!(
         env.contains("JOB_CONCURRENCY") && env.contains("\"3\""),
         "{env}"
     );
-    let grace = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "depot-web",
-            "-o",
-            "jsonpath={.spec.template.spec.terminationGracePeriodSeconds}",
-        ])
-        .success()
-        .stdout;
+    let grace = ns.jsonpath(
+        "deployment",
+        "depot-web",
+        "{.spec.template.spec.terminationGracePeriodSeconds}",
+    );
     assert_eq!(grace, "45", "drain_timeout");
 
     // Kamal's aliases run as commands.
@@ -204,26 +174,13 @@ fn cron_entries_run_suspend_and_resume() {
     )
     .success();
     let list = ns.rails(dir, &["cron", "list"]).success();
-    assert!(list.stdout.contains("report-send-daily"), "{}", list.stdout);
-    assert!(list.stdout.contains("30 4 * * *"), "{}", list.stdout);
-    let policy = ns
-        .kubectl(&[
-            "get",
-            "cronjob",
-            "depot-cron-report-send-daily",
-            "-o",
-            "jsonpath={.spec.concurrencyPolicy}",
-        ])
-        .success()
-        .stdout;
-    assert_eq!(policy, "Forbid");
+    list.stdout_has("report-send-daily");
+    list.stdout_has("30 4 * * *");
+    let cronjob = |path: &str| ns.jsonpath("cronjob", "depot-cron-report-send-daily", path);
+    assert_eq!(cronjob("{.spec.concurrencyPolicy}"), "Forbid");
 
-    let run = ns
-        .rails(
-            dir,
-            &["cron", "run", "report-send-daily", "--timeout", "60s"],
-        )
-        .success();
+    let run = ns.rails(dir, &words("cron run report-send-daily --timeout 60s"));
+    let run = run.success();
     run.stderr_has("started Job `depot-cron-report-send-daily-manual-");
     run.stderr_has("succeeded");
     let jobs = ns
@@ -241,17 +198,7 @@ fn cron_entries_run_suspend_and_resume() {
 
     ns.rails(dir, &["cron", "suspend", "report-send-daily"])
         .success();
-    let suspended = ns
-        .kubectl(&[
-            "get",
-            "cronjob",
-            "depot-cron-report-send-daily",
-            "-o",
-            "jsonpath={.spec.suspend}",
-        ])
-        .success()
-        .stdout;
-    assert_eq!(suspended, "true");
+    assert_eq!(cronjob("{.spec.suspend}"), "true");
     let spec = std::fs::read_to_string(dir.join("config/kubernetes.yml")).unwrap();
     assert!(spec.contains("    suspend: true\n"), "{spec}");
     // A deploy keeps the choice, and resume undoes it in both places.
@@ -259,17 +206,7 @@ fn cron_entries_run_suspend_and_resume() {
         .success();
     ns.rails(dir, &["cron", "resume", "report-send-daily"])
         .success();
-    let resumed = ns
-        .kubectl(&[
-            "get",
-            "cronjob",
-            "depot-cron-report-send-daily",
-            "-o",
-            "jsonpath={.spec.suspend}",
-        ])
-        .success()
-        .stdout;
-    assert_eq!(resumed, "false");
+    assert_eq!(cronjob("{.spec.suspend}"), "false");
     let unknown = ns.rails(dir, &["cron", "run", "nightly"]).code(2);
     unknown.stderr_has("`nightly` is not a `cron:` entry of the spec (it has depot-sweep-carts, report-send-daily)");
 }
@@ -296,24 +233,12 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
     );
     assert!(spec.contains("- DATABASE_URL\n"), "{spec}");
     ns.rails(dir, &["accessory", "add", "redis"]).success();
-    let keys = ns
-        .kubectl(&["get", "secret", "depot-secrets", "-o", "jsonpath={.data}"])
-        .success()
-        .stdout;
+    let keys = ns.jsonpath("secret", "depot-secrets", "{.data}");
     assert!(
         keys.contains("DATABASE_URL") && keys.contains("REDIS_URL"),
         "the app Secret has both URLs"
     );
-    let password = ns
-        .kubectl(&[
-            "get",
-            "secret",
-            "depot-postgres",
-            "-o",
-            "jsonpath={.data.PASSWORD}",
-        ])
-        .success()
-        .stdout;
+    let password = ns.jsonpath("secret", "depot-postgres", "{.data.PASSWORD}");
     assert!(!password.is_empty());
     // Adding again keeps the password; the name must differ.
     ns.rails(dir, &["accessory", "add", "postgres"])

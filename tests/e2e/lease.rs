@@ -1,30 +1,11 @@
 //! The deploy lock is a lock: a deploy that was stopped until its lease expired and another
 //! deploy took it writes nothing more, says who holds the lease, and leaves that lease alone.
 
-use std::process::Command;
-
 use crate::deploy::{rails71_app, web_image};
-use crate::support::{TestNs, finish, spawn, wait_for};
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
+use crate::support::{TestNs, finish, signal, spawn, wait_for};
 
 fn lease_holder(ns: &TestNs) -> String {
-    ns.kubectl(&[
-        "get",
-        "lease",
-        "imagestorage-deploy",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ])
-    .success()
-    .stdout
+    ns.jsonpath("lease", "imagestorage-deploy", "{.spec.holderIdentity}")
 }
 
 #[test]

@@ -1,58 +1,74 @@
 //! The interactive `init`, typed at a real pseudo-terminal like a person would.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use expectrl::session::OsSession;
 use expectrl::{Eof, Expect, Session};
 
-use crate::support::{fixture, path_env};
+use crate::support::{fixture, path_env, words};
 
-#[test]
-fn interactive_init_puts_typed_answers_in_the_spec() {
-    let app = fixture("rails71-sidekiq");
+/// `kubectl rails ARGS` in `dir` in a pseudo-terminal, with no cluster.
+fn at_terminal(dir: &Path, args: &[&str]) -> OsSession {
     let mut cmd = Command::new("kubectl");
-    cmd.args(["rails", "init"])
-        .current_dir(app.path())
+    cmd.arg("rails")
+        .args(args)
+        .current_dir(dir)
         .env("PATH", path_env())
         .env("TERM", "xterm");
     let mut p = Session::spawn(cmd).expect("spawn in a pty");
     p.set_expect_timeout(Some(Duration::from_secs(20)));
+    p
+}
 
-    p.expect("App name").unwrap();
-    p.send_line("imagestorage").unwrap();
-    p.expect("Container image").unwrap();
-    p.send_line("docker-registry.example.dev/imagestorage:2.0.0")
-        .unwrap();
-    p.expect("Public host name").unwrap();
-    p.send_line("images.example.dev").unwrap();
-    p.expect("Namespace").unwrap();
-    p.send_line("").unwrap(); // accept the default: the app name
-    p.expect("Web replicas").unwrap();
-    p.send_line("3").unwrap();
-    // Rails 7.1's Dockerfile runs as the user `rails`, whose number no line gives.
-    p.expect("User id the image runs as").unwrap();
-    p.send_line("1000").unwrap();
+/// Waits for each question and types its answer.
+fn answer(p: &mut OsSession, answers: &[(&str, &str)]) {
+    for (question, typed) in answers {
+        p.expect(*question).unwrap();
+        p.send_line(typed).unwrap();
+    }
+}
+
+#[test]
+fn interactive_init_puts_typed_answers_in_the_spec() {
+    let app = fixture("rails71-sidekiq");
+    let mut p = at_terminal(app.path(), &["init"]);
+    answer(
+        &mut p,
+        &[
+            ("App name", "imagestorage"),
+            (
+                "Container image",
+                "docker-registry.example.dev/imagestorage:2.0.0",
+            ),
+            ("Public host name", "images.example.dev"),
+            // Enter accepts the default: the app name.
+            ("Namespace", ""),
+            ("Web replicas", "3"),
+            // Rails 7.1's Dockerfile runs as the user `rails`, whose number no line gives.
+            ("User id the image runs as", "1000"),
+        ],
+    );
     p.expect("need credentials").unwrap();
     p.send("y").unwrap();
     p.expect("wrote").unwrap();
     p.expect(Eof).unwrap();
 
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
-    assert!(spec.contains("name: imagestorage\n"), "{spec}");
-    assert!(spec.contains("namespace: imagestorage\n"), "{spec}");
-    assert!(
-        spec.contains("repository: docker-registry.example.dev/imagestorage\n"),
-        "{spec}"
-    );
+    for line in [
+        "name: imagestorage\n",
+        "namespace: imagestorage\n",
+        "repository: docker-registry.example.dev/imagestorage\n",
+        "- images.example.dev\n",
+        "replicas: 3\n",
+        "uid: 1000\n",
+        "pull_secret: imagestorage-registry\n",
+    ] {
+        assert!(spec.contains(line), "{line:?}: {spec}");
+    }
     assert!(
         spec.contains("tag: \"2.0.0\"") || spec.contains("tag: 2.0.0"),
-        "{spec}"
-    );
-    assert!(spec.contains("- images.example.dev\n"), "{spec}");
-    assert!(spec.contains("replicas: 3\n"), "{spec}");
-    assert!(spec.contains("uid: 1000\n"), "{spec}");
-    assert!(
-        spec.contains("pull_secret: imagestorage-registry\n"),
         "{spec}"
     );
 }
@@ -60,31 +76,15 @@ fn interactive_init_puts_typed_answers_in_the_spec() {
 #[test]
 fn interactive_init_rejects_a_bad_name_and_asks_again() {
     let app = fixture("rails71-sidekiq");
-    let mut cmd = Command::new("kubectl");
-    cmd.args([
-        "rails",
-        "init",
-        "--image",
-        "ghcr.io/acme/shop:1",
-        "--host",
-        "shop.example.com",
-        "--replicas",
-        "1",
-        "--uid",
-        "1000",
-        "--public",
-        "-n",
-        "shop",
-    ])
-    .current_dir(app.path())
-    .env("PATH", path_env())
-    .env("TERM", "xterm");
-    let mut p = Session::spawn(cmd).expect("spawn in a pty");
-    p.set_expect_timeout(Some(Duration::from_secs(20)));
-    p.expect("App name").unwrap();
-    p.send_line("Image_Storage").unwrap();
-    p.expect("use `image-storage`").unwrap();
-    p.send_line("image-storage").unwrap();
+    let flags = "init --image ghcr.io/acme/shop:1 --host shop.example.com --replicas 1 --uid 1000 --public -n shop";
+    let mut p = at_terminal(app.path(), &words(flags));
+    answer(
+        &mut p,
+        &[
+            ("App name", "Image_Storage"),
+            ("use `image-storage`", "image-storage"),
+        ],
+    );
     p.expect("wrote").unwrap();
     p.expect(Eof).unwrap();
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();

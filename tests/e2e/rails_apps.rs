@@ -4,48 +4,29 @@
 
 use std::path::Path;
 
-use crate::support::{Run, TestNs, fixture, leaks, rails};
+use crate::support::{Run, TestNs, fixture, git, leaks, rails, words};
 
 /// The fixtures of real apps: `init --no-input` with each one's flags, then `render`.
-const FIXTURES: &[(&str, &[&str])] = &[
-    ("rails8-sqlite", &["--image", "ghcr.io/acme/notes:1.0.0"]),
+const FIXTURES: &[(&str, &str)] = &[
+    ("rails8-sqlite", "--image ghcr.io/acme/notes:1.0.0"),
     (
         "named-user",
-        &[
-            "--name",
-            "named",
-            "--image",
-            "ghcr.io/acme/named:1",
-            "--host",
-            "named.example.com",
-        ],
+        "--name named --image ghcr.io/acme/named:1 --host named.example.com",
     ),
     (
         "credentials",
-        &[
-            "--name",
-            "cred",
-            "--image",
-            "ghcr.io/acme/cred:1",
-            "--no-ingress",
-        ],
+        "--name cred --image ghcr.io/acme/cred:1 --no-ingress",
     ),
     (
         "dotenv-secrets",
-        &[
-            "--name",
-            "dotenv",
-            "--image",
-            "ghcr.io/acme/dotenv:1",
-            "--no-ingress",
-        ],
+        "--name dotenv --image ghcr.io/acme/dotenv:1 --no-ingress",
     ),
 ];
 
-fn init(dir: &Path, flags: &[&str]) -> Run {
-    let mut args = vec!["init", "--no-input"];
-    args.extend(flags);
-    rails(dir, None, &args)
+/// `kubectl rails init --no-input FLAGS` in `dir`, without a cluster.
+fn init(dir: &Path, flags: &str) -> Run {
+    let args = format!("init --no-input {flags}");
+    rails(dir, None, &words(&args))
 }
 
 #[test]
@@ -111,17 +92,13 @@ fn real_app_fixtures_init_and_render() {
 #[test]
 fn a_named_user_without_a_uid_is_asked_for_never_guessed() {
     let app = fixture("rails71-sidekiq");
-    let run = init(app.path(), &["--image", "x/y:1", "--no-ingress"]).code(2);
+    let run = init(app.path(), "--image x/y:1 --no-ingress").code(2);
     run.stderr_has(
         "the Dockerfile's `USER` is a name, and no `useradd --uid` line gives its number",
     );
     run.stderr_has("pass `--uid`");
     assert!(!app.path().join("config/kubernetes.yml").exists());
-    let run = init(
-        app.path(),
-        &["--image", "x/y:1", "--no-ingress", "--uid", "0"],
-    )
-    .code(2);
+    let run = init(app.path(), "--image x/y:1 --no-ingress --uid 0").code(2);
     run.stderr_has("invalid `--uid`: 0");
 }
 
@@ -129,28 +106,17 @@ fn a_named_user_without_a_uid_is_asked_for_never_guessed() {
 fn env_and_secrets_move_a_key_between_plain_and_secret() {
     let ns = TestNs::restricted("envmove");
     let app = fixture("dotenv-secrets");
-    init(
-        app.path(),
-        &[
-            "--name",
-            "dotenv",
-            "--image",
-            "ghcr.io/acme/dotenv:1",
-            "--no-ingress",
-            "-n",
-            &ns.name,
-        ],
-    )
-    .success();
+    let flags = format!(
+        "--name dotenv --image ghcr.io/acme/dotenv:1 --no-ingress -n {}",
+        ns.name
+    );
+    init(app.path(), &flags).success();
     let path = app.path().join("config/kubernetes.yml");
     // A plain setting kept secret by default moves to plain env.
-    rails(
-        app.path(),
-        None,
-        &["env", "set", "MAILER_FROM=hello@example.com"],
-    )
-    .success()
-    .stderr_has("`MAILER_FROM` moves from the secrets to plain env");
+    let set = words("env set MAILER_FROM=hello@example.com");
+    rails(app.path(), None, &set)
+        .success()
+        .stderr_has("`MAILER_FROM` moves from the secrets to plain env");
     let spec = std::fs::read_to_string(&path).unwrap();
     assert!(
         spec.contains("  MAILER_FROM: \"hello@example.com\"\n"),
@@ -158,19 +124,13 @@ fn env_and_secrets_move_a_key_between_plain_and_secret() {
     );
     assert!(!spec.contains("- MAILER_FROM\n"), "{spec}");
     let listed = rails(app.path(), None, &["env", "list"]).success();
-    assert!(listed.stdout.contains("MAILER_FROM"), "{}", listed.stdout);
+    listed.stdout_has("MAILER_FROM");
     // And a plain value that turns out secret moves the other way.
     leaks::register("Web-Concurrency-Is-Secret-9");
-    ns.rails(
-        app.path(),
-        &[
-            "secrets",
-            "set",
-            "WEB_CONCURRENCY=Web-Concurrency-Is-Secret-9",
-        ],
-    )
-    .success()
-    .stderr_has("moved WEB_CONCURRENCY from plain `env` to `secrets:`");
+    let set = words("secrets set WEB_CONCURRENCY=Web-Concurrency-Is-Secret-9");
+    ns.rails(app.path(), &set)
+        .success()
+        .stderr_has("moved WEB_CONCURRENCY from plain `env` to `secrets:`");
     let spec = std::fs::read_to_string(&path).unwrap();
     assert!(!spec.contains("WEB_CONCURRENCY: "), "{spec}");
     assert!(spec.contains("- WEB_CONCURRENCY\n"), "{spec}");
@@ -192,36 +152,16 @@ fn no_git(dir: &Path) {
     );
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.dev"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A public image with no tag: no pull secret is asked for, and the app's git commit tags it.
 #[test]
 fn an_untagged_public_image_deploys_as_the_apps_git_commit() {
     let ns = TestNs::restricted("gittag");
     let app = fixture("dotenv-secrets");
-    init(
-        app.path(),
-        &[
-            "--name",
-            "dotenv",
-            "--image",
-            "ghcr.io/acme/dotenv",
-            "--no-ingress",
-            "-n",
-            &ns.name,
-        ],
-    )
-    .success();
+    let flags = format!(
+        "--name dotenv --image ghcr.io/acme/dotenv --no-ingress -n {}",
+        ns.name
+    );
+    init(app.path(), &flags).success();
     for value in [
         "Db-Pass-Dotenv-41",
         "Smtp-Pass-Dotenv-42",
@@ -254,27 +194,10 @@ fn an_untagged_public_image_deploys_as_the_apps_git_commit() {
         )),
         "{first}"
     );
-    let image = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "dotenv-web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ])
-        .success()
-        .stdout;
+    let web = |path: &str| ns.jsonpath("deployment", "dotenv-web", path);
+    let image = web("{.spec.template.spec.containers[0].image}");
     assert_eq!(image, format!("ghcr.io/acme/dotenv:{sha}"));
-    let pull = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "dotenv-web",
-            "-o",
-            "jsonpath={.spec.template.spec.imagePullSecrets}",
-        ])
-        .success()
-        .stdout;
+    let pull = web("{.spec.template.spec.imagePullSecrets}");
     assert_eq!(pull, "", "a public image needs no pull secret");
     let run = ns
         .rails(app.path(), &["deploy", "--no-input", "--tag", "v9"])
@@ -282,73 +205,32 @@ fn an_untagged_public_image_deploys_as_the_apps_git_commit() {
     run.stderr_has("(ghcr.io/acme/dotenv:v9) to namespace");
 }
 
-/// A volume pre-bound to the claim, with no node affinity of its own: only what the plugin
-/// renders can put the pods that mount it on one node.
-fn volume_without_node_affinity(ns: &TestNs, claim: &str) {
-    let pv = format!(
-        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-{claim}}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: {claim}}}\n",
-        ns = ns.name
-    );
-    ns.apply(&pv).success();
-}
-
 fn nodes(ns: &TestNs, selector: &str) -> Vec<String> {
-    ns.kubectl(&[
-        "get",
-        "pods",
-        "-l",
-        selector,
-        "-o",
-        "jsonpath={.items[*].spec.nodeName}",
-    ])
-    .success()
-    .stdout
-    .split_whitespace()
-    .map(str::to_string)
-    .collect()
+    ns.pods(selector, "{.items[*].spec.nodeName}")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
 fn a_sqlite_app_keeps_the_pods_that_share_its_volume_on_one_node() {
     let ns = TestNs::restricted("sqlite");
     let app = fixture("rails8-sqlite");
-    init(
-        app.path(),
-        &["--image", "ghcr.io/acme/notes:1.0.0", "-n", &ns.name],
-    )
-    .success();
+    let flags = format!("--image ghcr.io/acme/notes:1.0.0 -n {}", ns.name);
+    init(app.path(), &flags).success();
     leaks::register("Notes-Master-Key-77");
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "notes-secrets",
-        "--from-literal=RAILS_MASTER_KEY=Notes-Master-Key-77",
-    ])
-    .success();
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "docker-registry",
-        "notes-registry",
-        "--docker-server=ghcr.io",
-        "--docker-username=acme",
-        "--docker-password=x",
-    ])
-    .success();
-    volume_without_node_affinity(&ns, "notes-storage");
+    let master_key = ("RAILS_MASTER_KEY", "Notes-Master-Key-77");
+    ns.create_secret("notes-secrets", &[master_key]);
+    ns.create_pull_secret("notes-registry", "ghcr.io", "acme", "x");
+    ns.volume_for_claim("notes-storage");
     let deploy = |extra: &[&str]| {
         let mut args = vec!["deploy", "--no-input", "--timeout", "120s"];
         args.extend(extra);
         ns.rails(app.path(), &args)
     };
     deploy(&[]).success();
-    let run = ns
-        .rails(
-            app.path(),
-            &["run", "--keep", "--", "bin/rails", "runner", "Note.count"],
-        )
-        .success();
+    let count = words("run --keep -- bin/rails runner Note.count");
+    let run = ns.rails(app.path(), &count).success();
     assert!(!run.stdout.is_empty(), "{}", run.stderr);
     let web = nodes(&ns, "app.kubernetes.io/component=web");
     let migration = nodes(&ns, "app.kubernetes.io/component=migrate");
@@ -380,13 +262,7 @@ fn a_sqlite_app_keeps_the_pods_that_share_its_volume_on_one_node() {
     );
 
     let doctor = ns.rails(app.path(), &["doctor"]);
-    assert!(
-        doctor
-            .stdout
-            .contains("claim `notes-storage` is bound; the app needs 1Gi of ReadWriteOnce at `/rails/storage` (one node at a time: its pods share a node)"),
-        "{}",
-        doctor.stdout
-    );
+    doctor.stdout_has("claim `notes-storage` is bound; the app needs 1Gi of ReadWriteOnce at `/rails/storage` (one node at a time: its pods share a node)");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::netfakes::{
     ClusterCreds, FakeApi, Proxy, black_hole, cluster_creds, dead_port, kubeconfig,
 };
-use crate::support::{Run, TestNs, path_env, rails_full, rails71_initialised};
+use crate::support::{Run, TestNs, path_env, rails_full, rails71_initialised, words};
 
 /// Plain kubectl with a kubeconfig and extra environment, as a user's shell would run it.
 fn kubectl_env(kubeconfig: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
@@ -228,96 +228,48 @@ fn kubectls_connection_flags_after_the_plugin_name() {
     );
     let server = creds.server.as_str();
     let token = creds.token.as_str();
-    both_succeed(both(
-        &ns,
-        dir,
+    // Both `kubectl get namespace` and the plugin, with these flags after the command.
+    let flags = |cfg: &Path, flags: &str| both(&ns, dir, cfg, &words(flags), &[]);
+    both_succeed(flags(&bare, &format!("--server {server} --token {token}")));
+    both_succeed(flags(&bare, &format!("-s {server} --token {token}")));
+    both_succeed(flags(
         &bare,
-        &["--server", server, "--token", token],
-        &[],
-    ));
-    both_succeed(both(
-        &ns,
-        dir,
-        &bare,
-        &["-s", server, "--token", token],
-        &[],
-    ));
-    both_succeed(both(
-        &ns,
-        dir,
-        &bare,
-        &["-s", server, "--token", token, "--insecure-skip-tls-verify"],
-        &[],
+        &format!("-s {server} --token {token} --insecure-skip-tls-verify"),
     ));
     let no_ca = kubeconfig(dir, "no-ca", &[format!("server: {server}")], &[]);
-    both_succeed(both(
-        &ns,
-        dir,
+    both_succeed(flags(
         &no_ca,
-        &["--token", token, "--certificate-authority", ca_file],
-        &[],
+        &format!("--token {token} --certificate-authority {ca_file}"),
     ));
     let localhost = format!("https://localhost:{port}");
-    both_succeed(both(
-        &ns,
-        dir,
+    both_succeed(flags(
         &bare,
-        &[
-            "-s",
-            &localhost,
-            "--token",
-            token,
-            "--tls-server-name",
-            "kubernetes",
-        ],
-        &[],
+        &format!("-s {localhost} --token {token} --tls-server-name kubernetes"),
     ));
-    both_succeed(both(
-        &ns,
-        dir,
+    both_succeed(flags(
         &bare,
-        &["-s", server, "--token", token, "--request-timeout", "30s"],
-        &[],
+        &format!("-s {server} --token {token} --request-timeout 30s"),
     ));
     // What kubectl refuses, the plugin refuses.
     both_fail(
-        both(
-            &ns,
-            dir,
+        flags(
             &bare,
-            &[
-                "-s",
-                server,
-                "--token",
-                token,
-                "--tls-server-name",
-                "wrong.example",
-            ],
-            &[],
+            &format!("-s {server} --token {token} --tls-server-name wrong.example"),
         ),
         "cannot reach the cluster",
     );
     both_fail(
-        both(
-            &ns,
-            dir,
-            &bare,
-            &["-s", server, "--token", "not-a-valid-token"],
-            &[],
-        ),
+        flags(&bare, &format!("-s {server} --token not-a-valid-token")),
         "Unauthorized",
     );
     both_fail(
-        both(&ns, dir, &no_ca, &["--token", token], &[]),
+        flags(&no_ca, &format!("--token {token}")),
         "cannot reach the cluster",
     );
     both_fail(
-        both(
-            &ns,
-            dir,
+        flags(
             &bare,
-            &["-s", server, "--token", token, "--as-group", "devs"],
-            &[],
+            &format!("-s {server} --token {token} --as-group devs"),
         ),
         "without impersonating a user",
     );
@@ -325,12 +277,9 @@ fn kubectls_connection_flags_after_the_plugin_name() {
     let hole = format!("https://{}", black_hole());
     let started = Instant::now();
     both_fail(
-        both(
-            &ns,
-            dir,
+        flags(
             &bare,
-            &["-s", &hole, "--token", token, "--request-timeout", "2s"],
-            &[],
+            &format!("-s {hole} --token {token} --request-timeout 2s"),
         ),
         "cannot reach the cluster",
     );

@@ -1,20 +1,13 @@
 //! `scale`, `autoscale`, `status` and `destroy` against the real test control plane.
 
-use crate::deploy::rails71_app;
+use crate::deploy::{deployed_rails71, rails71_app};
 use crate::support::{TestNs, spawn_for_stdout, wait_for};
 
 fn web_nodes(ns: &TestNs) -> Vec<String> {
-    let out = ns
-        .kubectl(&[
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/component=web",
-            "-o",
-            "jsonpath={.items[*].spec.nodeName}",
-        ])
-        .success()
-        .stdout;
+    let out = ns.pods(
+        "app.kubernetes.io/component=web",
+        "{.items[*].spec.nodeName}",
+    );
     let mut nodes: Vec<String> = out.split_whitespace().map(str::to_string).collect();
     nodes.sort();
     nodes.dedup();
@@ -23,9 +16,7 @@ fn web_nodes(ns: &TestNs) -> Vec<String> {
 
 #[test]
 fn scale_spreads_pods_and_the_next_deploy_keeps_the_count() {
-    let ns = TestNs::restricted("scale");
-    let app = rails71_app(&ns, "1");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (ns, app) = deployed_rails71("scale", "1");
     let run = ns.rails(app.path(), &["scale", "web=3"]).success();
     run.stderr_has("scaled `web` to 3");
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
@@ -67,24 +58,13 @@ fn scale_spreads_pods_and_the_next_deploy_keeps_the_count() {
 
     ns.rails(app.path(), &["deploy", "--no-input", "--tag", "1.4.3"])
         .success();
-    let replicas = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "imagestorage-web",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-        .success()
-        .stdout;
+    let replicas = ns.jsonpath("deployment", "imagestorage-web", "{.spec.replicas}");
     assert_eq!(replicas, "3", "the next deploy keeps 3 replicas");
 }
 
 #[test]
 fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
-    let ns = TestNs::restricted("autoscale");
-    let app = rails71_app(&ns, "2");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (ns, app) = deployed_rails71("autoscale", "2");
     let run = ns
         .rails(
             app.path(),
@@ -101,10 +81,7 @@ fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
         )
         .success();
     run.stderr_has("autoscales from 2 to 10 replicas at 70% CPU");
-    let hpa = ns
-        .kubectl(&["get", "hpa", "imagestorage-web", "-o", "jsonpath={.spec.minReplicas}/{.spec.maxReplicas}/{.spec.metrics[0].resource.target.averageUtilization}"])
-        .success()
-        .stdout;
+    let hpa = ns.jsonpath("hpa", "imagestorage-web", "{.spec.minReplicas}/{.spec.maxReplicas}/{.spec.metrics[0].resource.target.averageUtilization}");
     assert_eq!(hpa, "2/10/70");
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
     assert!(
@@ -129,9 +106,7 @@ fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
 
 #[test]
 fn destroy_removes_the_app_and_keeps_the_secret() {
-    let ns = TestNs::restricted("destroy");
-    let app = rails71_app(&ns, "2");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (ns, app) = deployed_rails71("destroy", "2");
     let refused = ns.rails(app.path(), &["destroy", "--no-input"]).code(2);
     refused.stderr_has("pass `--yes`");
     let run = ns.rails(app.path(), &["destroy", "--yes"]).success();
@@ -157,9 +132,7 @@ fn destroy_removes_the_app_and_keeps_the_secret() {
 
 #[test]
 fn status_output_snapshot() {
-    let ns = TestNs::restricted("status");
-    let app = rails71_app(&ns, "2");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (ns, app) = deployed_rails71("status", "2");
     // The test cluster's ingress controller writes the address a moment after the deploy.
     ns.kubectl(&[
         "wait",
@@ -209,9 +182,7 @@ fn bad_scale_input_is_refused() {
 /// `status -w` prints a fresh screen when the app changes: scaling up shows up without a rerun.
 #[test]
 fn status_watch_follows_a_scale_up() {
-    let ns = TestNs::restricted("statusw");
-    let app = rails71_app(&ns, "1");
-    ns.rails(app.path(), &["deploy", "--no-input"]).success();
+    let (ns, app) = deployed_rails71("statusw", "1");
     let (mut child, rx) = spawn_for_stdout(&ns, app.path(), &["status", "-w"]);
     let mut seen = wait_for(&rx, "imagestorage-web-");
     ns.kubectl(&["scale", "deployment/imagestorage-web", "--replicas=3"])

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{TestNs, leaks, rails71_initialised, root};
+use crate::support::{TestNs, in_terminal_with, leaks, rails71_initialised, root, words};
 
 const ENV_VALUES: &[&str] = &[
     "Local-Pg-Pass-4417",
@@ -29,14 +29,27 @@ fn app_with_env(ns: &TestNs) -> tempfile::TempDir {
 
 fn secret_data(ns: &TestNs, name: &str, key: &str) -> Vec<u8> {
     use base64::Engine;
-    let jsonpath = format!("jsonpath={{.data.{}}}", key.replace('.', "\\."));
-    let b64 = ns
-        .kubectl(&["get", "secret", name, "-o", &jsonpath])
-        .success()
-        .stdout;
+    let b64 = ns.jsonpath(
+        "secret",
+        name,
+        &format!("{{.data.{}}}", key.replace('.', "\\.")),
+    );
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .unwrap()
+}
+
+/// Asserts that the app Secret of the Rails 7.1 app holds `value` under `key`.
+#[track_caller]
+fn app_secret_holds(ns: &TestNs, key: &str, value: impl AsRef<[u8]>) {
+    assert_holds(ns, "imagestorage-secrets", key, value);
+}
+
+/// Asserts that Secret `name` holds `value` under `key`.
+#[track_caller]
+fn assert_holds(ns: &TestNs, name: &str, key: &str, value: impl AsRef<[u8]>) {
+    let held = secret_data(ns, name, key);
+    assert_eq!(held, value.as_ref(), "{name} {key}");
 }
 
 #[test]
@@ -66,16 +79,9 @@ fn import_then_list_shows_names_and_digests_only() {
         assert_eq!(digest.len(), 8, "a short digest: {row}");
         assert!(digest.chars().all(|c| c.is_ascii_hexdigit()), "{row}");
     }
-    assert_eq!(
-        secret_data(&ns, "imagestorage-secrets", "DATABASE_URL"),
-        ENV_VALUES_DATABASE_URL.as_bytes()
-    );
-    let json: serde_json::Value = serde_json::from_str(
-        &ns.rails(app.path(), &["secrets", "list", "-o", "json"])
-            .success()
-            .stdout,
-    )
-    .unwrap();
+    app_secret_holds(&ns, "DATABASE_URL", ENV_VALUES_DATABASE_URL.as_bytes());
+    let json = ns.rails(app.path(), &["secrets", "list", "-o", "json"]);
+    let json = json.success().json();
     assert!(
         json.as_array()
             .unwrap()
@@ -117,10 +123,7 @@ fn set_unset_and_missing_keys() {
         &["secrets", "set", "--from-file", file.to_str().unwrap()],
     )
     .success();
-    assert_eq!(
-        secret_data(&ns, "imagestorage-secrets", "REDIS_URL"),
-        b"redis://:Redis-Pass-6620@r:6379/1"
-    );
+    app_secret_holds(&ns, "REDIS_URL", b"redis://:Redis-Pass-6620@r:6379/1");
 }
 
 #[test]
@@ -128,54 +131,25 @@ fn a_changed_secret_rolls_the_pods() {
     let ns = TestNs::restricted("secrets-roll");
     let app = app_with_env(&ns);
     ns.rails(app.path(), &["secrets", "import"]).success();
-    ns.kubectl(&[
-        "create",
-        "secret",
-        "docker-registry",
+    ns.create_pull_secret(
         "imagestorage-registry",
-        "--docker-server=docker-registry.example.dev",
-        "--docker-username=u",
-        "--docker-password=p",
-    ])
-    .success();
+        "docker-registry.example.dev",
+        "u",
+        "p",
+    );
     ns.rails(app.path(), &["deploy", "--no-input"]).success();
-    let checksum = || {
-        ns.kubectl(&[
-            "get",
-            "deployment",
-            "imagestorage-web",
-            "-o",
-            "jsonpath={.spec.template.metadata.annotations.kubectl-rails\\.dev/config-checksum}",
-        ])
-        .success()
-        .stdout
-    };
-    let env = ns
-        .kubectl(&[
-            "get",
-            "deployment",
-            "imagestorage-web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name}",
-        ])
-        .success()
-        .stdout;
+    let web = |path: &str| ns.jsonpath("deployment", "imagestorage-web", path);
+    let checksum =
+        || web("{.spec.template.metadata.annotations.kubectl-rails\\.dev/config-checksum}");
+    let env = web("{.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name}");
     assert_eq!(
         env, "imagestorage-secrets",
         "the pod's env comes from the Secret"
     );
     let first = checksum();
     leaks::register("Rotated-Key-Base-7777");
-    ns.rails(
-        app.path(),
-        &[
-            "secrets",
-            "set",
-            "SECRET_KEY_BASE=Rotated-Key-Base-7777",
-            "--restart",
-        ],
-    )
-    .success();
+    let set = "secrets set SECRET_KEY_BASE=Rotated-Key-Base-7777 --restart";
+    ns.rails(app.path(), &words(set)).success();
     let second = checksum();
     assert_ne!(first, second, "--restart rolls the pods at once");
     // The next deploy agrees with the restart: the pods are not rolled a second time. (It does
@@ -198,6 +172,12 @@ fn a_changed_secret_rolls_the_pods() {
     assert_ne!(checksum(), second, "a deploy after a change rolls the pods");
 }
 
+/// The Docker config in the Rails 7.1 app's pull secret.
+fn pull_secret_config(ns: &TestNs) -> serde_json::Value {
+    let json = secret_data(ns, "imagestorage-registry", ".dockerconfigjson");
+    serde_json::from_slice(&json).unwrap()
+}
+
 fn write_docker_config(dir: &Path, json: &str) -> String {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), json).unwrap();
@@ -218,23 +198,12 @@ fn registry_from_plain_auths_and_from_a_credential_helper() {
         b64("deploy:Plain-Auth-Pass-123")
     );
     let dir = write_docker_config(&docker, &config);
-    ns.rails_full(
-        app.path(),
-        &["secrets", "registry"],
-        None,
-        &[("DOCKER_CONFIG", dir)],
-    )
-    .success();
-    let cfg: serde_json::Value = serde_json::from_slice(&secret_data(
-        &ns,
-        "imagestorage-registry",
-        ".dockerconfigjson",
-    ))
-    .unwrap();
-    assert_eq!(
-        cfg["auths"]["docker-registry.example.dev"]["auth"],
-        b64("deploy:Plain-Auth-Pass-123")
-    );
+    let env = [("DOCKER_CONFIG", dir)];
+    ns.rails_full(app.path(), &["secrets", "registry"], None, &env)
+        .success();
+    let cfg = pull_secret_config(&ns);
+    let auth = &cfg["auths"]["docker-registry.example.dev"]["auth"];
+    assert_eq!(auth, &b64("deploy:Plain-Auth-Pass-123"));
     assert_eq!(
         cfg["auths"].as_object().unwrap().len(),
         1,
@@ -262,33 +231,15 @@ fn registry_from_plain_auths_and_from_a_credential_helper() {
     ];
     ns.rails_full(app.path(), &["secrets", "registry"], None, &env)
         .success();
-    let cfg: serde_json::Value = serde_json::from_slice(&secret_data(
-        &ns,
-        "imagestorage-registry",
-        ".dockerconfigjson",
-    ))
-    .unwrap();
-    assert_eq!(
-        cfg["auths"]["docker-registry.example.dev"]["auth"],
-        b64("ci-bot:Helper-Token-456")
-    );
+    let cfg = pull_secret_config(&ns);
+    let auth = &cfg["auths"]["docker-registry.example.dev"]["auth"];
+    assert_eq!(auth, &b64("ci-bot:Helper-Token-456"));
 
     // A mismatched registry is written, with a warning.
+    let registry = words("secrets registry --server ghcr.io --username me --password-stdin");
+    let password = Some("Plain-Auth-Pass-123\n");
     let run = ns
-        .rails_full(
-            app.path(),
-            &[
-                "secrets",
-                "registry",
-                "--server",
-                "ghcr.io",
-                "--username",
-                "me",
-                "--password-stdin",
-            ],
-            Some("Plain-Auth-Pass-123\n"),
-            &[],
-        )
+        .rails_full(app.path(), &registry, password, &[])
         .success();
     run.stderr_has("is not the host of the image");
 }
@@ -305,27 +256,15 @@ fn import_from_hand_written_manifests() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: imagestorage-depl\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: imagestorage\n  template:\n    metadata:\n      labels:\n        app: imagestorage\n    spec:\n      containers:\n        - name: imagestorage\n          image: docker-registry.jesusmarin.dev/imagestorage\n          env:\n            - name: E2_SECRET_ACCESS_KEY\n              value: 'tu_secret_access_key_Real-31'\n            - name: E2_REGION\n              value: 'miami'\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: imagestorage-srv\nspec:\n  ports:\n    - port: 3000\n",
     )
     .unwrap();
-    let run = ns
-        .rails(
-            app.path(),
-            &[
-                "secrets",
-                "import",
-                "--from-manifests",
-                k8s.to_str().unwrap(),
-            ],
-        )
-        .success();
+    let import = format!("secrets import --from-manifests {}", k8s.display());
+    let run = ns.rails(app.path(), &words(&import)).success();
     assert!(
         run.stderr.contains("is-depl.yml:19  E2_SECRET_ACCESS_KEY"),
         "tells which line to delete: {}",
         run.stderr
     );
     run.stderr_has("keep them under `env:` in the spec: E2_REGION");
-    assert_eq!(
-        secret_data(&ns, "imagestorage-secrets", "E2_SECRET_ACCESS_KEY"),
-        b"tu_secret_access_key_Real-31"
-    );
+    app_secret_holds(&ns, "E2_SECRET_ACCESS_KEY", b"tu_secret_access_key_Real-31");
 }
 
 #[test]
@@ -334,119 +273,48 @@ fn bad_secret_input_is_refused_and_writes_nothing() {
     let app = app_with_env(&ns);
     let bad_env = app.path().join("bad.env");
     std::fs::write(&bad_env, "DATABASE_URL=postgres://x\nthis is not a line\n").unwrap();
+    let bad_env = bad_env.display();
+    let no_config = app.path().join("no-such-dir").display().to_string();
+    let other_config = write_docker_config(
+        &app.path().join("other"),
+        r#"{"auths":{"quay.io":{"auth":"eDp5"}}}"#,
+    );
+    // Command line, stdin, environment, exit code, message.
     type Case<'a> = (
-        Vec<String>,
+        String,
         Option<&'a str>,
         Vec<(&'a str, String)>,
         i32,
         &'a str,
     );
-    let cases: Vec<Case> = vec![
-        (
-            vec![
-                "secrets".into(),
-                "set".into(),
-                "--from-file".into(),
-                bad_env.display().to_string(),
-            ],
-            None,
-            vec![],
-            1,
-            "line 2: expected `KEY=value`",
-        ),
-        (
-            vec![
-                "secrets".into(),
-                "import".into(),
-                "--from-env".into(),
-                bad_env.display().to_string(),
-            ],
-            None,
-            vec![],
-            1,
-            "line 2: expected `KEY=value`",
-        ),
-        (
-            vec!["secrets".into(), "set".into(), "1BAD-KEY=x".into()],
-            None,
-            vec![],
-            2,
-            "`1BAD-KEY` is not a valid environment variable name",
-        ),
-        (
-            vec!["secrets".into(), "set".into(), "SECRET_KEY_BASE".into()],
-            None,
-            vec![],
-            2,
-            "pass `SECRET_KEY_BASE=VALUE`",
-        ),
-        (
-            vec!["secrets".into(), "registry".into()],
-            None,
-            vec![(
-                "DOCKER_CONFIG",
-                app.path().join("no-such-dir").display().to_string(),
-            )],
-            1,
-            "cannot read the Docker config",
-        ),
-        (
-            vec!["secrets".into(), "registry".into()],
-            None,
-            vec![(
-                "DOCKER_CONFIG",
-                write_docker_config(
-                    &app.path().join("other"),
-                    r#"{"auths":{"quay.io":{"auth":"eDp5"}}}"#,
-                ),
-            )],
-            1,
-            "registry `docker-registry.example.dev` is not in the Docker config",
-        ),
-        (
-            vec![
-                "secrets".into(),
-                "registry".into(),
-                "--username".into(),
-                "me".into(),
-                "--password-stdin".into(),
-            ],
-            Some("\n"),
-            vec![],
-            2,
-            "the password read from stdin is empty",
-        ),
+    #[rustfmt::skip]
+    let cases: [Case; 7] = [
+        (format!("secrets set --from-file {bad_env}"), None, vec![], 1, "line 2: expected `KEY=value`"),
+        (format!("secrets import --from-env {bad_env}"), None, vec![], 1, "line 2: expected `KEY=value`"),
+        ("secrets set 1BAD-KEY=x".into(), None, vec![], 2, "`1BAD-KEY` is not a valid environment variable name"),
+        ("secrets set SECRET_KEY_BASE".into(), None, vec![], 2, "pass `SECRET_KEY_BASE=VALUE`"),
+        ("secrets registry".into(), None, vec![("DOCKER_CONFIG", no_config)], 1, "cannot read the Docker config"),
+        ("secrets registry".into(), None, vec![("DOCKER_CONFIG", other_config)], 1, "registry `docker-registry.example.dev` is not in the Docker config"),
+        ("secrets registry --username me --password-stdin".into(), Some("\n"), vec![], 2, "the password read from stdin is empty"),
     ];
-    for (args, stdin, env, code, message) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for (line, stdin, env, code, message) in cases {
+        let args = words(&line);
         let run = ns.rails_full(app.path(), &args, stdin, &env);
         assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
-    let secrets = ns
-        .kubectl(&["get", "secrets", "-o", "name"])
-        .success()
-        .stdout;
-    assert!(
-        !secrets.contains("imagestorage"),
-        "nothing was written: {secrets}"
-    );
+    ns.assert_no_secret("imagestorage");
 }
 
 #[test]
 fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
-    use expectrl::{Eof, Expect, Session};
+    use expectrl::{Eof, Expect};
     let ns = TestNs::new("secrets-prompt");
     let app = app_with_env(&ns);
     leaks::register("Typed-Secret-Value-909");
-    let mut cmd = std::process::Command::new("kubectl");
-    cmd.args(["rails", "-n", &ns.name, "secrets", "set", "SECRET_KEY_BASE"])
-        .current_dir(app.path())
-        .env("PATH", crate::support::path_env())
-        .env("KUBECONFIG", &ns.kubeconfig)
-        .env("TERM", "xterm");
-    let mut p = crate::support::transcribed(Session::spawn(cmd).expect("spawn in a pty"));
+    let args = ["secrets", "set", "SECRET_KEY_BASE"];
+    let mut p = in_terminal_with(&ns, app.path(), &args, &[]);
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     p.expect("Value of SECRET_KEY_BASE").unwrap();
     // The hidden prompt turns echo off with TCSAFLUSH, which drops input typed a moment too
@@ -466,26 +334,30 @@ fn a_key_alone_is_asked_for_with_hidden_input_at_a_terminal() {
         "the typed value is not echoed: {shown}"
     );
     p.expect(Eof).unwrap();
-    assert_eq!(
-        secret_data(&ns, "imagestorage-secrets", "SECRET_KEY_BASE"),
-        b"Typed-Secret-Value-909"
-    );
+    app_secret_holds(&ns, "SECRET_KEY_BASE", b"Typed-Secret-Value-909");
+}
+
+/// The Rails 8 Kamal app initialised for `ns`, whose master key lives in a password manager
+/// (`.kamal/secrets` fetches it), not in `config/master.key`. `values` are secret.
+fn kamal_app(ns: &TestNs, values: &[&str]) -> tempfile::TempDir {
+    let app = crate::deploy::rails8_initialised(ns);
+    for v in values {
+        leaks::register(v);
+    }
+    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    app
 }
 
 /// `.kamal/secrets` lines that run commands (a password manager's `kamal secrets fetch`, say)
 /// run only with `--allow-commands` and a yes: from a person at a terminal, or `--yes`.
 #[test]
 fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
-    use expectrl::{Eof, Expect, Session};
+    use expectrl::{Eof, Expect};
     let ns = TestNs::new("secrets-kamal");
-    let app = crate::deploy::rails8_initialised(&ns);
     let from_command = "Master-Key-From-Command-33";
     let from_env = "Shop-Db-Pass-From-Env-32";
-    leaks::register(from_command);
-    leaks::register(from_env);
-    // The key lives in a password manager, not in config/master.key; the command that fetches
-    // it leaves a mark, so the test sees whether it ran.
-    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    // The command that fetches the key leaves a mark, so the test sees whether it ran.
+    let app = kamal_app(&ns, &[from_command, from_env]);
     let kamal = app.path().join(".kamal/secrets");
     let text = std::fs::read_to_string(&kamal).unwrap().replace(
         "RAILS_MASTER_KEY=$(cat config/master.key)",
@@ -509,43 +381,23 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
         run.stderr
     );
     assert!(!ran.exists(), "no command runs without --allow-commands");
-    assert_eq!(
-        secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
-        from_env.as_bytes()
+    assert_holds(
+        &ns,
+        "shop-secrets",
+        "SHOP_DATABASE_PASSWORD",
+        from_env.as_bytes(),
     );
 
     let run = import(&["--allow-commands"]).code(2);
     run.stderr_has("confirmation needed");
     run.stderr_has("pass `--yes`");
     assert!(!ran.exists(), "no command runs unconfirmed");
-    assert!(
-        ns.kubectl(&[
-            "get",
-            "secret",
-            "shop-secrets",
-            "-o",
-            "jsonpath={.data.RAILS_MASTER_KEY}"
-        ])
-        .success()
-        .stdout
-        .is_empty()
-    );
+    let master_key = ns.jsonpath("secret", "shop-secrets", "{.data.RAILS_MASTER_KEY}");
+    assert!(master_key.is_empty());
 
-    let mut cmd = std::process::Command::new("kubectl");
-    cmd.args([
-        "rails",
-        "-n",
-        &ns.name,
-        "secrets",
-        "import",
-        "--allow-commands",
-    ])
-    .current_dir(app.path())
-    .env("PATH", crate::support::path_env())
-    .env("KUBECONFIG", &ns.kubeconfig)
-    .env("SHOP_DATABASE_PASSWORD", from_env)
-    .env("TERM", "xterm");
-    let mut p = crate::support::transcribed(Session::spawn(cmd).expect("spawn in a pty"));
+    let args = ["secrets", "import", "--allow-commands"];
+    let env = [("SHOP_DATABASE_PASSWORD", from_env)];
+    let mut p = in_terminal_with(&ns, app.path(), &args, &env);
     p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
     p.expect("Run `.kamal/secrets` in one shell, as Kamal does (it runs commands on line 6: RAILS_MASTER_KEY)")
         .expect("the question names the lines that run commands");
@@ -554,9 +406,11 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
     let shown = String::from_utf8_lossy(done.before()).into_owned();
     assert!(!shown.contains(from_command), "{shown}");
     assert!(ran.exists(), "the confirmed command ran");
-    assert_eq!(
-        secret_data(&ns, "shop-secrets", "RAILS_MASTER_KEY"),
-        from_command.as_bytes()
+    assert_holds(
+        &ns,
+        "shop-secrets",
+        "RAILS_MASTER_KEY",
+        from_command.as_bytes(),
     );
 }
 
@@ -566,12 +420,9 @@ fn kamal_secret_commands_run_only_when_allowed_and_confirmed() {
 #[test]
 fn kamal_2_fetch_and_extract_run_in_one_shell() {
     let ns = TestNs::new("secrets-kamal2");
-    let app = crate::deploy::rails8_initialised(&ns);
     let master = "Master-From-Vault-4471";
     let db = "Db-From-Vault-5582";
-    leaks::register(master);
-    leaks::register(db);
-    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
+    let app = kamal_app(&ns, &[master, db]);
     std::fs::write(
         app.path().join(".kamal/secrets"),
         "SECRETS=$(kamal secrets fetch --adapter 1password --account acme --from Vault/Shop RAILS_MASTER_KEY SHOP_DATABASE_PASSWORD)\nRAILS_MASTER_KEY=$(kamal secrets extract RAILS_MASTER_KEY ${SECRETS})\nSHOP_DATABASE_PASSWORD=$(kamal secrets extract SHOP_DATABASE_PASSWORD ${SECRETS})\n",
@@ -597,32 +448,19 @@ fn kamal_2_fetch_and_extract_run_in_one_shell() {
         &path,
     )
     .success();
-    assert_eq!(
-        secret_data(&ns, "shop-secrets", "RAILS_MASTER_KEY"),
-        master.as_bytes()
-    );
-    assert_eq!(
-        secret_data(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD"),
-        db.as_bytes()
-    );
+    assert_holds(&ns, "shop-secrets", "RAILS_MASTER_KEY", master.as_bytes());
+    assert_holds(&ns, "shop-secrets", "SHOP_DATABASE_PASSWORD", db.as_bytes());
 
     // A failing command stops the import with what it said, and nothing is written.
     let other = TestNs::new("secrets-kamal2-fail");
-    let app = crate::deploy::rails8_initialised(&other);
+    let app = kamal_app(&other, &[]);
     std::fs::write(
         app.path().join(".kamal/secrets"),
         "RAILS_MASTER_KEY=$(echo 'op: not signed in' >&2; exit 6)\nSHOP_DATABASE_PASSWORD=plain\n",
     )
     .unwrap();
-    std::fs::remove_file(app.path().join("config/master.key")).unwrap();
-    let run = other
-        .rails_full(
-            app.path(),
-            &["secrets", "import", "--allow-commands", "--yes"],
-            None,
-            &[],
-        )
-        .code(1);
+    let import = words("secrets import --allow-commands --yes");
+    let run = other.rails(app.path(), &import).code(1);
     run.stderr_has("a command failed (exit 6)");
     run.stderr_has("op: not signed in");
     // One that hangs is stopped at `--timeout`.
@@ -632,31 +470,11 @@ fn kamal_2_fetch_and_extract_run_in_one_shell() {
     )
     .unwrap();
     let started = std::time::Instant::now();
-    let run = other
-        .rails_full(
-            app.path(),
-            &[
-                "secrets",
-                "import",
-                "--allow-commands",
-                "--yes",
-                "--timeout",
-                "2s",
-            ],
-            None,
-            &[],
-        )
-        .code(1);
+    let import = words("secrets import --allow-commands --yes --timeout 2s");
+    let run = other.rails(app.path(), &import).code(1);
     run.stderr_has("did not finish within 2s");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    let secrets = other
-        .kubectl(&["get", "secrets", "-o", "name"])
-        .success()
-        .stdout;
-    assert!(
-        !secrets.contains("shop-secrets"),
-        "nothing was written: {secrets}"
-    );
+    other.assert_no_secret("shop-secrets");
 }
 
 /// The leak check itself: a value is caught whole, in base64, by any 8-character slice, and in
@@ -706,7 +524,7 @@ fn digests_are_keyed_by_a_random_key_of_each_app() {
         ns.rails(app, &["secrets", "set", &format!("SECRET_KEY_BASE={weak}")])
             .success();
         let list = ns.rails(app, &["secrets", "list", "-o", "json"]).success();
-        let keys: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        let keys = list.json();
         assert!(
             !list.stdout.contains(".kubectl-rails-digest-key"),
             "the digest key is not listed: {}",

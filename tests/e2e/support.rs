@@ -1,6 +1,7 @@
 //! Test support: run the plugin the way users do (`kubectl rails ...`, found through kubectl's
 //! plugin lookup), the local test control plane, a namespace per test, and a leak check.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -137,11 +138,20 @@ impl Run {
     /// Asserts that stderr says `needle`, and shows all of stderr when it does not.
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}",
-            self.stderr
-        );
+        says("stderr", &self.stderr, needle);
+    }
+
+    /// Asserts that stdout says `needle`, and shows all of stdout when it does not.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) {
+        says("stdout", &self.stdout, needle);
+    }
+
+    /// stdout, parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 
     #[track_caller]
@@ -153,6 +163,49 @@ impl Run {
         );
         self
     }
+}
+
+/// The words of a command line, split at spaces: `&words("init --no-input")`.
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// `git ARGS` in `dir` as a test user, which must succeed; its output, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.dev"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Replaces the first `from` in the app's spec file with `to`, as a person editing it would;
+/// the spec must hold `from`.
+pub fn edit_spec(app: &Path, from: &str, to: &str) {
+    let path = app.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    assert!(spec.contains(from), "the spec lacks {from:?}:\n{spec}");
+    std::fs::write(&path, spec.replacen(from, to, 1)).unwrap();
+}
+
+/// The kinds of the items of a JSON `List`, in order.
+pub fn list_kinds(list: &serde_json::Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Asserts that `text` (the output named `what`) says `needle`, and shows it when it does not.
+#[track_caller]
+fn says(what: &str, text: &str, needle: &str) {
+    assert!(text.contains(needle), "{what} lacks {needle:?}:\n{text}");
 }
 
 /// `kubectl rails ARGS` in `dir`, with no terminal attached (stdin is null).
@@ -243,23 +296,25 @@ pub fn cluster() -> &'static Path {
         if let Some(path) = std::env::var_os("KUBECTL_RAILS_TEST_KUBECONFIG") {
             return PathBuf::from(path);
         }
-        let out = Command::new(root().join("tests/cluster/up"))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tests/cluster/up failed: the control plane is needed by this test"
-        );
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        PathBuf::from(
-            stdout
-                .lines()
-                .last()
-                .expect("up prints the kubeconfig path")
-                .trim(),
-        )
+        cluster_up(&[], "")
     })
+}
+
+/// Runs `tests/cluster/up` with `env`, and returns the kubeconfig path it prints last. `which`
+/// names the cluster in the failure.
+fn cluster_up(env: &[(&str, &OsStr)], which: &str) -> PathBuf {
+    let mut up = Command::new(root().join("tests/cluster/up"));
+    for (k, v) in env {
+        up.env(k, v);
+    }
+    let out = up.stderr(Stdio::inherit()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tests/cluster/up{which} failed: the control plane is needed by this test"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last();
+    PathBuf::from(last.expect("up prints the kubeconfig path").trim())
 }
 
 /// A second control plane for tests that stop the apiserver: they must not disturb the tests
@@ -268,20 +323,14 @@ pub fn fault_cluster() -> &'static (PathBuf, PathBuf) {
     static CLUSTER: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         let state = std::env::temp_dir().join("kubectl-rails-cluster-faults");
-        let out = Command::new(root().join("tests/cluster/up"))
-            .env("KUBECTL_RAILS_CLUSTER_STATE", &state)
-            .env("KUBECTL_RAILS_PORT_BASE", "37400")
+        let env = [
+            ("KUBECTL_RAILS_CLUSTER_STATE", state.as_os_str()),
+            ("KUBECTL_RAILS_PORT_BASE", OsStr::new("37400")),
             // One real node per machine: it owns the pod bridge and the host's cgroups.
-            .env("KUBECTL_RAILS_REAL_NODE", "0")
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tests/cluster/up (faults) failed: the control plane is needed by this test"
-        );
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        (state, PathBuf::from(stdout.lines().last().unwrap().trim()))
+            ("KUBECTL_RAILS_REAL_NODE", OsStr::new("0")),
+        ];
+        let kubeconfig = cluster_up(&env, " (faults)");
+        (state, kubeconfig)
     })
 }
 
@@ -356,6 +405,81 @@ impl TestNs {
         let mut all = vec!["-n", self.name.as_str()];
         all.extend(args);
         kubectl(&self.kubeconfig, &all)
+    }
+
+    /// `kubectl get KIND NAME -n NS -o jsonpath=PATH`, which must succeed.
+    pub fn jsonpath(&self, kind: &str, name: &str, path: &str) -> String {
+        let path = format!("jsonpath={path}");
+        self.kubectl(&["get", kind, name, "-o", &path])
+            .success()
+            .stdout
+    }
+
+    /// `kubectl get pods -l SELECTOR -n NS -o jsonpath=PATH`, which must succeed.
+    pub fn pods(&self, selector: &str, path: &str) -> String {
+        let path = format!("jsonpath={path}");
+        self.kubectl(&["get", "pods", "-l", selector, "-o", &path])
+            .success()
+            .stdout
+    }
+
+    /// The names of the pods of `selector` (`pod/NAME`, a line each).
+    pub fn pod_names(&self, selector: &str) -> String {
+        self.kubectl(&["get", "pods", "-l", selector, "-o", "name"])
+            .success()
+            .stdout
+    }
+
+    /// A PersistentVolume pre-bound to `claim`, standing in for a provisioner (none runs here).
+    /// It has no node affinity of its own: only what the plugin renders can put the pods that
+    /// mount it on one node.
+    pub fn volume_for_claim(&self, claim: &str) {
+        let pv = format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-{claim}}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: {claim}}}\n",
+            ns = self.name
+        );
+        self.apply(&pv).success();
+    }
+
+    /// The names of the namespace's Secrets (`secret/NAME`, a line each).
+    pub fn secrets(&self) -> String {
+        self.kubectl(&["get", "secrets", "-o", "name"])
+            .success()
+            .stdout
+    }
+
+    /// Asserts that no Secret of the namespace has `name` in its name: nothing was written.
+    #[track_caller]
+    pub fn assert_no_secret(&self, name: &str) {
+        let secrets = self.secrets();
+        assert!(!secrets.contains(name), "nothing was written: {secrets}");
+    }
+
+    /// `kubectl create secret generic NAME` with `KEY=VALUE` pairs.
+    pub fn create_secret(&self, name: &str, pairs: &[(&str, &str)]) {
+        let mut args = vec![
+            "create".to_string(),
+            "secret".into(),
+            "generic".into(),
+            name.into(),
+        ];
+        args.extend(pairs.iter().map(|(k, v)| format!("--from-literal={k}={v}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.kubectl(&args).success();
+    }
+
+    /// `kubectl create secret docker-registry NAME` for `server`, as `user` with `password`.
+    pub fn create_pull_secret(&self, name: &str, server: &str, user: &str, password: &str) {
+        self.kubectl(&[
+            "create",
+            "secret",
+            "docker-registry",
+            name,
+            &format!("--docker-server={server}"),
+            &format!("--docker-username={user}"),
+            &format!("--docker-password={password}"),
+        ])
+        .success();
     }
 
     /// `kubectl apply -n NS -f -` of a YAML text.
@@ -557,6 +681,16 @@ fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
     rx
 }
 
+/// Sends `signal` (`-INT`, `-STOP`, ...) to a process, which must exist.
+pub fn signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {signal} {pid}");
+}
+
 /// Waits for a stderr line containing `marker`, returning every line read so far.
 pub fn wait_for(rx: &mpsc::Receiver<String>, marker: &str) -> Vec<String> {
     let mut seen = Vec::new();
@@ -588,13 +722,19 @@ pub fn finish(child: Child, rx: mpsc::Receiver<String>, mut seen: Vec<String>) -
 
 /// `kubectl rails ARGS` in a pseudo-terminal (80 columns, 24 rows to start with).
 pub fn in_terminal(ns: &TestNs, dir: &Path, args: &[&str]) -> Terminal {
+    in_terminal_with(ns, dir, args, &[])
+}
+
+/// [`in_terminal`] with extra environment.
+pub fn in_terminal_with(ns: &TestNs, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Terminal {
     let mut cmd = Command::new("kubectl");
     cmd.args(["rails", "-n", &ns.name])
         .args(args)
         .current_dir(dir)
         .env("PATH", path_env())
         .env("KUBECONFIG", &ns.kubeconfig)
-        .env("TERM", "xterm");
+        .env("TERM", "xterm")
+        .envs(env.iter().copied());
     let mut p = transcribed(expectrl::Session::spawn(cmd).expect("spawn in a pty"));
     p.set_expect_timeout(Some(Duration::from_secs(60)));
     p

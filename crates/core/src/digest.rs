@@ -2,6 +2,9 @@
 //! by anyone who reads it (`secrets list`, a pod template's checksum); an HMAC keyed by a random
 //! per-app key, kept inside the app Secret beside the values, cannot without that key.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
 use sha2::{Digest, Sha256};
 
 /// The app Secret's data key holding the per-app digest key. It is not a valid environment
@@ -27,6 +30,24 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .chain_update(inner)
         .finalize()
         .into()
+}
+
+/// A digest of an app Secret's data: it changes when any value changes, and reveals none. It is
+/// an HMAC keyed by the app's digest key (see [`DIGEST_KEY`]), so that a pod template's checksum
+/// cannot be checked against guesses of a weak value by anyone who can read Deployments.
+pub fn secret_digest(data: &BTreeMap<String, ByteString>) -> String {
+    let key = data
+        .get(DIGEST_KEY)
+        .map(|k| k.0.as_slice())
+        .unwrap_or_default();
+    let mut message = Vec::new();
+    for (k, v) in data.iter().filter(|(k, _)| k.as_str() != DIGEST_KEY) {
+        message.extend_from_slice(k.as_bytes());
+        message.push(0);
+        message.extend_from_slice(&v.0);
+        message.push(0);
+    }
+    short_hmac(key, &message, 8)
 }
 
 /// The first `bytes` bytes of an HMAC, in hex.

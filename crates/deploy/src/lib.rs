@@ -1,5 +1,9 @@
-//! `kubectl rails deploy`: preflight, migrations before traffic, server-side apply with pruning,
-//! a watch-based wait that fails fast on hopeless pods, and the release history.
+//! `kubectl rails deploy`, in steps: preflight (doctor's questions about the app Secret, the pull
+//! secret and the IngressClass) while taking the deploy lease; then plan (render, and a
+//! server-side dry run of everything), migrate (the migration Job, before any pod changes),
+//! apply (server-side apply, then pruning), wait (a watch that fails fast on hopeless pods) and
+//! record (the release history). Beside it: [`diff`] (what a deploy would change) and
+//! [`destroy`] (what of the app a namespace holds, and deleting it).
 //!
 //! It never prompts and never prints: questions are the binary's job, and everything worth
 //! saying goes through a [`Reporter`]. It reads the app Secret to check its keys and take a keyed
@@ -7,10 +11,13 @@
 //! key to a Secret written without one (by `kubectl create secret`), once the lease is held. It
 //! never reports a value.
 
+pub mod destroy;
 pub mod diagnose;
+pub mod diff;
 pub mod lease;
 mod migrate;
 mod patience;
+mod preflight;
 pub mod progress;
 pub mod release;
 mod run;
@@ -23,7 +30,8 @@ use kubectl_rails_core::AppSpec;
 use kubectl_rails_kube::KubeError;
 use serde::Serialize;
 
-pub use run::{MissingInputs, deploy, missing_inputs, secret_digest};
+pub use preflight::{MissingInputs, missing_inputs};
+pub use run::deploy;
 pub use volume::holder_node;
 
 /// Where the deploy says what it is doing.

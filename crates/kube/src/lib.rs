@@ -1,15 +1,17 @@
 //! The client edge of kubectl-rails: connecting the way kubectl does (the kubeconfig, kubectl's
 //! connection flags with kubectl's precedence and checks, and kubectl's proxy rules),
-//! server-side apply of rendered objects, and pruning.
+//! server-side apply of rendered objects, pruning, and the app's namespace.
 //!
 //! It holds no Rails knowledge and no rendering: it moves objects to and from the cluster.
 
 mod apply;
 mod connect;
+mod namespace;
 pub mod proxy;
 
 pub use apply::{Applier, ApplyOutcome, api_resource, comparable, prune_selector};
 pub use connect::{ClusterArgs, Connection, connect};
+pub use namespace::{create_restricted_namespace, namespace_exists};
 
 /// The field manager of every server-side apply the plugin makes.
 pub const FIELD_MANAGER: &str = "kubectl-rails";

@@ -1,7 +1,8 @@
 //! `scale` and `autoscale`: change replica counts in the cluster and in `config/kubernetes.yml`,
 //! so that the next deploy does not undo them.
 //!
-//! Spec edits are targeted text edits: the user's comments and layout stay.
+//! It never rewrites the spec file whole: edits are targeted text edits, so the user's comments
+//! and layout stay. It never prints.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;

@@ -1,4 +1,6 @@
-//! App secrets and registry credentials, kept in Kubernetes Secrets.
+//! App secrets and registry credentials, kept in Kubernetes Secrets; and where their values come
+//! from on this machine ([`sources`]: `.env`, the master key, `.kamal/secrets`, hand-written
+//! manifests; [`docker`]: the Docker config and its credential helpers).
 //!
 //! It must never print, log or return a secret value to anything that shows it: listings carry
 //! key names, change times and short digests only. Values go from the caller to the cluster.
@@ -6,6 +8,8 @@
 pub mod docker;
 pub mod kamal;
 pub mod manifests;
+mod roll;
+pub mod sources;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,6 +57,9 @@ pub enum SecretsError {
         server: String,
         message: String,
     },
+    /// An env file line that does not parse, named by its number (`reason` says which).
+    #[error("cannot parse `{}` {reason}", path.display())]
+    EnvFile { path: PathBuf, reason: String },
     #[error("cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -90,6 +97,7 @@ impl SecretsError {
             )),
             Self::KamalCommands { .. } => Some("run them by hand in the app folder to see what they need (a password manager signed in, a tool on PATH), or raise `--timeout`; nothing was imported".into()),
             Self::BadLine { .. }
+            | Self::EnvFile { .. }
             | Self::DockerConfigInvalid { .. }
             | Self::Read { .. }
             | Self::Random { .. } => None,

@@ -69,6 +69,14 @@ impl fmt::Display for Passthrough {
 
 impl std::error::Error for Passthrough {}
 
+/// A remote command's exit code as ours: 0 is success, anything else passes through.
+pub(crate) fn pass_through(code: i32) -> anyhow::Result<()> {
+    match code {
+        0 => Ok(()),
+        c => Err(Passthrough(u8::try_from(c).unwrap_or(1)).into()),
+    }
+}
+
 /// An error and its causes on one line. kube's API errors print the whole Status; the server's
 /// own message says it once, and nothing below it adds anything.
 /// The apiserver quotes a rejected value as a Go struct (`Invalid value: core.PodTemplateSpec{...}`),

@@ -1,7 +1,10 @@
-//! `kubectl-rails`: the binary kubectl finds on PATH and runs as `kubectl rails`.
+//! `kubectl-rails`: the binary kubectl finds on PATH and runs as `kubectl rails`. It parses the
+//! command line, asks and prints; the work is the crates' (`crates/README.md`). It never writes
+//! to stdout or stderr but through the [`Printer`].
 
 mod cli;
 mod commands;
+mod context;
 mod exit;
 mod printer;
 mod prompt;
@@ -12,6 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+use crate::context::Context;
 use crate::printer::Printer;
 use crate::settings::Settings;
 
@@ -77,45 +81,42 @@ fn complete(words: &[String]) -> ExitCode {
 }
 
 async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
+    if let Command::Alias(words) = command {
+        let command = alias(&words, settings, printer)?;
+        return Box::pin(run(command, settings, printer)).await;
+    }
+    let ctx = &Context::new(settings, printer);
     match command {
-        Command::Init(args) => commands::init::run(&args, settings, printer),
-        Command::Render(args) => commands::render::run(&args, settings, printer),
-        Command::Deploy(args) => commands::deploy::run(&args, settings, printer).await,
-        Command::Diff(args) => commands::diff::run(&args, settings, printer).await,
-        Command::Status(args) => commands::status::run(&args, settings, printer).await,
-        Command::Releases => commands::releases::run(settings, printer).await,
-        Command::Rollback(args) => commands::rollback::run(&args, settings, printer).await,
-        Command::Exec(args) => commands::exec::exec(&args, settings, printer).await,
-        Command::Console(args) => {
-            commands::exec::rails_console("console", &args, settings, printer).await
-        }
-        Command::Dbconsole(args) => {
-            commands::exec::rails_console("dbconsole", &args, settings, printer).await
-        }
-        Command::Shell(args) => commands::exec::shell(&args, settings, printer).await,
-        Command::Migrate(args) => commands::exec::migrate(&args, settings, printer).await,
-        Command::Run(args) => commands::run::run(&args, settings, printer).await,
-        Command::Logs(args) => commands::logs::run(&args, settings, printer).await,
-        Command::Scale(args) => commands::scale::scale(&args, settings, printer).await,
-        Command::Autoscale(args) => commands::scale::autoscale(&args, settings, printer).await,
-        Command::Destroy(args) => commands::destroy::run(&args, settings, printer).await,
-        Command::Doctor => commands::doctor::run(settings, printer).await,
-        Command::Rbac => commands::rbac::run(settings, printer),
-        Command::Secrets { command } => commands::secrets::run(&command, settings, printer).await,
-        Command::Env { command } => commands::env::run(&command, settings, printer),
-        Command::Cron { command } => commands::cron::run(&command, settings, printer).await,
-        Command::Review { command } => commands::review::run(&command, settings, printer).await,
-        Command::Accessory { command } => {
-            commands::accessory::run(&command, settings, printer).await
-        }
-        Command::Alias(words) => {
-            let command = alias(&words, settings, printer)?;
-            Box::pin(run(command, settings, printer)).await
-        }
+        Command::Init(args) => commands::init::run(&args, ctx),
+        Command::Render(args) => commands::render::run(&args, ctx),
+        Command::Deploy(args) => commands::deploy::run(&args, ctx).await,
+        Command::Diff(args) => commands::diff::run(&args, ctx).await,
+        Command::Status(args) => commands::status::run(&args, ctx).await,
+        Command::Releases => commands::releases::run(ctx).await,
+        Command::Rollback(args) => commands::rollback::run(&args, ctx).await,
+        Command::Exec(args) => commands::exec::exec(&args, ctx).await,
+        Command::Console(args) => commands::console::run("console", &args, ctx).await,
+        Command::Dbconsole(args) => commands::console::run("dbconsole", &args, ctx).await,
+        Command::Shell(args) => commands::exec::shell(&args, ctx).await,
+        Command::Migrate(args) => commands::migrate::run(&args, ctx).await,
+        Command::Run(args) => commands::run::run(&args, ctx).await,
+        Command::Logs(args) => commands::logs::run(&args, ctx).await,
+        Command::Scale(args) => commands::scale::scale(&args, ctx).await,
+        Command::Autoscale(args) => commands::scale::autoscale(&args, ctx).await,
+        Command::Destroy(args) => commands::destroy::run(&args, ctx).await,
+        Command::Doctor => commands::doctor::run(ctx).await,
+        Command::Rbac => commands::rbac::run(ctx),
+        Command::Secrets { command } => commands::secrets::run(&command, ctx).await,
+        Command::Env { command } => commands::env::run(&command, ctx),
+        Command::Cron { command } => commands::cron::run(&command, ctx).await,
+        Command::Accessory { command } => commands::accessory::run(&command, ctx).await,
+        Command::Review { command } => commands::review::run(&command, ctx).await,
+        Command::Alias(_) => unreachable!("resolved above"),
     }
 }
 
-/// The command an alias of the spec stands for, with the words typed after it.
+/// The command an alias of the spec stands for, with the words typed after it. It reads the
+/// spec on its own: the command it names starts afresh, with its own [`Context`].
 fn alias(words: &[String], settings: &Settings, printer: &Printer) -> anyhow::Result<Command> {
     let name = words.first().map(String::as_str).unwrap_or_default();
     let spec = settings.load_spec(printer).ok().map(|l| l.spec);

@@ -48,17 +48,7 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
         "web pods run on the real node"
     );
     // Ready came from the kubelet's real probe of `/up`.
-    let ready = ns
-        .kubectl(&[
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/component=web",
-            "-o",
-            "jsonpath={range .items[*]}{.status.containerStatuses[0].ready}/{.spec.containers[0].readinessProbe.httpGet.path} {end}",
-        ])
-        .success()
-        .stdout;
+    let ready = ns.pods("app.kubernetes.io/component=web", "{range .items[*]}{.status.containerStatuses[0].ready}/{.spec.containers[0].readinessProbe.httpGet.path} {end}");
     assert_eq!(ready.trim(), "true//up true//up");
 
     // The page, through the ingress controller, over TLS: force_ssl is satisfied.
@@ -115,16 +105,10 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
         .rails(dir, &["logs", "-p", "web", "--tail", "400"])
         .success();
     let pods: Vec<String> = ns
-        .kubectl(&[
-            "get",
-            "pods",
-            "-l",
+        .pods(
             "app.kubernetes.io/component=web",
-            "-o",
-            "jsonpath={.items[*].metadata.name}",
-        ])
-        .success()
-        .stdout
+            "{.items[*].metadata.name}",
+        )
         .split_whitespace()
         .map(str::to_string)
         .collect();
@@ -148,17 +132,8 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
         run.stdout
             .contains(&format!("{}", 1000 + count.parse::<u32>().unwrap()))
     );
-    let left = ns
-        .kubectl(&[
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/component=run",
-            "-o",
-            "name",
-        ])
-        .success();
-    assert_eq!(left.stdout.trim(), "", "`run` leaves no pod behind");
+    let left = ns.pod_names("app.kubernetes.io/component=run");
+    assert_eq!(left.trim(), "", "`run` leaves no pod behind");
 
     // 5. A rolling deploy of the second tag under traffic: every answer is 200.
     let traffic = RequestLoop::start(host, 20);
@@ -204,9 +179,17 @@ fn answer_as_a_terminal_until(p: &mut crate::support::Terminal, text: Option<&st
             Err(expectrl::Error::Eof) if text.is_none() => return,
             Err(e) => panic!("waiting for {text:?} in the console: {e}"),
         };
-        if found.get(0).is_some_and(|m| m.ends_with(b"[6n")) {
-            p.send("\x1b[1;1R").unwrap();
-        } else {
+        // expectrl consumes up to the last match in what it read: every query in it is
+        // answered, even one read together with the awaited text, or irb waits forever.
+        let mut saw_text = false;
+        for m in found.matches() {
+            if m.ends_with(b"[6n") {
+                p.send("\x1b[1;1R").unwrap();
+            } else {
+                saw_text = true;
+            }
+        }
+        if saw_text {
             return;
         }
     }

@@ -334,16 +334,10 @@ pub fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
 
 /// Names of the nodes the app's pods of `component` run on.
 pub fn nodes_of(ns: &TestNs, component: &str) -> Vec<String> {
-    ns.kubectl(&[
-        "get",
-        "pods",
-        "-l",
+    ns.pods(
         &format!("app.kubernetes.io/component={component}"),
-        "-o",
-        "jsonpath={.items[*].spec.nodeName}",
-    ])
-    .success()
-    .stdout
+        "{.items[*].spec.nodeName}",
+    )
     .split_whitespace()
     .map(str::to_string)
     .collect()

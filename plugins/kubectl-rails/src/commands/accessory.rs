@@ -10,21 +10,19 @@ use kubectl_rails_core::model::AccessoryKind;
 use kubectl_rails_secrets::AppSecrets;
 
 use crate::cli::{AccessoryArgs, AccessoryCommand};
+use crate::commands::deploy::ensure_namespace;
+use crate::context::Context;
 use crate::exit;
-use crate::printer::Printer;
 use crate::settings::Settings;
 
-pub(crate) async fn run(
-    command: &AccessoryCommand,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    settings.output(&[])?;
+pub(crate) async fn run(command: &AccessoryCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
+    ctx.settings.output(&[])?;
     let AccessoryCommand::Add(args) = command;
-    add(args, settings, printer).await
+    add(args, ctx).await
 }
 
-async fn add(args: &AccessoryArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
+async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let kind = match args.kind.as_str() {
         "postgres" | "postgresql" => AccessoryKind::Postgres,
         "redis" => AccessoryKind::Redis,
@@ -39,7 +37,7 @@ async fn add(args: &AccessoryArgs, settings: &Settings, printer: &Printer) -> an
         AccessoryKind::Postgres => "postgres".into(),
         AccessoryKind::Redis => "redis".into(),
     });
-    let spec = settings.load_spec(printer)?.spec;
+    let spec = ctx.spec()?;
     if spec.accessories.contains_key(&name) {
         return Err(exit::usage(
             format!("the spec already has accessory `{name}`"),
@@ -65,8 +63,9 @@ async fn add(args: &AccessoryArgs, settings: &Settings, printer: &Printer) -> an
     // The edited spec must be valid before anything is written anywhere.
     let edited = file::parse(&text, &settings.spec_path)?.spec;
 
-    let target = settings.target(Some(&edited)).await?;
-    crate::commands::deploy::ensure_namespace(&target, settings, printer, false).await?;
+    // The edit adds an accessory and a secret key; the namespace stays the spec's as read.
+    let target = ctx.target().await?;
+    ensure_namespace(ctx, false).await?;
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &edited.name);
     let existing = store.get().await?.and_then(|s| s.data).unwrap_or_default();
     if existing.contains_key(url_key)

@@ -8,15 +8,12 @@ use kubectl_rails_core::file::{self, edit};
 use kubectl_rails_core::validate::is_env_key;
 
 use crate::cli::{EnvCommand, OutputFormat};
+use crate::context::Context;
 use crate::exit;
-use crate::printer::Printer;
 use crate::settings::Settings;
 
-pub(crate) fn run(
-    command: &EnvCommand,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
+pub(crate) fn run(command: &EnvCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let formats: &[OutputFormat] = match command {
         EnvCommand::List => &[OutputFormat::Json, OutputFormat::Yaml],
         _ => &[],
@@ -35,7 +32,7 @@ pub(crate) fn run(
         }
         EnvCommand::List => vec![],
     };
-    let spec = settings.load_spec(printer)?.spec;
+    let spec = ctx.spec()?;
     match command {
         EnvCommand::List => {
             match format {

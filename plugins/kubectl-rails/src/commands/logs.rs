@@ -5,17 +5,13 @@ use std::io::ErrorKind;
 use kubectl_rails_exec::logs::{self, LogOptions};
 
 use crate::cli::LogsArgs;
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::context::Context;
 
-pub(crate) async fn run(
-    args: &LogsArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    settings.output(&[])?;
-    let spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&spec)).await?;
+pub(crate) async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let printer = ctx.printer;
+    ctx.settings.output(&[])?;
+    let spec = ctx.spec()?;
+    let target = ctx.target().await?;
     printer
         .mask_app_secret(&target.conn.client, &target.namespace, &spec.secret_name())
         .await;
@@ -37,7 +33,7 @@ pub(crate) async fn run(
     logs::stream(
         &target.conn.client,
         &target.namespace,
-        &spec,
+        spec,
         &opts,
         &sink,
         &note,

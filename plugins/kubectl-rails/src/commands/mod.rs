@@ -1,7 +1,9 @@
-//! One module per subcommand.
+//! One module per subcommand (`console` serves `dbconsole` too). Each takes its arguments and
+//! the [`Context`](crate::context::Context), asks and prints; the crates do the work.
 
 pub(crate) mod accessory;
 pub(crate) mod complete;
+pub(crate) mod console;
 pub(crate) mod cron;
 pub(crate) mod deploy;
 pub(crate) mod destroy;
@@ -11,6 +13,7 @@ pub(crate) mod env;
 pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod logs;
+pub(crate) mod migrate;
 pub(crate) mod rbac;
 pub(crate) mod releases;
 pub(crate) mod render;

@@ -6,15 +6,15 @@ use kubectl_rails_core::rbac;
 
 use crate::cli::OutputFormat;
 use crate::commands::render::to_yaml;
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::context::Context;
 
-pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
-    let format = settings
+pub(crate) fn run(ctx: &Context<'_>) -> anyhow::Result<()> {
+    let format = ctx
+        .settings
         .output(&[OutputFormat::Yaml, OutputFormat::Json])?
         .unwrap_or(OutputFormat::Yaml);
-    let spec = settings.load_spec(printer)?.spec;
-    let ns = settings.namespace(Some(&spec), None)?;
+    let spec = ctx.spec()?;
+    let ns = ctx.namespace()?;
     let (sa, role, binding) = rbac::deployer(&spec.name, &ns, &[]);
     let items = vec![
         serde_json::to_value(&sa)?,
@@ -37,6 +37,6 @@ pub(crate) fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<()> 
             out
         }
     };
-    printer.out(&text)?;
+    ctx.printer.out(&text)?;
     Ok(())
 }

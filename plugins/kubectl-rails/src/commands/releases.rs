@@ -5,8 +5,7 @@ use comfy_table::presets::NOTHING;
 use kubectl_rails_deploy::release::{self, ReleaseRecord, ReleaseStatus};
 
 use crate::cli::OutputFormat;
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::context::Context;
 
 /// The history as a table, newest first.
 pub(crate) fn table(history: &[ReleaseRecord]) -> Table {
@@ -35,10 +34,13 @@ pub(crate) fn table(history: &[ReleaseRecord]) -> Table {
     t
 }
 
-pub(crate) async fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
-    let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
-    let spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&spec)).await?;
+pub(crate) async fn run(ctx: &Context<'_>) -> anyhow::Result<()> {
+    let printer = ctx.printer;
+    let format = ctx
+        .settings
+        .output(&[OutputFormat::Json, OutputFormat::Yaml])?;
+    let spec = ctx.spec()?;
+    let target = ctx.target().await?;
     let history = release::list(&target.conn.client, &target.namespace, &spec.name).await?;
     match format {
         Some(OutputFormat::Json) => printer.out(&serde_json::to_string_pretty(&history)?)?,

@@ -5,15 +5,16 @@ use kubectl_rails_core::file::write_atomic;
 use kubectl_rails_core::render::{self, Release, RenderInputs};
 
 use crate::cli::{OutputFormat, RenderArgs};
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::context::Context;
 
-pub(crate) fn run(args: &RenderArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
-    let format = settings
+pub(crate) fn run(args: &RenderArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let printer = ctx.printer;
+    let format = ctx
+        .settings
         .output(&[OutputFormat::Yaml, OutputFormat::Json])?
         .unwrap_or(OutputFormat::Yaml);
-    let mut spec = settings.load_spec_and_warn(printer)?.spec;
-    spec.namespace = Some(settings.namespace(Some(&spec), None)?);
+    let mut spec = ctx.spec_and_warn()?.clone();
+    spec.namespace = Some(ctx.namespace()?);
     let release = render::render(&spec, &RenderInputs::default());
     match &args.out_dir {
         Some(dir) => {

@@ -21,6 +21,7 @@ use kubectl_rails_secrets::AppSecrets;
 
 use crate::cli::{OutputFormat, ReviewCommand};
 use crate::commands::deploy;
+use crate::context::Context;
 use crate::exit;
 use crate::printer::Printer;
 use crate::settings::{Settings, Target};
@@ -31,17 +32,14 @@ const REVIEW_NAME: &str = "kubectl-rails.dev/review";
 const EXPIRES_AT: &str = "kubectl-rails.dev/expires-at";
 const URL: &str = "kubectl-rails.dev/url";
 
-pub(crate) async fn run(
-    command: &ReviewCommand,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
+pub(crate) async fn run(command: &ReviewCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let formats: &[OutputFormat] = match command {
         ReviewCommand::Up { .. } | ReviewCommand::List => &[OutputFormat::Json, OutputFormat::Yaml],
         _ => &[],
     };
     let format = settings.output(formats)?;
-    let spec = settings.load_spec(printer)?.spec;
+    let spec = ctx.spec()?.clone();
     let review = spec.review.clone().ok_or_else(|| {
         exit::failure(
             format!("the spec of `{}` has no `review:`", spec.name),

@@ -7,18 +7,16 @@ use kubectl_rails_deploy::{Commit, DeployRequest, MigrateMode};
 
 use crate::cli::{OutputFormat, RollbackArgs};
 use crate::commands::deploy;
+use crate::context::Context;
 use crate::exit;
-use crate::printer::Printer;
-use crate::settings::Settings;
 
-pub(crate) async fn run(
-    args: &RollbackArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
-    let current_spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&current_spec)).await?;
+pub(crate) async fn run(args: &RollbackArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let printer = ctx.printer;
+    let format = ctx
+        .settings
+        .output(&[OutputFormat::Json, OutputFormat::Yaml])?;
+    let current_spec = ctx.spec()?;
+    let target = ctx.target().await?;
     let history = release::list(&target.conn.client, &target.namespace, &current_spec.name).await?;
     let current = release::current(&history).map(|r| r.revision);
     let wanted = match args.revision {
@@ -76,6 +74,6 @@ pub(crate) async fn run(
         note: Some(format!("rollback to v{}", wanted.revision)),
         server_version: target.version.clone(),
     };
-    let outcome = deploy::execute(&target, request, printer).await?;
-    deploy::report(&target, &spec, &outcome, format, printer).await
+    let outcome = deploy::execute(target, request, printer).await?;
+    deploy::report(target, &spec, &outcome, format, printer).await
 }

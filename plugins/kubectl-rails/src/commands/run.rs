@@ -7,26 +7,12 @@ use kubectl_rails_exec::oneoff;
 use kubectl_rails_exec::session::{self, Io};
 
 use crate::cli::RunArgs;
-use crate::commands::exec::pass_through;
+use crate::context::Context;
 use crate::exit;
-use crate::printer::Printer;
-use crate::settings::Settings;
 
-pub(crate) async fn run(
-    args: &RunArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    settings.output(&[])?;
-    one_off(
-        &args.command,
-        args.keep,
-        args.timeout,
-        args.stdin,
-        settings,
-        printer,
-    )
-    .await
+pub(crate) async fn run(args: &RunArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    ctx.settings.output(&[])?;
+    one_off(ctx, &args.command, args.keep, args.timeout, args.stdin).await
 }
 
 fn suffix() -> String {
@@ -38,18 +24,18 @@ fn suffix() -> String {
 
 /// Starts the pod, runs `command` in it, removes it (unless `keep`), and passes the code on.
 pub(crate) async fn one_off(
+    ctx: &Context<'_>,
     command: &[String],
     keep: bool,
     timeout: Duration,
     force_stdin: bool,
-    settings: &Settings,
-    printer: &Printer,
 ) -> anyhow::Result<()> {
-    let spec = settings.load_spec(printer)?.spec;
-    let target = settings.target(Some(&spec)).await?;
+    let printer = ctx.printer;
+    let spec = ctx.spec()?;
+    let target = ctx.target().await?;
     let client = &target.conn.client;
     printer.step("starting a one-off pod from the web pod template");
-    let pod = oneoff::start(client, &target.namespace, &spec, &suffix(), timeout).await?;
+    let pod = oneoff::start(client, &target.namespace, spec, &suffix(), timeout).await?;
     printer.debug(&format!("one-off pod `{}`", pod.name));
     let result = tokio::select! {
         r = session::exec(client, &target.namespace, &pod.name, Some(&pod.container), command, Io::detect(force_stdin)) => r,
@@ -66,5 +52,5 @@ pub(crate) async fn one_off(
     } else {
         pod.remove().await;
     }
-    pass_through(result?)
+    exit::pass_through(result?)
 }

@@ -6,8 +6,8 @@ use kubectl_rails_core::model::Autoscale;
 use kubectl_rails_scale::{self as scaling, ScaleError};
 
 use crate::cli::{AutoscaleArgs, ScaleArgs};
+use crate::context::Context;
 use crate::exit;
-use crate::printer::Printer;
 use crate::settings::Settings;
 
 /// Usage mistakes are exit 2; the rest keep their own code.
@@ -29,24 +29,21 @@ fn read_spec_text(settings: &Settings) -> anyhow::Result<String> {
     )
 }
 
-pub(crate) async fn scale(
-    args: &ScaleArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
+pub(crate) async fn scale(args: &ScaleArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     settings.output(&[])?;
-    let spec = settings.load_spec(printer)?.spec;
-    let targets = scaling::parse_targets(&args.targets, &spec).map_err(usage_or)?;
+    let spec = ctx.spec()?;
+    let targets = scaling::parse_targets(&args.targets, spec).map_err(usage_or)?;
     if !args.force {
         for (_, n) in targets.iter().filter(|(p, _)| p == "web") {
-            scaling::check_single_node(&spec, *n)?;
+            scaling::check_single_node(spec, *n)?;
         }
     }
     let text = read_spec_text(settings)?;
     let new_text = scaling::spec_with_replicas(&text, &targets)?;
     file::parse(&new_text, &settings.spec_path)?;
-    let target = settings.target(Some(&spec)).await?;
-    let managed = scaling::scale(&target.conn.client, &target.namespace, &spec, &targets).await?;
+    let target = ctx.target().await?;
+    let managed = scaling::scale(&target.conn.client, &target.namespace, spec, &targets).await?;
     for (process, n) in &targets {
         printer.step(&format!("scaled `{process}` to {n}"));
     }
@@ -63,13 +60,10 @@ pub(crate) async fn scale(
     Ok(())
 }
 
-pub(crate) async fn autoscale(
-    args: &AutoscaleArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
+pub(crate) async fn autoscale(args: &AutoscaleArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     settings.output(&[])?;
-    let spec = settings.load_spec(printer)?.spec;
+    let spec = ctx.spec()?;
     if spec.replicas_of(&args.process).is_none() {
         return Err(usage_or(ScaleError::UnknownProcess {
             process: args.process.clone(),
@@ -85,7 +79,7 @@ pub(crate) async fn autoscale(
             };
             scaling::check_autoscale(a).map_err(usage_or)?;
             if args.process == "web" && !args.force {
-                scaling::check_single_node(&spec, max)?;
+                scaling::check_single_node(spec, max)?;
             }
             Some(a)
         }
@@ -94,7 +88,7 @@ pub(crate) async fn autoscale(
     let text = read_spec_text(settings)?;
     let new_text = scaling::spec_with_autoscale(&text, &args.process, wanted)?;
     let new_spec = file::parse(&new_text, &settings.spec_path)?.spec;
-    let target = settings.target(Some(&spec)).await?;
+    let target = ctx.target().await?;
     let changed = scaling::apply_autoscaler(
         &target.conn.client,
         &target.namespace,

@@ -5,47 +5,26 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
 use kubectl_rails_core::AppSpec;
 use kubectl_rails_deploy::{MissingInputs, missing_inputs};
-use kubectl_rails_kube::api_err;
 use kubectl_rails_secrets::{AppSecrets, docker};
 
 use crate::commands::secrets;
+use crate::context::Context;
 use crate::exit;
-use crate::printer::Printer;
-use crate::settings::{Settings, Target};
-
-/// Whether the deploy's namespace exists; `None` when we may not ask (a namespaced deployer).
-async fn namespace_exists(target: &Target, printer: &Printer) -> anyhow::Result<bool> {
-    let api: Api<Namespace> = Api::all(target.conn.client.clone());
-    let ns = &target.namespace;
-    match api.get_metadata_opt(ns).await {
-        Ok(found) => Ok(found.is_some()),
-        // A deployer bound to a namespaced Role cannot read namespaces: its namespace exists.
-        Err(kube::Error::Api(s)) if s.code == 403 => {
-            printer.debug(&format!(
-                "cannot read namespace `{ns}` (forbidden); assuming it exists"
-            ));
-            Ok(true)
-        }
-        Err(e) => Err(api_err(format!("read namespace `{ns}`"))(e).into()),
-    }
-}
+use crate::settings::Settings;
 
 /// Makes sure the namespace, the app Secret's keys and the pull secret are there, asking for
 /// what is missing at a terminal. `registry_user` is a user name `init` already asked for.
 pub(crate) async fn resolve(
-    target: &Target,
+    ctx: &Context<'_>,
     spec: &AppSpec,
     registry_user: Option<String>,
-    settings: &Settings,
-    printer: &Printer,
 ) -> anyhow::Result<()> {
+    let (settings, target) = (ctx.settings, ctx.target().await?);
     let client = &target.conn.client;
     let ns = &target.namespace;
-    let ns_exists = namespace_exists(target, printer).await?;
+    let ns_exists = super::namespace::exists(ctx).await?;
     let missing = if ns_exists {
         missing_inputs(client, ns, spec).await?
     } else {
@@ -57,15 +36,15 @@ pub(crate) async fn resolve(
         return Err(nobody_to_ask(spec, ns, ns_exists, &missing, settings));
     }
     if !ns_exists {
-        super::ensure_namespace(target, settings, printer, false).await?;
+        super::ensure_namespace(ctx, false).await?;
     }
     if !missing.secret_keys.is_empty() {
-        fill_secret(target, spec, &missing.secret_keys, settings, printer).await?;
+        fill_secret(ctx, spec, &missing.secret_keys).await?;
     }
     if let Some(registry) = &missing.pull_secret {
-        let creds = pull_credentials(&registry.server, registry_user, settings, printer)?;
+        let creds = pull_credentials(ctx, &registry.server, registry_user)?;
         let store = AppSecrets::new(client, ns, &spec.name);
-        secrets::write_registry(spec, target, &store, &creds, printer).await?;
+        secrets::write_registry(ctx, spec, &store, &creds).await?;
     }
     Ok(())
 }
@@ -114,22 +93,16 @@ fn nobody_to_ask(
 
 /// Imports the missing keys the app folder holds (one question, names only), then asks for each
 /// key still missing with hidden input. An empty answer stops the deploy.
-async fn fill_secret(
-    target: &Target,
-    spec: &AppSpec,
-    missing: &[String],
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<()> {
+async fn fill_secret(ctx: &Context<'_>, spec: &AppSpec, missing: &[String]) -> anyhow::Result<()> {
+    let (settings, printer, target) = (ctx.settings, ctx.printer, ctx.target().await?);
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &spec.name);
     let found: BTreeMap<String, String> = secrets::import_sources(
+        ctx,
+        spec,
         None,
         false,
         false,
         std::time::Duration::from_secs(60),
-        spec,
-        settings,
-        printer,
     )?
     .into_iter()
     .filter(|(k, _)| missing.contains(k))
@@ -182,11 +155,11 @@ async fn fill_secret(
 /// Credentials for the pull secret: the Docker config's login for the server (one yes), else a
 /// user name (asked unless `init` just did) and a hidden password.
 fn pull_credentials(
+    ctx: &Context<'_>,
     server: &str,
     registry_user: Option<String>,
-    settings: &Settings,
-    printer: &Printer,
 ) -> anyhow::Result<docker::Credentials> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let server = docker::normalize_server(server);
     let config = docker::config_path(
         std::env::var_os("DOCKER_CONFIG").map(Into::into),

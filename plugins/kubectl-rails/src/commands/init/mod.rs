@@ -1,16 +1,19 @@
 //! `kubectl rails init`: read the app folder, ask for what it cannot tell, write the spec.
 
 mod ask;
+mod flags;
 mod summary;
 
 use kubectl_rails_core::ImageSpec;
 use kubectl_rails_core::detect::{self, Detection};
 use kubectl_rails_core::file;
-use kubectl_rails_core::model::{Placement, Toleration};
 use kubectl_rails_core::propose::{self, Answers};
-use kubectl_rails_core::validate::{self, check_app_name, check_namespace};
+use kubectl_rails_core::validate::{self, check_namespace};
+
+use flags::{check_flags, host_ok, image_ok, name_ok, placement, replicas_ok};
 
 use crate::cli::InitArgs;
+use crate::context::Context;
 use crate::exit;
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -27,17 +30,14 @@ pub(crate) enum Mode {
     FirstDeploy,
 }
 
-pub(crate) fn run(args: &InitArgs, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
-    settings.output(&[])?;
-    write_and_tell(args, settings, printer, Mode::Full)?;
+pub(crate) fn run(args: &InitArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    ctx.settings.output(&[])?;
+    write_and_tell(args, ctx.settings, ctx.printer, Mode::Full)?;
     Ok(())
 }
 
 /// `init` for a deploy that finds no spec: returns the registry user given, if one was asked.
-pub(crate) fn run_for_first_deploy(
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<Registry> {
+pub(crate) fn run_for_first_deploy(ctx: &Context<'_>) -> anyhow::Result<Registry> {
     let args = InitArgs {
         name: None,
         image: None,
@@ -52,7 +52,7 @@ pub(crate) fn run_for_first_deploy(
         private: false,
         public: false,
     };
-    write_and_tell(&args, settings, printer, Mode::FirstDeploy)
+    write_and_tell(&args, ctx.settings, ctx.printer, Mode::FirstDeploy)
 }
 
 fn write_and_tell(
@@ -108,110 +108,6 @@ struct InitOutcome {
     kamal_report: Option<String>,
     /// Overlays of Kamal's destinations: (destination, text).
     overlays: Vec<(String, String)>,
-}
-
-/// Checks flag values first, so that a bad flag is a usage error before any file is read.
-fn check_flags(args: &InitArgs, settings: &Settings) -> anyhow::Result<()> {
-    if let Some(name) = &args.name {
-        name_ok(name).map_err(|e| exit::usage(format!("invalid `--name`: {e}"), None))?;
-    }
-    if let Some(ns) = &settings.global.namespace {
-        check_namespace(ns).map_err(|e| {
-            exit::usage(format!("invalid `--namespace` `{ns}`: {}", e.reason), None)
-        })?;
-    }
-    if let Some(r) = args.replicas {
-        replicas_ok(r).map_err(|e| exit::usage(format!("invalid `--replicas`: {e}"), None))?;
-    }
-    if let Some(image) = &args.image {
-        image_ok(image).map_err(|e| exit::usage(format!("invalid `--image`: {e}"), None))?;
-    }
-    for host in &args.hosts {
-        host_ok(host).map_err(|e| exit::usage(format!("invalid `--host`: {e}"), None))?;
-    }
-    if args.port == Some(0) {
-        return Err(exit::usage("invalid `--port`: 0 is not a port", None));
-    }
-    for (flag, id) in [("--uid", args.uid), ("--gid", args.gid)] {
-        if let Some(id) = id
-            && id <= 0
-        {
-            return Err(exit::usage(
-                format!("invalid `{flag}`: {id}; pods run as a non-root user, so use 1 or more"),
-                None,
-            ));
-        }
-    }
-    placement(args)?;
-    Ok(())
-}
-
-/// `--node-selector` and `--toleration` as the app-wide placement.
-fn placement(args: &InitArgs) -> anyhow::Result<Placement> {
-    let mut placement = Placement::default();
-    for pair in &args.node_selectors {
-        match pair.split_once('=') {
-            Some((k, v)) if validate::is_label_key(k) && validate::is_label_value(v) => {
-                placement.node_selector.insert(k.to_string(), v.to_string());
-            }
-            _ => {
-                return Err(exit::usage(
-                    format!("invalid `--node-selector`: `{pair}` is not a node label `KEY=VALUE`"),
-                    Some("for example `--node-selector pool=rails`".into()),
-                ));
-            }
-        }
-    }
-    for text in &args.tolerations {
-        let t = Toleration::parse(text)
-            .map_err(|e| exit::usage(format!("invalid `--toleration`: {e}"), None))?;
-        if !validate::is_label_key(&t.key) {
-            return Err(exit::usage(
-                format!("invalid `--toleration`: `{}` is not a taint key", t.key),
-                None,
-            ));
-        }
-        placement.tolerations.push(t);
-    }
-    Ok(placement)
-}
-
-fn name_ok(name: &str) -> Result<(), String> {
-    check_app_name(name).map_err(|e| match e.suggestion {
-        Some(s) => format!("`{name}`: {}; use `{s}`", e.reason),
-        None => format!("`{name}`: {}", e.reason),
-    })
-}
-
-fn replicas_ok(r: i32) -> Result<(), String> {
-    if r < 0 {
-        Err(format!("{r} is negative; use 0 or more"))
-    } else {
-        Ok(())
-    }
-}
-
-fn image_ok(image: &str) -> Result<(), String> {
-    if image.is_empty()
-        || image.contains(char::is_whitespace)
-        || image.chars().any(|c| c.is_ascii_uppercase())
-    {
-        Err(format!(
-            "`{image}` is not an image reference such as `ghcr.io/acme/shop:1.0`"
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-fn host_ok(host: &str) -> Result<(), String> {
-    if validate::is_host(host) {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{host}` is not a valid host name such as `shop.example.com`"
-        ))
-    }
 }
 
 fn build_spec(

@@ -1,0 +1,282 @@
+//! Every flag and subcommand, as clap derive types: the global flags and the commands here, each
+//! command group's arguments in a module of its own. kubectl passes its own flags through to a
+//! plugin, so the connection flags mirror kubectl's and are global.
+
+mod app;
+mod pods;
+mod release;
+mod secrets;
+
+pub(crate) use app::*;
+pub(crate) use pods::*;
+pub(crate) use release::*;
+pub(crate) use secrets::*;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl rails",
+    bin_name = "kubectl rails",
+    version,
+    about = "Deploy a Ruby on Rails app to Kubernetes",
+    long_about = None,
+    after_help = "Start in the app folder with `kubectl rails init`, then `kubectl rails deploy`.\n\
+                  Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout, 130 interrupted."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// Path to the kubeconfig file (default: `KUBECONFIG`, then `~/.kube/config`)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig cluster to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// The address and port of the Kubernetes API server (in `secrets registry`, `--server` is
+    /// the registry's)
+    #[arg(short = 's', long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// Bearer token for authentication to the API server
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Username to impersonate for the operation
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Group to impersonate for the operation (repeat for several)
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_group: Vec<String>,
+    /// UID to impersonate for the operation
+    #[arg(long = "as-uid", global = true, value_name = "UID")]
+    pub as_uid: Option<String>,
+    /// Path to a cert file for the certificate authority
+    #[arg(long, global = true, value_name = "FILE")]
+    pub certificate_authority: Option<PathBuf>,
+    /// Path to a client certificate file for TLS
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// Do not check the server's certificate (insecure)
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+    /// Server name to use for server certificate validation
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// How long one server request may take, such as `30s` or `1m` (`0`: no limit)
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_go_duration)]
+    pub request_timeout: Option<std::time::Duration>,
+    /// Namespace: this flag, then the spec, then the context's namespace, then `default`
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+    /// Never prompt: a missing value is an error that names its flag
+    #[arg(long, global = true)]
+    pub no_input: bool,
+    /// Answer yes to confirmations
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// The Rails app folder
+    #[arg(
+        short = 'C',
+        long = "app-dir",
+        global = true,
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub app_dir: PathBuf,
+    /// A destination: `config/kubernetes.<DEST>.yml` laid over the spec (maps merge, lists replace)
+    #[arg(short = 'd', long = "destination", global = true, value_name = "DEST")]
+    pub destination: Option<String>,
+    /// The spec file (default: `config/kubernetes.yml` in the app folder)
+    #[arg(long = "file", global = true, value_name = "FILE")]
+    pub spec_file: Option<PathBuf>,
+    /// More detail on stderr (repeat for more)
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Yaml,
+    Json,
+    Wide,
+    Name,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Read the app folder and write `config/kubernetes.yml`
+    Init(InitArgs),
+    /// Print the Kubernetes objects of the app, or write them to a folder
+    Render(RenderArgs),
+    /// Migrate, apply and wait for the app to be Ready
+    Deploy(DeployArgs),
+    /// Show what a deploy would change on the cluster, changing nothing
+    Diff(DiffArgs),
+    /// Show processes, pods, ingress, autoscalers and recent warnings
+    Status(StatusArgs),
+    /// List the recorded releases of the app
+    Releases,
+    /// Restore the image and config of an earlier release
+    Rollback(RollbackArgs),
+    /// Run a command in a Ready pod of a process (`-- CMD ...`)
+    Exec(ExecArgs),
+    /// Open `bin/rails console` in a one-off pod (`--reuse`: in a running web pod)
+    Console(ConsoleArgs),
+    /// Open `bin/rails dbconsole` in a one-off pod (`--reuse`: in a running web pod)
+    Dbconsole(ConsoleArgs),
+    /// Open a shell (bash, else sh) in a Ready pod
+    Shell(ShellArgs),
+    /// Run the migration Job of the current spec now
+    Migrate(MigrateArgs),
+    /// Run a command in a one-off pod cloned from the web pod template (`-- CMD ...`)
+    Run(RunArgs),
+    /// Show the merged logs of every pod of the app
+    Logs(LogsArgs),
+    /// Set replicas: `web=3 jobs=2`, or `3` for web (in the cluster and in the spec)
+    Scale(ScaleArgs),
+    /// Create (or with `--off`, remove) a CPU autoscaler for a process
+    Autoscale(AutoscaleArgs),
+    /// Delete every object kubectl-rails created for the app (Secrets are kept)
+    Destroy(DestroyArgs),
+    /// Check that the cluster is ready for the app: ✓ or ✗ with the fix
+    Doctor,
+    /// Print the ServiceAccount, Role and RoleBinding a deployer needs, and nothing more
+    Rbac,
+    /// App secrets and registry credentials, never shown in plain text
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Plain (not secret) env in the spec: set, unset, list
+    Env {
+        #[command(subcommand)]
+        command: EnvCommand,
+    },
+    /// Scheduled commands (the spec's `cron:`): list, run one now, suspend, resume
+    Cron {
+        #[command(subcommand)]
+        command: CronCommand,
+    },
+    /// A database or cache in the cluster beside the app: `accessory add postgres|redis`
+    Accessory {
+        #[command(subcommand)]
+        command: AccessoryCommand,
+    },
+    /// Review apps, one namespace per pull request: up, down, list, prune
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+    /// An alias of the spec's `aliases:` (`kubectl rails dbc` for `dbconsole --reuse`)
+    #[command(external_subcommand)]
+    Alias(Vec<String>),
+}
+
+/// Parses `90`, `90s`, `5m` or `1h`.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `90s` or `10m`"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}` is not a duration such as `90s` or `10m`")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// kubectl's `--request-timeout`: a bare integer is seconds, otherwise a Go duration such as
+/// `1m30s` or `500ms`.
+pub(crate) fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || {
+        format!(
+            "invalid argument \"{text}\" for \"--request-timeout\": a duration such as `30s`, `1m30s` or `500ms` (a bare number is seconds)"
+        )
+    };
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    if text.is_empty() {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn request_timeouts_as_kubectl_reads_them() {
+        let d = |t| super::parse_go_duration(t).map(|d| d.as_millis());
+        assert_eq!(d("0"), Ok(0));
+        assert_eq!(d("5"), Ok(5000));
+        assert_eq!(d("1m30s"), Ok(90_000));
+        assert_eq!(d("500ms"), Ok(500));
+        assert_eq!(d("1.5h"), Ok(5_400_000));
+        for bad in ["", "soon", "5d", "m", "-1s"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_do_not_clash_in_any_subcommand() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(super::parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(super::parse_duration("2h").unwrap().as_secs(), 7200);
+        assert!(super::parse_duration("soon").is_err());
+        assert!(super::parse_duration("5d").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Releases: `deploy`, `diff`, `status`, `rollback`, review apps.
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::parse_duration;
+
+/// `deploy --timeout`'s default, in seconds (it is also the migration Job's deadline).
+pub(crate) const DEFAULT_DEPLOY_TIMEOUT_SECS: i64 = 600;
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// Override the spec's image (`repository[:tag]`)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Override the image tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Allow the `latest` tag (it cannot be rolled back)
+    #[arg(long)]
+    pub allow_latest: bool,
+    /// Run migrations before the rollout
+    #[arg(long, value_enum, default_value = "auto")]
+    pub migrate: MigrateMode,
+    /// Ask the server to validate everything, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overall time limit, such as `300s` or `10m`
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Do not run the `pre-deploy` and `post-deploy` hooks
+    #[arg(long)]
+    pub skip_hooks: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MigrateMode {
+    /// Run the migration Job, then roll out
+    Auto,
+    /// Roll out without migrating
+    Skip,
+    /// Run the migration Job and stop
+    Only,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// Override the spec's image (`repository[:tag]`)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Override the image tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Exit 1 when there are changes, like `git diff --exit-code`
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Keep the screen updated from watches
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The release to restore (default: the one before the current)
+    pub revision: Option<u32>,
+    /// Overall time limit, such as `300s` or `10m`
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReviewCommand {
+    /// Deploy a review app into its own namespace and print its URL
+    Up {
+        /// Its name, such as `pr-123` (default: the current git branch)
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+        /// Remove it with `review prune` after this long, such as `72h`
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// The image tag (default: the spec's, else the git commit)
+        #[arg(long)]
+        tag: Option<String>,
+        /// Overall time limit of its deploy
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Remove a review app: its namespace and everything in it, Secrets and volumes too
+    Down {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// The review apps, their age, image, URL and expiry
+    List,
+    /// Remove the review apps whose `--ttl` has passed (for a CI cron)
+    Prune,
+}
