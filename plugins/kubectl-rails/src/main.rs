@@ -192,6 +192,8 @@ fn report(err: &anyhow::Error, printer: &Printer) -> ExitCode {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<kubectl_rails_scale::ScaleError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<kubectl_rails_review::ReviewError>() {
+            e.hint()
         } else {
             None
         };
