@@ -11,7 +11,7 @@ use std::time::Duration;
 
 #[path = "../common/copy_dir.rs"]
 mod copy_dir;
-pub use copy_dir::copy_dir;
+pub use copy_dir::{copy_dir, copy_fixture};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -104,7 +104,7 @@ pub fn fixture(name: &str) -> tempfile::TempDir {
         .prefix(&format!("{name}-"))
         .tempdir()
         .unwrap();
-    copy_dir(&root().join("tests/fixtures").join(name), dir.path());
+    copy_fixture(&root().join("tests/fixtures"), name, dir.path());
     dir
 }
 
@@ -357,6 +357,10 @@ impl TestNs {
                 &ns.name,
                 "pod-security.kubernetes.io/enforce=restricted",
                 "pod-security.kubernetes.io/enforce-version=latest",
+                // Enforce admits or refuses Pods only; warn checks the pod templates of
+                // Deployments, Jobs, CronJobs and StatefulSets ("would violate PodSecurity").
+                "pod-security.kubernetes.io/warn=restricted",
+                "pod-security.kubernetes.io/warn-version=latest",
             ],
         )
         .success();
