@@ -69,7 +69,8 @@ fn every_rendered_object_passes_server_dry_run_under_restricted() {
             run.stderr
         );
         assert!(
-            !run.stderr.contains("violates PodSecurity"),
+            !run.stderr.contains("violates PodSecurity")
+                && !run.stderr.contains("would violate PodSecurity"),
             "{name}: {}",
             run.stderr
         );
@@ -94,6 +95,16 @@ fn a_root_pod_is_refused_by_the_restricted_namespace() {
     let run = ns.kubectl(&["run", "root", "--image=busybox:1", "--dry-run=server"]);
     assert_ne!(run.code, 0);
     run.stderr_has("violates PodSecurity");
+    // A workload's pod template is only warned about: the check above reads that warning too.
+    let run = ns.kubectl(&[
+        "create",
+        "deployment",
+        "root",
+        "--image=busybox:1",
+        "--dry-run=server",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stderr_has("would violate PodSecurity \"restricted:latest\"");
 }
 
 #[test]

@@ -82,6 +82,29 @@ fn a_destination_pinned_to_another_context_is_refused_and_changes_nothing() {
         "no write request"
     );
 
+    // A pin to a server is checked the same way, whatever the context is called.
+    std::fs::write(
+        dir.join("config/kubernetes.edge.yml"),
+        format!("namespace: {}\nserver: https://192.0.2.10:6443\n", ns.name),
+    )
+    .unwrap();
+    let writes_before = plugin_writes_in(&ns, &ns.name);
+    let refused = rails(
+        dir,
+        Some(&kubeconfig),
+        &["-d", "edge", "deploy", "--no-input", "--yes"],
+    )
+    .code(1);
+    refused.stderr_has(
+        "destination `edge` is pinned to server https://192.0.2.10:6443, but this command would run on context `staging`",
+    );
+    refused.stderr_has("nothing was changed");
+    assert_eq!(
+        plugin_writes_in(&ns, &ns.name),
+        writes_before,
+        "no write request"
+    );
+
     // Chosen explicitly, it deploys, with the overlay's replicas.
     kubectl(&kubeconfig, &["create", "namespace", &prod]).success();
     for secret in [

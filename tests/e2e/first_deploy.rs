@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use expectrl::process::unix::WaitStatus;
 use expectrl::{Eof, Expect, Regex};
 
 use crate::support::{Run, cluster, fixture, kubectl, leaks, path_env, rails, words};
@@ -54,17 +55,33 @@ fn first_deploy(
         ("from the app folder into Secret", ""),
         (password_question.as_str(), REGISTRY_PASSWORD),
     ]);
+    let (screen, asked, _) =
+        deploy_at_terminal(dir, ns, &[], &answers, "Deployed [a-z0-9-]+ as release v1");
+    (screen, asked)
+}
+
+/// `kubectl rails deploy -n NS` at a terminal with `env`: each question of `answers` is
+/// awaited in order and answered (`"y"` as a key, anything else as a line), then `end` (a
+/// regex) and the end of output. The screen, the questions asked, and the exit status.
+fn deploy_at_terminal(
+    dir: &Path,
+    ns: &str,
+    env: &[(&str, &str)],
+    answers: &[(&str, &str)],
+    end: &str,
+) -> (String, usize, WaitStatus) {
     let mut cmd = std::process::Command::new("kubectl");
     cmd.args(["rails", "deploy", "-n", ns, "--timeout", "120s"])
         .current_dir(dir)
         .env("PATH", path_env())
         .env("KUBECONFIG", cluster())
-        .env("TERM", "xterm");
+        .env("TERM", "xterm")
+        .envs(env.iter().copied());
     let mut p = expectrl::Session::spawn(cmd).expect("spawn in a pty");
     p.set_expect_timeout(Some(Duration::from_secs(60)));
     let mut screen = String::new();
     let mut asked = 0;
-    for (question, typed) in answers {
+    for &(question, typed) in answers {
         let found = p
             .expect(question)
             .unwrap_or_else(|e| panic!("no question {question:?} ({e}); so far:\n{screen}"));
@@ -78,13 +95,18 @@ fn first_deploy(
         }
     }
     let done = p
-        .expect(Regex("Deployed [a-z0-9-]+ as release v1"))
-        .unwrap_or_else(|e| panic!("the deploy did not finish ({e}); so far:\n{screen}"));
+        .expect(Regex(end))
+        .unwrap_or_else(|e| panic!("no {end:?} ({e}); so far:\n{screen}"));
     screen.push_str(&String::from_utf8_lossy(done.before()));
     screen.push_str(&String::from_utf8_lossy(&done[0]));
+    // What came after `end`: expectrl returns it as the match of `Eof`.
     let rest = p.expect(Eof).unwrap();
     screen.push_str(&String::from_utf8_lossy(rest.before()));
-    (screen, asked)
+    for m in rest.matches() {
+        screen.push_str(&String::from_utf8_lossy(m));
+    }
+    let status = p.get_process().wait().unwrap();
+    (screen, asked, status)
 }
 
 fn no_secret_on(screen: &str, values: &[&str]) {
@@ -131,6 +153,113 @@ fn a_first_deploy_at_a_terminal_asks_at_most_six_questions_and_reaches_ready() {
         screen.contains("\x1b[4A") || screen.contains("\x1b[5A"),
         "redrawn in place: {screen:?}"
     );
+}
+
+/// A key that no file holds is asked for hidden (Enter stops the deploy and writes nothing);
+/// the Docker login is offered for the pull secret with one yes.
+#[test]
+fn a_missing_key_is_asked_hidden_and_the_docker_login_is_offered() {
+    const TYPED: &str = "sk_live_Typed46zz";
+    for v in DOTENV_VALUES.iter().chain([&TYPED, &REGISTRY_PASSWORD]) {
+        leaks::register(v);
+    }
+    let ns = FreshNs::new("first-askkey");
+    let app = fixture("dotenv-secrets");
+    let dir = app.path();
+    let init = format!(
+        "init --no-input --name dotenv --image ghcr.io/acme/dotenv:1.0.0 --private -n {}",
+        ns.0
+    );
+    rails(dir, None, &words(&init)).success();
+    let env = std::fs::read_to_string(dir.join(".env")).unwrap();
+    let without: String = env
+        .lines()
+        .filter(|l| !l.starts_with("STRIPE_SK="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join(".env"), without).unwrap();
+    let docker = dir.join("docker-config");
+    std::fs::create_dir(&docker).unwrap();
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("acme:{REGISTRY_PASSWORD}"),
+    );
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths":{{"ghcr.io":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let docker_env = [("DOCKER_CONFIG", docker.to_str().unwrap())];
+    let secret = || {
+        kubectl(
+            cluster(),
+            &["-n", &ns.0, "get", "secret", "dotenv-secrets", "-o", "name"],
+        )
+    };
+
+    // Enter at the hidden question stops the deploy; the import was not written.
+    let (screen, _, status) = deploy_at_terminal(
+        dir,
+        &ns.0,
+        &docker_env,
+        &[
+            ("does not exist. Create it?", ""),
+            ("from the app folder into Secret", ""),
+            ("Value of STRIPE_SK (hidden; Enter to stop)", ""),
+        ],
+        "Secret `dotenv-secrets` lacks STRIPE_SK",
+    );
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 1)),
+        "{status:?}\n{screen}"
+    );
+    assert!(
+        screen.contains("kubectl rails secrets set STRIPE_SK"),
+        "{screen}"
+    );
+    assert_ne!(secret().code, 0, "nothing was written:\n{screen}");
+
+    // The typed value goes into the Secret; the Docker login becomes the pull secret.
+    let (screen, asked, status) = deploy_at_terminal(
+        dir,
+        &ns.0,
+        &docker_env,
+        &[
+            ("from the app folder into Secret", ""),
+            ("Value of STRIPE_SK (hidden; Enter to stop)", TYPED),
+            (
+                "Use your Docker login to `ghcr.io` (user `acme`) for the pods' pull secret?",
+                "",
+            ),
+        ],
+        "Deployed [a-z0-9-]+ as release v1",
+    );
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{screen}"
+    );
+    assert_eq!(asked, 3);
+    no_secret_on(&screen, DOTENV_VALUES);
+    assert!(!screen.contains(TYPED), "{screen}");
+    assert_eq!(
+        secret_data(&ns.0, "dotenv-secrets", "STRIPE_SK"),
+        TYPED.as_bytes()
+    );
+    let pull = secret_data(&ns.0, "dotenv-registry", ".dockerconfigjson");
+    let pull = String::from_utf8(pull).unwrap();
+    assert!(
+        pull.contains("\"ghcr.io\"") && pull.contains(&auth),
+        "{pull}"
+    );
+}
+
+/// One key of a Secret, decoded.
+fn secret_data(ns: &str, secret: &str, key: &str) -> Vec<u8> {
+    let path = format!("jsonpath={{.data.{}}}", key.replace('.', "\\."));
+    let encoded = kubectl(cluster(), &["-n", ns, "get", "secret", secret, "-o", &path])
+        .success()
+        .stdout;
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim()).unwrap()
 }
 
 #[test]

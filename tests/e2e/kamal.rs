@@ -131,6 +131,20 @@ fn hooks_run_around_the_deploy_with_kamals_variables_and_a_failing_one_stops_it(
         3,
         "only the failed pre-deploy was added"
     );
+    // A destination's deploy tells its hooks which one, as `kamal deploy -d` does.
+    std::fs::remove_file(dir.join("tmp/fail-pre-deploy")).unwrap();
+    std::fs::write(
+        dir.join("config/kubernetes.staging.yml"),
+        format!("namespace: {}\n", ns.name),
+    )
+    .unwrap();
+    ns.rails(dir, &["deploy", "--no-input", "-d", "staging"])
+        .success();
+    let log = hooks_log(dir);
+    assert!(
+        log[3].starts_with("pre-deploy ") && log[3].contains(" destination=staging "),
+        "{log:?}"
+    );
 
     // Roles became processes with their own env.
     let env = ns.jsonpath(
@@ -270,6 +284,11 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
     assert_eq!(
         applied.code, 0,
         "the apiserver refused a rendered object:\n{}",
+        applied.stderr
+    );
+    assert!(
+        !applied.stderr.contains("would violate PodSecurity"),
+        "the StatefulSet's pod template breaks `restricted`:\n{}",
         applied.stderr
     );
     assert!(

@@ -29,7 +29,14 @@ pub(crate) struct HookEnv {
 }
 
 impl HookEnv {
-    pub(crate) fn new(spec: &AppSpec, namespace: &str, context: &str, user: &str) -> Self {
+    /// `destination` is `-d`'s, empty without one, as Kamal sets `KAMAL_DESTINATION`.
+    pub(crate) fn new(
+        spec: &AppSpec,
+        destination: &str,
+        namespace: &str,
+        context: &str,
+        user: &str,
+    ) -> Self {
         let recorded_at = k8s_openapi::jiff::Timestamp::now()
             .round(k8s_openapi::jiff::Unit::Second)
             .map(|t| t.to_string())
@@ -48,7 +55,7 @@ impl HookEnv {
             ("KAMAL_SERVICE_VERSION", format!("{}@{version}", spec.name)),
             ("KAMAL_HOSTS", hosts),
             ("KAMAL_COMMAND", "deploy".to_string()),
-            ("KAMAL_DESTINATION", String::new()),
+            ("KAMAL_DESTINATION", destination.to_string()),
             ("KUBECTL_RAILS_APP", spec.name.clone()),
             ("KUBECTL_RAILS_NAMESPACE", namespace.to_string()),
             ("KUBECTL_RAILS_CONTEXT", context.to_string()),

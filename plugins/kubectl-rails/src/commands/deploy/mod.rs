@@ -118,6 +118,11 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     let hook_env = || {
         hooks::HookEnv::new(
             &spec,
+            ctx.settings
+                .global
+                .destination
+                .as_deref()
+                .unwrap_or_default(),
             &target.namespace,
             &target.conn.context,
             &std::env::var("USER").unwrap_or_else(|_| target.conn.user.clone()),
