@@ -198,6 +198,8 @@ fn a_volume_that_never_binds_fails_with_the_storage_hint() {
     let ns = TestNs::restricted("novolume");
     let app = rails8_app(&ns);
     let run = deploy(&ns, app.path(), &[]).code(1);
+    // Said before anything changes, by doctor's storage check.
+    run.stderr_has("volume: no default StorageClass, so claim `shop-storage` stays Pending unless a PersistentVolume matches it");
     run.stderr_has("cannot be scheduled yet");
     run.stderr_has("the app's volume claim is not bound");
     run.stderr_has("nothing was rolled out");

@@ -39,16 +39,18 @@ pub(crate) async fn with_digest_key(
 }
 
 /// Checks what the rollout needs before anything changes: the app Secret (whose data it
-/// returns, for the digest), the pull secret, and the IngressClass, read all at once.
+/// returns, for the digest), the pull secret, the IngressClass and the volume's storage, read
+/// all at once.
 pub(crate) async fn preflight(
     client: &Client,
     req: &DeployRequest,
     reporter: &dyn Reporter,
 ) -> Result<Option<BTreeMap<String, ByteString>>, DeployError> {
-    let (data, pull, class) = tokio::join!(
+    let (data, pull, class, ()) = tokio::join!(
         app_secret_data(client, req),
         pull_secret_exists(client, req),
         ingress_class_check(client, req, reporter),
+        storage_check(client, req, reporter),
     );
     // Every problem at once, always in the same order.
     let mut problems = Vec::new();
@@ -168,6 +170,18 @@ async fn ingress_class_check(
             Ok(())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Warns when the app's volume has nothing to provision or bind it (doctor's storage check).
+/// Only a warning: a PersistentVolume made by hand may still bind the claim, and the wait
+/// gives an unbound claim its grace and then names it.
+async fn storage_check(client: &Client, req: &DeployRequest, reporter: &dyn Reporter) {
+    for finding in doctor::storage(client, &req.namespace, &req.spec).await {
+        if finding.severity == doctor::Severity::Fail {
+            let fix = finding.fix.map(|f| format!(" ({f})")).unwrap_or_default();
+            reporter.warn(&format!("volume: {}{fix}", finding.detail));
+        }
     }
 }
 
