@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use expectrl::Expect;
 
-use super::{RealNode, RequestLoop, blog_app, deploy, nodes_of, relayed, title_of, version_on};
+use super::{RealNode, blog_app, deploy, nodes_of, relayed, title_of, version_on};
 use crate::support::{TestNs, in_terminal};
 
 #[test]
@@ -136,10 +136,11 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
     assert_eq!(left.trim(), "", "`run` leaves no pod behind");
 
     // 5. A rolling deploy of the second tag under traffic: every answer is 200.
-    let traffic = RequestLoop::start(host, 20);
+    let traffic = node.request_loop(host, 20);
     std::thread::sleep(Duration::from_secs(2));
     deploy(&ns, dir, &["--tag", "2.0.0"]).success();
-    let answers = traffic.stop_once_settled_on("2.0.0", 20, Duration::from_secs(20));
+    traffic.settle_on("2.0.0", 20, Duration::from_secs(20));
+    let (answers, _) = traffic.stop();
     let failed: Vec<_> = answers.iter().filter(|(code, _)| *code != 200).collect();
     assert!(
         failed.is_empty(),

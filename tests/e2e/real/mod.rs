@@ -7,18 +7,21 @@ mod journey;
 mod registry;
 mod trouble;
 
-use std::collections::BTreeMap;
+#[path = "../../common/real_node.rs"]
+mod real_node;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+
+pub use real_node::{RequestLoop, version_on};
 
 use crate::support::{Run, TestNs, cluster, leaks, root};
 
 /// What `tests/cluster/real-node` wrote about the node it started.
 pub struct RealNode {
-    env: BTreeMap<String, String>,
+    facts: Arc<real_node::NodeFacts>,
 }
 
 /// The real node runs one of these tests at a time: it has two cores.
@@ -38,35 +41,25 @@ impl RealNode {
     fn load() -> &'static RealNode {
         static NODE: OnceLock<RealNode> = OnceLock::new();
         NODE.get_or_init(|| {
-            let env_file = cluster()
+            let state = cluster()
                 .parent()
-                .expect("the kubeconfig lives in the cluster's state folder")
-                .join("real/env");
-            let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| {
-                panic!(
-                    "the test cluster has no real node ({}: {e}); `tests/cluster/up` says why it could not start one",
-                    env_file.display()
-                )
-            });
-            let env: BTreeMap<String, String> = text
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            leaks::register(&env["REGISTRY_PASSWORD"]);
-            leaks::register(&env["POSTGRES_PASSWORD"]);
-            RealNode { env }
+                .expect("the kubeconfig lives in the cluster's state folder");
+            let facts = real_node::NodeFacts::load(state);
+            leaks::register(facts.get("REGISTRY_PASSWORD"));
+            leaks::register(facts.get("POSTGRES_PASSWORD"));
+            RealNode {
+                facts: Arc::new(facts),
+            }
         })
     }
 
     pub fn get(&self, key: &str) -> &str {
-        &self.env[key]
+        self.facts.get(key)
     }
 
     /// `REGISTRY/blog:TAG`, an image of the example app in the private registry.
     pub fn image(&self, tag: &str) -> String {
-        format!("{}/blog:{tag}", self.get("REGISTRY"))
+        self.facts.image(tag)
     }
 
     /// A copy of the image `tag` under a tag of its own, which no node has pulled yet (a cached
@@ -114,31 +107,7 @@ impl RealNode {
 
     /// `psql` as the superuser against `db`, one value per line.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                self.get("POSTGRES_HOST"),
-                "-p",
-                self.get("POSTGRES_PORT"),
-                "-U",
-                self.get("POSTGRES_USER"),
-                "-d",
-                db,
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .env("PGPASSWORD", self.get("POSTGRES_PASSWORD"))
-            .output()
-            .expect("psql is installed with PostgreSQL");
-        assert!(
-            out.status.success(),
-            "psql -c {sql:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        self.facts.psql(db, sql)
     }
 
     /// A database and role of its own for one test; the `DATABASE_URL` pods use (through the
@@ -150,45 +119,17 @@ impl RealNode {
             .map_or(0, |d| d.subsec_nanos());
         let password = format!("Pw{}q{nanos}z", std::process::id());
         leaks::register(&password);
-        self.psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        );
-        self.psql("postgres", &format!("DROP ROLE IF EXISTS {name}"));
-        self.psql(
-            "postgres",
-            &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"),
-        );
-        self.psql("postgres", &format!("CREATE DATABASE {name} OWNER {name}"));
-        format!(
-            "postgres://{name}:{password}@{}:{}/{name}",
-            self.get("POSTGRES_BRIDGE_HOST"),
-            self.get("POSTGRES_PORT")
-        )
+        self.facts.database(name, &password)
     }
 
-    /// `GET https://HOST/PATH` through the ingress controller (loopback, the test CA trusted):
-    /// the status code and the body.
+    /// `GET https://HOST/PATH` through the ingress controller: the status code and the body.
     pub fn get_page(&self, host: &str, path: &str) -> (u16, String) {
-        let port = self.get("INGRESS_HTTPS_PORT");
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "--max-time",
-                "10",
-                "--cacert",
-                self.get("REGISTRY_CA"),
-                "--resolve",
-                &format!("{host}:{port}:127.0.0.1"),
-                "-w",
-                "\n%{http_code}",
-                &format!("https://{host}:{port}{path}"),
-            ])
-            .output()
-            .expect("curl is installed");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        (code.trim().parse().unwrap_or(0), body.to_string())
+        self.facts.get_page(host, path)
+    }
+
+    /// Requests to `https://HOST/`, `per_second`, until stopped.
+    pub fn request_loop(&self, host: &str, per_second: u32) -> RequestLoop {
+        RequestLoop::start(self.facts.clone(), host, per_second)
     }
 
     /// The page at `/` once the ingress controller routes `host` (it learns of a new Ingress and
@@ -244,17 +185,6 @@ impl RealNode {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
-}
-
-/// The version line the example app prints on its page (`Blog version 1.0.0`).
-pub fn version_on(page: &str) -> Option<String> {
-    let at = page.find("Blog version ")?;
-    Some(
-        page[at + "Blog version ".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
-            .collect(),
-    )
 }
 
 /// The `<title>` of a page.
@@ -341,65 +271,6 @@ pub fn nodes_of(ns: &TestNs, component: &str) -> Vec<String> {
     .split_whitespace()
     .map(str::to_string)
     .collect()
-}
-
-/// What one request of a [`RequestLoop`] got: the status and the version on the page.
-pub type Answer = (u16, Option<String>);
-
-/// A loop of requests through the ingress, `per_second` a second, until stopped: each answer's
-/// status and the version on its page, in order.
-pub struct RequestLoop {
-    stop: Arc<AtomicBool>,
-    answers: Arc<Mutex<Vec<Answer>>>,
-    worker: std::thread::JoinHandle<()>,
-}
-
-impl RequestLoop {
-    pub fn start(host: &str, per_second: u32) -> Self {
-        let node = RealNode::load();
-        let stop = Arc::new(AtomicBool::new(false));
-        let answers = Arc::new(Mutex::new(Vec::new()));
-        let (flag, sink, host) = (stop.clone(), answers.clone(), host.to_string());
-        let worker = std::thread::spawn(move || {
-            let gap = Duration::from_secs(1) / per_second;
-            let mut next = Instant::now();
-            while !flag.load(Ordering::SeqCst) {
-                let (code, body) = node.get_page(&host, "/");
-                sink.lock().unwrap().push((code, version_on(&body)));
-                next += gap;
-                if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-        });
-        Self {
-            stop,
-            answers,
-            worker,
-        }
-    }
-
-    /// Stops once the last `n` answers all show `version`, or after `limit`: the ingress
-    /// controller stops routing to a terminating pod a moment after the rollout is done.
-    pub fn stop_once_settled_on(self, version: &str, n: usize, limit: Duration) -> Vec<Answer> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            let settled = {
-                let answers = self.answers.lock().unwrap();
-                answers.len() >= n
-                    && answers[answers.len() - n..]
-                        .iter()
-                        .all(|(_, v)| v.as_deref() == Some(version))
-            };
-            if settled {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        self.stop.store(true, Ordering::SeqCst);
-        self.worker.join().unwrap();
-        std::mem::take(&mut *self.answers.lock().unwrap())
-    }
 }
 
 /// `kubectl rails` output lines that start with `  | ` (log lines the plugin relays).

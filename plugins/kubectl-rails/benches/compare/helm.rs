@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Cluster, root};
+use crate::support::{Cluster, script_path};
 
 pub struct Helm {
     bin: PathBuf,
@@ -21,19 +21,7 @@ impl Helm {
     /// Builds Helm, or reuses the cached build.
     pub fn build() -> Self {
         eprintln!("==> helm (tests/cluster/build-helm)");
-        let out = Command::new(root().join("tests/cluster/build-helm"))
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "tests/cluster/build-helm failed");
-        let bin = PathBuf::from(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .last()
-                .unwrap()
-                .trim(),
-        );
+        let bin = script_path("tests/cluster/build-helm", &[]);
         let out = Command::new(&bin)
             .args(["version", "--short"])
             .output()

@@ -20,6 +20,8 @@
 
 #[path = "../../../../tests/common/copy_dir.rs"]
 mod copy_dir;
+#[path = "../../../../tests/common/real_node.rs"]
+mod real_node;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -38,10 +40,11 @@ use copy_dir::copy_dir;
 
 use image::Images;
 use node::RealNode;
+use real_node::RequestLoop;
 use support::by_hand::{self, Manifests};
 use support::stats::{Figure, fmt, header, ratio, row};
 use support::{Cluster, env_count, floor, root, section};
-use traffic::{Lost, RequestLoop};
+use traffic::Lost;
 
 const APP: &str = "blog";
 const WEB_REPLICAS: &str = "2";
@@ -206,6 +209,20 @@ impl Real {
         self.node.drop_database(&app.db);
     }
 
+    /// `kubectl rails deploy --tag TAG` of `app`; its wall time.
+    fn deploy_tag(&self, app: &App, tag: &str) -> Duration {
+        let args = [
+            "rails",
+            "deploy",
+            "--no-input",
+            "--tag",
+            tag,
+            "--timeout",
+            "300s",
+        ];
+        self.cluster.run("kubectl", &args, &app.dir).0
+    }
+
     /// The by-hand manifests of `app` with the image tag `tag`, rendered from its spec.
     fn manifests(&self, app: &App, tag: &str, name: &str) -> Manifests {
         set_tag(&app.dir, tag);
@@ -341,23 +358,7 @@ fn deploys(real: &Real, rounds: usize) -> Deploys {
                 let watch = floor::arm(&real.runtime, &real.client, &ns, APP, &image, PODS);
                 let took = match manifests {
                     Some(m) => m.deploy(&real.cluster, &ns, "300s"),
-                    None => {
-                        real.cluster
-                            .run(
-                                "kubectl",
-                                &[
-                                    "rails",
-                                    "deploy",
-                                    "--no-input",
-                                    "--tag",
-                                    tag,
-                                    "--timeout",
-                                    "300s",
-                                ],
-                                &app.dir,
-                            )
-                            .0
-                    }
+                    None => real.deploy_tag(&app, tag),
                 };
                 time.push(took);
                 floor_fig.push(
@@ -385,19 +386,7 @@ fn rollouts(real: &Real, side: Side, rollouts: usize) -> Lost {
     let master_key = std::fs::read_to_string(app.dir.join("config/master.key")).unwrap();
     let deploy = |tag: &str| match side {
         Side::Plugin => {
-            real.cluster.run(
-                "kubectl",
-                &[
-                    "rails",
-                    "deploy",
-                    "--no-input",
-                    "--tag",
-                    tag,
-                    "--timeout",
-                    "300s",
-                ],
-                &app.dir,
-            );
+            real.deploy_tag(&app, tag);
         }
         Side::ByHand => {
             std::fs::create_dir_all(&seed_dir).unwrap();
@@ -454,7 +443,7 @@ fn rollouts(real: &Real, side: Side, rollouts: usize) -> Lost {
     }
     real.node.wait_for_version(&app.host, "1.0.0");
 
-    let traffic = RequestLoop::start(real.node.clone(), &app.host, REQUESTS_PER_SECOND);
+    let traffic = RequestLoop::start(real.node.facts(), &app.host, REQUESTS_PER_SECOND);
     std::thread::sleep(Duration::from_secs(2));
     let mut bounds = Vec::new();
     for i in 0..rollouts {

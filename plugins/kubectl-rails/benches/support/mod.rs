@@ -36,6 +36,19 @@ pub fn env_count(key: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Runs one of the project's scripts (its progress on our stderr) with `env`; the path it
+/// prints on its last line, as `tests/cluster/up` and `build-helm` end.
+pub fn script_path(script: &str, env: &[(&str, String)]) -> PathBuf {
+    let out = Command::new(root().join(script))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script} failed");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+}
+
 /// A cluster and a work folder; commands run with its kubeconfig and the fresh plugin first on
 /// PATH, so `kubectl rails` is this build.
 pub struct Cluster {
@@ -53,20 +66,7 @@ impl Cluster {
     /// builds what is missing). A cluster started for the bench alone (`own`) is stopped when
     /// the bench ends; the shared test cluster is left running.
     pub fn up(env: &[(&str, String)], own: bool) -> Self {
-        let out = Command::new(root().join("tests/cluster/up"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "tests/cluster/up failed");
-        let kubeconfig = PathBuf::from(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .last()
-                .unwrap()
-                .trim(),
-        );
+        let kubeconfig = script_path("tests/cluster/up", env);
         let state = kubeconfig.parent().unwrap().to_path_buf();
         let work = tempfile::Builder::new()
             .prefix("kubectl-rails-bench-")

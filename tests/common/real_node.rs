@@ -1,0 +1,213 @@
+//! Shared by the real-node tests and the real-node benchmark: what `tests/cluster/real-node`
+//! wrote about the node it started (`real/env` in the cluster's state folder), its PostgreSQL,
+//! pages fetched through its ingress controller, and a paced loop of such requests.
+
+// Included by path into each; each uses part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The real node's facts: the registry, PostgreSQL, the ingress ports, its label and taint.
+pub struct NodeFacts {
+    env: BTreeMap<String, String>,
+}
+
+impl NodeFacts {
+    /// The facts of the real node of the cluster whose state folder is `state`.
+    pub fn load(state: &Path) -> Self {
+        let file = state.join("real/env");
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+            panic!(
+                "the test cluster has no real node ({}: {e}); `tests/cluster/up` says why it could not start one",
+                file.display()
+            )
+        });
+        let env = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self { env }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        &self.env[key]
+    }
+
+    /// `REGISTRY/blog:TAG`, an image of the example app in the private registry.
+    pub fn image(&self, tag: &str) -> String {
+        format!("{}/blog:{tag}", self.get("REGISTRY"))
+    }
+
+    /// `psql` as the superuser against `db`, one value per line.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                self.get("POSTGRES_HOST"),
+                "-p",
+                self.get("POSTGRES_PORT"),
+                "-U",
+                self.get("POSTGRES_USER"),
+                "-d",
+                db,
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", self.get("POSTGRES_PASSWORD"))
+            .output()
+            .expect("psql is installed with PostgreSQL");
+        assert!(
+            out.status.success(),
+            "psql -c {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A fresh database and role `name` with `password`, dropped first if left by an earlier
+    /// run; the `DATABASE_URL` pods use (the bridge address, as an app reaches a database
+    /// outside the cluster).
+    pub fn database(&self, name: &str, password: &str) -> String {
+        self.drop_database(name);
+        self.psql(
+            "postgres",
+            &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"),
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {name} OWNER {name}"));
+        format!(
+            "postgres://{name}:{password}@{}:{}/{name}",
+            self.get("POSTGRES_BRIDGE_HOST"),
+            self.get("POSTGRES_PORT")
+        )
+    }
+
+    pub fn drop_database(&self, name: &str) {
+        self.psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        self.psql("postgres", &format!("DROP ROLE IF EXISTS {name}"));
+    }
+
+    /// `GET https://HOST/PATH` through the ingress controller (loopback, the test CA trusted):
+    /// the status code (0 when no HTTP answer came within 10 s) and the body.
+    pub fn get_page(&self, host: &str, path: &str) -> (u16, String) {
+        let port = self.get("INGRESS_HTTPS_PORT");
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                "--cacert",
+                self.get("REGISTRY_CA"),
+                "--resolve",
+                &format!("{host}:{port}:127.0.0.1"),
+                "-w",
+                "\n%{http_code}",
+                &format!("https://{host}:{port}{path}"),
+            ])
+            .output()
+            .expect("curl is installed");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// The status of `https://HOST/` and the version on the page.
+    pub fn answer(&self, host: &str) -> Answer {
+        let (code, body) = self.get_page(host, "/");
+        (code, version_on(&body))
+    }
+}
+
+/// The version line the example app prints on its page (`Blog version 1.0.0`).
+pub fn version_on(page: &str) -> Option<String> {
+    let at = page.find("Blog version ")?;
+    Some(
+        page[at + "Blog version ".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect(),
+    )
+}
+
+/// What one request got: the HTTP status (0: no answer within 10 s) and the version on the page.
+pub type Answer = (u16, Option<String>);
+
+/// Requests through the ingress, one after another, paced at `per_second` (a request that takes
+/// longer delays the next), each answer kept in order, until stopped.
+pub struct RequestLoop {
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+    worker: std::thread::JoinHandle<()>,
+    started: Instant,
+}
+
+impl RequestLoop {
+    pub fn start(node: Arc<NodeFacts>, host: &str, per_second: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let (flag, sink, host) = (stop.clone(), answers.clone(), host.to_string());
+        let worker = std::thread::spawn(move || {
+            let gap = Duration::from_secs(1) / per_second;
+            let mut next = Instant::now();
+            while !flag.load(Ordering::SeqCst) {
+                let answer = node.answer(&host);
+                sink.lock().unwrap().push(answer);
+                next += gap;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        });
+        Self {
+            stop,
+            answers,
+            worker,
+            started: Instant::now(),
+        }
+    }
+
+    /// How many answers so far.
+    pub fn len(&self) -> usize {
+        self.answers.lock().unwrap().len()
+    }
+
+    /// Waits until the last `n` answers are all 200 with `version`, for at most `limit`: the
+    /// ingress controller stops routing to old pods a moment after a rollout ends.
+    pub fn settle_on(&self, version: &str, n: usize, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            {
+                let answers = self.answers.lock().unwrap();
+                if answers.len() >= n
+                    && answers[answers.len() - n..]
+                        .iter()
+                        .all(|(code, v)| *code == 200 && v.as_deref() == Some(version))
+                {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Stops the loop: every answer, and how long it ran.
+    pub fn stop(self) -> (Vec<Answer>, Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.worker.join().unwrap();
+        let took = self.started.elapsed();
+        (std::mem::take(&mut *self.answers.lock().unwrap()), took)
+    }
+}
