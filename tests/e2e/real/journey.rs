@@ -80,6 +80,28 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
         )
         .success();
     assert_eq!(exec.stdout.trim(), count, "{}", exec.stderr);
+    // Host authorization is on: Puma itself, asked from inside the pod, refuses a foreign Host
+    // (what the ingress never sends) and serves the app's own; `/up` passes for the probes.
+    let status_for = |host: &str, path: &str| {
+        let script = format!(
+            r#"r = Net::HTTP.new("127.0.0.1", ENV.fetch("PORT", "3000")).get("{path}", "Host" => "{host}", "X-Forwarded-Proto" => "https"); puts r.code"#
+        );
+        let run = ns
+            .rails(dir, &["exec", "--", "ruby", "-rnet/http", "-e", &script])
+            .success();
+        run.stdout.trim().to_string()
+    };
+    assert_eq!(
+        status_for("evil.test", "/"),
+        "403",
+        "a foreign Host is blocked"
+    );
+    assert_eq!(status_for(host, "/"), "200", "the app's own host is served");
+    assert_eq!(
+        status_for("10.88.0.9", "/up"),
+        "200",
+        "the probe's path is exempt"
+    );
 
     let mut console = in_terminal(&ns, dir, &["console"]);
     // A one-off pod starts, then Rails boots: slow when the whole suite shares the machine.
