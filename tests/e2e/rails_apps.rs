@@ -263,6 +263,16 @@ fn a_sqlite_app_keeps_the_pods_that_share_its_volume_on_one_node() {
 
     let doctor = ns.rails(app.path(), &["doctor"]);
     doctor.stdout_has("claim `notes-storage` is bound; the app needs 1Gi of ReadWriteOnce at `/rails/storage` (one node at a time: its pods share a node)");
+
+    // `--force` scales anyway, and the pods still share the volume's node.
+    ns.rails(app.path(), &["scale", "web=2", "--force"])
+        .success();
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(spec.contains("  replicas: 2\n"), "{spec}");
+    assert_eq!(
+        ns.jsonpath("deployment", "notes-web", "{.spec.replicas}"),
+        "2"
+    );
 }
 
 #[test]
