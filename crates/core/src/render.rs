@@ -281,6 +281,27 @@ struct Renderer<'a> {
     inputs: &'a RenderInputs,
 }
 
+/// A claim for `size` of storage with one access mode; `storage_class` `None` takes the
+/// cluster's default.
+fn claim_spec(
+    access_mode: &str,
+    storage_class: Option<String>,
+    size: &str,
+) -> PersistentVolumeClaimSpec {
+    PersistentVolumeClaimSpec {
+        access_modes: Some(vec![access_mode.into()]),
+        storage_class_name: storage_class,
+        resources: Some(VolumeResourceRequirements {
+            requests: Some(BTreeMap::from([(
+                "storage".to_string(),
+                Quantity(size.to_string()),
+            )])),
+            ..VolumeResourceRequirements::default()
+        }),
+        ..PersistentVolumeClaimSpec::default()
+    }
+}
+
 fn string_map<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
     pairs
         .into_iter()
@@ -340,18 +361,11 @@ impl Renderer<'_> {
         let volume = self.spec.volume.as_ref()?;
         Some(PersistentVolumeClaim {
             metadata: self.meta(&self.claim_name()?, "storage"),
-            spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(vec![volume.access_mode.as_str().into()]),
-                storage_class_name: volume.storage_class.clone(),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([(
-                        "storage".to_string(),
-                        Quantity(volume.size.clone()),
-                    )])),
-                    ..VolumeResourceRequirements::default()
-                }),
-                ..PersistentVolumeClaimSpec::default()
-            }),
+            spec: Some(claim_spec(
+                volume.access_mode.as_str(),
+                volume.storage_class.clone(),
+                &volume.size,
+            )),
             ..PersistentVolumeClaim::default()
         })
     }
@@ -925,17 +939,7 @@ impl Renderer<'_> {
                         name: Some("data".into()),
                         ..ObjectMeta::default()
                     },
-                    spec: Some(PersistentVolumeClaimSpec {
-                        access_modes: Some(vec!["ReadWriteOnce".into()]),
-                        resources: Some(VolumeResourceRequirements {
-                            requests: Some(BTreeMap::from([(
-                                "storage".to_string(),
-                                Quantity(accessory.size.clone()),
-                            )])),
-                            ..VolumeResourceRequirements::default()
-                        }),
-                        ..PersistentVolumeClaimSpec::default()
-                    }),
+                    spec: Some(claim_spec("ReadWriteOnce", None, &accessory.size)),
                     ..PersistentVolumeClaim::default()
                 }]),
                 ..StatefulSetSpec::default()

@@ -33,7 +33,6 @@ mod traffic;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copy_dir::copy_dir;
@@ -81,7 +80,7 @@ struct Real {
     cluster: Cluster,
     runtime: tokio::runtime::Runtime,
     client: kube::Client,
-    node: Arc<RealNode>,
+    node: RealNode,
     /// Part of every tag the bench pushes.
     run: String,
     /// Namespaces made and not yet torn down: removed on drop too, so that a failed run does
@@ -556,18 +555,7 @@ fn set_master_key(real: &Real, app: &App, key: &str) {
 /// which must fail; its time from the apply and what it said.
 fn roll_by_hand(real: &Real, ns: &str, m: &Manifests) -> (Duration, String) {
     let start = Instant::now();
-    real.cluster.run(
-        "kubectl",
-        &[
-            "-n",
-            ns,
-            "apply",
-            "--server-side",
-            "-f",
-            m.deployments.to_str().unwrap(),
-        ],
-        real.cluster.work.path(),
-    );
+    by_hand::apply(&real.cluster, ns, &m.deployments);
     let (_, out) = real.cluster.output(
         "kubectl",
         &[
@@ -598,7 +586,7 @@ fn main() {
     let rollout_count = env_count("KUBECTL_RAILS_BENCH_ROLLOUTS", 10);
     eprintln!("==> the test cluster and its real node (tests/cluster/up)");
     let cluster = Cluster::up(&[], false);
-    let node = Arc::new(RealNode::load(&cluster.state));
+    let node = RealNode::load(&cluster.state);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = cluster.client(&runtime);
     let real = Real {

@@ -152,7 +152,8 @@ fn wait_for_migration(cluster: &Cluster, ns: &str, job: &str, timeout: &str) {
     }
 }
 
-fn apply(cluster: &Cluster, ns: &str, dir: &Path) {
+/// `kubectl apply --server-side -f DIR` in `ns`.
+pub fn apply(cluster: &Cluster, ns: &str, dir: &Path) {
     cluster.run(
         "kubectl",
         &[
