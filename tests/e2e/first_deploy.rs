@@ -81,22 +81,49 @@ fn deploy_at_terminal(
     p.set_expect_timeout(Some(Duration::from_secs(60)));
     let mut screen = String::new();
     let mut asked = 0;
-    for &(question, typed) in answers {
-        let found = p
-            .expect(question)
-            .unwrap_or_else(|e| panic!("no question {question:?} ({e}); so far:\n{screen}"));
+    // What a retyped hidden answer already brought up: the next question, or `end`.
+    let mut seen: Option<expectrl::Captures> = None;
+    for (i, &(question, typed)) in answers.iter().enumerate() {
+        let found = match seen.take() {
+            Some(found) => found,
+            None => p
+                .expect(question)
+                .unwrap_or_else(|e| panic!("no question {question:?} ({e}); so far:\n{screen}")),
+        };
         screen.push_str(&String::from_utf8_lossy(found.before()));
         screen.push_str(question);
         asked += 1;
-        if typed == "y" {
+        if question.contains("(hidden;") || question.starts_with("Password or token") {
+            // A hidden prompt turns echo off with TCSAFLUSH, which drops a line typed a moment
+            // too early; a person types again, and so does the test (as in secrets.rs), until
+            // what follows the answer appears.
+            let next = answers
+                .get(i + 1)
+                .map_or_else(|| end.to_string(), |(q, _)| regex_literal(q));
+            p.set_expect_timeout(Some(Duration::from_secs(2)));
+            seen = Some(
+                (0..15)
+                    .find_map(|_| {
+                        p.send_line(typed).unwrap();
+                        p.expect(Regex(&next)).ok()
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("the answer to {question:?} was not taken; so far:\n{screen}")
+                    }),
+            );
+            p.set_expect_timeout(Some(Duration::from_secs(60)));
+        } else if typed == "y" {
             p.send("y").unwrap();
         } else {
             p.send_line(typed).unwrap();
         }
     }
-    let done = p
-        .expect(Regex(end))
-        .unwrap_or_else(|e| panic!("no {end:?} ({e}); so far:\n{screen}"));
+    let done = match seen.take() {
+        Some(done) => done,
+        None => p
+            .expect(Regex(end))
+            .unwrap_or_else(|e| panic!("no {end:?} ({e}); so far:\n{screen}")),
+    };
     screen.push_str(&String::from_utf8_lossy(done.before()));
     screen.push_str(&String::from_utf8_lossy(&done[0]));
     // What came after `end`: expectrl returns it as the match of `Eof`.
@@ -107,6 +134,18 @@ fn deploy_at_terminal(
     }
     let status = p.get_process().wait().unwrap();
     (screen, asked, status)
+}
+
+/// `text` as a regex that matches it literally.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn no_secret_on(screen: &str, values: &[&str]) {
