@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// Where `init` writes the spec, relative to the app folder.
 pub const SPEC_PATH: &str = "config/kubernetes.yml";
 
+/// `web.health_path: tcp`: the app routes no health check, so the probes open a TCP connection
+/// to the port instead of asking a path.
+pub const TCP_PROBE: &str = "tcp";
+
 /// The default migration command of a Rails app.
 pub const DEFAULT_MIGRATE: &[&str] = &["bin/rails", "db:migrate"];
 
@@ -40,8 +44,8 @@ pub struct AppSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Names of the keys of the app Secret; values live only in the cluster.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<String>,
+    #[serde(default, skip_serializing_if = "SecretKeys::none")]
+    pub secrets: SecretKeys,
     #[serde(default)]
     pub migrate: MigrateSpec,
     /// A persistent volume, for example Active Storage's disk service at `/rails/storage`.
@@ -80,6 +84,120 @@ pub struct AppSpec {
     /// Review apps: one namespace per pull request (`kubectl rails review up pr-123`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewSpec>,
+}
+
+/// The app Secret's keys by name, each required unless marked optional (the app runs without
+/// it, so a missing value never blocks a deploy). Written as a list of names
+/// (`secrets: [A, B]`), or, when some are optional, as a map:
+/// `secrets: {A: {}, B: {optional: true}}` (`secrets.<NAME>.optional`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretKeys {
+    names: Vec<String>,
+    optional: std::collections::BTreeSet<String>,
+}
+
+impl SecretKeys {
+    /// Whether there are no keys.
+    pub fn none(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether the app runs without `key`.
+    pub fn is_optional(&self, key: &str) -> bool {
+        self.optional.contains(key)
+    }
+
+    /// Adds `key` (once) and sets whether it is optional.
+    pub fn add(&mut self, key: &str, optional: bool) {
+        if !self.names.iter().any(|k| k == key) {
+            self.names.push(key.to_string());
+        }
+        if optional {
+            self.optional.insert(key.to_string());
+        } else {
+            self.optional.remove(key);
+        }
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.names.retain(|k| k != key);
+        self.optional.remove(key);
+    }
+
+    /// The required keys, in order.
+    pub fn required(&self) -> impl Iterator<Item = &String> {
+        self.names.iter().filter(|k| !self.optional.contains(*k))
+    }
+}
+
+impl From<Vec<String>> for SecretKeys {
+    fn from(names: Vec<String>) -> Self {
+        Self {
+            names,
+            optional: Default::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for SecretKeys {
+    type Target = Vec<String>;
+    fn deref(&self) -> &Vec<String> {
+        &self.names
+    }
+}
+
+impl std::ops::DerefMut for SecretKeys {
+    fn deref_mut(&mut self) -> &mut Vec<String> {
+        &mut self.names
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretOptions {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    optional: bool,
+}
+
+impl Serialize for SecretKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.optional.is_empty() {
+            return self.names.serialize(s);
+        }
+        let mut map = s.serialize_map(Some(self.names.len()))?;
+        for k in &self.names {
+            map.serialize_entry(
+                k,
+                &SecretOptions {
+                    optional: self.optional.contains(k),
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "a list of secret key names, or a map of names to `{optional: true}`")]
+        enum Form {
+            List(Vec<String>),
+            Map(BTreeMap<String, Option<SecretOptions>>),
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::List(names) => names.into(),
+            Form::Map(map) => {
+                let mut keys = SecretKeys::default();
+                for (k, o) in map {
+                    keys.add(&k, o.is_some_and(|o| o.optional));
+                }
+                keys
+            }
+        })
+    }
 }
 
 /// How a review app is made from the app. Patterns may hold `{app}` and `{name}` (the review
@@ -542,7 +660,7 @@ impl AppSpec {
     ) -> Vec<&'a str> {
         self.secrets
             .iter()
-            .filter(|k| !data.contains_key(*k))
+            .filter(|k| !data.contains_key(*k) && !self.secrets.is_optional(k))
             .map(String::as_str)
             .collect()
     }

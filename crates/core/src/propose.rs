@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::detect::{Database, Detection, ImageUser, JobBackend};
+use crate::detect::{Database, Detection, Health, ImageUser, JobBackend, procfile};
 use crate::dotenv::is_known_plain;
 use crate::model::{
     AccessMode, AppSpec, CronSpec, ImageSpec, IngressSpec, IssuerKind, MigrateSpec, Placement,
-    RegistrySpec, Resources, VolumeSpec, WebSpec, WorkerSpec,
+    RegistrySpec, Resources, SecretKeys, VolumeSpec, WebSpec, WorkerSpec,
 };
 use crate::validate::{MAX_APP_NAME, suggest_label};
 
@@ -30,7 +30,7 @@ pub struct Proposal {
     pub kamal_registry: Option<String>,
     pub workers: BTreeMap<String, WorkerSpec>,
     pub env: BTreeMap<String, String>,
-    pub secrets: Vec<String>,
+    pub secrets: SecretKeys,
     pub migrate: MigrateSpec,
     pub volume: Option<VolumeSpec>,
     /// Web replicas to propose: 1 for an app whose data lives on a ReadWriteOnce volume.
@@ -47,6 +47,21 @@ pub struct Proposal {
     pub hooks_path: Option<String>,
     /// What `init` should tell the user about choices it made.
     pub notes: Vec<String>,
+    /// Where each decided value came from, by field (`port`, `health`, `web`, `database`,
+    /// `volume`, `tls`), for the summary.
+    pub sources: BTreeMap<&'static str, String>,
+    /// What the folder cannot tell and a person (or a flag) must: asked at a terminal, listed
+    /// all at once without one.
+    pub questions: Vec<Question>,
+}
+
+/// A value nobody can determine from the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// What is needed, and why it is not known.
+    pub what: String,
+    /// The flag that gives it.
+    pub flag: &'static str,
 }
 
 /// The answers only a person (or a flag) can give.
@@ -66,10 +81,6 @@ pub struct Answers {
     pub private_registry: bool,
 }
 
-fn split_cmd(cmd: &str) -> Vec<String> {
-    cmd.split_whitespace().map(str::to_string).collect()
-}
-
 impl Proposal {
     /// Whether Kamal logs in to the registry `image` comes from.
     pub fn kamal_logs_in_to(&self, image: &ImageSpec) -> bool {
@@ -78,39 +89,223 @@ impl Proposal {
     }
 }
 
-/// Builds a proposal; `port` overrides what the Dockerfile and Kamal say.
-pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
+/// What the caller already knows, from flags.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    pub port: Option<u16>,
+    pub health_path: Option<String>,
+    /// `--web-command`: a shell line, split as a Procfile's.
+    pub web_command: Option<String>,
+    /// `--tls` / `--no-tls`.
+    pub tls: Option<bool>,
+}
+
+/// Whether `command` (words or one shell line) starts a web server.
+fn serves(words: &[String]) -> bool {
+    let line = words.join(" ");
+    procfile::server_of(&line).is_some()
+        || line
+            .split("&&")
+            .chain(line.split(';'))
+            .any(|part| procfile::server_of(part.trim()).is_some())
+}
+
+/// Builds a proposal: for each spec field, the first fact that exists wins, and where it came
+/// from is kept for the summary.
+pub fn propose(d: &Detection, given: &Given) -> Proposal {
     let kamal = d.kamal.clone().unwrap_or_default();
     let mut notes = Vec::new();
-    let thruster = d.dockerfile.as_ref().is_some_and(|f| f.runs_thruster());
+    let mut sources = BTreeMap::new();
+    let mut questions = Vec::new();
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("RAILS_ENV".into(), "production".into());
+    let mut web_env = kamal.web.env_clear.clone();
+    let image_cmd: Vec<String> = d
+        .dockerfile
+        .as_ref()
+        .map(|f| f.start_command())
+        .unwrap_or_default();
+    let script_text: String = d
+        .start_scripts
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
 
-    let detected_port = kamal
-        .app_port
-        .or(d.dockerfile.as_ref().and_then(|f| f.expose))
-        .unwrap_or(3000);
-    let port = match port {
-        Some(p) => p,
-        None if thruster && detected_port < 1024 => {
+    // Which model runs the processes: the image's CMD runs the whole Procfile itself (foreman,
+    // overmind), or each Procfile line is a Deployment of its own.
+    let image_runs_procfile = !d.procfile.is_empty()
+        && (procfile::runs_a_procfile(&image_cmd.join(" ")) || procfile::runs_a_procfile(&script_text));
+    if image_runs_procfile {
+        notes.push(format!(
+            "the image's start command ({}) runs every line of the `{}` itself, so each web pod runs them all and no process gets a Deployment of its own; to scale them apart, give the image a server CMD and let `workers:` run the rest",
+            d.start_scripts.first().map_or_else(|| image_cmd.join(" "), |(f, _)| format!("`{f}`")),
+            d.procfile_name
+        ));
+    }
+
+    // The web process: Kamal's web role, `--web-command`, the image's own server, else the
+    // Procfile line that runs one (whatever its name).
+    let server_line = d
+        .procfile
+        .iter()
+        .filter(|l| procfile::server_of(&l.command).is_some())
+        .min_by_key(|l| (l.name != "web", l.line));
+    let image_serves = serves(&image_cmd) || procfile::server_of(&script_text.replace('\n', " ")).is_some()
+        || d.start_scripts.iter().any(|(_, t)| t.lines().any(|l| procfile::server_of(l.trim()).is_some()));
+    let mut web_command = None;
+    let mut web_line_text: Option<String> = None;
+    if let Some(cmd) = &given.web_command {
+        let c = procfile::command_of(cmd);
+        web_env.extend(c.env);
+        web_command = Some(c.command);
+        web_line_text = Some(cmd.clone());
+        sources.insert("web", "--web-command".to_string());
+    } else if let Some(cmd) = &kamal.web.cmd {
+        web_command = Some(crate::kamal::shell_words(cmd));
+        web_line_text = Some(cmd.clone());
+        sources.insert("web", "Kamal's servers.web.cmd".to_string());
+    } else if image_runs_procfile || (image_serves && !image_cmd.is_empty()) {
+        sources.insert(
+            "web",
+            format!(
+                "the image's start command ({})",
+                d.dockerfile_path.as_deref().unwrap_or("Dockerfile")
+            ),
+        );
+        web_line_text = Some(image_cmd.join(" "));
+    } else if let Some(line) = server_line {
+        let c = procfile::command_of(&line.command);
+        web_env.extend(c.env);
+        web_command = Some(c.command);
+        web_line_text = Some(line.command.clone());
+        sources.insert("web", format!("{}:{} (`{}`)", d.procfile_name, line.line, line.name));
+    } else if !image_cmd.is_empty() {
+        questions.push(Question {
+            what: format!(
+                "the command that starts the web server: the image starts `{}`, which runs no server kubectl-rails knows (puma, rails server, unicorn, passenger, thrust, falcon), and no Procfile line does",
+                image_cmd.join(" ")
+            ),
+            flag: "--web-command",
+        });
+    } else {
+        sources.insert("web", "the image's own CMD".to_string());
+    }
+    let thruster = web_line_text
+        .as_deref()
+        .is_some_and(|t| t.contains("thrust"))
+        || (web_command.is_none() && d.dockerfile.as_ref().is_some_and(|f| f.runs_thruster()));
+
+    // The port, from the truest source.
+    let web_flag_port = web_line_text.as_deref().and_then(procfile::port_of);
+    let image_env_port = d
+        .dockerfile
+        .as_ref()
+        .and_then(|f| f.env.get("PORT"))
+        .and_then(|p| p.parse::<u16>().ok());
+    let port = if let Some(p) = given.port {
+        sources.insert("port", "--port".into());
+        p
+    } else if let Some(p) = kamal.app_port {
+        sources.insert("port", "Kamal's proxy.app_port".into());
+        p
+    } else if thruster {
+        let http_port = d
+            .dockerfile
+            .as_ref()
+            .and_then(|f| f.env.get("HTTP_PORT"))
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(80);
+        if http_port < 1024 {
             env.insert("HTTP_PORT".into(), THRUSTER_PORT.to_string());
             notes.push(format!(
-                "the image runs Thruster on port {detected_port} as a non-root user, which cannot bind it on Kubernetes: set HTTP_PORT={THRUSTER_PORT} and containerPort {THRUSTER_PORT}"
+                "the image runs Thruster on port {http_port} as a non-root user, which cannot bind it on Kubernetes: set HTTP_PORT={THRUSTER_PORT} and containerPort {THRUSTER_PORT}"
             ));
+            sources.insert("port", format!("Thruster, moved off :{http_port}"));
             THRUSTER_PORT
+        } else {
+            sources.insert("port", "Thruster's HTTP_PORT in the image".into());
+            http_port
         }
-        None => detected_port,
+    } else if let Some((Some(p), _)) = web_flag_port {
+        sources.insert("port", "the web command".into());
+        p
+    } else if let Some((p, line)) = d.puma.port {
+        sources.insert("port", format!("config/puma.rb:{line}"));
+        p
+    } else if let Some(p) = image_env_port {
+        sources.insert("port", "the image's ENV PORT".into());
+        p
+    } else if let Some(p) = d.dockerfile.as_ref().and_then(|f| f.expose) {
+        sources.insert("port", "the Dockerfile's EXPOSE".into());
+        p
+    } else {
+        sources.insert("port", "Rails' default".into());
+        3000
+    };
+    if !thruster {
+        // Puma, `rails server` and most Procfile lines read PORT.
+        env.insert("PORT".into(), port.to_string());
+    }
+    if let Some((key, line)) = &d.puma.loopback_bind {
+        match key {
+            Some(key) => {
+                env.insert(key.clone(), "0.0.0.0".into());
+                notes.push(format!(
+                    "config/puma.rb:{line} binds a loopback address unless {key} is set, which the Service cannot reach: set {key}=0.0.0.0"
+                ));
+            }
+            None => notes.push(format!(
+                "warning: config/puma.rb:{line} binds a loopback address only: the Service cannot reach it; bind `tcp://0.0.0.0:{port}` in production"
+            )),
+        }
+    }
+
+    // Health: Kamal's healthcheck path, `--health-path`, the routes, `/` when routed, else TCP.
+    let health_path = if let Some(p) = &given.health_path {
+        sources.insert("health", "--health-path".into());
+        p.clone()
+    } else if let Some(p) = &kamal.health_path {
+        sources.insert("health", "Kamal's proxy.healthcheck.path".into());
+        p.clone()
+    } else {
+        match &d.health {
+            Health::Path { path, at } => {
+                sources.insert("health", at.clone());
+                path.clone()
+            }
+            Health::Root { at } => {
+                sources.insert("health", format!("no health route; `root` is routed at {at}"));
+                "/".into()
+            }
+            Health::None => {
+                sources.insert("health", "no health route and no `root`: a TCP check on the port".into());
+                crate::model::TCP_PROBE.into()
+            }
+        }
     };
 
-    let image = kamal
-        .image
-        .as_ref()
-        .map(|image| match &kamal.registry_server {
-            Some(server) if !image.starts_with(&format!("{server}/")) => {
-                format!("{server}/{image}")
-            }
-            _ => image.clone(),
-        });
+    let local_registry = kamal.registry_server.as_deref().is_some_and(|s| {
+        let host = s.split(':').next().unwrap_or(s);
+        host == "localhost" || host.starts_with("127.")
+    });
+    let image = if local_registry {
+        notes.push(format!(
+            "Kamal pushes to a registry on its own machine (`{}`), which no node can pull from: give an image in a registry the cluster reaches (`--image`)",
+            kamal.registry_server.as_deref().unwrap_or("")
+        ));
+        None
+    } else {
+        kamal
+            .image
+            .as_ref()
+            .map(|image| match &kamal.registry_server {
+                Some(server) if !image.starts_with(&format!("{server}/")) => {
+                    format!("{server}/{image}")
+                }
+                _ => image.clone(),
+            })
+    };
     let kamal_registry = kamal.registry_username.as_ref().map(|_| {
         kamal
             .registry_server
@@ -118,6 +313,7 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             .unwrap_or_else(|| "docker.io".to_string())
     });
 
+    // Processes.
     let mut workers = BTreeMap::new();
     for (role, r) in &kamal.roles {
         let command = r
@@ -125,8 +321,9 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             .as_deref()
             .map(crate::kamal::shell_words)
             .unwrap_or_else(|| default_worker_command(d.job_backend));
+        let name = procfile::process_name(role).unwrap_or_else(|| role.clone());
         workers.insert(
-            role.clone(),
+            name,
             WorkerSpec {
                 autoscale: None,
                 command,
@@ -138,49 +335,107 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         );
     }
     let mut migrate = MigrateSpec::default();
-    for (name, cmd) in &d.procfile {
-        match name.as_str() {
-            "web" => {}
-            "release" => {
-                migrate.command = split_cmd(cmd);
+    let mut helpers = Vec::new();
+    let mut renamed = Vec::new();
+    for line in &d.procfile {
+        if server_line.is_some_and(|s| s.line == line.line) && (web_command.is_some() || !image_runs_procfile) {
+            continue;
+        }
+        if line.name == "release" {
+            migrate.command = procfile::command_of(&line.command).command;
+            notes.push(format!(
+                "migration command from {}:{} (`release`): {}",
+                d.procfile_name, line.line, line.command
+            ));
+            continue;
+        }
+        if let Some(helper) = procfile::helper_of(&line.command) {
+            helpers.push((line, helper));
+            continue;
+        }
+        if image_runs_procfile || line.name == "web" {
+            continue;
+        }
+        let Some(name) = procfile::process_name(&line.name) else {
+            notes.push(format!(
+                "{}:{}: `{}` cannot be a process name: skipped",
+                d.procfile_name, line.line, line.name
+            ));
+            continue;
+        };
+        if name != line.name {
+            renamed.push(format!("`{}` -> `{name}`", line.name));
+        }
+        if workers.contains_key(&name) {
+            continue;
+        }
+        let c = procfile::command_of(&line.command);
+        workers.insert(
+            name,
+            WorkerSpec {
+                autoscale: None,
+                command: c.command,
+                replicas: 1,
+                resources: Resources::worker_default(),
+                placement: Placement::default(),
+                env: c.env,
+            },
+        );
+    }
+    if !renamed.is_empty() {
+        notes.push(format!(
+            "Procfile names made valid process names (lowercase, `-`): {}",
+            renamed.join(", ")
+        ));
+    }
+    let mut needs_redis = None;
+    for (line, helper) in &helpers {
+        match helper {
+            procfile::Helper::Redis if !image_runs_procfile => {
+                needs_redis = Some(format!("{}:{} runs redis-server", d.procfile_name, line.line));
                 notes.push(format!(
-                    "migration command from the Procfile's `release`: {cmd}"
+                    "{}:{} (`{}`) runs Redis beside the app; in a cluster it is a service the app reaches by URL: REDIS_URL is a secret (`kubectl rails accessory add redis` runs one in the cluster)",
+                    d.procfile_name, line.line, line.name
                 ));
             }
-            _ if !workers.contains_key(name) => {
-                workers.insert(
-                    name.clone(),
-                    WorkerSpec {
-                        autoscale: None,
-                        command: split_cmd(cmd),
-                        replicas: 1,
-                        resources: Resources::worker_default(),
-                        placement: Placement::default(),
-                        env: BTreeMap::new(),
-                    },
-                );
-            }
+            procfile::Helper::Memcached if !image_runs_procfile => notes.push(format!(
+                "{}:{} (`{}`) runs memcached beside the app: give the app a memcached service's address as a secret",
+                d.procfile_name, line.line, line.name
+            )),
             _ => {}
         }
     }
-    let solid_queue_in_puma = d.sets_env("SOLID_QUEUE_IN_PUMA");
-    if solid_queue_in_puma && d.job_backend == Some(JobBackend::SolidQueue) && workers.is_empty() {
-        notes.push(
-            "SOLID_QUEUE_IN_PUMA is set: Solid Queue runs inside Puma, so there is no separate jobs Deployment (remove it from the env and add a `jobs` worker to run it apart)".into(),
-        );
+
+    // Jobs: a runner of their own, unless they already run inside the web process.
+    let embedded = match d.job_backend {
+        Some(JobBackend::SolidQueue) if d.sets_env("SOLID_QUEUE_IN_PUMA") => Some(
+            "SOLID_QUEUE_IN_PUMA is set: Solid Queue runs inside Puma, so there is no separate jobs Deployment (remove it from the env and add a `jobs` worker to run it apart)".to_string(),
+        ),
+        Some(JobBackend::Sidekiq) if d.puma.sidekiq_embedded => Some(
+            "Sidekiq runs embedded in Puma (`Sidekiq.configure_embed` in config/puma.rb): no separate Sidekiq Deployment".to_string(),
+        ),
+        Some(JobBackend::GoodJob)
+            if d.production.good_job_async
+                || d.sets_env("GOOD_JOB_EXECUTION_MODE")
+                    && d.env_value("GOOD_JOB_EXECUTION_MODE").as_deref() == Some("async") =>
+        {
+            Some("good_job runs in the web process (`execution_mode: :async`): no separate good_job Deployment".to_string())
+        }
+        _ => None,
+    };
+    if let Some(why) = embedded {
+        notes.push(why);
+    } else if image_runs_procfile {
+        // The image's process manager runs the job runner too.
     } else if workers.is_empty()
         && let Some(backend) = d.job_backend
     {
-        let name = match backend {
-            JobBackend::SolidQueue => "jobs",
-            JobBackend::Sidekiq => "sidekiq",
-            JobBackend::GoodJob => "good-job",
-        };
+        let (name, command) = backend.worker();
         workers.insert(
             name.into(),
             WorkerSpec {
                 autoscale: None,
-                command: default_worker_command(Some(backend)),
+                command: command.iter().map(|s| s.to_string()).collect(),
                 replicas: 1,
                 resources: Resources::worker_default(),
                 placement: Placement::default(),
@@ -188,16 +443,13 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             },
         );
         notes.push(format!(
-            "added a `{name}` worker for the job backend in the Gemfile"
+            "added a `{name}` worker for {} (in the Gemfile)",
+            backend.label()
         ));
     }
 
-    let mut secrets: Vec<String> = Vec::new();
-    let mut add_secret = |key: &str| {
-        if !secrets.iter().any(|s| s == key) {
-            secrets.push(key.to_string());
-        }
-    };
+    // Secrets and env.
+    let mut secrets = SecretKeys::default();
     for (key, value) in &kamal.env_clear {
         env.insert(key.clone(), value.clone());
     }
@@ -207,18 +459,22 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         .chain(kamal.web.env_secret.iter())
         .chain(kamal.roles.values().flat_map(|r| r.env_secret.iter()))
     {
-        add_secret(key);
+        secrets.add(key, false);
     }
     if let Some((file, entries)) = &d.env_file {
         // A value from `.env` is a secret unless its name is a known plain setting: the spec is
-        // committed, and `SMTP_PASS` or `STRIPE_SK` must never land in it.
+        // committed, and `SMTP_PASS` or `STRIPE_SK` must never land in it. An example file
+        // (`.env.example`) shows what may be set: its keys are optional.
+        let example = d.env_file_is_example();
         let (mut plain, mut secret) = (Vec::new(), Vec::new());
         for e in entries {
             if is_known_plain(&e.key) {
-                env.entry(e.key.clone()).or_insert_with(|| e.value.clone());
-                plain.push(e.key.as_str());
-            } else {
-                add_secret(&e.key);
+                if !e.value.is_empty() {
+                    env.entry(e.key.clone()).or_insert_with(|| e.value.clone());
+                    plain.push(e.key.as_str());
+                }
+            } else if !secrets.contains(&e.key) {
+                secrets.add(&e.key, example);
                 secret.push(e.key.as_str());
             }
         }
@@ -229,63 +485,173 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             ));
         }
         if !secret.is_empty() {
-            notes.push(format!(
-                "from `{file}`, secrets (names only in the spec; `kubectl rails secrets import` stores the values): {}; move a plain setting with `kubectl rails env set KEY=VALUE`",
-                secret.join(", ")
-            ));
+            notes.push(if example {
+                format!(
+                    "from `{file}` (an example), optional secrets: {}; the app starts without them (set one with `kubectl rails secrets set KEY`)",
+                    secret.join(", ")
+                )
+            } else {
+                format!(
+                    "from `{file}`, secrets (names only in the spec; `kubectl rails secrets import` stores the values): {}; move a plain setting with `kubectl rails env set KEY=VALUE`",
+                    secret.join(", ")
+                )
+            });
         }
     }
-    // Keys the production database config reads: plain ones the app already sets stay plain.
-    for key in d.database_env_keys.iter().filter(|k| !env.contains_key(*k)) {
-        add_secret(key);
+    // What the production database config reads: without a default the app needs it; with a
+    // default only a connection setting may be worth setting.
+    let db = &d.database_yml;
+    for key in db.required_env.iter().filter(|k| !env.contains_key(*k)) {
+        secrets.add(key, false);
+    }
+    for (key, _) in db.optional_env.iter().filter(|(k, _)| !env.contains_key(k)) {
+        let connection = ["URL", "HOST", "PASSWORD", "USER", "USERNAME"]
+            .iter()
+            .any(|m| key.ends_with(m));
+        if connection && !secrets.contains(key) {
+            secrets.add(key, true);
+        }
     }
     if matches!(d.database, Some(Database::Postgres | Database::Mysql))
-        && d.database_env_keys.is_empty()
+        && db.required_env.is_empty()
+        && db.optional_env.iter().all(|(k, _)| k != "DATABASE_URL")
+        && !secrets.contains(&"DATABASE_URL".to_string())
     {
-        add_secret("DATABASE_URL");
+        secrets.add("DATABASE_URL", false);
     }
-    // With encrypted credentials, Rails reads `secret_key_base` from them: a SECRET_KEY_BASE in
-    // the env would override it and invalidate every session, cookie and signed id.
-    if d.master_key || d.credentials || kamal.env_secret.iter().any(|k| k == "RAILS_MASTER_KEY") {
-        add_secret("RAILS_MASTER_KEY");
+    // Redis: the job backend, Action Cable or the cache store needs a server.
+    let redis_why = needs_redis.or_else(|| {
+        if image_runs_procfile && helpers.iter().any(|(_, h)| *h == procfile::Helper::Redis) {
+            None
+        } else if let Some(gem) = &d.gems.redis_gem {
+            Some(format!("the `{gem}` gem"))
+        } else if d.cable_redis {
+            Some("config/cable.yml's redis adapter".into())
+        } else if d.cache_redis {
+            Some("the Redis cache store".into())
+        } else {
+            None
+        }
+    });
+    if let Some(why) = redis_why
+        && !env.contains_key("REDIS_URL")
+        && !secrets.contains(&"REDIS_URL".to_string())
+    {
+        secrets.add("REDIS_URL", false);
+        notes.push(format!(
+            "{why} needs Redis: REDIS_URL is a secret (a managed Redis's URL, or `kubectl rails accessory add redis` for one in the cluster)"
+        ));
+    }
+    // Encrypted credentials need their key; Rails reads `secret_key_base` from them, and a
+    // SECRET_KEY_BASE in the env would invalidate every session, cookie and signed id.
+    let kamal_master = kamal.env_secret.iter().any(|k| k == "RAILS_MASTER_KEY")
+        || d.kamal_secret_keys.iter().any(|k| k == "RAILS_MASTER_KEY");
+    let key_found = d
+        .credential_keys
+        .iter()
+        .find(|k| k.ends_with("master.key") || k.ends_with("production.key"));
+    if key_found.is_some() || kamal_master {
+        secrets.add("RAILS_MASTER_KEY", false);
+    } else if !d.credentials.is_empty() {
+        secrets.add("RAILS_MASTER_KEY", true);
+        secrets.add("SECRET_KEY_BASE", true);
+        notes.push(format!(
+            "{} is here but no key for it (`config/master.key`, `config/credentials/production.key`): RAILS_MASTER_KEY and SECRET_KEY_BASE are optional secrets, and the app needs one of them (`kubectl rails secrets set RAILS_MASTER_KEY`)",
+            d.credentials.join(", ")
+        ));
     } else {
-        add_secret("SECRET_KEY_BASE");
+        secrets.add("SECRET_KEY_BASE", false);
     }
     // `.kamal/secrets` also feeds the registry password, which belongs in the pull secret.
     let registry_keys = ["KAMAL_REGISTRY_PASSWORD"];
     for key in &d.kamal_secret_keys {
         if kamal.env_secret.contains(key) && !registry_keys.contains(&key.as_str()) {
-            add_secret(key);
+            secrets.add(key, false);
         }
     }
-    for key in &secrets {
+    for key in secrets.iter() {
         env.remove(key);
     }
+    if d.production.log_to_stdout_env && !env.contains_key("RAILS_LOG_TO_STDOUT") && !d.sets_env("RAILS_LOG_TO_STDOUT") {
+        env.insert("RAILS_LOG_TO_STDOUT".into(), "1".into());
+        notes.push("config/environments/production.rb logs to STDOUT only when RAILS_LOG_TO_STDOUT is set: set it, so that `kubectl rails logs` shows the app's log".into());
+    }
+    if d.production.serve_static_env && !thruster && !env.contains_key("RAILS_SERVE_STATIC_FILES") && !d.sets_env("RAILS_SERVE_STATIC_FILES") {
+        env.insert("RAILS_SERVE_STATIC_FILES".into(), "1".into());
+        notes.push("config/environments/production.rb serves public/ only when RAILS_SERVE_STATIC_FILES is set, and no proxy in the image serves it: set it, so that assets answer".into());
+    }
 
-    let volume = kamal
-        .volumes
-        .iter()
-        .find_map(|v| {
-            v.split_once(':')
-                .map(|(_, path)| path.split(':').next().unwrap_or(path).to_string())
-        })
-        .or_else(|| (d.database == Some(Database::Sqlite)).then(|| "/rails/storage".to_string()))
-        .map(|mount_path| VolumeSpec {
-            name: mount_path
-                .rsplit('/')
-                .next()
-                .filter(|s| !s.is_empty())
-                .unwrap_or("data")
-                .to_string(),
-            mount_path,
-            size: "1Gi".into(),
-            access_mode: AccessMode::ReadWriteOnce,
-            storage_class: None,
-        });
-    let replicas = if volume.is_some() {
+    // The migration: schema-file databases (Solid Cache/Queue/Cable) are loaded by
+    // `db:prepare`; `db:migrate` would leave them empty.
+    let prepares_on_boot = d.start_scripts.iter().any(|(_, t)| t.contains("db:prepare"));
+    if migrate.command == MigrateSpec::default().command
+        && (!db.schema_loaded.is_empty() || !d.schema_files.is_empty() || prepares_on_boot)
+    {
+        migrate.command = vec!["bin/rails".into(), "db:prepare".into()];
         notes.push(format!(
-            "the app keeps data on a volume at `{}` (ReadWriteOnce: one node at a time), so it runs 1 web replica and every pod that mounts it runs on the same node; to scale out, name a ReadWriteMany StorageClass in `volume` or move files to object storage",
-            volume.as_ref().map_or("", |v| v.mount_path.as_str())
+            "the migration runs `bin/rails db:prepare`: {}",
+            if db.schema_loaded.is_empty() && d.schema_files.is_empty() {
+                "the image's entrypoint prepares the database the same way".to_string()
+            } else {
+                format!(
+                    "it loads the schema of {} (which `db:migrate` would leave empty) and migrates the rest",
+                    if db.schema_loaded.is_empty() {
+                        d.schema_files.join(", ")
+                    } else {
+                        db.schema_loaded.join(", ")
+                    }
+                )
+            }
+        ));
+    }
+    sources.insert("database", d.database_from.clone());
+
+    // Data on a volume: Kamal's, SQLite's folder, Active Storage's disk, the image's VOLUME.
+    let workdir = d
+        .dockerfile
+        .as_ref()
+        .and_then(|f| f.workdir.clone())
+        .unwrap_or_else(|| "/rails".into());
+    let in_workdir = |rel: &str| {
+        if rel.starts_with('/') {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", workdir.trim_end_matches('/'))
+        }
+    };
+    let sqlite_dir = (d.database == Some(Database::Sqlite)).then(|| {
+        db.sqlite_files
+            .first()
+            .and_then(|f| f.rsplit_once('/').map(|(dir, _)| in_workdir(dir)))
+            .unwrap_or_else(|| in_workdir("storage"))
+    });
+    let (volume_path, volume_why) = if let Some(path) = kamal.volumes.iter().find_map(|v| {
+        v.split_once(':')
+            .map(|(_, path)| path.split(':').next().unwrap_or(path).to_string())
+    }) {
+        (Some(path), "Kamal's volumes".to_string())
+    } else if let Some(dir) = sqlite_dir {
+        (Some(dir), "SQLite's database files".to_string())
+    } else if let Some(root) = &d.storage_disk_root {
+        (Some(root.clone()), "Active Storage's Disk service in production".to_string())
+    } else if let Some(v) = d.dockerfile.as_ref().and_then(|f| f.volumes.first()) {
+        (Some(v.clone()), "the image's VOLUME".to_string())
+    } else {
+        (None, String::new())
+    };
+    let volume = volume_path.map(|mount_path| VolumeSpec {
+        name: suggest_label(mount_path.rsplit('/').next().unwrap_or(""), 40)
+            .unwrap_or_else(|| "data".to_string()),
+        mount_path,
+        size: "1Gi".into(),
+        access_mode: AccessMode::ReadWriteOnce,
+        storage_class: None,
+    });
+    let replicas = if let Some(v) = &volume {
+        sources.insert("volume", volume_why.clone());
+        notes.push(format!(
+            "the app keeps data on a volume at `{}` ({volume_why}; ReadWriteOnce: one node at a time), so it runs 1 web replica and every pod that mounts it runs on the same node; to scale out, name a ReadWriteMany StorageClass in `volume` or move files to object storage",
+            v.mount_path
         ));
         1
     } else {
@@ -296,6 +662,9 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
             "Kamal accessory `{name}` ({}) is not deployed: give the app a managed service's URL as a secret, or run `kubectl rails accessory add postgres|redis` to run one in the cluster",
             accessory.image.as_deref().unwrap_or("no image")
         ));
+    }
+    for u in &d.kamal_unresolved {
+        notes.push(format!("{u} has no value here (ERB left it empty): check the spec"));
     }
     let mut cron = BTreeMap::new();
     if let Some(schedule) = &d.schedule {
@@ -329,6 +698,13 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         );
     }
 
+    let tls = match given.tls {
+        Some(tls) => tls,
+        None => kamal.ssl || d.production.force_ssl,
+    };
+    if given.tls.is_none() && !kamal.ssl && d.production.force_ssl {
+        sources.insert("tls", "config.force_ssl in config/environments/production.rb".into());
+    }
     let name = kamal
         .service
         .clone()
@@ -339,16 +715,16 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         name,
         image,
         hosts: kamal.hosts.clone(),
-        tls: kamal.ssl,
+        tls,
         port,
-        web_command: kamal.web.cmd.as_deref().map(crate::kamal::shell_words),
-        web_env: kamal.web.env_clear.clone(),
+        web_command,
+        web_env,
         drain_timeout: kamal.drain_timeout.and_then(|t| u32::try_from(t).ok()),
         cron,
         aliases: kamal.aliases.clone(),
         arch: kamal.arch.clone(),
         hooks_path: kamal.hooks_path.clone(),
-        health_path: kamal.health_path.clone().unwrap_or_else(|| "/up".into()),
+        health_path,
         user: d.dockerfile.as_ref().map(|f| f.image_user()),
         kamal_registry,
         workers,
@@ -359,15 +735,19 @@ pub fn propose(d: &Detection, port: Option<u16>) -> Proposal {
         replicas,
         response_timeout: kamal.response_timeout.and_then(|t| u32::try_from(t).ok()),
         notes,
+        sources,
+        questions,
     }
 }
 
 fn default_worker_command(backend: Option<JobBackend>) -> Vec<String> {
-    match backend {
-        Some(JobBackend::Sidekiq) => split_cmd("bundle exec sidekiq"),
-        Some(JobBackend::GoodJob) => split_cmd("bundle exec good_job start"),
-        Some(JobBackend::SolidQueue) | None => split_cmd("bin/jobs"),
-    }
+    backend
+        .unwrap_or(JobBackend::SolidQueue)
+        .worker()
+        .1
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 impl Proposal {

@@ -262,7 +262,7 @@ pub fn config_checksum(spec: &AppSpec, inputs: &RenderInputs) -> String {
     for (k, v) in &spec.env {
         h.update(format!("env:{k}={v}\n"));
     }
-    for k in &spec.secrets {
+    for k in spec.secrets.iter() {
         h.update(format!("secret:{k}\n"));
     }
     if let Some(d) = &inputs.secret_digest {
@@ -415,7 +415,7 @@ impl Renderer<'_> {
                     secret_key_ref: Some(SecretKeySelector {
                         name: self.spec.secret_name(),
                         key: key.clone(),
-                        optional: Some(false),
+                        optional: Some(self.spec.secrets.is_optional(key)),
                     }),
                     ..EnvVarSource::default()
                 }),
@@ -426,7 +426,9 @@ impl Renderer<'_> {
             name: name.to_string(),
             image: Some(self.spec.image.reference()),
             image_pull_policy: Some("IfNotPresent".into()),
-            command,
+            // As Kamal's `cmd` and `docker run IMAGE CMD` do: the image's ENTRYPOINT
+            // (`bin/docker-entrypoint`: jemalloc, `db:prepare` for the server) still runs first.
+            args: command,
             env_from: Some(vec![EnvFromSource {
                 config_map_ref: Some(ConfigMapEnvSource {
                     name: self.spec.config_map_name(),
@@ -595,12 +597,17 @@ impl Renderer<'_> {
                 value: host.trim_start_matches("*.").to_string(),
             });
         }
+        let tcp = self.spec.web.health_path == crate::model::TCP_PROBE;
         Probe {
-            http_get: Some(HTTPGetAction {
+            http_get: (!tcp).then(|| HTTPGetAction {
                 path: Some(self.spec.web.health_path.clone()),
                 port: IntOrString::String("http".into()),
                 http_headers: Some(headers),
                 ..HTTPGetAction::default()
+            }),
+            tcp_socket: tcp.then(|| TCPSocketAction {
+                port: IntOrString::String("http".into()),
+                ..TCPSocketAction::default()
             }),
             period_seconds: Some(period),
             timeout_seconds: Some(5),
@@ -1353,7 +1360,7 @@ mod tests {
         assert_eq!(cron["concurrencyPolicy"], "Forbid");
         let pod = &cron["jobTemplate"]["spec"]["template"]["spec"];
         assert_eq!(
-            pod["containers"][0]["command"],
+            pod["containers"][0]["args"],
             serde_json::json!(["bin/rails", "runner", "Report.daily"])
         );
         assert_eq!(pod["restartPolicy"], "Never");

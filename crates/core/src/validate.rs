@@ -188,11 +188,14 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             "port 0 is not a valid container port",
         ));
     }
-    if !spec.web.health_path.starts_with('/') {
+    if !spec.web.health_path.starts_with('/') && spec.web.health_path != crate::model::TCP_PROBE {
         out.push(
             Violation::new(
                 &["web", "health_path"],
-                format!("health path `{}` must start with `/`", spec.web.health_path),
+                format!(
+                    "health path `{}` must start with `/` (or be `tcp` for a TCP check on the port)",
+                    spec.web.health_path
+                ),
             )
             .hint("Rails 7.1 and later serve `/up`"),
         );
@@ -282,7 +285,7 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             );
         }
     }
-    for key in &spec.secrets {
+    for key in spec.secrets.iter() {
         if !is_env_key(key) {
             out.push(Violation::new(
                 &["secrets"],

@@ -1,0 +1,127 @@
+//! `config/environments/production.rb` (and `config/application.rb`): what the app does in
+//! production that the cluster must match. Lines that are comments do not count.
+
+/// Facts from the production environment file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Production {
+    /// `config.force_ssl = true`: every plain-HTTP request is redirected to HTTPS.
+    pub force_ssl: bool,
+    /// The app logs to STDOUT only when `RAILS_LOG_TO_STDOUT` is set (Rails 5 to 7.0).
+    pub log_to_stdout_env: bool,
+    /// The app serves `public/` only when `RAILS_SERVE_STATIC_FILES` is set (Rails 5 to 7.0).
+    pub serve_static_env: bool,
+    /// `config.active_storage.service`: the service name, and the env key it is read from.
+    pub active_storage_service: Option<String>,
+    /// good_job runs inside the web process (`execution_mode = :async`).
+    pub good_job_async: bool,
+}
+
+/// The code of a Ruby line, without its comment.
+fn code(line: &str) -> &str {
+    let t = line.trim_start();
+    if t.starts_with('#') {
+        return "";
+    }
+    match t.find(" #") {
+        Some(i) if !t[..i].contains(['"', '\'']) => &t[..i],
+        _ => t,
+    }
+}
+
+/// Reads the production environment file (and any other config file given after it).
+pub fn parse(texts: &[&str]) -> Production {
+    let mut out = Production::default();
+    for text in texts {
+        for line in text.lines().map(code) {
+            let compact: String = line.split_whitespace().collect();
+            if compact.starts_with("config.force_ssl=true") {
+                out.force_ssl = true;
+            }
+            if line.contains("RAILS_LOG_TO_STDOUT") {
+                out.log_to_stdout_env = true;
+            }
+            if line.contains("RAILS_SERVE_STATIC_FILES") {
+                out.serve_static_env = true;
+            }
+            if compact.contains("good_job.execution_mode=:async")
+                || compact.contains("execution_mode=:async")
+            {
+                out.good_job_async = true;
+            }
+            if let Some(value) = compact.strip_prefix("config.active_storage.service=") {
+                let value = value.trim_end_matches(".to_sym");
+                let name = if let Some(sym) = value.strip_prefix(':') {
+                    Some(sym.to_string())
+                } else if value.starts_with("ENV") {
+                    // `ENV.fetch("ACTIVE_STORAGE_SERVICE", "local")`: the default.
+                    value
+                        .split([',', '{'])
+                        .nth(1)
+                        .map(|d| d.trim_matches(|c: char| "\"':}) ".contains(c)).to_string())
+                } else {
+                    Some(value.trim_matches(['"', '\'']).to_string())
+                };
+                out.active_storage_service = name.filter(|n| !n.is_empty());
+            }
+        }
+    }
+    out
+}
+
+/// `config/storage.yml`: the root folder of a `Disk` service, `<Rails.root>/storage` style.
+pub fn disk_root(storage_yml: &str, service: &str) -> Option<String> {
+    let evaluated = super::erb::evaluate(storage_yml, &Default::default()).ok()?;
+    let root: serde_json::Value = serde_saphyr::from_str(&evaluated.text).ok()?;
+    let entry = root.get(service)?;
+    (entry.get("service")?.as_str()? == "Disk")
+        .then(|| entry.get("root")?.as_str().map(str::to_string))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_production_rb_says() {
+        let cases: &[(&str, fn(&Production) -> bool)] = &[
+            ("  config.force_ssl = true\n", |p| p.force_ssl),
+            ("  # config.force_ssl = true\n", |p| !p.force_ssl),
+            ("  config.force_ssl = false\n", |p| !p.force_ssl),
+            (
+                "  if ENV[\"RAILS_LOG_TO_STDOUT\"].present?\n    logger = ActiveSupport::Logger.new(STDOUT)\n  end\n",
+                |p| p.log_to_stdout_env,
+            ),
+            (
+                "  config.logger = ActiveSupport::TaggedLogging.logger(STDOUT)\n",
+                |p| !p.log_to_stdout_env,
+            ),
+            (
+                "  config.public_file_server.enabled = ENV[\"RAILS_SERVE_STATIC_FILES\"].present?\n",
+                |p| p.serve_static_env,
+            ),
+            ("  config.active_storage.service = :local\n", |p| {
+                p.active_storage_service.as_deref() == Some("local")
+            }),
+            (
+                "  config.active_storage.service = ENV.fetch(\"ACTIVE_STORAGE_SERVICE\", \"local\").to_sym\n",
+                |p| p.active_storage_service.as_deref() == Some("local"),
+            ),
+            ("  config.active_storage.service = :amazon\n", |p| {
+                p.active_storage_service.as_deref() == Some("amazon")
+            }),
+            ("  config.good_job.execution_mode = :async\n", |p| p.good_job_async),
+        ];
+        for (text, holds) in cases {
+            assert!(holds(&parse(&[text])), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_disk_service_has_a_root() {
+        let yml = "local:\n  service: Disk\n  root: <%= Rails.root.join(\"storage\") %>\n\namazon:\n  service: S3\n  bucket: x\n";
+        assert_eq!(disk_root(yml, "local").as_deref(), Some("<Rails.root>/storage"));
+        assert_eq!(disk_root(yml, "amazon"), None);
+        assert_eq!(disk_root(yml, "missing"), None);
+    }
+}
