@@ -134,8 +134,11 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
 
     // Which model runs the processes: the image's CMD runs the whole Procfile itself (foreman,
     // overmind), or each Procfile line is a Deployment of its own.
+    // A start script that names the Procfile runs it (campfire's `bin/boot` is its own monitor).
     let image_runs_procfile = !d.procfile.is_empty()
-        && (procfile::runs_a_procfile(&image_cmd.join(" ")) || procfile::runs_a_procfile(&script_text));
+        && (procfile::runs_a_procfile(&image_cmd.join(" "))
+            || procfile::runs_a_procfile(&script_text)
+            || d.start_scripts.iter().any(|(_, t)| t.contains(&format!("\"{}\"", d.procfile_name))));
     if image_runs_procfile {
         notes.push(format!(
             "the image's start command ({}) runs every line of the `{}` itself, so each web pod runs them all and no process gets a Deployment of its own; to scale them apart, give the image a server CMD and let `workers:` run the rest",
@@ -392,9 +395,8 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     for (line, helper) in &helpers {
         match helper {
             procfile::Helper::Redis if !image_runs_procfile => {
-                needs_redis = Some(format!("{}:{} runs redis-server", d.procfile_name, line.line));
-                notes.push(format!(
-                    "{}:{} (`{}`) runs Redis beside the app; in a cluster it is a service the app reaches by URL: REDIS_URL is a secret (`kubectl rails accessory add redis` runs one in the cluster)",
+                needs_redis = Some(format!(
+                    "{}:{} (`{}`) runs Redis beside the app; in a cluster the app reaches it by URL, so it",
                     d.procfile_name, line.line, line.name
                 ));
             }
@@ -619,10 +621,15 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
             format!("{}/{rel}", workdir.trim_end_matches('/'))
         }
     };
+    // SQLite's files live under the app's `storage/` (Rails' convention): the volume is that
+    // folder, which Active Storage's disk service shares.
     let sqlite_dir = (d.database == Some(Database::Sqlite)).then(|| {
         db.sqlite_files
             .first()
-            .and_then(|f| f.rsplit_once('/').map(|(dir, _)| in_workdir(dir)))
+            .and_then(|f| {
+                let f = f.strip_prefix(&format!("{}/", workdir.trim_end_matches('/'))).unwrap_or(f);
+                f.split_once('/').map(|(top, _)| in_workdir(top))
+            })
             .unwrap_or_else(|| in_workdir("storage"))
     });
     let (volume_path, volume_why) = if let Some(path) = kamal.volumes.iter().find_map(|v| {

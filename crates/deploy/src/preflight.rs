@@ -97,15 +97,20 @@ async fn app_secret_data(
         return Ok(None);
     };
     let name = &secret.name;
+    let required: Vec<&str> = spec.secrets.required().map(String::as_str).collect();
     let Some(data) = secret.data else {
+        if required.is_empty() {
+            // Every key is optional: the pods start without the Secret.
+            return Ok(Some(BTreeMap::new()));
+        }
         return Err(DeployError::Preflight {
             message: format!(
                 "Secret `{name}` does not exist in namespace `{ns}`; the app needs {}",
-                spec.secrets.join(", ")
+                required.join(", ")
             ),
             hint: Some(format!(
                 "set them with `kubectl rails secrets set {}`, or import a .env with `kubectl rails secrets import`",
-                spec.secrets.join(" ")
+                required.join(" ")
             )),
         });
     };
@@ -202,7 +207,7 @@ impl MissingInputs {
     /// Everything missing, as in a namespace that does not exist yet.
     pub fn all(spec: &AppSpec) -> Self {
         Self {
-            secret_keys: spec.secrets.clone(),
+            secret_keys: spec.secrets.required().cloned().collect(),
             pull_secret: spec.registry.clone(),
         }
     }

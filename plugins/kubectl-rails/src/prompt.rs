@@ -1,7 +1,7 @@
 //! Prompts for a person at a terminal; without one, a missing value is an error naming its flag.
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Input, Password};
+use dialoguer::{Confirm, Input, Password, Select};
 
 use crate::exit;
 
@@ -58,6 +58,18 @@ impl Prompter {
     }
 
     /// A yes/no question; `--yes` answers it before it is asked.
+    /// One of `items`, the first by default; returns its index.
+    pub(crate) fn select(&self, question: &str, items: &[String], flag: &str) -> anyhow::Result<usize> {
+        if !self.interactive {
+            return Err(Self::missing(question, flag));
+        }
+        Ok(Select::with_theme(&ColorfulTheme::default())
+            .with_prompt(question)
+            .items(items)
+            .default(0)
+            .interact()?)
+    }
+
     pub(crate) fn confirm(&self, question: &str, yes: bool) -> anyhow::Result<bool> {
         if yes {
             return Ok(true);

@@ -90,6 +90,8 @@ pub use crate::kamal::Kamal;
 pub struct Detection {
     pub dir_name: String,
     pub gems: Gems,
+    /// `Gemfile.lock` is there.
+    pub lockfile: bool,
     pub rails_version: Option<String>,
     pub job_backend: Option<JobBackend>,
     /// The primary database: `config/database.yml`'s production entry, else the Gemfile's
@@ -185,6 +187,8 @@ pub struct DetectOptions {
     pub dockerfile: Option<String>,
     /// The Dockerfile stage the image is built from (`--target`).
     pub target: Option<String>,
+    /// Read no Dockerfile (several candidates, none chosen yet).
+    pub skip_dockerfile: bool,
 }
 
 /// Dockerfiles in the folder other than `Dockerfile`: `Dockerfile.production`,
@@ -286,6 +290,7 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_default(),
         rails_version: gems.rails_version.clone(),
+        lockfile: !lock.is_empty(),
         job_backend: gems.job_backend,
         credentials,
         credential_keys,
@@ -296,6 +301,7 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     // The Dockerfile: the one named, else `Dockerfile`, else the only production candidate.
     let kamal_text = read("config/deploy.yml")?;
     let dockerfile_path = match &options.dockerfile {
+        _ if options.skip_dockerfile => None,
         Some(path) => Some(path.clone()),
         None if dir.join("Dockerfile").is_file() => Some("Dockerfile".to_string()),
         None => {

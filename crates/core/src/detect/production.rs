@@ -28,14 +28,26 @@ fn code(line: &str) -> &str {
     }
 }
 
+/// Whether a Ruby boolean expression is true with its env keys unset: `true`,
+/// `ENV["DISABLE_SSL"].blank?`, `!(ENV["FORCE_SSL"] == "false")`,
+/// `cast(ENV.fetch("RAILS_FORCE_SSL", true))`, `ENV.fetch("X", "true") == "true"`.
+fn true_when_env_unset(value: &str) -> bool {
+    let v = value.replace('\'', "\"");
+    v == "true"
+        || v.ends_with(".blank?")
+        || (v.starts_with('!') && v.contains("==\"false\""))
+        || ((v.contains(",true)") || v.contains(",\"true\")") || v.contains("{true}"))
+            && (!v.contains("==") || v.ends_with("==\"true\"")))
+}
+
 /// Reads the production environment file (and any other config file given after it).
 pub fn parse(texts: &[&str]) -> Production {
     let mut out = Production::default();
     for text in texts {
         for line in text.lines().map(code) {
             let compact: String = line.split_whitespace().collect();
-            if compact.starts_with("config.force_ssl=true") {
-                out.force_ssl = true;
+            if let Some(value) = compact.strip_prefix("config.force_ssl=") {
+                out.force_ssl = true_when_env_unset(value);
             }
             if line.contains("RAILS_LOG_TO_STDOUT") {
                 out.log_to_stdout_env = true;
@@ -88,6 +100,17 @@ mod tests {
             ("  config.force_ssl = true\n", |p| p.force_ssl),
             ("  # config.force_ssl = true\n", |p| !p.force_ssl),
             ("  config.force_ssl = false\n", |p| !p.force_ssl),
+            ("  config.force_ssl  = ENV[\"DISABLE_SSL\"].blank?\n", |p| p.force_ssl),
+            ("  config.force_ssl = !(ENV[\"FORCE_SSL\"] == \"false\")\n", |p| p.force_ssl),
+            (
+                "  config.force_ssl = ActiveModel::Type::Boolean.new.cast(ENV.fetch(\"RAILS_FORCE_SSL\", true))\n",
+                |p| p.force_ssl,
+            ),
+            ("  config.force_ssl = ENV['FORCE_SSL'] == 'true'\n", |p| !p.force_ssl),
+            (
+                "  config.force_ssl = ENV['FORCE_SSL'].present? && ENV['FORCE_SSL'] != 'false'\n",
+                |p| !p.force_ssl,
+            ),
             (
                 "  if ENV[\"RAILS_LOG_TO_STDOUT\"].present?\n    logger = ActiveSupport::Logger.new(STDOUT)\n  end\n",
                 |p| p.log_to_stdout_env,

@@ -45,6 +45,27 @@ pub(crate) struct InitArgs {
     /// Pulling the image needs no credentials: no pull secret
     #[arg(long)]
     pub public: bool,
+    /// The path the readiness probe asks, or `tcp` for a TCP check (default: the app's routes)
+    #[arg(long, value_name = "PATH")]
+    pub health_path: Option<String>,
+    /// The command that starts the web server, as a Procfile line (default: the image's CMD or the Procfile)
+    #[arg(long, value_name = "COMMAND")]
+    pub web_command: Option<String>,
+    /// Serve the hosts over HTTPS (default: when the app forces SSL or Kamal's proxy has `ssl`)
+    #[arg(long, conflicts_with = "no_tls")]
+    pub tls: bool,
+    /// Serve the hosts over plain HTTP
+    #[arg(long)]
+    pub no_tls: bool,
+    /// The cert-manager ClusterIssuer that signs the certificates (default: `letsencrypt`)
+    #[arg(long, value_name = "NAME")]
+    pub issuer: Option<String>,
+    /// The Dockerfile the image is built from, relative to the app folder (default: `Dockerfile`, else the only production one)
+    #[arg(long, value_name = "PATH")]
+    pub dockerfile: Option<String>,
+    /// The Dockerfile stage the image is built from (default: the last)
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]

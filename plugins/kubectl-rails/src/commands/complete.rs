@@ -211,7 +211,7 @@ pub(crate) async fn candidates(words: &[String]) -> (Vec<String>, u8) {
         ),
         ["rollback"] if positionals == 0 => (keep(revisions(words).await), NO_FILE),
         ["secrets", "unset" | "set"] => (
-            keep(spec(words).map(|s| s.secrets).unwrap_or_default()),
+            keep(spec(words).map(|s| s.secrets.to_vec()).unwrap_or_default()),
             NO_FILE,
         ),
         _ => (vec![], NO_FILE),

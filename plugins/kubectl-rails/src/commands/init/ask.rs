@@ -7,7 +7,6 @@ use kubectl_rails_core::propose::Proposal;
 
 use super::Mode;
 use crate::cli::InitArgs;
-use crate::exit;
 use crate::printer::Printer;
 use crate::prompt::Prompter;
 
@@ -17,6 +16,7 @@ pub(super) fn image_user(
     args: &InitArgs,
     proposal: &Proposal,
     prompter: &Prompter,
+    missing: &mut super::Missing,
 ) -> anyhow::Result<(Option<i64>, Option<i64>)> {
     let (found_uid, found_gid) = match proposal.user {
         Some(ImageUser::Numeric { uid, gid }) => (Some(uid), gid),
@@ -29,20 +29,21 @@ pub(super) fn image_user(
     let uid = match args.uid.or(found_uid) {
         Some(uid) => uid,
         None => {
-            let why = match proposal.user {
+            let why = match &proposal.user {
                 Some(ImageUser::Root) => {
-                    "the Dockerfile sets no non-root `USER`, so the image runs as root, which pods here may not"
+                    "the Dockerfile sets no non-root `USER`, so the image runs as root, which pods here may not".to_string()
                 }
-                Some(ImageUser::Unknown) => {
-                    "the Dockerfile's `USER` is a name, and no `useradd --uid` line gives its number (a kubelet cannot check a name is not root)"
-                }
-                _ => "no Dockerfile says which user the image runs as",
+                Some(ImageUser::Unknown(why)) => why.clone(),
+                _ => "no Dockerfile says which user the image runs as".to_string(),
             };
             if !prompter.interactive {
-                return Err(exit::usage(
-                    format!("the user id the image runs as is needed: {why}"),
-                    Some("pass `--uid` with the number `id -u` prints in the image (Rails' own Dockerfiles use 1000)".into()),
-                ));
+                missing.add(
+                    "--uid",
+                    format!(
+                        "the user id the image runs as ({why}; the number `id -u` prints in the image)"
+                    ),
+                );
+                return Ok((None, args.gid.or(found_gid)));
             }
             prompter
                 .text(
@@ -59,10 +60,11 @@ pub(super) fn image_user(
         // The group owns the volume (`fsGroup`): needed only when there is one.
         None if proposal.volume.is_some() => {
             if !prompter.interactive {
-                return Err(exit::usage(
-                    "the group id of the image's user is needed, so that the volume is writable: the Dockerfile does not give it",
-                    Some("pass `--gid` with the number `id -g` prints in the image".into()),
-                ));
+                missing.add(
+                    "--gid",
+                    "the group id of the image's user, so that the volume is writable (the number `id -g` prints in the image)".into(),
+                );
+                return Ok((Some(uid), None));
             }
             Some(
                 prompter

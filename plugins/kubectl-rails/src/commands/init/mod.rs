@@ -51,6 +51,13 @@ pub(crate) fn run_for_first_deploy(ctx: &Context<'_>) -> anyhow::Result<Registry
         gid: None,
         private: false,
         public: false,
+        health_path: None,
+        web_command: None,
+        tls: false,
+        no_tls: false,
+        issuer: None,
+        dockerfile: None,
+        target: None,
     };
     write_and_tell(&args, ctx.settings, ctx.printer, Mode::FirstDeploy)
 }
@@ -118,11 +125,70 @@ fn build_spec(
 ) -> anyhow::Result<InitOutcome> {
     check_flags(args, settings)?;
     let dir = &settings.global.app_dir;
-    let detection = detect::detect(dir, args.port.is_none())?;
-    describe(&detection, printer);
-    let proposal = propose::propose(&detection, args.port);
     let prompter = &settings.prompter;
     let full = mode == Mode::Full;
+    // What nobody at a terminal can answer: all listed in one error at the end.
+    let mut missing = Missing::default();
+    let mut options = detect::DetectOptions {
+        need_dockerfile: false,
+        dockerfile: args.dockerfile.clone(),
+        target: args.target.clone(),
+        skip_dockerfile: false,
+    };
+    let detection = match detect::detect(dir, &options) {
+        Err(detect::DetectError::SeveralDockerfiles { candidates }) => {
+            if prompter.interactive {
+                let chosen = prompter.select(
+                    "Which Dockerfile are production images built from?",
+                    &candidates,
+                    "--dockerfile",
+                )?;
+                options.dockerfile = Some(candidates[chosen].clone());
+            } else {
+                missing.add(
+                    "--dockerfile",
+                    format!(
+                        "the Dockerfile production images are built from: {}",
+                        candidates.join(", ")
+                    ),
+                );
+                options.dockerfile = None;
+            }
+            options.skip_dockerfile = options.dockerfile.is_none();
+            detect::detect(dir, &options)?
+        }
+        other => other?,
+    };
+    describe(&detection, printer);
+    let mut proposal = propose::propose(
+        &detection,
+        &propose::Given {
+            port: args.port,
+            health_path: args.health_path.clone(),
+            web_command: args.web_command.clone(),
+            tls: match (args.tls, args.no_tls) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+        },
+    );
+    for question in std::mem::take(&mut proposal.questions) {
+        if prompter.interactive {
+            let answer = prompter.text(&question.what, None, question.flag, |s| {
+                if s.trim().is_empty() {
+                    Err("a command is needed".to_string())
+                } else {
+                    Ok(())
+                }
+            })?;
+            let c = kubectl_rails_core::detect::procfile::command_of(&answer);
+            proposal.web_env.extend(c.env);
+            proposal.web_command = Some(c.command);
+        } else {
+            missing.add(question.flag, question.what);
+        }
+    }
 
     let name = match (&args.name, &proposal.name) {
         (Some(n), _) => n.clone(),
@@ -132,6 +198,10 @@ fn build_spec(
     let image = match (&args.image, &proposal.image) {
         (Some(i), _) => i.clone(),
         (None, Some(found)) => found.clone(),
+        (None, None) if !prompter.interactive => {
+            missing.add("--image", "the container image (repository:tag)".into());
+            "missing".into()
+        }
         (None, None) => {
             prompter.text("Container image (repository:tag)", None, "--image", |s| {
                 image_ok(s)
@@ -184,10 +254,12 @@ fn build_spec(
             .parse()?,
         None => proposal.replicas,
     };
-    let (uid, gid) = ask::image_user(args, &proposal, prompter)?;
+    let (uid, gid) = ask::image_user(args, &proposal, prompter, &mut missing)?;
+    missing.check()?;
     let registry = ask::private_registry(args, &proposal, &image, prompter, printer, mode)?;
     let notes = proposal.notes.clone();
-    let spec = proposal.into_spec(Answers {
+    let sources = proposal.sources.clone();
+    let mut spec = proposal.into_spec(Answers {
         name,
         image,
         hosts,
@@ -198,6 +270,11 @@ fn build_spec(
         gid,
         private_registry: registry.private,
     });
+    if let (Some(issuer), Some(ingress)) = (&args.issuer, spec.ingress.as_mut())
+        && ingress.tls
+    {
+        ingress.issuer = Some(issuer.clone());
+    }
     if let Some(v) = validate::validate(&spec).into_iter().next() {
         return Err(exit::failure(
             format!("the detected spec is invalid: {}", v.message),
@@ -210,7 +287,7 @@ fn build_spec(
     Ok(InitOutcome {
         spec_text: file::to_yaml(&spec),
         notes,
-        summary: summary::table(&detection, &spec, mode),
+        summary: summary::table(&detection, &spec, &sources, mode),
         registry,
         kamal_report: detection
             .kamal
@@ -233,16 +310,43 @@ fn build_spec(
     })
 }
 
+/// Values nobody at a terminal could give, each with its flag.
+#[derive(Default)]
+pub(super) struct Missing(Vec<(&'static str, String)>);
+
+impl Missing {
+    pub(super) fn add(&mut self, flag: &'static str, what: String) {
+        self.0.push((flag, what));
+    }
+
+    /// One error that lists every missing value and its flag, so that one more run is enough.
+    pub(super) fn check(&self) -> anyhow::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = self
+            .0
+            .iter()
+            .map(|(flag, what)| format!("  `{flag}`: {what}"))
+            .collect();
+        let flags: Vec<&str> = self.0.iter().map(|(flag, _)| *flag).collect();
+        Err(exit::usage(
+            format!(
+                "the app folder does not say everything a spec needs, and nobody is at a terminal to ask:\n{}",
+                lines.join("\n")
+            ),
+            Some(format!("pass {}", flags.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))),
+        ))
+    }
+}
+
 fn describe(d: &Detection, printer: &Printer) {
     let mut found = Vec::new();
     if let Some(v) = &d.rails_version {
         found.push(format!("Rails {v}"));
     }
-    if let Some(f) = &d.dockerfile {
-        found.push(format!(
-            "Dockerfile (port {})",
-            f.expose.map_or("?".into(), |p| p.to_string())
-        ));
+    if let Some(path) = &d.dockerfile_path {
+        found.push(path.clone());
     }
     if d.kamal.is_some() {
         found.push("Kamal config/deploy.yml".into());
@@ -251,12 +355,14 @@ fn describe(d: &Detection, printer: &Printer) {
         found.push(format!("{file} ({} keys)", entries.len()));
     }
     if !d.procfile.is_empty() {
-        found.push("Procfile".into());
+        found.push(d.procfile_name.clone());
     }
-    if d.master_key {
-        found.push("config/master.key".into());
+    found.extend(d.credential_keys.iter().cloned());
+    if found.is_empty() {
+        printer.step("found a Gemfile that requires rails, nothing else to read");
+    } else {
+        printer.step(&format!("found {}", found.join(", ")));
     }
-    printer.step(&format!("found {}", found.join(", ")));
 }
 
 /// Shows what would change in an existing spec and asks before overwriting it.

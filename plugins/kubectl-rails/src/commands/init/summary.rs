@@ -1,28 +1,60 @@
 //! The table `init` ends with: what the folder told, what was decided and why, what to do next.
+//! Every row is made from the spec and the sources the resolver kept, so no sentence can
+//! disagree with what was written.
+
+use std::collections::BTreeMap;
 
 use kubectl_rails_core::AppSpec;
-use kubectl_rails_core::detect::{Database, Detection};
+use kubectl_rails_core::detect::Detection;
+use kubectl_rails_core::model::TCP_PROBE;
 
 use super::Mode;
 
-pub(super) fn table(d: &Detection, spec: &AppSpec, mode: Mode) -> String {
+pub(super) fn table(
+    d: &Detection,
+    spec: &AppSpec,
+    sources: &BTreeMap<&'static str, String>,
+    mode: Mode,
+) -> String {
+    let from = |field: &str| {
+        sources
+            .get(field)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    };
     let mut rows: Vec<(&str, String)> = Vec::new();
     let mut row = |what: &'static str, value: String| rows.push((what, value));
     row(
         "Rails",
-        d.rails_version
-            .clone()
-            .unwrap_or_else(|| "version not locked in Gemfile.lock".into()),
+        match (&d.rails_version, d.lockfile) {
+            (Some(v), _) => v.clone(),
+            (None, true) => "version not in Gemfile.lock".into(),
+            (None, false) => "version unknown: no Gemfile.lock".into(),
+        },
     );
+    let health = if spec.web.health_path == TCP_PROBE {
+        "a TCP check on the port".to_string()
+    } else {
+        format!("health check `{}`", spec.web.health_path)
+    };
     row(
         "web",
         format!(
-            "port {}, {} replica{}, health check `{}`",
+            "port {}{}, {} replica{}, {health}{}",
             spec.web.port,
+            from("port"),
             spec.web.replicas,
             if spec.web.replicas == 1 { "" } else { "s" },
-            spec.web.health_path
+            from("health"),
         ),
+    );
+    row(
+        "starts",
+        match &spec.web.command {
+            Some(c) => format!("`{}`{}", c.join(" "), from("web")),
+            None => format!("the image's own command{}", from("web")),
+        },
     );
     let workers: Vec<String> = spec
         .workers
@@ -37,25 +69,38 @@ pub(super) fn table(d: &Detection, spec: &AppSpec, mode: Mode) -> String {
             format!("web, {}", workers.join(", "))
         },
     );
-    row(
-        "database",
-        match d.database {
-            Some(Database::Postgres) => "PostgreSQL, outside the cluster (its URL is a secret)",
-            Some(Database::Mysql) => "MySQL, outside the cluster (its URL is a secret)",
-            Some(Database::Sqlite) => "SQLite, on the app's volume",
-            None => "none found in the Gemfile",
+    let db = match d.database {
+        Some(db) => {
+            let how = if spec.secrets.iter().any(|k| k == "DATABASE_URL") {
+                ", its URL is a secret"
+            } else {
+                ""
+            };
+            match db {
+                kubectl_rails_core::detect::Database::Sqlite => {
+                    format!("SQLite{}, on the app's volume", from("database"))
+                }
+                other => format!(
+                    "{}{}, outside the cluster{how}",
+                    other.label(),
+                    from("database")
+                ),
+            }
         }
-        .to_string(),
-    );
+        None if d.gems.mongoid => "MongoDB (Mongoid), outside the cluster".to_string(),
+        None => "none found (config/database.yml, the Gemfile)".to_string(),
+    };
+    row("database", db);
     row(
         "volume",
         match &spec.volume {
             Some(v) => format!(
-                "`{}` at {} ({}, {})",
+                "`{}` at {} ({}, {}){}",
                 v.name,
                 v.mount_path,
                 v.size,
-                v.access_mode.as_str()
+                v.access_mode.as_str(),
+                from("volume")
             ),
             None => "none".into(),
         },
@@ -93,17 +138,33 @@ pub(super) fn table(d: &Detection, spec: &AppSpec, mode: Mode) -> String {
             Some(i) => format!(
                 "{}{}",
                 i.hosts.join(", "),
-                if i.tls { " (TLS)" } else { "" }
+                if i.tls {
+                    format!(" (TLS{})", from("tls"))
+                } else {
+                    " (plain HTTP)".to_string()
+                }
             ),
             None => "none".into(),
         },
     );
+    let required: Vec<&str> = spec.secrets.required().map(String::as_str).collect();
+    let optional: Vec<&str> = spec
+        .secrets
+        .iter()
+        .filter(|k| spec.secrets.is_optional(k))
+        .map(String::as_str)
+        .collect();
     row(
         "secrets",
-        if spec.secrets.is_empty() {
-            "none".into()
-        } else {
-            format!("{} (names only)", spec.secrets.join(", "))
+        match (required.is_empty(), optional.is_empty()) {
+            (true, true) => "none".into(),
+            (false, true) => format!("{} (names only)", required.join(", ")),
+            (true, false) => format!("optional: {} (names only)", optional.join(", ")),
+            (false, false) => format!(
+                "{}; optional: {} (names only)",
+                required.join(", "),
+                optional.join(", ")
+            ),
         },
     );
     let next = match mode {
