@@ -618,6 +618,33 @@ pub mod edit {
         Some(out.join("\n") + "\n")
     }
 
+    /// Whether top-level `key` holds a block mapping (`key:` then indented `name: ...` lines).
+    fn is_block_map(text: &str, key: &str) -> bool {
+        let mut lines = text.lines().skip_while(|l| *l != format!("{key}:")).skip(1);
+        lines
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .is_some_and(|l| indent_of(l) > 0 && !l.trim_start().starts_with("- "))
+    }
+
+    /// Adds a required key to `secrets`, in whichever form it has: a list of names, or the map
+    /// that marks optional keys (`KEY: {}`).
+    pub fn add_secret(text: &str, key: &str) -> Option<String> {
+        if is_block_map(text, "secrets") {
+            set_in_map(text, "secrets", key, "{}")
+        } else {
+            add_list_item(text, "secrets", key)
+        }
+    }
+
+    /// Removes a key from `secrets`, in whichever form it has.
+    pub fn remove_secret(text: &str, key: &str) -> Option<String> {
+        if is_block_map(text, "secrets") {
+            remove(text, &["secrets", key])
+        } else {
+            remove_list_item(text, "secrets", key)
+        }
+    }
+
     /// Sets `key: value` in the top-level mapping `parent`, adding the mapping at the end of the
     /// file when it is missing.
     pub fn set_in_map(text: &str, parent: &str, key: &str, value: &str) -> Option<String> {
@@ -657,6 +684,23 @@ pub mod edit {
                 "name: a\nsecrets:\n- K\n"
             );
             assert_eq!(add_list_item("secrets: [A]\n", "secrets", "K"), None);
+        }
+
+        #[test]
+        fn secrets_in_either_form() {
+            let map = "name: a\nsecrets:\n  A: {}\n  B:\n    optional: true\nmigrate:\n  command: [x]\n";
+            let added = add_secret(map, "C").unwrap();
+            assert_eq!(
+                added,
+                "name: a\nsecrets:\n  A: {}\n  B:\n    optional: true\n  C: {}\nmigrate:\n  command: [x]\n"
+            );
+            assert_eq!(remove_secret(&added, "C").unwrap(), map);
+            assert_eq!(
+                remove_secret(map, "B").unwrap(),
+                "name: a\nsecrets:\n  A: {}\nmigrate:\n  command: [x]\n"
+            );
+            let list = "name: a\nsecrets:\n- A\n";
+            assert_eq!(add_secret(list, "C").unwrap(), "name: a\nsecrets:\n- A\n- C\n");
         }
 
         #[test]

@@ -8,6 +8,7 @@ pub mod detect;
 pub mod digest;
 pub mod dotenv;
 pub mod file;
+pub mod judge;
 pub mod kamal;
 pub mod model;
 pub mod propose;

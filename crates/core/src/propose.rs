@@ -154,7 +154,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         .iter()
         .filter(|l| procfile::server_of(&l.command).is_some())
         .min_by_key(|l| (l.name != "web", l.line));
-    let image_serves = serves(&image_cmd) || procfile::server_of(&script_text.replace('\n', " ")).is_some()
+    let image_only_cmd = d.dockerfile.as_ref().and_then(|f| f.cmd.clone()).unwrap_or_default();
+    let image_serves = serves(&image_cmd)
+        || serves(&image_only_cmd) || procfile::server_of(&script_text.replace('\n', " ")).is_some()
         || d.start_scripts.iter().any(|(_, t)| t.lines().any(|l| procfile::server_of(l.trim()).is_some()));
     let mut web_command = None;
     let mut web_line_text: Option<String> = None;
@@ -197,7 +199,8 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     let thruster = web_line_text
         .as_deref()
         .is_some_and(|t| t.contains("thrust"))
-        || (web_command.is_none() && d.dockerfile.as_ref().is_some_and(|f| f.runs_thruster()));
+        || (web_command.is_none() && d.dockerfile.as_ref().is_some_and(|f| f.runs_thruster()))
+        || (image_runs_procfile && server_line.is_some_and(|l| l.command.contains("thrust")));
 
     // The port, from the truest source.
     let web_flag_port = web_line_text.as_deref().and_then(procfile::port_of);

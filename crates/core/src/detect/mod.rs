@@ -187,8 +187,6 @@ pub struct DetectOptions {
     pub dockerfile: Option<String>,
     /// The Dockerfile stage the image is built from (`--target`).
     pub target: Option<String>,
-    /// Read no Dockerfile (several candidates, none chosen yet).
-    pub skip_dockerfile: bool,
 }
 
 /// Dockerfiles in the folder other than `Dockerfile`: `Dockerfile.production`,
@@ -301,7 +299,6 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     // The Dockerfile: the one named, else `Dockerfile`, else the only production candidate.
     let kamal_text = read("config/deploy.yml")?;
     let dockerfile_path = match &options.dockerfile {
-        _ if options.skip_dockerfile => None,
         Some(path) => Some(path.clone()),
         None if dir.join("Dockerfile").is_file() => Some("Dockerfile".to_string()),
         None => {

@@ -25,6 +25,14 @@ fn quoted_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     rest[1..].split(q).next()
 }
 
+/// The first number on a line.
+fn first_number(text: &str) -> Option<u16> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())?
+        .parse()
+        .ok()
+}
+
 /// The number a line ends with, or its `ENV.fetch` default.
 fn number_in(text: &str) -> Option<u16> {
     let digits: Vec<&str> = text
@@ -46,7 +54,8 @@ pub fn parse(text: &str) -> Puma {
             out.port_env = quoted_after(line, "ENV.fetch")
                 .or_else(|| quoted_after(line, "ENV["))
                 .map(str::to_string);
-            out.port = number_in(line).map(|p| (p, n));
+            // The first argument: `port ENV.fetch("PORT", 3000), "0.0.0.0"` listens on 3000.
+            out.port = first_number(line).map(|p| (p, n));
         }
         if line.starts_with("bind ") || line.starts_with("bind(") {
             // `bind "tcp://#{ENV.fetch("BIND_ADDRESS", "127.0.0.1")}:#{ENV.fetch("PORT", 3000)}"`
@@ -111,5 +120,6 @@ mod tests {
         assert_eq!(parse("bind 'tcp://127.0.0.1:3000'\n").loopback_bind, Some((None, 1)));
         assert!(parse("Sidekiq.configure_embed do |config|\nend\n").sidekiq_embedded);
         assert_eq!(parse("# port 4000\n").port, None);
+        assert_eq!(parse("port ENV.fetch(\"PORT\", 3000), \"0.0.0.0\"\n").port, Some((3000, 1)));
     }
 }

@@ -58,7 +58,7 @@ async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
     let mut text = fs_err::read_to_string(&settings.spec_path)?;
     text = edit::set_in_map(&text, "accessories", &name, &entry).ok_or_else(|| layout(settings))?;
     if !spec.secrets.iter().any(|k| k == url_key) {
-        text = edit::add_list_item(&text, "secrets", url_key).ok_or_else(|| layout(settings))?;
+        text = edit::add_secret(&text, url_key).ok_or_else(|| layout(settings))?;
     }
     // The edited spec must be valid before anything is written anywhere.
     let edited = file::parse(&text, &settings.spec_path)?.spec;

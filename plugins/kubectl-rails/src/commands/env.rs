@@ -61,7 +61,7 @@ pub(crate) fn run(command: &EnvCommand, ctx: &Context<'_>) -> anyhow::Result<()>
             let mut text = read(settings)?;
             for (key, value) in &pairs {
                 if spec.secrets.contains(key) {
-                    text = edit::remove_list_item(&text, "secrets", key)
+                    text = edit::remove_secret(&text, key)
                         .ok_or_else(|| layout(settings, "secrets"))?;
                     printer.note(&format!(
                         "`{key}` moves from the secrets to plain env; its old value stays in Secret `{}` until `kubectl rails secrets unset {key}`",

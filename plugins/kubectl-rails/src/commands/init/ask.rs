@@ -43,7 +43,14 @@ pub(super) fn image_user(
                         "the user id the image runs as ({why}; the number `id -u` prints in the image)"
                     ),
                 );
-                return Ok((None, args.gid.or(found_gid)));
+                let gid = args.gid.or(found_gid);
+                if gid.is_none() && proposal.volume.is_some() {
+                    missing.add(
+                        "--gid",
+                        "the group id of the image's user, so that the volume is writable (the number `id -g` prints in the image)".into(),
+                    );
+                }
+                return Ok((None, gid));
             }
             prompter
                 .text(

@@ -133,7 +133,6 @@ fn build_spec(
         need_dockerfile: false,
         dockerfile: args.dockerfile.clone(),
         target: args.target.clone(),
-        skip_dockerfile: false,
     };
     let detection = match detect::detect(dir, &options) {
         Err(detect::DetectError::SeveralDockerfiles { candidates }) => {
@@ -152,9 +151,10 @@ fn build_spec(
                         candidates.join(", ")
                     ),
                 );
-                options.dockerfile = None;
+                // Read the first, so that the error lists what the others questions would be
+                // with it too.
+                options.dockerfile = candidates.first().cloned();
             }
-            options.skip_dockerfile = options.dockerfile.is_none();
             detect::detect(dir, &options)?
         }
         other => other?,
