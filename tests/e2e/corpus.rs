@@ -176,9 +176,9 @@ const CASES: &[Case] = &[
     case("Kamal deploy.yml is a list", File("config/deploy.yml", b"- shop\n"), INIT, 1, &["the top level must be a mapping"]),
 
     // The app folder.
-    case("missing Dockerfile", Remove("Dockerfile"), INIT, 1, &["no `Dockerfile` in", "pass `--port`"]),
+    case("missing Dockerfile", Remove("Dockerfile"), INIT, 2, &["`--uid`: the user id the image runs as (no Dockerfile says which user the image runs as", "pass `--uid`"]),
     case("not a Rails app", Untouched, &["init", "--no-input"], 1, &["is not a Rails app", "Gemfile"]).on("not-rails"),
-    case("no image without a terminal names the flag", Untouched, &["init", "--no-input"], 2, &["Container image", "pass `--image`"]),
+    case("no image without a terminal names every missing flag at once", Untouched, &["init", "--no-input"], 2, &["`--image`: the container image", "`--uid`: the user id", "pass `--image`, `--uid`"]),
     case("unknown nested key", Spec("  replicas: 2", "  replica: 2"), &["render"], 1, &["config/kubernetes.yml:7:3: unknown key `replica`", "did you mean `replicas`?"]),
 
     // Flags.

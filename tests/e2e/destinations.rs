@@ -299,7 +299,7 @@ fn review_apps_come_and_go_each_in_its_own_namespace() {
             "get",
             "jobs",
             "-o",
-            "jsonpath={.items[*].spec.template.spec.containers[0].command}",
+            "jsonpath={.items[*].spec.template.spec.containers[0].args}",
         ],
     )
     .success()

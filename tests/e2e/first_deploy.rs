@@ -357,10 +357,11 @@ fn init_ends_with_what_it_found_and_decided() {
     let run = rails(app.path(), None, &init).success();
     for row in [
         "  Rails      8.1.1\n",
-        "  web        port 8080, 1 replica, health check `/up`\n",
+        "  web        port 8080 (Thruster, moved off :80), 1 replica, health check `/up` (config/routes.rb:4)\n",
+        "  starts     the image's own command (Dockerfile: `/rails/bin/docker-entrypoint ./bin/thrust ./bin/rails server`)\n",
         "  processes  web only\n",
-        "  database   SQLite, on the app's volume\n",
-        "  volume     `storage` at /rails/storage (1Gi, ReadWriteOnce)\n",
+        "  database   SQLite (config/database.yml), on the app's volume\n",
+        "  volume     `storage` at /rails/storage (1Gi, ReadWriteOnce) (Kamal's volumes)\n",
         "  registry   ghcr.io with pull secret `notes-registry`\n",
         "  runs as    uid 1000, gid 1000\n",
         "next: `kubectl rails secrets import` (or `secrets set KEY`), then `kubectl rails secrets registry`, then `kubectl rails deploy`",

@@ -26,3 +26,4 @@ mod reach;
 mod real;
 mod scale;
 mod secrets;
+mod wild;

@@ -94,7 +94,7 @@ fn a_named_user_without_a_uid_is_asked_for_never_guessed() {
     let app = fixture("rails71-sidekiq");
     let run = init(app.path(), "--image x/y:1 --no-ingress").code(2);
     run.stderr_has(
-        "the Dockerfile's `USER` is a name, and no `useradd --uid` line gives its number",
+        "the Dockerfile's `USER rails` is a name, and no `useradd --uid` line gives its number",
     );
     run.stderr_has("pass `--uid`");
     assert!(!app.path().join("config/kubernetes.yml").exists());

@@ -688,7 +688,8 @@ pub mod edit {
 
         #[test]
         fn secrets_in_either_form() {
-            let map = "name: a\nsecrets:\n  A: {}\n  B:\n    optional: true\nmigrate:\n  command: [x]\n";
+            let map =
+                "name: a\nsecrets:\n  A: {}\n  B:\n    optional: true\nmigrate:\n  command: [x]\n";
             let added = add_secret(map, "C").unwrap();
             assert_eq!(
                 added,
@@ -700,7 +701,10 @@ pub mod edit {
                 "name: a\nsecrets:\n  A: {}\nmigrate:\n  command: [x]\n"
             );
             let list = "name: a\nsecrets:\n- A\n";
-            assert_eq!(add_secret(list, "C").unwrap(), "name: a\nsecrets:\n- A\n- C\n");
+            assert_eq!(
+                add_secret(list, "C").unwrap(),
+                "name: a\nsecrets:\n- A\n- C\n"
+            );
         }
 
         #[test]

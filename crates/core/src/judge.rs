@@ -79,15 +79,25 @@ pub fn env_keys_read(dir: &Path) -> BTreeSet<String> {
 
 fn words(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|w| w.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Whether a container's words run through a shell.
 fn through_a_shell(words: &[String]) -> bool {
     matches!(
-        (words.first().map(String::as_str), words.get(1).map(String::as_str)),
-        (Some("sh" | "bash" | "/bin/sh" | "/bin/bash"), Some("-c" | "-lc" | "-ec"))
+        (
+            words.first().map(String::as_str),
+            words.get(1).map(String::as_str)
+        ),
+        (
+            Some("sh" | "bash" | "/bin/sh" | "/bin/bash"),
+            Some("-c" | "-lc" | "-ec")
+        )
     )
 }
 
@@ -119,11 +129,15 @@ pub fn judge(d: &Detection, app_reads: &BTreeSet<String>, objects: &[Value]) -> 
                 && first.contains('=')
                 && !first.starts_with('-')
             {
-                out.push(format!("{at}: `{first}` is an env assignment run as a program"));
+                out.push(format!(
+                    "{at}: `{first}` is an env assignment run as a program"
+                ));
             }
             if !through_a_shell(&command)
                 && command.iter().any(|w| {
-                    ["&&", "||", "|", ";"].contains(&w.as_str()) || w.contains('$') || w.contains('`')
+                    ["&&", "||", "|", ";"].contains(&w.as_str())
+                        || w.contains('$')
+                        || w.contains('`')
                 })
             {
                 out.push(format!(
@@ -155,7 +169,9 @@ pub fn judge(d: &Detection, app_reads: &BTreeSet<String>, objects: &[Value]) -> 
                     .and_then(|k| k.health_path.as_deref())
                     .is_some_and(|p| p == path);
                 if !routed && !kamal {
-                    out.push(format!("{at}: the probe asks `{path}`, which no route of the app answers"));
+                    out.push(format!(
+                        "{at}: the probe asks `{path}`, which no route of the app answers"
+                    ));
                 }
             }
             for env in c["env"].as_array().into_iter().flatten() {
@@ -178,12 +194,14 @@ pub fn judge(d: &Detection, app_reads: &BTreeSet<String>, objects: &[Value]) -> 
                 ));
             }
         }
-        if kind == "Deployment" && pod["securityContext"]["runAsNonRoot"] == Value::Bool(true) {
-            if matches!(image_user, Some(ImageUser::Root)) && run_as.is_none() {
-                out.push(format!(
-                    "{kind}/{name}: the image runs as root and the pod refuses root (runAsNonRoot) without a uid"
-                ));
-            }
+        if kind == "Deployment"
+            && pod["securityContext"]["runAsNonRoot"] == Value::Bool(true)
+            && matches!(image_user, Some(ImageUser::Root))
+            && run_as.is_none()
+        {
+            out.push(format!(
+                "{kind}/{name}: the image runs as root and the pod refuses root (runAsNonRoot) without a uid"
+            ));
         }
     }
     if let Some((key, line)) = &d.puma.loopback_bind {
@@ -225,23 +243,50 @@ mod tests {
         let reads = BTreeSet::from(["STRIPE_KEY".to_string()]);
         let nonroot = json!({"runAsNonRoot": true, "runAsUser": 1000, "fsGroup": 1000});
         let cases = [
-            (json!({"name": "web", "args": ["bin/rails", "server"], "ports": [{"containerPort": 3000}],
-                    "readinessProbe": {"httpGet": {"path": "/up"}}}), None),
-            (json!({"name": "jobs", "args": ["FORK_PER_JOB=false", "bundle", "exec", "resque-pool"]}),
-                Some("is an env assignment run as a program")),
-            (json!({"name": "web", "args": ["bundle", "exec", "rails", "s", "-p", "${PORT:-3000}"]}),
-                Some("needs a shell")),
-            (json!({"name": "web", "args": ["sh", "-c", "bin/rails db:migrate && bin/rails s"]}), None),
-            (json!({"name": "web", "ports": [{"containerPort": 80}]}), Some("below 1024")),
-            (json!({"name": "web", "readinessProbe": {"httpGet": {"path": "/health"}}}),
-                Some("no route of the app answers")),
-            (json!({"name": "web", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"key": "SMTP_PASS", "optional": false}}}]}),
-                Some("never read")),
-            (json!({"name": "web", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"key": "STRIPE_KEY", "optional": false}}}]}), None),
-            (json!({"name": "web", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"key": "SMTP_PASS", "optional": true}}}]}), None),
+            (
+                json!({"name": "web", "args": ["bin/rails", "server"], "ports": [{"containerPort": 3000}],
+                    "readinessProbe": {"httpGet": {"path": "/up"}}}),
+                None,
+            ),
+            (
+                json!({"name": "jobs", "args": ["FORK_PER_JOB=false", "bundle", "exec", "resque-pool"]}),
+                Some("is an env assignment run as a program"),
+            ),
+            (
+                json!({"name": "web", "args": ["bundle", "exec", "rails", "s", "-p", "${PORT:-3000}"]}),
+                Some("needs a shell"),
+            ),
+            (
+                json!({"name": "web", "args": ["sh", "-c", "bin/rails db:migrate && bin/rails s"]}),
+                None,
+            ),
+            (
+                json!({"name": "web", "ports": [{"containerPort": 80}]}),
+                Some("below 1024"),
+            ),
+            (
+                json!({"name": "web", "readinessProbe": {"httpGet": {"path": "/health"}}}),
+                Some("no route of the app answers"),
+            ),
+            (
+                json!({"name": "web", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"key": "SMTP_PASS", "optional": false}}}]}),
+                Some("never read"),
+            ),
+            (
+                json!({"name": "web", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"key": "STRIPE_KEY", "optional": false}}}]}),
+                None,
+            ),
+            (
+                json!({"name": "web", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"key": "SMTP_PASS", "optional": true}}}]}),
+                None,
+            ),
         ];
         for (container, expected) in cases {
-            let got = judge(&d, &reads, &[deployment(container.clone(), nonroot.clone())]);
+            let got = judge(
+                &d,
+                &reads,
+                &[deployment(container.clone(), nonroot.clone())],
+            );
             match expected {
                 None => assert!(got.is_empty(), "{container}: {got:?}"),
                 Some(e) => assert!(got.iter().any(|g| g.contains(e)), "{container}: {got:?}"),

@@ -465,13 +465,26 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
                 if let Value::Object(aliases) = value {
                     for (name, v) in aliases {
                         let path = format!("aliases.{name}");
+                        // Kamal allows `seed_all`; a `kubectl rails` command is a lowercase
+                        // name, so it becomes `seed-all`, and the report says so.
+                        let Some(valid) = crate::validate::suggest_label(name, 63) else {
+                            line(path, unsupported("the alias name has no letters to keep"));
+                            continue;
+                        };
                         match text_of(v).map(|t| alias_to_command(&t)) {
                             Some(Ok(command)) => {
+                                let renamed = if &valid == name {
+                                    String::new()
+                                } else {
+                                    format!(" (renamed from `{name}`)")
+                                };
                                 line(
                                     path,
-                                    imported(&format!("aliases.{name}: `kubectl rails {command}`")),
+                                    imported(&format!(
+                                        "aliases.{valid}: `kubectl rails {command}`{renamed}"
+                                    )),
                                 );
-                                k.aliases.insert(name.clone(), command);
+                                k.aliases.insert(valid, command);
                             }
                             Some(Err(why)) => line(path, unsupported(&why)),
                             None => line(path, unsupported("an alias is a command line")),

@@ -182,7 +182,10 @@ impl Serialize for SecretKeys {
 impl<'de> Deserialize<'de> for SecretKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
-        #[serde(untagged, expecting = "a list of secret key names, or a map of names to `{optional: true}`")]
+        #[serde(
+            untagged,
+            expecting = "a list of secret key names, or a map of names to `{optional: true}`"
+        )]
         enum Form {
             List(Vec<String>),
             Map(BTreeMap<String, Option<SecretOptions>>),

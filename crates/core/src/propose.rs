@@ -138,7 +138,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     let image_runs_procfile = !d.procfile.is_empty()
         && (procfile::runs_a_procfile(&image_cmd.join(" "))
             || procfile::runs_a_procfile(&script_text)
-            || d.start_scripts.iter().any(|(_, t)| t.contains(&format!("\"{}\"", d.procfile_name))));
+            || d.start_scripts
+                .iter()
+                .any(|(_, t)| t.contains(&format!("\"{}\"", d.procfile_name))));
     if image_runs_procfile {
         notes.push(format!(
             "the image's start command ({}) runs every line of the `{}` itself, so each web pod runs them all and no process gets a Deployment of its own; to scale them apart, give the image a server CMD and let `workers:` run the rest",
@@ -154,10 +156,17 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         .iter()
         .filter(|l| procfile::server_of(&l.command).is_some())
         .min_by_key(|l| (l.name != "web", l.line));
-    let image_only_cmd = d.dockerfile.as_ref().and_then(|f| f.cmd.clone()).unwrap_or_default();
+    let image_only_cmd = d
+        .dockerfile
+        .as_ref()
+        .and_then(|f| f.cmd.clone())
+        .unwrap_or_default();
     let image_serves = serves(&image_cmd)
-        || serves(&image_only_cmd) || procfile::server_of(&script_text.replace('\n', " ")).is_some()
-        || d.start_scripts.iter().any(|(_, t)| t.lines().any(|l| procfile::server_of(l.trim()).is_some()));
+        || serves(&image_only_cmd)
+        || procfile::server_of(&script_text.replace('\n', " ")).is_some()
+        || d.start_scripts
+            .iter()
+            .any(|(_, t)| t.lines().any(|l| procfile::server_of(l.trim()).is_some()));
     let mut web_command = None;
     let mut web_line_text: Option<String> = None;
     if let Some(cmd) = &given.web_command {
@@ -174,8 +183,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         sources.insert(
             "web",
             format!(
-                "the image's start command ({})",
-                d.dockerfile_path.as_deref().unwrap_or("Dockerfile")
+                "{}: `{}`",
+                d.dockerfile_path.as_deref().unwrap_or("Dockerfile"),
+                image_cmd.join(" ")
             ),
         );
         web_line_text = Some(image_cmd.join(" "));
@@ -184,7 +194,10 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         web_env.extend(c.env);
         web_command = Some(c.command);
         web_line_text = Some(line.command.clone());
-        sources.insert("web", format!("{}:{} (`{}`)", d.procfile_name, line.line, line.name));
+        sources.insert(
+            "web",
+            format!("{}:{} (`{}`)", d.procfile_name, line.line, line.name),
+        );
     } else if !image_cmd.is_empty() {
         questions.push(Question {
             what: format!(
@@ -212,15 +225,15 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     let port = if let Some(p) = given.port {
         sources.insert("port", "--port".into());
         p
-    } else if let Some(p) = kamal.app_port {
-        sources.insert("port", "Kamal's proxy.app_port".into());
-        p
     } else if thruster {
-        let http_port = d
-            .dockerfile
-            .as_ref()
-            .and_then(|f| f.env.get("HTTP_PORT"))
-            .and_then(|p| p.parse::<u16>().ok())
+        let http_port = kamal
+            .app_port
+            .or_else(|| {
+                d.dockerfile
+                    .as_ref()
+                    .and_then(|f| f.env.get("HTTP_PORT"))
+                    .and_then(|p| p.parse::<u16>().ok())
+            })
             .unwrap_or(80);
         if http_port < 1024 {
             env.insert("HTTP_PORT".into(), THRUSTER_PORT.to_string());
@@ -230,9 +243,12 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
             sources.insert("port", format!("Thruster, moved off :{http_port}"));
             THRUSTER_PORT
         } else {
-            sources.insert("port", "Thruster's HTTP_PORT in the image".into());
+            sources.insert("port", "Thruster's HTTP_PORT".into());
             http_port
         }
+    } else if let Some(p) = kamal.app_port {
+        sources.insert("port", "Kamal's proxy.app_port".into());
+        p
     } else if let Some((Some(p), _)) = web_flag_port {
         sources.insert("port", "the web command".into());
         p
@@ -281,11 +297,17 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
                 path.clone()
             }
             Health::Root { at } => {
-                sources.insert("health", format!("no health route; `root` is routed at {at}"));
+                sources.insert(
+                    "health",
+                    format!("no health route; `root` is routed at {at}"),
+                );
                 "/".into()
             }
             Health::None => {
-                sources.insert("health", "no health route and no `root`: a TCP check on the port".into());
+                sources.insert(
+                    "health",
+                    "no health route and no `root`: a TCP check on the port".into(),
+                );
                 crate::model::TCP_PROBE.into()
             }
         }
@@ -344,7 +366,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     let mut helpers = Vec::new();
     let mut renamed = Vec::new();
     for line in &d.procfile {
-        if server_line.is_some_and(|s| s.line == line.line) && (web_command.is_some() || !image_runs_procfile) {
+        if server_line.is_some_and(|s| s.line == line.line)
+            && (web_command.is_some() || !image_runs_procfile)
+        {
             continue;
         }
         if line.name == "release" {
@@ -540,7 +564,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     });
     if let Some(why) = redis_why
         && !env.contains_key("REDIS_URL")
-        && !secrets.contains(&"REDIS_URL".to_string())
+        && (!secrets.contains(&"REDIS_URL".to_string()) || secrets.is_optional("REDIS_URL"))
     {
         secrets.add("REDIS_URL", false);
         notes.push(format!(
@@ -577,18 +601,28 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     for key in secrets.iter() {
         env.remove(key);
     }
-    if d.production.log_to_stdout_env && !env.contains_key("RAILS_LOG_TO_STDOUT") && !d.sets_env("RAILS_LOG_TO_STDOUT") {
+    if d.production.log_to_stdout_env
+        && !env.contains_key("RAILS_LOG_TO_STDOUT")
+        && !d.sets_env("RAILS_LOG_TO_STDOUT")
+    {
         env.insert("RAILS_LOG_TO_STDOUT".into(), "1".into());
         notes.push("config/environments/production.rb logs to STDOUT only when RAILS_LOG_TO_STDOUT is set: set it, so that `kubectl rails logs` shows the app's log".into());
     }
-    if d.production.serve_static_env && !thruster && !env.contains_key("RAILS_SERVE_STATIC_FILES") && !d.sets_env("RAILS_SERVE_STATIC_FILES") {
+    if d.production.serve_static_env
+        && !thruster
+        && !env.contains_key("RAILS_SERVE_STATIC_FILES")
+        && !d.sets_env("RAILS_SERVE_STATIC_FILES")
+    {
         env.insert("RAILS_SERVE_STATIC_FILES".into(), "1".into());
         notes.push("config/environments/production.rb serves public/ only when RAILS_SERVE_STATIC_FILES is set, and no proxy in the image serves it: set it, so that assets answer".into());
     }
 
     // The migration: schema-file databases (Solid Cache/Queue/Cable) are loaded by
     // `db:prepare`; `db:migrate` would leave them empty.
-    let prepares_on_boot = d.start_scripts.iter().any(|(_, t)| t.contains("db:prepare"));
+    let prepares_on_boot = d
+        .start_scripts
+        .iter()
+        .any(|(_, t)| t.contains("db:prepare"));
     if migrate.command == MigrateSpec::default().command
         && (!db.schema_loaded.is_empty() || !d.schema_files.is_empty() || prepares_on_boot)
     {
@@ -630,7 +664,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         db.sqlite_files
             .first()
             .and_then(|f| {
-                let f = f.strip_prefix(&format!("{}/", workdir.trim_end_matches('/'))).unwrap_or(f);
+                let f = f
+                    .strip_prefix(&format!("{}/", workdir.trim_end_matches('/')))
+                    .unwrap_or(f);
                 f.split_once('/').map(|(top, _)| in_workdir(top))
             })
             .unwrap_or_else(|| in_workdir("storage"))
@@ -643,7 +679,10 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     } else if let Some(dir) = sqlite_dir {
         (Some(dir), "SQLite's database files".to_string())
     } else if let Some(root) = &d.storage_disk_root {
-        (Some(root.clone()), "Active Storage's Disk service in production".to_string())
+        (
+            Some(root.clone()),
+            "Active Storage's Disk service in production".to_string(),
+        )
     } else if let Some(v) = d.dockerfile.as_ref().and_then(|f| f.volumes.first()) {
         (Some(v.clone()), "the image's VOLUME".to_string())
     } else {
@@ -674,7 +713,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         ));
     }
     for u in &d.kamal_unresolved {
-        notes.push(format!("{u} has no value here (ERB left it empty): check the spec"));
+        notes.push(format!(
+            "{u} has no value here (ERB left it empty): check the spec"
+        ));
     }
     let mut cron = BTreeMap::new();
     if let Some(schedule) = &d.schedule {
@@ -713,7 +754,10 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         None => kamal.ssl || d.production.force_ssl,
     };
     if given.tls.is_none() && !kamal.ssl && d.production.force_ssl {
-        sources.insert("tls", "config.force_ssl in config/environments/production.rb".into());
+        sources.insert(
+            "tls",
+            "config.force_ssl in config/environments/production.rb".into(),
+        );
     }
     let name = kamal
         .service

@@ -59,7 +59,12 @@ impl Prompter {
 
     /// A yes/no question; `--yes` answers it before it is asked.
     /// One of `items`, the first by default; returns its index.
-    pub(crate) fn select(&self, question: &str, items: &[String], flag: &str) -> anyhow::Result<usize> {
+    pub(crate) fn select(
+        &self,
+        question: &str,
+        items: &[String],
+        flag: &str,
+    ) -> anyhow::Result<usize> {
         if !self.interactive {
             return Err(Self::missing(question, flag));
         }

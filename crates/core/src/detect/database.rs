@@ -61,13 +61,32 @@ pub struct ProductionDatabase {
     pub optional_env: Vec<(String, String)>,
 }
 
-/// Keys of `text`'s `production:` section that it reads from `ENV`.
+/// Keys of `text`'s `production:` section that it reads from `ENV`, with the sections it
+/// merges (`<<: *default`).
 fn production_env_keys(text: &str) -> Vec<String> {
+    let section_of = |line: &str| line.split(':').next().unwrap_or("").to_string();
+    // Top-level anchors (`default: &default`) and the sections production merges.
+    let mut anchors = BTreeMap::new();
+    let mut current = String::new();
+    let mut merged = vec!["production".to_string()];
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() && !line.starts_with('#') {
+            current = section_of(line);
+            if let Some(anchor) = line.split('&').nth(1) {
+                anchors.insert(anchor.trim().to_string(), current.clone());
+            }
+        } else if current == "production"
+            && let Some(alias) = line.trim().strip_prefix("<<: *")
+            && let Some(section) = anchors.get(alias.trim())
+        {
+            merged.push(section.clone());
+        }
+    }
     let mut in_production = false;
     let mut keys = Vec::new();
     for line in text.lines() {
         if !line.starts_with(' ') && !line.trim().is_empty() && !line.starts_with('#') {
-            in_production = line.starts_with("production:");
+            in_production = merged.contains(&section_of(line));
             continue;
         }
         if !in_production {
@@ -105,9 +124,7 @@ pub fn parse(text: &str) -> ProductionDatabase {
             None => out.required_env.push(key),
         }
     }
-    let Some(root) = evaluated
-        .and_then(|e| serde_saphyr::from_str::<Value>(&e.text).ok())
-    else {
+    let Some(root) = evaluated.and_then(|e| serde_saphyr::from_str::<Value>(&e.text).ok()) else {
         return out;
     };
     let Some(production) = root.get("production") else {
@@ -116,9 +133,7 @@ pub fn parse(text: &str) -> ProductionDatabase {
     // Several databases: every value is a mapping with an adapter or a database.
     let entries: Vec<(String, &Value)> = match production.as_object() {
         Some(m)
-            if !m.is_empty()
-                && m.values().all(|v| v.is_object())
-                && !m.contains_key("adapter") =>
+            if !m.is_empty() && m.values().all(|v| v.is_object()) && !m.contains_key("adapter") =>
         {
             // The primary database first: the maps here are sorted by name.
             let mut entries: Vec<(String, &Value)> =
@@ -185,7 +200,7 @@ mod tests {
             (
                 "default: &default\n  adapter: postgresql\n  password: <%= ENV[\"DEV_PW\"] %>\nproduction:\n  <<: *default\n  url: <%= ENV['DATABASE_URL'] %>\n  password: <%= ENV.fetch(\"SHOP_DATABASE_PASSWORD\") { nil } %>\n  pool: <%= ENV.fetch(\"DB_POOL\", 5) %>\n",
                 Some(Database::Postgres),
-                vec!["DATABASE_URL"],
+                vec!["DEV_PW", "DATABASE_URL"],
                 vec!["SHOP_DATABASE_PASSWORD", "DB_POOL"],
             ),
             // The adapter from an ENV default: the default decides, not the Gemfile.
@@ -193,7 +208,7 @@ mod tests {
                 "default: &default\n  adapter: <%= ENV.fetch(\"DATABASE_ADAPTER\", \"sqlite3\") %>\nproduction:\n  <<: *default\n  database: storage/production.sqlite3\n",
                 Some(Database::Sqlite),
                 vec![],
-                vec![],
+                vec!["DATABASE_ADAPTER"],
             ),
             (
                 "production:\n  adapter: trilogy\n  host: <%= ENV[\"DB_HOST\"] %>\n",
@@ -213,7 +228,10 @@ mod tests {
             assert_eq!(d.adapter, adapter, "{text}");
             assert_eq!(d.required_env, required, "{text}");
             assert_eq!(
-                d.optional_env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                d.optional_env
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
                 optional,
                 "{text}"
             );

@@ -43,8 +43,19 @@ pub enum ImageUser {
 
 /// Official images that run as root unless a USER says otherwise.
 const ROOT_BASES: &[&str] = &[
-    "ruby", "debian", "ubuntu", "alpine", "node", "phusion/passenger", "fedora", "centos",
-    "rockylinux", "almalinux", "amazonlinux", "busybox", "scratch",
+    "ruby",
+    "debian",
+    "ubuntu",
+    "alpine",
+    "node",
+    "phusion/passenger",
+    "fedora",
+    "centos",
+    "rockylinux",
+    "almalinux",
+    "amazonlinux",
+    "busybox",
+    "scratch",
 ];
 
 impl Dockerfile {
@@ -152,7 +163,11 @@ fn substitute(text: &str, args: &BTreeMap<String, String>) -> String {
             let len = n.len();
             (n, None, len)
         };
-        match args.get(&name).filter(|v| !v.is_empty()).or(default.as_ref()) {
+        match args
+            .get(&name)
+            .filter(|v| !v.is_empty())
+            .or(default.as_ref())
+        {
             Some(v) if !name.is_empty() => out.push_str(v),
             _ => out.push_str(&rest[i..i + 1 + used]),
         }
@@ -198,7 +213,12 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Dockerfile, String> {
     let stages: Vec<_> = file.stages().collect();
     let names: Vec<Option<String>> = stages
         .iter()
-        .map(|s| s.from.as_.as_ref().map(|(_, n)| n.value.to_ascii_lowercase()))
+        .map(|s| {
+            s.from
+                .as_
+                .as_ref()
+                .map(|(_, n)| n.value.to_ascii_lowercase())
+        })
         .collect();
     let final_index = match target {
         Some(t) => names
@@ -210,9 +230,15 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Dockerfile, String> {
     // The chain from the root stage to the final one.
     let mut chain = vec![final_index];
     loop {
-        let from = substitute(&stages[*chain.last().unwrap_or(&0)].from.image.value, &globals)
-            .to_ascii_lowercase();
-        match names.iter().position(|n| n.as_deref() == Some(from.as_str())) {
+        let from = substitute(
+            &stages[*chain.last().unwrap_or(&0)].from.image.value,
+            &globals,
+        )
+        .to_ascii_lowercase();
+        match names
+            .iter()
+            .position(|n| n.as_deref() == Some(from.as_str()))
+        {
             Some(parent) if !chain.contains(&parent) => chain.push(parent),
             _ => break,
         }
@@ -243,7 +269,9 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Dockerfile, String> {
                         out.env.insert(k, v);
                     }
                 }
-                Instruction::User(u) => out.user = Some(substitute(u.arguments.value.trim(), &args)),
+                Instruction::User(u) => {
+                    out.user = Some(substitute(u.arguments.value.trim(), &args))
+                }
                 Instruction::Workdir(w) => {
                     let dir = substitute(w.arguments.value.trim(), &args);
                     out.workdir = Some(match (&out.workdir, dir.starts_with('/')) {
@@ -252,9 +280,10 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Dockerfile, String> {
                     });
                 }
                 Instruction::Expose(e) => {
-                    out.expose = e.arguments.first().and_then(|p| {
-                        substitute(&p.value, &args).split('/').next()?.parse().ok()
-                    })
+                    out.expose = e
+                        .arguments
+                        .first()
+                        .and_then(|p| substitute(&p.value, &args).split('/').next()?.parse().ok())
                 }
                 Instruction::Volume(v) => {
                     let paths: Vec<String> = match &v.arguments {
@@ -368,7 +397,9 @@ fn record_accounts(run: &str, out: &mut Dockerfile) {
                 };
                 let group = value_of("--gid", "-g").or_else(|| {
                     // BusyBox `adduser -G group` names the primary group.
-                    (tool == "adduser").then(|| value_of("--ingroup", "-G")).flatten()
+                    (tool == "adduser")
+                        .then(|| value_of("--ingroup", "-G"))
+                        .flatten()
                 });
                 let gid = group.and_then(|g| {
                     g.parse::<i64>()
@@ -413,7 +444,11 @@ mod tests {
         let d = parsed("FROM ruby AS base\nCMD [\"x\"]\nFROM base\nENTRYPOINT [\"/init\"]\n");
         assert_eq!(d.start_command(), ["/init"]);
         // A --target chooses the stage.
-        let d = parse("FROM ruby AS app\nEXPOSE 1\nFROM app AS other\nEXPOSE 2\n", Some("app")).unwrap();
+        let d = parse(
+            "FROM ruby AS app\nEXPOSE 1\nFROM app AS other\nEXPOSE 2\n",
+            Some("app"),
+        )
+        .unwrap();
         assert_eq!(d.expose, Some(1));
     }
 
@@ -467,10 +502,7 @@ mod tests {
             "FROM ghcr.io/acme/rails-base:1\nCMD [\"bin/rails\", \"server\"]",
         ];
         for text in unknown {
-            assert!(
-                matches!(parsed(text).image_user(), Unknown(_)),
-                "{text}"
-            );
+            assert!(matches!(parsed(text).image_user(), Unknown(_)), "{text}");
         }
     }
 

@@ -57,7 +57,13 @@ pub fn evaluate(text: &str, env: &BTreeMap<String, String>) -> Result<Evaluated,
         let Some(end) = after.find("%>") else {
             return Err(ErbError {
                 line,
-                tag: after.lines().next().unwrap_or("").chars().take(60).collect(),
+                tag: after
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(60)
+                    .collect(),
                 why: "the tag is not closed with `%>`".into(),
             });
         };
@@ -266,7 +272,11 @@ mod tests {
         let env = BTreeMap::new();
         let cases = [
             ("a: 1\nb: <%= `hostname` %>\n", 2, "<%= `hostname` %>"),
-            ("a: 1\n\n<% if ENV[\"X\"] %>\nb: 2\n<% end %>\n", 3, "<% if ENV[\"X\"] %>"),
+            (
+                "a: 1\n\n<% if ENV[\"X\"] %>\nb: 2\n<% end %>\n",
+                3,
+                "<% if ENV[\"X\"] %>",
+            ),
             ("a: <%= Time.now %>", 1, "<%= Time.now %>"),
         ];
         for (text, line, tag) in cases {

@@ -96,10 +96,17 @@ pub fn read(gemfile: &str, lock: &str) -> Gems {
             .cloned()
             .collect(),
         mongoid: has("mongoid"),
-        redis_gem: ["sidekiq", "resque", "redis", "kredis", "redis-rails", "hiredis"]
-            .into_iter()
-            .find(|g| has(g))
-            .map(str::to_string),
+        redis_gem: [
+            "sidekiq",
+            "resque",
+            "redis",
+            "kredis",
+            "redis-rails",
+            "hiredis",
+        ]
+        .into_iter()
+        .find(|g| has(g))
+        .map(str::to_string),
         thruster: has("thruster"),
     }
 }
@@ -123,11 +130,31 @@ mod tests {
     #[test]
     fn backends_drivers_and_redis() {
         let cases: &[(&str, Option<JobBackend>, Option<&str>)] = &[
-            ("gem 'rails'\ngem 'sidekiq'\n", Some(JobBackend::Sidekiq), Some("sidekiq")),
-            ("gem 'rails'\ngem 'resque'\ngem 'resque-pool'\n", Some(JobBackend::Resque), Some("resque")),
-            ("gem 'rails'\ngem 'good_job'\n", Some(JobBackend::GoodJob), None),
-            ("gem 'rails'\ngem 'delayed_job_active_record'\n", Some(JobBackend::DelayedJob), None),
-            ("gem 'rails'\ngem 'solid_queue'\ngem 'redis'\n", Some(JobBackend::SolidQueue), Some("redis")),
+            (
+                "gem 'rails'\ngem 'sidekiq'\n",
+                Some(JobBackend::Sidekiq),
+                Some("sidekiq"),
+            ),
+            (
+                "gem 'rails'\ngem 'resque'\ngem 'resque-pool'\n",
+                Some(JobBackend::Resque),
+                Some("resque"),
+            ),
+            (
+                "gem 'rails'\ngem 'good_job'\n",
+                Some(JobBackend::GoodJob),
+                None,
+            ),
+            (
+                "gem 'rails'\ngem 'delayed_job_active_record'\n",
+                Some(JobBackend::DelayedJob),
+                None,
+            ),
+            (
+                "gem 'rails'\ngem 'solid_queue'\ngem 'redis'\n",
+                Some(JobBackend::SolidQueue),
+                Some("redis"),
+            ),
             ("gem 'rails'\n", None, None),
         ];
         for (gemfile, backend, redis) in cases {
@@ -135,7 +162,10 @@ mod tests {
             assert_eq!(g.job_backend, *backend, "{gemfile}");
             assert_eq!(g.redis_gem.as_deref(), *redis, "{gemfile}");
         }
-        let g = read("gem 'rails'\ngem 'sqlite3'\ngem 'trilogy'\ngem 'mongoid'\n", "");
+        let g = read(
+            "gem 'rails'\ngem 'sqlite3'\ngem 'trilogy'\ngem 'mongoid'\n",
+            "",
+        );
         assert_eq!(g.drivers, ["sqlite3", "trilogy"]);
         assert!(g.mongoid);
     }

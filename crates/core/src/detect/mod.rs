@@ -74,7 +74,9 @@ impl DetectError {
             Self::Erb { .. } => Some(
                 "Kamal and Rails evaluate this file as ERB; kubectl-rails understands `<%= ENV[...] %>`, `ENV.fetch(KEY, default)` and `require`/`Dotenv` statements: write other values out",
             ),
-            Self::Dockerfile { .. } => Some("fix the Dockerfile, or name another with `--dockerfile`"),
+            Self::Dockerfile { .. } => {
+                Some("fix the Dockerfile, or name another with `--dockerfile`")
+            }
             Self::SeveralDockerfiles { .. } => {
                 Some("pass `--dockerfile PATH` with the one production images are built from")
             }
@@ -162,11 +164,20 @@ impl Detection {
 
     /// The value the app sets for `key` (Kamal's `env.clear`, the env file, the image's ENV).
     pub fn env_value(&self, key: &str) -> Option<String> {
-        let kamal = self.kamal.as_ref().and_then(|k| k.env_clear.get(key).cloned());
+        let kamal = self
+            .kamal
+            .as_ref()
+            .and_then(|k| k.env_clear.get(key).cloned());
         let env_file = self.env_file.as_ref().and_then(|(_, entries)| {
-            entries.iter().find(|e| e.key == key).map(|e| e.value.clone())
+            entries
+                .iter()
+                .find(|e| e.key == key)
+                .map(|e| e.value.clone())
         });
-        let image = self.dockerfile.as_ref().and_then(|d| d.env.get(key).cloned());
+        let image = self
+            .dockerfile
+            .as_ref()
+            .and_then(|d| d.env.get(key).cloned());
         kamal.or(env_file).or(image).filter(|v| !v.is_empty())
     }
 
@@ -214,11 +225,19 @@ fn dockerfile_candidates(dir: &Path) -> Vec<String> {
         }
     }
     for folder in ["docker", ".docker", "deploy", "ops/docker"] {
-        for entry in std::fs::read_dir(dir.join(folder)).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(dir.join(folder))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = format!("{folder}/{name}");
             if entry.path().is_dir() {
-                for inner in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+                for inner in std::fs::read_dir(entry.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
                     look(&format!("{rel}/{}", inner.file_name().to_string_lossy()));
                 }
             } else {
@@ -315,13 +334,12 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
             file: dir.join(path),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         })?;
-        let parsed =
-            dockerfile::parse(&text, options.target.as_deref()).map_err(|message| {
-                DetectError::Dockerfile {
-                    file: dir.join(path),
-                    message,
-                }
-            })?;
+        let parsed = dockerfile::parse(&text, options.target.as_deref()).map_err(|message| {
+            DetectError::Dockerfile {
+                file: dir.join(path),
+                message,
+            }
+        })?;
         d.dockerfile = Some(parsed);
         d.dockerfile_path = Some(path.clone());
     }
@@ -458,7 +476,11 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     }
     let mut middleware = Vec::new();
     for folder in ["lib", "app/middleware", "app/middlewares"] {
-        for entry in std::fs::read_dir(dir.join(folder)).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(dir.join(folder))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = format!("{folder}/{name}");
             if name.ends_with(".rb")

@@ -192,8 +192,13 @@ mod tests {
 
     #[test]
     fn commands_as_a_process_manager_runs_them() {
-        let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
-            ("bundle exec puma -C config/puma.rb", &[], &["bundle", "exec", "puma", "-C", "config/puma.rb"]),
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
+            (
+                "bundle exec puma -C config/puma.rb",
+                &[],
+                &["bundle", "exec", "puma", "-C", "config/puma.rb"],
+            ),
             (
                 "FORK_PER_JOB=false INTERVAL=0.1 bundle exec resque-pool",
                 &[("FORK_PER_JOB", "false"), ("INTERVAL", "0.1")],
@@ -207,15 +212,27 @@ mod tests {
             (
                 "bin/rails db:migrate && bin/rails runner 'Setup.run'",
                 &[],
-                &["sh", "-c", "bin/rails db:migrate && bin/rails runner 'Setup.run'"],
+                &[
+                    "sh",
+                    "-c",
+                    "bin/rails db:migrate && bin/rails runner 'Setup.run'",
+                ],
             ),
             (
                 "QUEUE=* bundle exec rake resque:work",
                 &[],
                 &["sh", "-c", "QUEUE=* bundle exec rake resque:work"],
             ),
-            ("RAILS_MAX_THREADS=5 bin/jobs", &[("RAILS_MAX_THREADS", "5")], &["bin/jobs"]),
-            ("bin/rails runner \"Job.run\"", &[], &["bin/rails", "runner", "Job.run"]),
+            (
+                "RAILS_MAX_THREADS=5 bin/jobs",
+                &[("RAILS_MAX_THREADS", "5")],
+                &["bin/jobs"],
+            ),
+            (
+                "bin/rails runner \"Job.run\"",
+                &[],
+                &["bin/rails", "runner", "Job.run"],
+            ),
         ];
         for (text, env, command) in cases {
             let got = command_of(text);
@@ -223,7 +240,14 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            assert_eq!(got, ProcessCommand { env, command: words(command) }, "{text}");
+            assert_eq!(
+                got,
+                ProcessCommand {
+                    env,
+                    command: words(command)
+                },
+                "{text}"
+            );
         }
     }
 
@@ -233,7 +257,10 @@ mod tests {
             ("bundle exec puma -C config/puma.rb", Some("puma")),
             ("bin/rails server -p 4000", Some("rails server")),
             ("bundle exec rails s", Some("rails server")),
-            ("PORT=3000 ./bin/thrust ./bin/rails server", Some("thruster")),
+            (
+                "PORT=3000 ./bin/thrust ./bin/rails server",
+                Some("thruster"),
+            ),
             ("bundle exec unicorn -c config/unicorn.rb", Some("unicorn")),
             ("passenger start", Some("passenger")),
             ("bundle exec sidekiq", None),
@@ -242,18 +269,27 @@ mod tests {
         for (text, expected) in servers {
             assert_eq!(server_of(text), expected, "{text}");
         }
-        assert_eq!(helper_of("redis-server config/redis.conf"), Some(Helper::Redis));
+        assert_eq!(
+            helper_of("redis-server config/redis.conf"),
+            Some(Helper::Redis)
+        );
         assert_eq!(helper_of("memcached -p 11211"), Some(Helper::Memcached));
         assert_eq!(helper_of("bundle exec sidekiq"), None);
         let ports = [
             ("bin/rails server -p 4000", Some((Some(4000), None))),
             ("bundle exec puma --port=5000", Some((Some(5000), None))),
-            ("bundle exec puma -b tcp://0.0.0.0:9292", Some((Some(9292), None))),
+            (
+                "bundle exec puma -b tcp://0.0.0.0:9292",
+                Some((Some(9292), None)),
+            ),
             (
                 "bundle exec rails s -p ${PORT:-3000}",
                 Some((Some(3000), Some("PORT".to_string()))),
             ),
-            ("bundle exec rails s -p $PORT", Some((None, Some("PORT".to_string())))),
+            (
+                "bundle exec rails s -p $PORT",
+                Some((None, Some("PORT".to_string()))),
+            ),
             ("bundle exec puma -C config/puma.rb", None),
         ];
         for (text, expected) in ports {
@@ -264,9 +300,13 @@ mod tests {
         assert!(runs_a_procfile("bundle exec foreman start -f Procfile"));
         assert!(runs_a_procfile("[\"overmind\", \"start\"]"));
         assert!(!runs_a_procfile("bin/rails server"));
-        let lines = parse("# dev\nweb: bin/rails s\napp_server: bin/rails server -p 4000\n\nnot a line\n");
+        let lines =
+            parse("# dev\nweb: bin/rails s\napp_server: bin/rails server -p 4000\n\nnot a line\n");
         assert_eq!(
-            lines.iter().map(|l| (l.line, l.name.as_str())).collect::<Vec<_>>(),
+            lines
+                .iter()
+                .map(|l| (l.line, l.name.as_str()))
+                .collect::<Vec<_>>(),
             [(2, "web"), (3, "app_server")]
         );
     }

@@ -96,17 +96,25 @@ mod tests {
 
     #[test]
     fn what_production_rb_says() {
-        let cases: &[(&str, fn(&Production) -> bool)] = &[
+        type Holds = fn(&Production) -> bool;
+        let cases: &[(&str, Holds)] = &[
             ("  config.force_ssl = true\n", |p| p.force_ssl),
             ("  # config.force_ssl = true\n", |p| !p.force_ssl),
             ("  config.force_ssl = false\n", |p| !p.force_ssl),
-            ("  config.force_ssl  = ENV[\"DISABLE_SSL\"].blank?\n", |p| p.force_ssl),
-            ("  config.force_ssl = !(ENV[\"FORCE_SSL\"] == \"false\")\n", |p| p.force_ssl),
+            ("  config.force_ssl  = ENV[\"DISABLE_SSL\"].blank?\n", |p| {
+                p.force_ssl
+            }),
+            (
+                "  config.force_ssl = !(ENV[\"FORCE_SSL\"] == \"false\")\n",
+                |p| p.force_ssl,
+            ),
             (
                 "  config.force_ssl = ActiveModel::Type::Boolean.new.cast(ENV.fetch(\"RAILS_FORCE_SSL\", true))\n",
                 |p| p.force_ssl,
             ),
-            ("  config.force_ssl = ENV['FORCE_SSL'] == 'true'\n", |p| !p.force_ssl),
+            ("  config.force_ssl = ENV['FORCE_SSL'] == 'true'\n", |p| {
+                !p.force_ssl
+            }),
             (
                 "  config.force_ssl = ENV['FORCE_SSL'].present? && ENV['FORCE_SSL'] != 'false'\n",
                 |p| !p.force_ssl,
@@ -133,7 +141,9 @@ mod tests {
             ("  config.active_storage.service = :amazon\n", |p| {
                 p.active_storage_service.as_deref() == Some("amazon")
             }),
-            ("  config.good_job.execution_mode = :async\n", |p| p.good_job_async),
+            ("  config.good_job.execution_mode = :async\n", |p| {
+                p.good_job_async
+            }),
         ];
         for (text, holds) in cases {
             assert!(holds(&parse(&[text])), "{text}");
@@ -143,7 +153,10 @@ mod tests {
     #[test]
     fn a_disk_service_has_a_root() {
         let yml = "local:\n  service: Disk\n  root: <%= Rails.root.join(\"storage\") %>\n\namazon:\n  service: S3\n  bucket: x\n";
-        assert_eq!(disk_root(yml, "local").as_deref(), Some("<Rails.root>/storage"));
+        assert_eq!(
+            disk_root(yml, "local").as_deref(),
+            Some("<Rails.root>/storage")
+        );
         assert_eq!(disk_root(yml, "amazon"), None);
         assert_eq!(disk_root(yml, "missing"), None);
     }

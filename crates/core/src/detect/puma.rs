@@ -105,11 +105,16 @@ mod tests {
 
     #[test]
     fn ports_binds_and_what_runs_inside() {
-        let p = parse("threads 3, 3\nport ENV.fetch(\"PORT\", 3000)\nplugin :solid_queue if ENV[\"SOLID_QUEUE_IN_PUMA\"]\n");
+        let p = parse(
+            "threads 3, 3\nport ENV.fetch(\"PORT\", 3000)\nplugin :solid_queue if ENV[\"SOLID_QUEUE_IN_PUMA\"]\n",
+        );
         assert_eq!(p.port, Some((3000, 2)));
         assert_eq!(p.port_env.as_deref(), Some("PORT"));
         assert!(p.solid_queue_plugin);
-        assert_eq!(parse("port ENV.fetch(\"PORT\") { 4000 }\n").port, Some((4000, 1)));
+        assert_eq!(
+            parse("port ENV.fetch(\"PORT\") { 4000 }\n").port,
+            Some((4000, 1))
+        );
         let p = parse(
             "bind \"tcp://#{ENV.fetch(\"BIND_ADDRESS\", \"127.0.0.1\")}:#{ENV.fetch(\"PORT\", 5000)}\"\n",
         );
@@ -117,9 +122,15 @@ mod tests {
         assert_eq!(p.port, Some((5000, 1)));
         let p = parse("bind 'tcp://0.0.0.0:9292'\n");
         assert_eq!((p.port, p.loopback_bind), (Some((9292, 1)), None));
-        assert_eq!(parse("bind 'tcp://127.0.0.1:3000'\n").loopback_bind, Some((None, 1)));
+        assert_eq!(
+            parse("bind 'tcp://127.0.0.1:3000'\n").loopback_bind,
+            Some((None, 1))
+        );
         assert!(parse("Sidekiq.configure_embed do |config|\nend\n").sidekiq_embedded);
         assert_eq!(parse("# port 4000\n").port, None);
-        assert_eq!(parse("port ENV.fetch(\"PORT\", 3000), \"0.0.0.0\"\n").port, Some((3000, 1)));
+        assert_eq!(
+            parse("port ENV.fetch(\"PORT\", 3000), \"0.0.0.0\"\n").port,
+            Some((3000, 1))
+        );
     }
 }

@@ -72,13 +72,13 @@ pub fn health(routes: &[(String, String)], middleware: &[(String, String)]) -> H
         for (i, line) in text.lines().enumerate() {
             let code = ruby_code(line);
             let at = format!("{file}:{}", i + 1);
-            if code.contains("rails/health#show") {
-                if let Some(path) = quoted(code).into_iter().find(|q| !q.contains('#')) {
-                    return Health::Path {
-                        path: as_path(&path),
-                        at,
-                    };
-                }
+            if code.contains("rails/health#show")
+                && let Some(path) = quoted(code).into_iter().find(|q| !q.contains('#'))
+            {
+                return Health::Path {
+                    path: as_path(&path),
+                    at,
+                };
             }
             let trimmed = code.trim_start();
             if trimmed.starts_with("root ") || trimmed.starts_with("root(") {
@@ -138,23 +138,35 @@ mod tests {
         let r = |text: &str| vec![("config/routes.rb".to_string(), text.to_string())];
         let cases = [
             (
-                r("Rails.application.routes.draw do\n  get \"up\" => \"rails/health#show\", as: :rails_health_check\nend\n"),
+                r(
+                    "Rails.application.routes.draw do\n  get \"up\" => \"rails/health#show\", as: :rails_health_check\nend\n",
+                ),
                 path("/up", "config/routes.rb:2"),
             ),
             (
-                r("Rails.application.routes.draw do\n  get '/healthz', to: 'rails/health#show'\nend\n"),
+                r(
+                    "Rails.application.routes.draw do\n  get '/healthz', to: 'rails/health#show'\nend\n",
+                ),
                 path("/healthz", "config/routes.rb:2"),
             ),
             (
-                r("Rails.application.routes.draw do\n  root 'home#index'\n  get '/health', to: 'health#show'\nend\n"),
+                r(
+                    "Rails.application.routes.draw do\n  root 'home#index'\n  get '/health', to: 'health#show'\nend\n",
+                ),
                 path("/health", "config/routes.rb:3"),
             ),
             (
-                r("Rails.application.routes.draw do\n  root to: 'home#index'\n  get '/pricing', to: 'pages#pricing'\nend\n"),
-                Health::Root { at: "config/routes.rb:2".into() },
+                r(
+                    "Rails.application.routes.draw do\n  root to: 'home#index'\n  get '/pricing', to: 'pages#pricing'\nend\n",
+                ),
+                Health::Root {
+                    at: "config/routes.rb:2".into(),
+                },
             ),
             (
-                r("Rails.application.routes.draw do\n  resources :posts\n  # get \"up\" => \"rails/health#show\"\nend\n"),
+                r(
+                    "Rails.application.routes.draw do\n  resources :posts\n  # get \"up\" => \"rails/health#show\"\nend\n",
+                ),
                 Health::None,
             ),
         ];
@@ -163,8 +175,15 @@ mod tests {
         }
         // Routes drawn from config/routes/*.rb.
         let drawn = vec![
-            ("config/routes.rb".to_string(), "Rails.application.routes.draw do\n  draw :api\n  root 'home#index'\nend\n".to_string()),
-            ("config/routes/api.rb".to_string(), "namespace :api do\nend\nget '/ping', to: 'ping#show'\n".to_string()),
+            (
+                "config/routes.rb".to_string(),
+                "Rails.application.routes.draw do\n  draw :api\n  root 'home#index'\nend\n"
+                    .to_string(),
+            ),
+            (
+                "config/routes/api.rb".to_string(),
+                "namespace :api do\nend\nget '/ping', to: 'ping#show'\n".to_string(),
+            ),
         ];
         assert_eq!(health(&drawn, &[]), path("/ping", "config/routes/api.rb:3"));
         // A Rack middleware answering /health.

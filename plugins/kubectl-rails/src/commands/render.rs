@@ -51,10 +51,26 @@ fn secret_note(spec: &AppSpec) -> String {
     if spec.secrets.is_empty() {
         "the app names no secret keys".into()
     } else {
+        let required: Vec<&str> = spec.secrets.required().map(String::as_str).collect();
+        let optional: Vec<&str> = spec
+            .secrets
+            .iter()
+            .filter(|k| spec.secrets.is_optional(k))
+            .map(String::as_str)
+            .collect();
+        let may = if optional.is_empty() {
+            String::new()
+        } else {
+            format!("; it may hold {} (optional)", optional.join(", "))
+        };
         format!(
-            "Secret `{}` is referenced, not rendered; it must hold {}. Set values with `kubectl rails secrets set KEY`",
+            "Secret `{}` is referenced, not rendered; it must hold {}{may}. Set values with `kubectl rails secrets set KEY`",
             spec.secret_name(),
-            spec.secrets.join(", ")
+            if required.is_empty() {
+                "nothing".to_string()
+            } else {
+                required.join(", ")
+            }
         )
     }
 }

@@ -335,7 +335,14 @@ impl Missing {
                 "the app folder does not say everything a spec needs, and nobody is at a terminal to ask:\n{}",
                 lines.join("\n")
             ),
-            Some(format!("pass {}", flags.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))),
+            Some(format!(
+                "pass {}",
+                flags
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         ))
     }
 }

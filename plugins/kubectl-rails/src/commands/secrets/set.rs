@@ -83,8 +83,7 @@ pub(super) fn move_out_of_env<'a>(
     }
     let mut text = fs_err::read_to_string(&settings.spec_path)?;
     for key in &moving {
-        let edited = edit::remove(&text, &["env", key])
-            .and_then(|t| edit::add_secret(&t, key));
+        let edited = edit::remove(&text, &["env", key]).and_then(|t| edit::add_secret(&t, key));
         text = edited.ok_or_else(|| {
             exit::failure(
                 format!(

@@ -1,0 +1,189 @@
+//! Shapes seen in real public Rails apps (tests/fixtures/wild/README.md), each in a minimal
+//! fixture of ours: `init --no-input` given only the flags its first error lists, then
+//! `render -o json`, and the facts a careful reader of the app's files concludes.
+
+use serde_json::Value;
+
+use crate::support::{copy_fixture, rails, root, words};
+
+/// A fact: an object of the render (`Kind/name`, or `spec` for the spec file), a JSON pointer
+/// in it, and the value it must hold.
+type Fact = (&'static str, &'static str, Value);
+
+struct Case {
+    fixture: &'static str,
+    /// The flags the first `init --no-input` lists as missing, and the values given for them.
+    first_error_flags: &'static [(&'static str, &'static str)],
+    facts: Vec<Fact>,
+}
+
+fn cases() -> Vec<Case> {
+    use serde_json::json;
+    vec![
+        Case {
+            fixture: "wild/procfile-env-words",
+            // `useradd --uid 1000` gives no group, and SQLite's volume needs one.
+            first_error_flags: &[
+                ("--image", "registry.example.com/chat:1"),
+                ("--gid", "1000"),
+            ],
+            facts: vec![
+                // `KEY=value` words are the process's env, never its program.
+                (
+                    "Deployment/procfile-env-words-workers",
+                    "/spec/template/spec/containers/0/args",
+                    json!(["bundle", "exec", "resque-pool"]),
+                ),
+                (
+                    "spec",
+                    "/workers/workers/env",
+                    json!({"FORK_PER_JOB": "false", "INTERVAL": "0.1"}),
+                ),
+                // redis-server is not a process of the app: its URL is a secret.
+                ("spec", "/workers/redis", Value::Null),
+                ("spec", "/secrets", json!(["REDIS_URL", "SECRET_KEY_BASE"])),
+                ("spec", "/volume/mount_path", json!("/app/storage")),
+            ],
+        },
+        Case {
+            fixture: "wild/kamal-erb-local-registry",
+            first_error_flags: &[("--image", "registry.example.com/relay:1")],
+            facts: vec![
+                ("spec", "/ingress/hosts", json!(["relay.example.com"])),
+                ("spec", "/ingress/tls", json!(true)),
+                (
+                    "spec",
+                    "/aliases/seed-all",
+                    json!("run -- bin/rails db:seed"),
+                ),
+                ("spec", "/web/port", json!(8080)),
+                ("spec", "/env/HTTP_PORT", json!("8080")),
+            ],
+        },
+        Case {
+            fixture: "wild/drawn-routes-parent-user",
+            first_error_flags: &[("--image", "registry.example.com/shop:1")],
+            facts: vec![
+                ("spec", "/uid", json!(1500)),
+                ("spec", "/web/health_path", json!("/health")),
+                ("spec", "/web/port", json!(4000)),
+                (
+                    "spec",
+                    "/web/command",
+                    json!(["bin/rails", "server", "-p", "4000", "-b", "0.0.0.0"]),
+                ),
+                (
+                    "spec",
+                    "/workers/mail-poller/command",
+                    json!(["bin/rails", "runner", "MailPoller.run"]),
+                ),
+            ],
+        },
+        Case {
+            fixture: "wild/puma-loopback-embedded-sidekiq",
+            first_error_flags: &[("--image", "registry.example.com/docs:1")],
+            facts: vec![
+                ("spec", "/env/BIND_ADDRESS", json!("0.0.0.0")),
+                ("spec", "/web/port", json!(5000)),
+                ("spec", "/workers", Value::Null),
+                ("spec", "/web/health_path", json!("tcp")),
+                ("spec", "/env/RAILS_LOG_TO_STDOUT", json!("1")),
+                ("spec", "/uid", json!(2000)),
+                (
+                    "Deployment/puma-loopback-embedded-sidekiq-web",
+                    "/spec/template/spec/containers/0/readinessProbe/tcpSocket/port",
+                    json!("http"),
+                ),
+            ],
+        },
+        Case {
+            fixture: "wild/subfolder-dockerfile-multidb",
+            first_error_flags: &[("--image", "registry.example.com/multi:1")],
+            facts: vec![
+                (
+                    "spec",
+                    "/migrate/command",
+                    json!(["bin/rails", "db:prepare"]),
+                ),
+                ("spec", "/web/health_path", json!("/")),
+                ("spec", "/secrets/DB_HOST", json!({})),
+                (
+                    "spec",
+                    "/secrets/RAILS_MASTER_KEY",
+                    json!({"optional": true}),
+                ),
+                ("spec", "/volume", Value::Null),
+                (
+                    "Job",
+                    "/spec/template/spec/containers/0/args",
+                    json!(["bin/rails", "db:prepare"]),
+                ),
+            ],
+        },
+    ]
+}
+
+#[test]
+fn shapes_of_real_apps_init_and_render_as_their_files_say() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        // The app folder keeps the fixture's name, which `init` takes as the app's name.
+        let temp = tempfile::tempdir().unwrap();
+        let name = case.fixture.trim_start_matches("wild/");
+        let dir = &temp.path().join(name);
+        copy_fixture(&root().join("tests/fixtures"), case.fixture, dir);
+        let first = rails(dir, None, &words("init --no-input"));
+        let listed: Vec<&str> = first
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("  `")?.split('`').next())
+            .collect();
+        let expected: Vec<&str> = case.first_error_flags.iter().map(|(f, _)| *f).collect();
+        if listed != expected {
+            failures.push(format!(
+                "{}: the first error lists {listed:?}, not {expected:?}:\n{}",
+                case.fixture, first.stderr
+            ));
+            continue;
+        }
+        let mut args = vec!["init", "--no-input"];
+        for (flag, value) in case.first_error_flags {
+            args.extend([*flag, *value]);
+        }
+        let second = rails(dir, None, &args);
+        if second.code != 0 {
+            failures.push(format!(
+                "{}: init with the listed flags fails:\n{}",
+                case.fixture, second.stderr
+            ));
+            continue;
+        }
+        let spec_text = std::fs::read_to_string(dir.join("config/kubernetes.yml")).unwrap();
+        let spec: Value = serde_saphyr::from_str(&spec_text).unwrap();
+        let render = rails(dir, None, &["render", "-o", "json"]).success();
+        let list: Value = serde_json::from_str(&render.stdout).unwrap();
+        insta::assert_snapshot!(format!("wild_{name}_render"), render.stdout);
+        for (object, pointer, value) in &case.facts {
+            let found = if *object == "spec" {
+                spec.pointer(pointer).cloned()
+            } else {
+                let (kind, oname) = object.split_once('/').unwrap_or((object, ""));
+                list["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|o| {
+                        o["kind"] == *kind && (oname.is_empty() || o["metadata"]["name"] == oname)
+                    })
+                    .and_then(|o| o.pointer(pointer).cloned())
+            };
+            if found.clone().unwrap_or(Value::Null) != *value {
+                failures.push(format!(
+                    "{}: {object} {pointer} is {found:?}, not {value}\n{spec_text}",
+                    case.fixture
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
