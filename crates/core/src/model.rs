@@ -125,6 +125,11 @@ impl SecretKeys {
         self.optional.remove(key);
     }
 
+    /// The optional keys, in order.
+    pub fn optional(&self) -> impl Iterator<Item = &String> {
+        self.names.iter().filter(|k| self.optional.contains(*k))
+    }
+
     /// The required keys, in order.
     pub fn required(&self) -> impl Iterator<Item = &String> {
         self.names.iter().filter(|k| !self.optional.contains(*k))

@@ -52,12 +52,7 @@ fn secret_note(spec: &AppSpec) -> String {
         "the app names no secret keys".into()
     } else {
         let required: Vec<&str> = spec.secrets.required().map(String::as_str).collect();
-        let optional: Vec<&str> = spec
-            .secrets
-            .iter()
-            .filter(|k| spec.secrets.is_optional(k))
-            .map(String::as_str)
-            .collect();
+        let optional: Vec<&str> = spec.secrets.optional().map(String::as_str).collect();
         let may = if optional.is_empty() {
             String::new()
         } else {

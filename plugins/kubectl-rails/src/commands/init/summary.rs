@@ -148,12 +148,7 @@ pub(super) fn table(
         },
     );
     let required: Vec<&str> = spec.secrets.required().map(String::as_str).collect();
-    let optional: Vec<&str> = spec
-        .secrets
-        .iter()
-        .filter(|k| spec.secrets.is_optional(k))
-        .map(String::as_str)
-        .collect();
+    let optional: Vec<&str> = spec.secrets.optional().map(String::as_str).collect();
     row(
         "secrets",
         match (required.is_empty(), optional.is_empty()) {
