@@ -120,6 +120,61 @@ fn cases() -> Vec<Case> {
                 ),
             ],
         },
+        Case {
+            fixture: "wild/start-scripts-mongoid",
+            first_error_flags: &[("--image", "registry.example.com/gateway:1")],
+            facts: vec![
+                // The web script serves; the other start scripts are processes as the app runs them.
+                ("spec", "/web/command", Value::Null),
+                (
+                    "spec",
+                    "/workers/worker/command",
+                    json!(["scripts/start.worker.sh"]),
+                ),
+                (
+                    "spec",
+                    "/workers/clock/command",
+                    json!(["scripts/start.clock.sh"]),
+                ),
+                ("spec", "/web/health_path", json!("/ping")),
+                // Mongoid's URI, and the key an initializer raises without, are required.
+                (
+                    "spec",
+                    "/secrets",
+                    json!([
+                        "MONGODB_URI",
+                        "GATEWAY_SIGNING_KEY",
+                        "REDIS_URL",
+                        "SECRET_KEY_BASE"
+                    ]),
+                ),
+                (
+                    "spec",
+                    "/migrate/command",
+                    json!(["bin/rails", "db:mongoid:create_indexes"]),
+                ),
+            ],
+        },
+        Case {
+            fixture: "wild/compose-worker-sidekiq-config",
+            first_error_flags: &[("--image", "registry.example.com/ledger:1")],
+            facts: vec![
+                (
+                    "spec",
+                    "/workers/worker/command",
+                    json!(["bundle", "exec", "sidekiq", "-C", "config/sidekiq.yml"]),
+                ),
+                ("spec", "/workers/db", Value::Null),
+                ("spec", "/workers/redis", Value::Null),
+                ("spec", "/web/port", json!(3000)),
+                (
+                    "spec",
+                    "/secrets/ELASTICSEARCH_URL",
+                    json!({"optional": true}),
+                ),
+                ("spec", "/secrets/REDIS_URL", json!({})),
+            ],
+        },
     ]
 }
 

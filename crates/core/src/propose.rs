@@ -132,6 +132,52 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         .collect::<Vec<_>>()
         .join("\n");
 
+    // The app's processes: its Procfile, else its start scripts (`scripts/start.worker.sh`),
+    // else the `command:` lines of a production compose file. Line numbers count from 1 in
+    // a Procfile; `src` says where each came from.
+    let (lines, from_scripts): (Vec<procfile::ProcfileLine>, bool) = if !d.procfile.is_empty() {
+        (d.procfile.clone(), false)
+    } else if !d.script_processes.is_empty() {
+        let lines = d
+            .script_processes
+            .iter()
+            .enumerate()
+            .map(|(i, (name, path))| procfile::ProcfileLine {
+                line: i + 1,
+                name: name.clone(),
+                command: path.clone(),
+            })
+            .collect();
+        (lines, true)
+    } else {
+        let lines = d
+            .compose_processes
+            .iter()
+            .enumerate()
+            .map(|(i, (name, command, _))| procfile::ProcfileLine {
+                line: i + 1,
+                name: name.clone(),
+                command: command.clone(),
+            })
+            .collect();
+        (lines, true)
+    };
+    let src = |line: &procfile::ProcfileLine| -> String {
+        if !d.procfile.is_empty() {
+            format!("{}:{}", d.procfile_name, line.line)
+        } else if !d.script_processes.is_empty() {
+            line.command.clone()
+        } else {
+            format!(
+                "{} service `{}`",
+                d.compose_processes
+                    .first()
+                    .map_or("", |(_, _, f)| f.as_str()),
+                line.name
+            )
+        }
+    };
+
     // Which model runs the processes: the image's CMD runs the whole Procfile itself (foreman,
     // overmind), or each Procfile line is a Deployment of its own.
     // A start script that names the Procfile runs it (campfire's `bin/boot` is its own monitor).
@@ -151,10 +197,10 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
 
     // The web process: Kamal's web role, `--web-command`, the image's own server, else the
     // Procfile line that runs one (whatever its name).
-    let server_line = d
-        .procfile
+    // A start script or a compose service named `web` serves, whatever it runs.
+    let server_line = lines
         .iter()
-        .filter(|l| procfile::server_of(&l.command).is_some())
+        .filter(|l| procfile::server_of(&l.command).is_some() || (from_scripts && l.name == "web"))
         .min_by_key(|l| (l.name != "web", l.line));
     let image_only_cmd = d
         .dockerfile
@@ -194,10 +240,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         web_env.extend(c.env);
         web_command = Some(c.command);
         web_line_text = Some(line.command.clone());
-        sources.insert(
-            "web",
-            format!("{}:{} (`{}`)", d.procfile_name, line.line, line.name),
-        );
+        sources.insert("web", format!("{} (`{}`)", src(line), line.name));
     } else if !image_cmd.is_empty() {
         questions.push(Question {
             what: format!(
@@ -365,7 +408,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     let mut migrate = MigrateSpec::default();
     let mut helpers = Vec::new();
     let mut renamed = Vec::new();
-    for line in &d.procfile {
+    for line in &lines {
         if server_line.is_some_and(|s| s.line == line.line)
             && (web_command.is_some() || !image_runs_procfile)
         {
@@ -374,8 +417,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         if line.name == "release" {
             migrate.command = procfile::command_of(&line.command).command;
             notes.push(format!(
-                "migration command from {}:{} (`release`): {}",
-                d.procfile_name, line.line, line.command
+                "migration command from {} (`release`): {}",
+                src(line),
+                line.command
             ));
             continue;
         }
@@ -388,8 +432,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         }
         let Some(name) = procfile::process_name(&line.name) else {
             notes.push(format!(
-                "{}:{}: `{}` cannot be a process name: skipped",
-                d.procfile_name, line.line, line.name
+                "{}: `{}` cannot be a process name: skipped",
+                src(line),
+                line.name
             ));
             continue;
         };
@@ -423,13 +468,15 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         match helper {
             procfile::Helper::Redis if !image_runs_procfile => {
                 needs_redis = Some(format!(
-                    "{}:{} (`{}`) runs Redis beside the app; in a cluster the app reaches it by URL, so it",
-                    d.procfile_name, line.line, line.name
+                    "{} (`{}`) runs Redis beside the app; in a cluster the app reaches it by URL, so it",
+                    src(line),
+                    line.name
                 ));
             }
             procfile::Helper::Memcached if !image_runs_procfile => notes.push(format!(
-                "{}:{} (`{}`) runs memcached beside the app: give the app a memcached service's address as a secret",
-                d.procfile_name, line.line, line.name
+                "{} (`{}`) runs memcached beside the app: give the app a memcached service's address as a secret",
+                src(line),
+                line.name
             )),
             _ => {}
         }
@@ -460,11 +507,18 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         && let Some(backend) = d.job_backend
     {
         let (name, command) = backend.worker();
+        let mut command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        // Sidekiq's config names the queues; the bare command works the default queue only.
+        if backend == JobBackend::Sidekiq
+            && let Some(config) = &d.sidekiq_config
+        {
+            command.extend(["-C".to_string(), config.clone()]);
+        }
         workers.insert(
             name.into(),
             WorkerSpec {
                 autoscale: None,
-                command: command.iter().map(|s| s.to_string()).collect(),
+                command,
                 replicas: 1,
                 resources: Resources::worker_default(),
                 placement: Placement::default(),
@@ -547,6 +601,53 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         && !secrets.contains(&"DATABASE_URL".to_string())
     {
         secrets.add("DATABASE_URL", false);
+    }
+    // Mongoid: its URI is the database's; its indexes are what there is to migrate.
+    if d.gems.mongoid && d.database.is_none() {
+        let (required, _) = d.mongoid_env.clone().unwrap_or_default();
+        let key = required
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "MONGODB_URI".into());
+        secrets.add(&key, false);
+        if migrate.command == MigrateSpec::default().command {
+            migrate.command = vec!["bin/rails".into(), "db:mongoid:create_indexes".into()];
+        }
+        notes.push(format!(
+            "Mongoid, not Active Record: {key} is a secret (config/mongoid.yml), and the migration creates the indexes (`db:mongoid:create_indexes`)"
+        ));
+    }
+    for (gem, what, key) in &d.gems.services {
+        if !env.contains_key(*key) && !secrets.contains(&key.to_string()) {
+            secrets.add(key, true);
+        }
+        notes.push(format!(
+            "the `{gem}` gem talks to {what}: give the app its address as {key} (an optional secret; the gem's own default is localhost, which no pod serves)"
+        ));
+    }
+    // What the code run at boot cannot start without.
+    let mut required_reads = Vec::new();
+    for r in d
+        .env_reads
+        .iter()
+        .filter(|r| r.read == crate::detect::env_reads::Read::Required)
+    {
+        let handled = ["RAILS_MASTER_KEY", "SECRET_KEY_BASE", "RAILS_ENV"];
+        let image_sets = d
+            .dockerfile
+            .as_ref()
+            .is_some_and(|f| f.env.contains_key(&r.key));
+        if env.contains_key(&r.key) || handled.contains(&r.key.as_str()) || image_sets {
+            continue;
+        }
+        secrets.add(&r.key, false);
+        required_reads.push(format!("{} ({})", r.key, r.at));
+    }
+    if !required_reads.is_empty() {
+        notes.push(format!(
+            "the app cannot boot without these, so they are required secrets: {}",
+            required_reads.join(", ")
+        ));
     }
     // Redis: the job backend, Action Cable or the cache store needs a server.
     let redis_why = needs_redis.or_else(|| {

@@ -63,7 +63,7 @@ pub struct ProductionDatabase {
 
 /// Keys of `text`'s `production:` section that it reads from `ENV`, with the sections it
 /// merges (`<<: *default`).
-fn production_env_keys(text: &str) -> Vec<String> {
+pub(crate) fn production_env_keys(text: &str) -> Vec<String> {
     let section_of = |line: &str| line.split(':').next().unwrap_or("").to_string();
     // Top-level anchors (`default: &default`) and the sections production merges.
     let mut anchors = BTreeMap::new();
@@ -108,6 +108,22 @@ fn production_env_keys(text: &str) -> Vec<String> {
         }
     }
     keys
+}
+
+/// `config/mongoid.yml`'s production entry: the env keys it reads, required first (a URI read
+/// with fallbacks `ENV["A"] || ENV["B"]` needs one of them: the first is taken as required).
+pub fn mongoid_env(text: &str) -> (Vec<String>, Vec<String>) {
+    let keys = production_env_keys(text);
+    let defaults: BTreeMap<String, String> = erb::evaluate(text, &BTreeMap::new())
+        .map(|e| e.defaults.into_iter().collect())
+        .unwrap_or_default();
+    let (mut required, mut optional): (Vec<String>, Vec<String>) =
+        keys.into_iter().partition(|k| !defaults.contains_key(k));
+    if required.len() > 1 {
+        // `ENV["MONGODB_URI"] || ENV["MONGO_URL"]`: any one of them will do.
+        optional.extend(required.drain(1..));
+    }
+    (required, optional)
 }
 
 /// Reads `database.yml`. Never fails: what cannot be read is simply not known.

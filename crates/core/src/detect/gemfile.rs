@@ -71,7 +71,25 @@ pub struct Gems {
     /// Gems that need a Redis server: the first one found.
     pub redis_gem: Option<String>,
     pub thruster: bool,
+    /// Services beside the database the gems need: (gem, what it is, the env key of its URL).
+    pub services: Vec<(String, &'static str, &'static str)>,
 }
+
+/// Gems that talk to a service of their own, and the env key their URL is conventionally in.
+const SERVICE_GEMS: &[(&str, &str, &str)] = &[
+    (
+        "searchkick",
+        "Elasticsearch or OpenSearch",
+        "ELASTICSEARCH_URL",
+    ),
+    ("elasticsearch", "Elasticsearch", "ELASTICSEARCH_URL"),
+    ("elasticsearch-model", "Elasticsearch", "ELASTICSEARCH_URL"),
+    ("opensearch-ruby", "OpenSearch", "OPENSEARCH_URL"),
+    ("dalli", "Memcached", "MEMCACHE_SERVERS"),
+    ("thinking-sphinx", "Sphinx", "SPHINX_HOST"),
+    ("clickhouse-activerecord", "ClickHouse", "CLICKHOUSE_URL"),
+    ("meilisearch-rails", "Meilisearch", "MEILISEARCH_URL"),
+];
 
 pub fn read(gemfile: &str, lock: &str) -> Gems {
     let names = gem_names(gemfile);
@@ -108,6 +126,16 @@ pub fn read(gemfile: &str, lock: &str) -> Gems {
         .find(|g| has(g))
         .map(str::to_string),
         thruster: has("thruster"),
+        services: SERVICE_GEMS
+            .iter()
+            .filter(|(gem, _, _)| names.iter().any(|g| g == gem))
+            .map(|(gem, what, key)| (gem.to_string(), *what, *key))
+            .fold(Vec::new(), |mut out, s| {
+                if !out.iter().any(|(_, w, _): &(String, &str, &str)| *w == s.1) {
+                    out.push(s);
+                }
+                out
+            }),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod database;
 pub mod dockerfile;
+pub mod env_reads;
 pub mod erb;
 pub mod gemfile;
 pub mod procfile;
@@ -141,6 +142,16 @@ pub struct Detection {
     pub start_scripts: Vec<(String, String)>,
     /// Schema files of databases loaded rather than migrated (`db/queue_schema.rb`).
     pub schema_files: Vec<String>,
+    /// What the code that runs at boot reads from the environment.
+    pub env_reads: Vec<env_reads::EnvRead>,
+    /// Start scripts, one per process (`scripts/start.worker.sh`): (process, path).
+    pub script_processes: Vec<(String, String)>,
+    /// `command:` lines of a production (or example) compose file: (service, command, file).
+    pub compose_processes: Vec<(String, String, String)>,
+    /// Sidekiq's config file (`config/sidekiq.yml`), which names its queues.
+    pub sidekiq_config: Option<String>,
+    /// Mongoid's production client reads these keys: (required, optional).
+    pub mongoid_env: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl Detection {
@@ -402,6 +413,97 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
         }
     }
 
+    // Processes declared outside a Procfile: start scripts, and compose files made for
+    // production.
+    for folder in ["scripts", "script", "bin"] {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(folder))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let process = name
+                .strip_prefix("start.")
+                .or_else(|| name.strip_prefix("start-"))
+                .or_else(|| name.strip_prefix("start_"))
+                .map(|rest| rest.trim_end_matches(".sh"))
+                .filter(|p| !p.is_empty() && !p.contains('.'));
+            if let Some(process) = process {
+                d.script_processes
+                    .push((process.to_string(), format!("{folder}/{name}")));
+            }
+        }
+    }
+    let mut compose_files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.contains("compose")
+                && (n.ends_with(".yml") || n.ends_with(".yaml"))
+                && (n.contains("prod") || n.contains("example"))
+        })
+        .collect();
+    compose_files.sort();
+    if let Some(file) = compose_files.first()
+        && let Some(text) = read(file)?
+        && let Ok(root) = serde_saphyr::from_str::<serde_json::Value>(&text)
+        && let Some(services) = root.get("services").and_then(serde_json::Value::as_object)
+    {
+        for (name, service) in services {
+            // The app's own services: built from the folder, or from the same image as `web`.
+            let own = service.get("build").is_some()
+                || service
+                    .get("image")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|i| {
+                        ![
+                            "postgres",
+                            "mysql",
+                            "mariadb",
+                            "redis",
+                            "valkey",
+                            "memcached",
+                            "elasticsearch",
+                            "opensearch",
+                            "mongo",
+                            "nginx",
+                            "caddy",
+                            "traefik",
+                        ]
+                        .iter()
+                        .any(|known| i.split('/').next_back().unwrap_or(i).starts_with(known))
+                    });
+            let command = match service.get("command") {
+                Some(serde_json::Value::String(c)) => Some(c.clone()),
+                Some(serde_json::Value::Array(words)) => Some(
+                    words
+                        .iter()
+                        .filter_map(serde_json::Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            };
+            if own && let Some(command) = command {
+                d.compose_processes
+                    .push((name.clone(), command, file.clone()));
+            }
+        }
+    }
+    if d.gems.mongoid
+        && let Some(text) = read("config/mongoid.yml")?
+    {
+        d.mongoid_env = Some(database::mongoid_env(&text));
+    }
+    d.sidekiq_config = ["config/sidekiq.yml", "config/sidekiq/production.yml"]
+        .iter()
+        .find(|f| dir.join(f).is_file())
+        .map(|f| f.to_string());
+
     // The database: database.yml's production entry decides; the Gemfile only when it is silent.
     if let Some(text) = read("config/database.yml")? {
         d.database_yml = database::parse(&text);
@@ -450,6 +552,32 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
             .and_then(|p| p.get("adapter"))
             .and_then(serde_json::Value::as_str)
             .is_some_and(|a| a.starts_with("redis"));
+    }
+    // What the code run at boot reads: application.rb, production.rb, the initializers.
+    let mut boot_files = vec![
+        "config/application.rb".to_string(),
+        "config/environments/production.rb".to_string(),
+    ];
+    let mut initializers: Vec<String> = std::fs::read_dir(dir.join("config/initializers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rb"))
+        .map(|n| format!("config/initializers/{n}"))
+        .collect();
+    initializers.sort();
+    boot_files.extend(initializers);
+    for file in &boot_files {
+        if let Some(text) = read(file)? {
+            for r in env_reads::reads(file, &text) {
+                match d.env_reads.iter_mut().find(|e| e.key == r.key) {
+                    Some(e) if r.read == env_reads::Read::Required => *e = r,
+                    Some(_) => {}
+                    None => d.env_reads.push(r),
+                }
+            }
+        }
     }
     d.puma = read("config/puma.rb")?
         .map(|t| puma::parse(&t))

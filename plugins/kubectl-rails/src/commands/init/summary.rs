@@ -87,10 +87,23 @@ pub(super) fn table(
                 ),
             }
         }
-        None if d.gems.mongoid => "MongoDB (Mongoid), outside the cluster".to_string(),
+        None if d.gems.mongoid => {
+            "MongoDB (Mongoid, config/mongoid.yml), outside the cluster".to_string()
+        }
         None => "none found (config/database.yml, the Gemfile)".to_string(),
     };
     row("database", db);
+    if !d.gems.services.is_empty() {
+        row(
+            "services",
+            d.gems
+                .services
+                .iter()
+                .map(|(gem, what, key)| format!("{what} ({gem}, at {key})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
     row(
         "volume",
         match &spec.volume {

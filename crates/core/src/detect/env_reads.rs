@@ -1,0 +1,184 @@
+//! What the app's code reads from the environment at boot (`config/application.rb`,
+//! `config/environments/production.rb`, `config/initializers/`), each read classified:
+//! required (`ENV.fetch("X")` without a default, or a `raise`/`abort` when it is blank), optional
+//! with a default (`ENV.fetch("X", d)`, `ENV["X"] || d`), or a flag (`.present?`, `== "true"`),
+//! which any value would turn on.
+
+/// How the code reads one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The app cannot start without it.
+    Required,
+    /// It has a default.
+    Optional,
+    /// A switch: set means on.
+    Flag,
+}
+
+/// One read: the key, how, and where (`config/initializers/gateway.rb:3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvRead {
+    pub key: String,
+    pub read: Read,
+    pub at: String,
+}
+
+/// The key of an `ENV[...]`/`ENV.fetch(...)` starting at `rest` (just after `ENV`), and what
+/// follows its closing quote and bracket.
+fn key_at(rest: &str) -> Option<(String, bool, &str)> {
+    let (body, fetch) = if let Some(b) = rest.strip_prefix(".fetch(") {
+        (b, true)
+    } else if let Some(b) = rest.strip_prefix('[') {
+        (b, false)
+    } else {
+        return None;
+    };
+    let q = body.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let close = body[1..].find(q)? + 1;
+    let key = &body[1..close];
+    crate::validate::is_env_key(key).then(|| (key.to_string(), fetch, &body[close + 1..]))
+}
+
+/// The reads of one Ruby file.
+pub fn reads(file: &str, text: &str) -> Vec<EnvRead> {
+    let mut out: Vec<EnvRead> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        let at = format!("{file}:{}", i + 1);
+        let raises = line.contains("raise ") || line.contains("abort") || line.contains("fail ");
+        let mut rest = line;
+        while let Some(p) = rest.find("ENV") {
+            rest = &rest[p + 3..];
+            let Some((key, fetch, after)) = key_at(rest) else {
+                continue;
+            };
+            let after = after.trim_start();
+            let read = if fetch {
+                // `, default)` or `) { default }` or `)` alone.
+                if after.starts_with(',') {
+                    Read::Optional
+                } else {
+                    let tail = after.trim_start_matches(')').trim_start();
+                    if tail.starts_with('{') || tail.starts_with("do") {
+                        Read::Optional
+                    } else {
+                        Read::Required
+                    }
+                }
+            } else {
+                let tail = after.trim_start_matches(']').trim_start();
+                if raises
+                    && (tail.starts_with(".blank?")
+                        || tail.starts_with(".nil?")
+                        || tail.starts_with(".to_s.empty?")
+                        || line.starts_with("unless ")
+                        || line.contains(" unless ENV"))
+                {
+                    Read::Required
+                } else if tail.starts_with(".present?")
+                    || tail.starts_with("==")
+                    || tail.starts_with("!=")
+                    || tail.starts_with(".blank?")
+                    || tail.starts_with(".nil?")
+                    || line.starts_with("if ENV")
+                    || line.starts_with("unless ENV")
+                    || line.contains(" if ENV")
+                {
+                    Read::Flag
+                } else {
+                    Read::Optional
+                }
+            };
+            match out.iter_mut().find(|r| r.key == key) {
+                // The strictest read wins: one `ENV.fetch("X")` makes X required.
+                Some(r) if read == Read::Required => {
+                    r.read = Read::Required;
+                    r.at = at.clone();
+                }
+                Some(_) => {}
+                None => out.push(EnvRead {
+                    key,
+                    read,
+                    at: at.clone(),
+                }),
+            }
+        }
+        // `raise "..." if ENV["X"].blank?` on one line is handled above; `abort unless
+        // ENV["X"]` too.
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_required_optional_or_flags() {
+        let cases = [
+            (
+                "Gateway.key = ENV.fetch(\"GATEWAY_SIGNING_KEY\")",
+                "GATEWAY_SIGNING_KEY",
+                Read::Required,
+            ),
+            (
+                "raise \"set GATEWAY_SIGNING_KEY\" if ENV[\"GATEWAY_SIGNING_KEY\"].blank?",
+                "GATEWAY_SIGNING_KEY",
+                Read::Required,
+            ),
+            (
+                "abort(\"no key\") unless ENV[\"API_KEY\"]",
+                "API_KEY",
+                Read::Required,
+            ),
+            (
+                "config.x = ENV.fetch(\"DB_POOL\", 5)",
+                "DB_POOL",
+                Read::Optional,
+            ),
+            (
+                "config.x = ENV.fetch(\"DB_POOL\") { 5 }",
+                "DB_POOL",
+                Read::Optional,
+            ),
+            (
+                "host = ENV[\"APP_HOST\"] || \"localhost\"",
+                "APP_HOST",
+                Read::Optional,
+            ),
+            ("config.x = ENV[\"APP_HOST\"]", "APP_HOST", Read::Optional),
+            (
+                "if ENV[\"ENABLE_SIGNUP\"].present?",
+                "ENABLE_SIGNUP",
+                Read::Flag,
+            ),
+            ("config.y = ENV[\"CACHE\"] == \"true\"", "CACHE", Read::Flag),
+            (
+                "Sentry.init { } if ENV[\"SENTRY_DSN\"]",
+                "SENTRY_DSN",
+                Read::Flag,
+            ),
+            ("# ENV.fetch(\"COMMENTED\")", "", Read::Optional),
+        ];
+        for (line, key, read) in cases {
+            let got = reads("config/initializers/x.rb", line);
+            if key.is_empty() {
+                assert!(got.is_empty(), "{line}: {got:?}");
+                continue;
+            }
+            assert_eq!(got.len(), 1, "{line}: {got:?}");
+            assert_eq!((got[0].key.as_str(), &got[0].read), (key, &read), "{line}");
+        }
+        let got = reads(
+            "config/application.rb",
+            "a = ENV[\"K\"]\nb = ENV.fetch(\"K\")\n",
+        );
+        assert_eq!(
+            (got[0].read.clone(), got[0].at.as_str()),
+            (Read::Required, "config/application.rb:2")
+        );
+    }
+}
