@@ -323,7 +323,25 @@ fn without_a_terminal_the_first_deploy_names_everything_missing_and_changes_noth
     // Without a spec, the first missing answer is named by its flag.
     let bare = fixture("rails71-sidekiq");
     let run = rails(bare.path(), Some(cluster()), &["deploy", "--no-input"]).code(2);
-    run.stderr_has("pass `--image`");
+    run.stderr_has("pass `--image`, `--uid`");
+    // `deploy --image --tag --host` answer init's questions; what is left is listed at once.
+    let args = [
+        "deploy",
+        "--no-input",
+        "--image",
+        "ghcr.io/acme/shop",
+        "--tag",
+        "7",
+        "--host",
+        "shop.example.com",
+    ];
+    let run = rails(bare.path(), Some(cluster()), &args).code(2);
+    assert!(!run.stderr.contains("`--image`"), "{}", run.stderr);
+    run.stderr_has("pass `--uid`");
+    assert!(
+        !bare.path().join("config/kubernetes.yml").exists(),
+        "nothing was written"
+    );
 }
 
 #[test]

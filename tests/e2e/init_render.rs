@@ -163,3 +163,35 @@ fn an_image_without_a_tag_is_a_warning() {
     let run = rails(app.path(), None, &init).success();
     run.stderr_has("warning: image `ghcr.io/acme/shop` has no tag");
 }
+
+/// `render` shows the image deploy would run: `--tag`/`--image` over the spec, and an untagged
+/// image as the app folder's git commit.
+#[test]
+fn render_uses_the_tag_deploy_would() {
+    let app = fixture("rails71-sidekiq");
+    let init = words("init --no-input --image ghcr.io/acme/shop --uid 1000 --no-ingress");
+    rails(app.path(), None, &init).success();
+    let image_of = |args: &[&str]| -> String {
+        let mut all = vec!["render", "-o", "json"];
+        all.extend(args);
+        let out = rails(app.path(), None, &all).success().stdout;
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .map(|o| o["spec"]["template"]["spec"]["containers"][0]["image"].to_string())
+            .unwrap()
+    };
+    assert_eq!(image_of(&["--tag", "9.9"]), "\"ghcr.io/acme/shop:9.9\"");
+    assert_eq!(
+        image_of(&["--image", "registry.example.com/other:2"]),
+        "\"registry.example.com/other:2\""
+    );
+    crate::support::git(app.path(), &["init", "-q"]);
+    crate::support::git(app.path(), &["add", "-A"]);
+    crate::support::git(app.path(), &["commit", "-qm", "first"]);
+    let sha = crate::support::git(app.path(), &["rev-parse", "HEAD"]);
+    assert_eq!(image_of(&[]), format!("\"ghcr.io/acme/shop:{sha}\""));
+}

@@ -585,6 +585,10 @@ pub struct Partial {
     pub ssl: Option<bool>,
     pub env_clear: BTreeMap<String, String>,
     pub env_secret: Vec<String>,
+    /// `builder.arch`: the destination's nodes must have it.
+    pub arch: Option<String>,
+    /// Roles other than `web` that the destination changes (`cmd`, `env`).
+    pub roles: BTreeMap<String, Role>,
 }
 
 /// Reads a Kamal destination file, which overrides only some keys of `deploy.yml`.
@@ -608,7 +612,35 @@ pub fn parse_partial(text: &str) -> Result<Partial, String> {
     if let Some(Value::Array(h)) = at(&["proxy", "hosts"]) {
         hosts.extend(h.iter().filter_map(text_of));
     }
+    let mut roles = BTreeMap::new();
+    if let Some(Value::Object(servers)) = at(&["servers"]) {
+        for (role, body) in servers {
+            if role == "web" {
+                continue;
+            }
+            if let Value::Object(b) = body {
+                let (env_clear, env_secret) = env_of(b.get("env"));
+                let cmd = b.get("cmd").and_then(text_of);
+                if cmd.is_some() || !env_clear.is_empty() || !env_secret.is_empty() {
+                    roles.insert(
+                        role.clone(),
+                        Role {
+                            cmd,
+                            env_clear,
+                            env_secret,
+                        },
+                    );
+                }
+            }
+        }
+    }
     Ok(Partial {
+        arch: match at(&["builder", "arch"]) {
+            Some(Value::Array(a)) if a.len() == 1 => a.first().and_then(text_of),
+            Some(v) => text_of(v),
+            None => None,
+        },
+        roles,
         image: at(&["image"]).and_then(text_of),
         registry_server: at(&["registry", "server"]).and_then(text_of),
         web_hosts,

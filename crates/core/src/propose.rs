@@ -1012,6 +1012,37 @@ pub fn destination_overlay(
             serde_json::to_value(&k.env_secret).unwrap_or_default(),
         );
     }
+    // The destination's own architecture and role commands: without them it would keep the
+    // base's (production's arm64 node selector, its job command).
+    if let Some(arch) = &k.arch {
+        overlay.insert(
+            "placement".into(),
+            serde_json::json!({"node_selector": {"kubernetes.io/arch": arch}}),
+        );
+    }
+    let mut workers = serde_json::Map::new();
+    for (role, r) in &k.roles {
+        let name = procfile::process_name(role).unwrap_or_else(|| role.clone());
+        let mut w = serde_json::Map::new();
+        if let Some(cmd) = &r.cmd {
+            w.insert(
+                "command".into(),
+                serde_json::json!(crate::kamal::shell_words(cmd)),
+            );
+        }
+        if !r.env_clear.is_empty() {
+            w.insert(
+                "env".into(),
+                serde_json::to_value(&r.env_clear).unwrap_or_default(),
+            );
+        }
+        if !w.is_empty() {
+            workers.insert(name, serde_json::Value::Object(w));
+        }
+    }
+    if !workers.is_empty() {
+        overlay.insert("workers".into(), serde_json::Value::Object(workers));
+    }
     let body =
         serde_saphyr::to_string(&serde_json::Value::Object(overlay)).map_err(|e| e.to_string())?;
     Ok(format!(
@@ -1019,4 +1050,27 @@ pub fn destination_overlay(
          # by `kubectl rails -d {destination} ...` (maps merge, lists replace). Pin it to its cluster with\n\
          # `context: <kubeconfig context>` (or `server: <API server URL>`), so no other cluster takes it.\n{body}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_overlay_takes_its_arch_and_role_commands() {
+        let text = "servers:\n  web:\n    - 10.0.0.1\n  job:\n    hosts: [10.0.0.2]\n    cmd: bin/jobs --staging\n    env:\n      clear:\n        QUEUES: \"*\"\nbuilder:\n  arch: amd64\n";
+        let overlay = destination_overlay("shop", "staging", text).unwrap();
+        let body: serde_json::Value =
+            serde_saphyr::from_str(&overlay).expect("the overlay is YAML");
+        assert_eq!(
+            body["placement"]["node_selector"]["kubernetes.io/arch"],
+            "amd64"
+        );
+        assert_eq!(
+            body["workers"]["job"]["command"],
+            serde_json::json!(["bin/jobs", "--staging"])
+        );
+        assert_eq!(body["workers"]["job"]["env"]["QUEUES"], "*");
+        assert_eq!(body["namespace"], "shop-staging");
+    }
 }

@@ -51,25 +51,34 @@ pub fn env_secrets(path: &Path, spec: &AppSpec) -> Result<EnvSecrets, SecretsErr
 /// The Rails master key, as the file it was read from names it.
 #[derive(Debug)]
 pub struct MasterKey {
-    /// `config/credentials/production.key` with per-environment credentials, else
+    /// `config/credentials/<env>.key` with per-environment credentials, else
     /// `config/master.key`.
-    pub file: &'static str,
+    pub file: String,
     pub value: String,
 }
 
-/// The master key production reads, when the spec names `RAILS_MASTER_KEY` and the app folder
-/// has it.
+/// The master key the app reads in the spec's `RAILS_ENV` (production unless a destination's
+/// overlay says otherwise), when the spec names `RAILS_MASTER_KEY` and the app folder has it.
+/// A staging destination never gets production's key.
 pub fn master_key(dir: &Path, spec: &AppSpec) -> Option<MasterKey> {
     if !spec.secrets.iter().any(|k| k == "RAILS_MASTER_KEY") {
         return None;
     }
-    // With per-environment credentials, production reads `config/credentials/production.key`.
-    let file = if dir.join("config/credentials/production.yml.enc").is_file() {
-        "config/credentials/production.key"
+    let env = spec
+        .env
+        .get("RAILS_ENV")
+        .map(String::as_str)
+        .unwrap_or("production");
+    // With per-environment credentials, Rails reads `config/credentials/<env>.key`.
+    let file = if dir
+        .join(format!("config/credentials/{env}.yml.enc"))
+        .is_file()
+    {
+        format!("config/credentials/{env}.key")
     } else {
-        "config/master.key"
+        "config/master.key".to_string()
     };
-    let value = fs_err::read_to_string(dir.join(file)).ok()?;
+    let value = fs_err::read_to_string(dir.join(&file)).ok()?;
     Some(MasterKey {
         file,
         value: value.trim().to_string(),
@@ -215,4 +224,51 @@ pub fn manifest_secrets(dir: &Path, spec: &AppSpec) -> Result<ManifestSecrets, S
         .filter(|e| out.values.contains_key(&e.key))
         .collect();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(rails_env: &str) -> AppSpec {
+        let text = format!(
+            "name: shop\nimage: {{repository: x/shop, tag: '1'}}\nweb: {{port: 3000, replicas: 1}}\nenv: {{RAILS_ENV: {rails_env}}}\nsecrets: [RAILS_MASTER_KEY]\n"
+        );
+        kubectl_rails_core::file::parse(&text, Path::new("config/kubernetes.yml"))
+            .unwrap()
+            .spec
+    }
+
+    #[test]
+    fn the_master_key_is_the_one_of_the_destinations_rails_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str, text: &str| {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("config/master.key", "master\n");
+        write("config/credentials/production.yml.enc", "x");
+        write("config/credentials/production.key", "prod\n");
+        let cases = [
+            ("production", "config/credentials/production.key", "prod"),
+            // Staging has no credentials of its own: never production's key.
+            ("staging", "config/master.key", "master"),
+        ];
+        for (env, file, value) in cases {
+            let key = master_key(dir.path(), &spec(env)).unwrap();
+            assert_eq!(
+                (key.file.as_str(), key.value.as_str()),
+                (file, value),
+                "{env}"
+            );
+        }
+        write("config/credentials/staging.yml.enc", "x");
+        write("config/credentials/staging.key", "stage\n");
+        let key = master_key(dir.path(), &spec("staging")).unwrap();
+        assert_eq!(
+            (key.file.as_str(), key.value.as_str()),
+            ("config/credentials/staging.key", "stage")
+        );
+    }
 }

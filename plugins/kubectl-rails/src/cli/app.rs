@@ -73,6 +73,12 @@ pub(crate) struct RenderArgs {
     /// Write one file per object into this folder instead of printing
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// Override the spec's image (`repository[:tag]`), as `deploy --image` does
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Override the image tag, as `deploy --tag` does (default: the spec's, else the app's git commit, as deploy tags it)
+    #[arg(long)]
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Args)]

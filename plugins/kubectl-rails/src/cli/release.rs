@@ -30,6 +30,9 @@ pub(crate) struct DeployArgs {
     /// Do not run the `pre-deploy` and `post-deploy` hooks
     #[arg(long)]
     pub skip_hooks: bool,
+    /// Public host name for the ingress, when the first deploy writes the spec (repeat for several)
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

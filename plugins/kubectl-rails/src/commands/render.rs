@@ -15,6 +15,17 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         .unwrap_or(OutputFormat::Yaml);
     let mut spec = ctx.spec_and_warn()?.clone();
     spec.namespace = Some(ctx.namespace()?);
+    // The image deploy would run: `--image`, `--tag`, else the app folder's git commit for an
+    // untagged image.
+    if let Some(image) = &args.image {
+        spec.image = kubectl_rails_core::ImageSpec::parse(image);
+    }
+    if let Some(tag) = &args.tag {
+        spec.image.tag = Some(tag.clone());
+    }
+    if spec.image.tag.is_none() {
+        spec.image.tag = crate::commands::deploy::image::git_commit(&ctx.settings.global.app_dir);
+    }
     let release = render::render(&spec, &RenderInputs::default());
     match &args.out_dir {
         Some(dir) => {

@@ -1,13 +1,13 @@
 //! `kubectl rails deploy`: resolve the image, make sure the namespace and what the app needs are
 //! there, then hand over to the deploy crate and report what it did.
 
-use kubectl_rails_core::AppSpec;
 use kubectl_rails_core::file::SpecFileError;
+use kubectl_rails_core::{AppSpec, ImageSpec};
 use kubectl_rails_deploy::{DeployError, DeployOutcome, DeployRequest, MigrateMode, lease};
 
 mod board;
 mod hooks;
-mod image;
+pub(crate) mod image;
 mod inputs;
 mod namespace;
 
@@ -24,7 +24,7 @@ use crate::settings::Target;
 
 /// The spec, or `init`'s questions first when there is none yet (with the registry user name
 /// they asked for, if they did).
-fn spec_or_init(ctx: &Context<'_>) -> anyhow::Result<(AppSpec, Option<String>)> {
+fn spec_or_init(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<(AppSpec, Option<String>)> {
     match ctx.spec_and_warn() {
         Ok(spec) => Ok((spec.clone(), None)),
         Err(e)
@@ -37,7 +37,12 @@ fn spec_or_init(ctx: &Context<'_>) -> anyhow::Result<(AppSpec, Option<String>)> 
                 "no spec at `{}` yet: reading the app folder first (`kubectl rails init`)",
                 ctx.settings.spec_path.display()
             ));
-            let registry = init::run_for_first_deploy(ctx)?;
+            // `--image`, `--tag` and `--host` answer init's questions too.
+            let image = args.image.as_ref().map(|image| match &args.tag {
+                Some(tag) => format!("{}:{tag}", ImageSpec::parse(image).repository),
+                None => image.clone(),
+            });
+            let registry = init::run_for_first_deploy(ctx, image, args.hosts.clone())?;
             Ok((ctx.spec()?.clone(), registry.username))
         }
         Err(e) => Err(e),
@@ -72,7 +77,7 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     let format = settings.output(&[OutputFormat::Json, OutputFormat::Yaml])?;
     let app_dir = &settings.global.app_dir;
     let commit = commit_of(app_dir);
-    let (mut spec, registry_user) = spec_or_init(ctx)?;
+    let (mut spec, registry_user) = spec_or_init(args, ctx)?;
     if spec.image.tag.is_none()
         && args.tag.is_none()
         && args.image.is_none()

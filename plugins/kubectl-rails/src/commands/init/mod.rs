@@ -37,11 +37,15 @@ pub(crate) fn run(args: &InitArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
 }
 
 /// `init` for a deploy that finds no spec: returns the registry user given, if one was asked.
-pub(crate) fn run_for_first_deploy(ctx: &Context<'_>) -> anyhow::Result<Registry> {
+pub(crate) fn run_for_first_deploy(
+    ctx: &Context<'_>,
+    image: Option<String>,
+    hosts: Vec<String>,
+) -> anyhow::Result<Registry> {
     let args = InitArgs {
         name: None,
-        image: None,
-        hosts: vec![],
+        image,
+        hosts,
         no_ingress: false,
         replicas: None,
         port: None,
@@ -77,7 +81,8 @@ fn write_and_tell(
         overlays,
     } = build_spec(args, settings, printer, mode)?;
     write_spec(settings, printer, &spec_text)?;
-    for (destination, text) in overlays {
+    for (destination, text, _) in &overlays {
+        let (destination, text) = (destination.clone(), text.clone());
         let path = file::overlay_path(&settings.spec_path, &destination);
         if path.exists() {
             printer.note(&format!(
@@ -101,6 +106,12 @@ fn write_and_tell(
             report.trim_end()
         ));
     }
+    for (destination, _, report) in &overlays {
+        printer.info(&format!(
+            "Kamal's config/deploy.{destination}.yml, key by key (into config/kubernetes.{destination}.yml):\n{}",
+            report.trim_end()
+        ));
+    }
     printer.info(&summary);
     Ok(registry)
 }
@@ -113,8 +124,8 @@ struct InitOutcome {
     registry: Registry,
     /// What became of every key of Kamal's `config/deploy.yml`, when there is one.
     kamal_report: Option<String>,
-    /// Overlays of Kamal's destinations: (destination, text).
-    overlays: Vec<(String, String)>,
+    /// Overlays of Kamal's destinations: (destination, text, what became of each key).
+    overlays: Vec<(String, String, String)>,
 }
 
 fn build_spec(
@@ -298,7 +309,12 @@ fn build_spec(
             .iter()
             .map(|(dest, text)| {
                 propose::destination_overlay(&spec.name, dest, text)
-                    .map(|overlay| (dest.clone(), overlay))
+                    .map(|overlay| {
+                        let report = kubectl_rails_core::kamal::parse(text)
+                            .map(|k| kubectl_rails_core::kamal::report_text(&k.report))
+                            .unwrap_or_default();
+                        (dest.clone(), overlay, report)
+                    })
                     .map_err(|message| {
                         exit::failure(
                             format!("cannot read Kamal's `config/deploy.{dest}.yml`: {message}"),
