@@ -41,6 +41,28 @@ pub struct Role {
     pub cmd: Option<String>,
     pub env_clear: BTreeMap<String, String>,
     pub env_secret: Vec<String>,
+    /// `options.memory` as a Kubernetes quantity (`2g` -> `2Gi`).
+    pub memory: Option<String>,
+    /// `options.cpus`, as a Kubernetes CPU quantity.
+    pub cpus: Option<String>,
+}
+
+/// A Docker memory size (`512m`, `2g`, `1024`) as a Kubernetes quantity (`512Mi`, `2Gi`).
+pub fn docker_memory(size: &str) -> Option<String> {
+    let s = size.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    if number.is_empty() {
+        return None;
+    }
+    let unit = match unit {
+        "" => "",
+        "k" => "Ki",
+        "m" => "Mi",
+        "g" => "Gi",
+        _ => return None,
+    };
+    Some(format!("{number}{unit}"))
 }
 
 /// A Kamal accessory (a database, a cache) and the image it runs.
@@ -274,7 +296,7 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
                     _ => vec![("web".to_string(), value)],
                 };
                 for (role, body) in roles {
-                    let (cmd, env_clear, env_secret) = match body {
+                    let (cmd, env_clear, env_secret, memory, cpus) = match body {
                         Value::Object(b) => {
                             for rk in b.keys() {
                                 let path = format!("servers.{role}.{rk}");
@@ -303,12 +325,38 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
                                             )
                                         }),
                                     ),
-                                    "options" => line(
-                                        path,
-                                        unsupported(
-                                            "docker run options: set `resources` (cpu, memory) in the spec",
-                                        ),
-                                    ),
+                                    "options" => {
+                                        let target = if role == "web" {
+                                            "web.resources".to_string()
+                                        } else {
+                                            format!("workers.{role}.resources")
+                                        };
+                                        let options = b.get("options").and_then(Value::as_object);
+                                        for ok in options
+                                            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                                            .unwrap_or_default()
+                                        {
+                                            let path = format!("servers.{role}.options.{ok}");
+                                            match ok.as_str() {
+                                                "memory" => line(
+                                                    path,
+                                                    imported(&format!("{target}.memory_limit")),
+                                                ),
+                                                "cpus" => line(
+                                                    path,
+                                                    imported(&format!(
+                                                        "{target}.cpu (a request: CPU is not capped, so Ruby is not throttled)"
+                                                    )),
+                                                ),
+                                                _ => line(
+                                                    path,
+                                                    unsupported(
+                                                        "a docker run option with no counterpart: set it in the pod by hand",
+                                                    ),
+                                                ),
+                                            }
+                                        }
+                                    }
                                     "labels" | "logging" => line(
                                         path,
                                         not_needed(
@@ -328,20 +376,30 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
                                 }
                             }
                             let (c, s) = env_of(b.get("env"));
-                            (b.get("cmd").and_then(text_of), c, s)
+                            let option =
+                                |k: &str| b.get("options").and_then(|o| o.get(k)).and_then(text_of);
+                            (
+                                b.get("cmd").and_then(text_of),
+                                c,
+                                s,
+                                option("memory").and_then(|m| docker_memory(&m)),
+                                option("cpus"),
+                            )
                         }
                         _ => {
                             line(
                                 format!("servers.{role}"),
                                 not_needed("a list of hosts: Kubernetes places pods on its nodes"),
                             );
-                            (None, BTreeMap::new(), vec![])
+                            (None, BTreeMap::new(), vec![], None, None)
                         }
                     };
                     let role_spec = Role {
                         cmd,
                         env_clear,
                         env_secret,
+                        memory,
+                        cpus,
                     };
                     if role == "web" {
                         k.web = role_spec;
@@ -628,6 +686,7 @@ pub fn parse_partial(text: &str) -> Result<Partial, String> {
                             cmd,
                             env_clear,
                             env_secret,
+                            ..Role::default()
                         },
                     );
                 }
@@ -703,6 +762,32 @@ mod tests {
                 .unwrap_err()
                 .contains("--since")
         );
+    }
+
+    #[test]
+    fn role_options_become_resources() {
+        let k = parse("service: s\nimage: i\nservers:\n  web:\n    hosts: [a]\n    options:\n      memory: 2g\n      cpus: 2\n      ulimit: nofile=1024\n  job:\n    cmd: bin/jobs\n    options:\n      memory: 512m\n").unwrap();
+        assert_eq!(
+            (k.web.memory.as_deref(), k.web.cpus.as_deref()),
+            (Some("2Gi"), Some("2"))
+        );
+        assert_eq!(k.roles["job"].memory.as_deref(), Some("512Mi"));
+        let fate = |key: &str| {
+            k.report
+                .iter()
+                .find(|l| l.key == key)
+                .map(|l| l.fate.label())
+        };
+        assert_eq!(fate("servers.web.options.memory"), Some("imported"));
+        assert_eq!(fate("servers.web.options.ulimit"), Some("not supported"));
+        for (docker, kube) in [
+            ("512m", Some("512Mi")),
+            ("2G", Some("2Gi")),
+            ("1024", Some("1024")),
+            ("x", None),
+        ] {
+            assert_eq!(docker_memory(docker).as_deref(), kube, "{docker}");
+        }
     }
 
     #[test]

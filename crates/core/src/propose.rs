@@ -37,6 +37,8 @@ pub struct Proposal {
     pub replicas: i32,
     /// Kamal's `proxy.response_timeout`, for the ingress.
     pub response_timeout: Option<u32>,
+    /// The web process's requests and limits (Kamal's `options`, else the defaults).
+    pub web_resources: Resources,
     /// The web role's own plain env.
     pub web_env: BTreeMap<String, String>,
     pub drain_timeout: Option<u32>,
@@ -399,7 +401,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
                 autoscale: None,
                 command,
                 replicas: 1,
-                resources: Resources::worker_default(),
+                resources: kamal_resources(r, Resources::worker_default()),
                 placement: Placement::default(),
                 env: r.env_clear.clone(),
             },
@@ -850,6 +852,34 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         );
     }
 
+    // Puma's workers must fit the memory limit: a worker per core of the node would not.
+    let web_resources = kamal_resources(&kamal.web, Resources::web_default());
+    let limit = web_resources
+        .memory_limit
+        .as_deref()
+        .map(crate::validate::quantity_bytes)
+        .unwrap_or(0);
+    let per_worker = 300 * 1024 * 1024;
+    let fit = (limit / per_worker).max(1);
+    match env
+        .get("WEB_CONCURRENCY")
+        .or(web_env.get("WEB_CONCURRENCY"))
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(n) if limit > 0 && n > fit => notes.push(format!(
+            "warning: WEB_CONCURRENCY={n} Puma workers at about 300Mi each do not fit the web memory limit of {}: raise `web.resources.memory_limit` or lower WEB_CONCURRENCY",
+            web_resources.memory_limit.as_deref().unwrap_or("")
+        )),
+        None if d.puma.workers_per_core && limit > 0 => {
+            env.insert("WEB_CONCURRENCY".into(), fit.to_string());
+            notes.push(format!(
+                "config/puma.rb starts a Puma worker per core of the node, which the web memory limit of {} cannot hold on a large node: set WEB_CONCURRENCY={fit}",
+                web_resources.memory_limit.as_deref().unwrap_or("")
+            ));
+        }
+        _ => {}
+    }
+
     let tls = match given.tls {
         Some(tls) => tls,
         None => kamal.ssl || d.production.force_ssl,
@@ -889,10 +919,27 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         volume,
         replicas,
         response_timeout: kamal.response_timeout.and_then(|t| u32::try_from(t).ok()),
+        web_resources,
         notes,
         sources,
         questions,
     }
+}
+
+/// Kamal's `options.memory` and `options.cpus` over the defaults: memory is the limit (and the
+/// request when the default asks for more), cpus the request.
+fn kamal_resources(role: &crate::kamal::Role, default: Resources) -> Resources {
+    let mut r = default;
+    if let Some(memory) = &role.memory {
+        r.memory_limit = Some(memory.clone());
+        if crate::validate::quantity_bytes(memory) < crate::validate::quantity_bytes(&r.memory) {
+            r.memory = memory.clone();
+        }
+    }
+    if let Some(cpus) = &role.cpus {
+        r.cpu = cpus.clone();
+    }
+    r
 }
 
 fn default_worker_command(backend: Option<JobBackend>) -> Vec<String> {
@@ -947,7 +994,7 @@ impl Proposal {
                 replicas: answers.replicas,
                 autoscale: None,
                 health_path: self.health_path,
-                resources: Resources::web_default(),
+                resources: self.web_resources,
                 placement: Placement::default(),
                 env: self.web_env,
                 drain_timeout: self.drain_timeout,

@@ -102,6 +102,30 @@ pub fn is_env_key(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A memory quantity in bytes (`512Mi`, `1G`, `2048`); 0 when it is not one.
+pub fn quantity_bytes(value: &str) -> u64 {
+    let digits_end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, suffix) = value.split_at(digits_end);
+    let Ok(n) = number.parse::<f64>() else {
+        return 0;
+    };
+    let unit: f64 = match suffix {
+        "" => 1.0,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return 0,
+    };
+    (n * unit) as u64
+}
+
 fn is_quantity(value: &str) -> bool {
     let digits_end = value
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -15,6 +15,8 @@ pub struct Puma {
     pub sidekiq_embedded: bool,
     /// `plugin :solid_queue`: Solid Queue runs inside Puma (often only when an env key is set).
     pub solid_queue_plugin: bool,
+    /// `workers` defaults to the machine's core count (`Concurrent.physical_processor_count`).
+    pub workers_per_core: bool,
 }
 
 /// The first quoted string after `key` in `text`: `ENV.fetch("PORT"` -> `PORT`.
@@ -89,6 +91,11 @@ pub fn parse(text: &str) -> Puma {
                 }
             }
         }
+        if line.contains("processor_count")
+            && (line.starts_with("workers") || line.contains("WEB_CONCURRENCY"))
+        {
+            out.workers_per_core = true;
+        }
         if line.contains("Sidekiq.configure_embed") {
             out.sidekiq_embedded = true;
         }
@@ -127,6 +134,14 @@ mod tests {
             Some((None, 1))
         );
         assert!(parse("Sidekiq.configure_embed do |config|\nend\n").sidekiq_embedded);
+        assert!(
+            parse(
+                "workers ENV.fetch(\"WEB_CONCURRENCY\") { Concurrent.physical_processor_count }\n"
+            )
+            .workers_per_core
+        );
+        assert!(parse("worker_count = ENV.fetch(\"WEB_CONCURRENCY\") { Concurrent.processor_count }\nworkers worker_count\n").workers_per_core);
+        assert!(!parse("workers ENV.fetch(\"WEB_CONCURRENCY\") { 2 }\n").workers_per_core);
         assert_eq!(parse("# port 4000\n").port, None);
         assert_eq!(
             parse("port ENV.fetch(\"PORT\", 3000), \"0.0.0.0\"\n").port,
