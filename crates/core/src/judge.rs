@@ -194,6 +194,15 @@ pub fn judge(d: &Detection, app_reads: &BTreeSet<String>, objects: &[Value]) -> 
                 ));
             }
         }
+        if let Some(at) = &d.privilege_drop
+            && matches!(image_user, Some(ImageUser::Root))
+            && run_as != Some(0)
+        {
+            out.push(format!(
+                "{kind}/{name}: the image starts as root and drops to its user at {at}, but the pod runs as uid {}",
+                run_as.map_or("of the image".to_string(), |u| u.to_string())
+            ));
+        }
         if kind == "Deployment"
             && pod["securityContext"]["runAsNonRoot"] == Value::Bool(true)
             && matches!(image_user, Some(ImageUser::Root))

@@ -26,6 +26,8 @@ pub struct AppSpec {
     pub image: ImageSpec,
     /// The numeric user the image runs as (`USER 1000:1000` in the Rails Dockerfile, or the
     /// `useradd --uid` of a named user). `None`: the image's own numeric `USER`, unchanged.
+    /// `0`: the image starts as root and its entrypoint drops to its user itself (`chown`, then
+    /// `su-exec`/`gosu`/`setpriv`); its pods pass the `baseline` Pod Security Standard only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<i64>,
     /// The numeric group, which also owns mounted volumes (`fsGroup`) so the app can write them.
@@ -656,6 +658,11 @@ fn one() -> i32 {
 }
 
 impl AppSpec {
+    /// Whether the pods start as root (`uid: 0`), for an entrypoint that drops privileges.
+    pub fn starts_as_root(&self) -> bool {
+        self.uid == Some(0)
+    }
+
     /// The Secret that holds the app's secret env values.
     pub fn secret_name(&self) -> String {
         format!("{}-secrets", self.name)

@@ -26,6 +26,9 @@ pub struct Proposal {
     pub health_path: String,
     /// Who the image runs as, when a Dockerfile says (`None`: no Dockerfile was read).
     pub user: Option<ImageUser>,
+    /// The image starts as root and drops to its user here (`bin/docker-entrypoint:4`): its
+    /// pods run as uid 0, as Docker runs it.
+    pub starts_as_root: Option<String>,
     /// The registry Kamal logs in to (`registry.server`, Docker Hub when only a user is given).
     pub kamal_registry: Option<String>,
     pub workers: BTreeMap<String, WorkerSpec>,
@@ -880,6 +883,22 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         _ => {}
     }
 
+    // An image that starts as root and drops to its user itself (after a chown) runs as Docker
+    // runs it: as root, with only the capabilities that need.
+    let starts_as_root = match (
+        d.dockerfile.as_ref().map(|f| f.image_user()),
+        &d.privilege_drop,
+    ) {
+        (Some(ImageUser::Root), Some(at)) => {
+            notes.push(format!(
+                "the image starts as root and drops to its user at {at}: its pods run as uid 0 with only CHOWN, DAC_OVERRIDE, FOWNER, SETGID and SETUID, which the baseline Pod Security Standard allows and restricted does not"
+            ));
+            sources.insert("user", at.clone());
+            Some(at.clone())
+        }
+        _ => None,
+    };
+
     let tls = match given.tls {
         Some(tls) => tls,
         None => kamal.ssl || d.production.force_ssl,
@@ -911,6 +930,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         hooks_path: kamal.hooks_path.clone(),
         health_path,
         user: d.dockerfile.as_ref().map(|f| f.image_user()),
+        starts_as_root,
         kamal_registry,
         workers,
         env,

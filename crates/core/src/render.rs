@@ -442,7 +442,13 @@ impl Renderer<'_> {
                 allow_privilege_escalation: Some(false),
                 capabilities: Some(Capabilities {
                     drop: Some(vec!["ALL".into()]),
-                    ..Capabilities::default()
+                    // What an entrypoint that starts as root needs to give folders to its user
+                    // and drop to it; all within the baseline Pod Security Standard.
+                    add: self.spec.starts_as_root().then(|| {
+                        ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
+                            .map(String::from)
+                            .to_vec()
+                    }),
                 }),
                 ..SecurityContext::default()
             }),
@@ -491,9 +497,14 @@ impl Renderer<'_> {
                 }]
             }),
             security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
+                // An entrypoint that starts as root drops to its user itself.
+                run_as_non_root: (!self.spec.starts_as_root()).then_some(true),
                 run_as_user: self.spec.uid,
-                run_as_group: self.spec.gid,
+                run_as_group: if self.spec.starts_as_root() {
+                    None
+                } else {
+                    self.spec.gid
+                },
                 fs_group: self.spec.gid,
                 seccomp_profile: Some(SeccompProfile {
                     type_: "RuntimeDefault".into(),
@@ -1384,6 +1395,31 @@ mod tests {
         let web = &find("Deployment", "shop-web").value["spec"]["template"]["spec"];
         assert_eq!(web["terminationGracePeriodSeconds"], 45);
         assert_eq!(web["containers"][0]["env"][0]["name"], "WEB_ONLY");
+    }
+
+    #[test]
+    fn an_image_that_starts_as_root_gets_what_its_entrypoint_needs_and_no_more() {
+        let mut s = spec("");
+        s.uid = Some(0);
+        s.gid = Some(1000);
+        let release = render(&s, &RenderInputs::default());
+        let pod = &object(&release, "Deployment")["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsUser"], 0);
+        assert!(pod["securityContext"]["runAsNonRoot"].is_null());
+        assert_eq!(pod["securityContext"]["fsGroup"], 1000);
+        let context = &pod["containers"][0]["securityContext"];
+        assert_eq!(context["allowPrivilegeEscalation"], false);
+        assert_eq!(context["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_eq!(
+            context["capabilities"]["add"],
+            serde_json::json!(["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"])
+        );
+        // Any other uid keeps the restricted profile.
+        s.uid = Some(1000);
+        let release = render(&s, &RenderInputs::default());
+        let pod = &object(&release, "Deployment")["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert!(pod["containers"][0]["securityContext"]["capabilities"]["add"].is_null());
     }
 
     #[test]

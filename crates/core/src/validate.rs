@@ -574,6 +574,11 @@ pub fn warnings(spec: &AppSpec) -> Vec<String> {
             spec.image.repository
         ));
     }
+    if spec.starts_as_root() {
+        out.push(
+            "`uid: 0`: the pods start as root for the entrypoint to drop to its user; they pass the baseline Pod Security Standard, not restricted (a namespace the plugin creates enforces baseline)".into(),
+        );
+    }
     if let Some(volume) = spec.single_node_volume()
         && spec.web.replicas > 1
     {

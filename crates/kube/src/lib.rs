@@ -11,7 +11,7 @@ pub mod proxy;
 
 pub use apply::{Applier, ApplyOutcome, api_resource, comparable, prune_selector};
 pub use connect::{ClusterArgs, Connection, connect};
-pub use namespace::{create_restricted_namespace, namespace_exists};
+pub use namespace::{create_app_namespace, create_restricted_namespace, namespace_exists};
 
 /// The field manager of every server-side apply the plugin makes.
 pub const FIELD_MANAGER: &str = "kubectl-rails";

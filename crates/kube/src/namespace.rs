@@ -24,13 +24,23 @@ pub async fn namespace_exists(client: &Client, name: &str) -> Result<Option<bool
 /// Creates namespace `name`, enforcing the `restricted` Pod Security Standard: the app's pods
 /// pass it, so the namespace can enforce it.
 pub async fn create_restricted_namespace(client: &Client, name: &str) -> Result<(), KubeError> {
+    create_app_namespace(client, name, "restricted").await
+}
+
+/// Creates namespace `name`, enforcing the Pod Security Standard `level` the app's pods pass:
+/// `restricted`, or `baseline` for an image that must start as root.
+pub async fn create_app_namespace(
+    client: &Client,
+    name: &str,
+    level: &str,
+) -> Result<(), KubeError> {
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
             labels: Some(
                 [(
                     "pod-security.kubernetes.io/enforce".to_string(),
-                    "restricted".to_string(),
+                    level.to_string(),
                 )]
                 .into(),
             ),

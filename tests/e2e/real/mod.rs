@@ -5,6 +5,7 @@
 
 mod journey;
 mod registry;
+mod shapes;
 mod trouble;
 
 #[path = "../../common/real_node.rs"]
@@ -203,13 +204,33 @@ pub fn blog_app(
     replicas: &str,
     database_url: &str,
 ) -> tempfile::TempDir {
+    variant_app(node, ns, host, replicas, database_url, None, "1.0.0")
+}
+
+/// [`blog_app`] with a variant of `tests/cluster/blog-variants` laid over the blog, and its
+/// image `tag` (`tests/cluster/images` builds the same variant into it).
+pub fn variant_app(
+    node: &RealNode,
+    ns: &TestNs,
+    host: &str,
+    replicas: &str,
+    database_url: &str,
+    variant: Option<&str>,
+    tag: &str,
+) -> tempfile::TempDir {
     let app = tempfile::Builder::new().prefix("blog-").tempdir().unwrap();
     crate::support::copy_dir(&root().join("examples/blog"), app.path());
+    if let Some(variant) = variant {
+        crate::support::copy_dir(
+            &root().join("tests/cluster/blog-variants").join(variant),
+            app.path(),
+        );
+    }
     let mut args: Vec<String> = [
         "init",
         "--no-input",
         "--image",
-        &node.image("1.0.0"),
+        &node.image(tag),
         "--host",
         host,
         "--replicas",

@@ -418,9 +418,73 @@ fn record_accounts(run: &str, out: &mut Dockerfile) {
     }
 }
 
+/// Where an image that starts as root drops to its user: the line of a start script (or the
+/// start command) that runs `su-exec`, `gosu`, `setpriv`, `s6-setuidgid`, `chpst -u` or
+/// `runuser`, or s6-overlay's `/init`. `scripts` are the files the start command runs.
+pub fn privilege_drop(start: &[String], scripts: &[(String, String)]) -> Option<String> {
+    const TOOLS: &[&str] = &[
+        "su-exec",
+        "gosu",
+        "setpriv",
+        "s6-setuidgid",
+        "chpst",
+        "runuser",
+    ];
+    let drops = |line: &str| {
+        line.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .any(|w| TOOLS.contains(&w.rsplit('/').next().unwrap_or(w)))
+    };
+    if start.first().is_some_and(|w| w == "/init") {
+        return Some("the image starts s6-overlay's `/init`, which runs as root and starts each service as its user".into());
+    }
+    if drops(&start.join(" ")) {
+        return Some(format!("the start command `{}`", start.join(" ")));
+    }
+    scripts.iter().find_map(|(file, text)| {
+        text.lines().enumerate().find_map(|(i, line)| {
+            let code = line.trim();
+            (!code.starts_with('#') && drops(code)).then(|| format!("{file}:{} (`{code}`)", i + 1))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entrypoints_that_drop_privileges() {
+        let script = |text: &str| vec![("bin/docker-entrypoint".to_string(), text.to_string())];
+        let start = vec![
+            "/rails/bin/docker-entrypoint".to_string(),
+            "bin/rails".into(),
+            "server".into(),
+        ];
+        let cases = [
+            (
+                "#!/bin/sh\nchown -R app /data\nexec su-exec app \"$@\"\n",
+                Some("bin/docker-entrypoint:3"),
+            ),
+            (
+                "#!/bin/sh\nexec gosu rails \"$@\"\n",
+                Some("bin/docker-entrypoint:2"),
+            ),
+            (
+                "#!/bin/sh\nexec setpriv --reuid=rails --regid=rails --init-groups -- \"$@\"\n",
+                Some("bin/docker-entrypoint:2"),
+            ),
+            ("#!/bin/sh\n# gosu is not used\nexec \"$@\"\n", None),
+        ];
+        for (text, at) in cases {
+            let got = privilege_drop(&start, &script(text));
+            assert_eq!(
+                got.as_deref().map(|g| g.split(' ').next().unwrap_or("")),
+                at,
+                "{text}"
+            );
+        }
+        assert!(privilege_drop(&["/init".to_string()], &[]).is_some());
+    }
 
     fn parsed(text: &str) -> Dockerfile {
         parse(text, None).unwrap_or_else(|e| panic!("{text}: {e}"))

@@ -152,6 +152,8 @@ pub struct Detection {
     pub sidekiq_config: Option<String>,
     /// Mongoid's production client reads these keys: (required, optional).
     pub mongoid_env: Option<(Vec<String>, Vec<String>)>,
+    /// Where the image's start drops from root to its user (`bin/docker-entrypoint:4`).
+    pub privilege_drop: Option<String>,
 }
 
 impl Detection {
@@ -376,6 +378,10 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
                 d.start_scripts.push((rel, text));
             }
         }
+    }
+
+    if let Some(f) = &d.dockerfile {
+        d.privilege_drop = dockerfile::privilege_drop(&f.start_command(), &d.start_scripts);
     }
 
     for name in [".env", "example.env", ".env.example", ".env.sample"] {

@@ -1,7 +1,7 @@
 //! The namespace a deploy (or a first secret) goes into: created when missing, after asking (or
 //! with `--yes`), enforcing the restricted Pod Security Standard.
 
-use kubectl_rails_kube::{create_restricted_namespace, namespace_exists};
+use kubectl_rails_kube::{create_app_namespace, namespace_exists};
 
 use crate::context::Context;
 use crate::exit;
@@ -54,9 +54,14 @@ pub(crate) async fn ensure(ctx: &Context<'_>, dry_run: bool) -> anyhow::Result<(
             Some("create it, or pick another with `-n`".into()),
         ));
     }
-    create_restricted_namespace(&target.conn.client, ns).await?;
+    // An image that starts as root (and drops to its user itself) passes `baseline` only.
+    let level = match ctx.spec() {
+        Ok(spec) if spec.starts_as_root() => "baseline",
+        _ => "restricted",
+    };
+    create_app_namespace(&target.conn.client, ns, level).await?;
     ctx.printer.step(&format!(
-        "created namespace `{ns}` (enforcing the restricted Pod Security Standard)"
+        "created namespace `{ns}` (enforcing the {level} Pod Security Standard)"
     ));
     Ok(())
 }

@@ -16,8 +16,18 @@ pub(super) fn image_user(
     args: &InitArgs,
     proposal: &Proposal,
     prompter: &Prompter,
+    printer: &Printer,
     missing: &mut super::Missing,
 ) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    if let Some(at) = &proposal.starts_as_root {
+        match args.uid {
+            // `--uid` would start the entrypoint without the root it needs to chown and drop.
+            Some(uid) => printer.warn(&format!(
+                "`--uid {uid}`: the image starts as root and drops to its user at {at}; as uid {uid} that entrypoint cannot chown or switch users, and the pod may not start"
+            )),
+            None => return Ok((Some(0), args.gid)),
+        }
+    }
     let (found_uid, found_gid) = match proposal.user {
         Some(ImageUser::Numeric { uid, gid }) => (Some(uid), gid),
         _ => (None, None),

@@ -265,7 +265,7 @@ fn build_spec(
             .parse()?,
         None => proposal.replicas,
     };
-    let (uid, gid) = ask::image_user(args, &proposal, prompter, &mut missing)?;
+    let (uid, gid) = ask::image_user(args, &proposal, prompter, printer, &mut missing)?;
     missing.check()?;
     let registry = ask::private_registry(args, &proposal, &image, prompter, printer, mode)?;
     let notes = proposal.notes.clone();

@@ -140,6 +140,10 @@ pub(super) fn table(
     row(
         "runs as",
         match (spec.uid, spec.gid) {
+            (Some(0), _) => format!(
+                "root at start, then the image's own user: the entrypoint drops to it{}",
+                from("user")
+            ),
             (Some(u), Some(g)) => format!("uid {u}, gid {g}"),
             (Some(u), None) => format!("uid {u}"),
             _ => "the image's own user".into(),

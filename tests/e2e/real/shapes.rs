@@ -1,0 +1,102 @@
+//! Image shapes real apps have, on the real node, as `init` reads them and Docker runs them: an
+//! image that starts as root and drops to its user after a `chown`, and a Puma that binds
+//! loopback unless told otherwise. Each answers through the ingress, and `logs` shows its
+//! requests.
+
+use super::{RealNode, deploy, title_of, variant_app, version_on};
+use crate::support::{TestNs, kubectl};
+
+/// The spec `init` wrote, as JSON.
+fn spec_of(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("config/kubernetes.yml")).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+/// The page answers with `version`, and `kubectl rails logs` shows the request that fetched it.
+fn serves_and_logs(node: &RealNode, ns: &TestNs, dir: &std::path::Path, host: &str, version: &str) {
+    let (status, page) = node.first_page(host);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(title_of(&page), Some("Blog"), "{page}");
+    assert_eq!(version_on(&page).as_deref(), Some(version), "{page}");
+    let logs = ns.rails(dir, &["logs", "--tail", "200"]).success();
+    let all = format!("{}{}", logs.stdout, logs.stderr);
+    assert!(
+        all.contains("Started GET \"/\""),
+        "`logs` shows the request the page came from:\n{all}"
+    );
+}
+
+#[test]
+fn an_image_that_starts_as_root_and_drops_to_its_user_boots_and_serves() {
+    let (node, _alone) = RealNode::take();
+    let host = &format!("rootstart-{}.example.com", std::process::id());
+    // Such pods pass the baseline Pod Security Standard, not restricted: a namespace that
+    // enforces baseline admits them.
+    let ns = TestNs::new("real-rootstart");
+    kubectl(
+        &ns.kubeconfig,
+        &[
+            "label",
+            "namespace",
+            &ns.name,
+            "pod-security.kubernetes.io/enforce=baseline",
+        ],
+    )
+    .success();
+    let url = node.database("rootstart");
+    let app = variant_app(
+        node,
+        &ns,
+        host,
+        "1",
+        &url,
+        Some("root-entrypoint"),
+        "4.0.0-root-entrypoint",
+    );
+    let dir = app.path();
+    let spec = spec_of(dir);
+    assert_eq!(
+        spec["uid"], 0,
+        "the pods start as root, as Docker runs the image"
+    );
+
+    deploy(&ns, dir, &[]).success();
+    serves_and_logs(node, &ns, dir, host, "4.0.0");
+    // The entrypoint gave tmp/ to `rails` and the server runs as it: its pid file is rails'.
+    let owner = ns
+        .rails(
+            dir,
+            &[
+                "exec",
+                "--",
+                "stat",
+                "-c",
+                "%U",
+                "/rails/tmp/pids/server.pid",
+            ],
+        )
+        .success();
+    assert_eq!(owner.stdout.trim(), "rails", "{}", owner.stderr);
+}
+
+#[test]
+fn a_puma_that_binds_loopback_by_default_is_told_to_listen_on_all_addresses() {
+    let (node, _alone) = RealNode::take();
+    let host = &format!("loopback-{}.example.com", std::process::id());
+    let ns = TestNs::restricted("real-loopback");
+    let url = node.database("loopback");
+    let app = variant_app(
+        node,
+        &ns,
+        host,
+        "1",
+        &url,
+        Some("loopback"),
+        "5.0.0-loopback",
+    );
+    let dir = app.path();
+    assert_eq!(spec_of(dir)["env"]["BIND_ADDRESS"], "0.0.0.0");
+
+    deploy(&ns, dir, &[]).success();
+    serves_and_logs(node, &ns, dir, host, "5.0.0");
+}
