@@ -100,3 +100,88 @@ fn a_puma_that_binds_loopback_by_default_is_told_to_listen_on_all_addresses() {
     deploy(&ns, dir, &[]).success();
     serves_and_logs(node, &ns, dir, host, "5.0.0");
 }
+
+/// Rails 8's default shape on a real pod: SQLite in `/rails/storage`, a volume the test cluster's
+/// provisioner makes on the real node, the heartbeat worker writing beside web. Its rows survive
+/// a redeploy and a pod restart.
+#[test]
+fn a_sqlite_app_keeps_its_rows_on_its_volume_across_a_redeploy_and_a_restart() {
+    let (node, _alone) = RealNode::take();
+    let host = &format!("sqlite-{}.example.com", std::process::id());
+    let ns = TestNs::restricted("real-sqlite");
+    // No DATABASE_URL: the spec of this app names none, so the import leaves it out.
+    let app = variant_app(
+        node,
+        &ns,
+        host,
+        "1",
+        "unused",
+        Some("sqlite"),
+        "6.0.0-sqlite",
+    );
+    let dir = app.path();
+    let spec = spec_of(dir);
+    assert_eq!(spec["volume"]["mount_path"], "/rails/storage");
+    assert_eq!(spec["web"]["replicas"], 1);
+    assert!(
+        !spec["secrets"].to_string().contains("DATABASE_URL"),
+        "{spec}"
+    );
+    crate::support::edit_spec(
+        dir,
+        "  size: 1Gi\n",
+        &format!(
+            "  size: 1Gi\n  storage_class: {}\n",
+            node.get("REAL_STORAGE_CLASS")
+        ),
+    );
+
+    deploy(&ns, dir, &[]).success();
+    serves_and_logs(node, &ns, dir, host, "6.0.0");
+    let count = |what: &str| -> String {
+        ns.rails(dir, &["exec", "--", "bin/rails", "runner", what])
+            .success()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    count("Post.create!(title: 'kept', body: 'on the volume')");
+    assert_eq!(count("puts Post.where(title: 'kept').count"), "1");
+    assert_eq!(
+        ns.jsonpath("pvc", "blog-storage", "{.status.phase}"),
+        "Bound",
+        "the provisioner made the volume"
+    );
+
+    // A redeploy (a new pod template), then a pod restart: the row is still there.
+    ns.rails(dir, &["env", "set", "REDEPLOYED=1"]).success();
+    deploy(&ns, dir, &[]).success();
+    assert_eq!(count("puts Post.where(title: 'kept').count"), "1");
+    ns.kubectl(&[
+        "delete",
+        "pods",
+        "-l",
+        "app.kubernetes.io/component=web",
+        "--wait=true",
+    ])
+    .success();
+    RealNode::eventually(
+        std::time::Duration::from_secs(90),
+        "a new web pod is Ready",
+        || {
+            ns.pods(
+                "app.kubernetes.io/component=web",
+                "{.items[*].status.containerStatuses[0].ready}",
+            )
+            .trim()
+                == "true"
+        },
+    );
+    assert_eq!(count("puts Post.where(title: 'kept').count"), "1");
+    // The worker wrote its heartbeats to the same database.
+    let beats: u64 = count("puts Heartbeat.count").parse().unwrap_or(0);
+    assert!(
+        beats > 0,
+        "the heartbeat worker writes to the volume's database"
+    );
+}
