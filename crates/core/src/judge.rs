@@ -145,6 +145,18 @@ pub fn judge(d: &Detection, app_reads: &BTreeSet<String>, objects: &[Value]) -> 
                     command.join(" ")
                 ));
             }
+            // A server told to bind loopback on its command line cannot be reached by the Service.
+            if cname == "web"
+                && command.windows(2).any(|w| {
+                    ["-b", "--bind", "--binding"].contains(&w[0].as_str())
+                        && (w[1].contains("127.0.0.1") || w[1].contains("localhost"))
+                })
+            {
+                out.push(format!(
+                    "{at}: `{}` binds a loopback address, which the Service cannot reach",
+                    command.join(" ")
+                ));
+            }
             for port in c["ports"].as_array().into_iter().flatten() {
                 let number = port["containerPort"].as_i64().unwrap_or(0);
                 let root = run_as == Some(0)
