@@ -215,6 +215,9 @@ fn shapes_of_real_apps_init_and_render_as_their_files_say() {
         }
         let spec_text = std::fs::read_to_string(dir.join("config/kubernetes.yml")).unwrap();
         let spec: Value = serde_saphyr::from_str(&spec_text).unwrap();
+        for wrong in summary_disagrees(&second.stderr, &spec) {
+            failures.push(format!("{}: the summary says {wrong}", case.fixture));
+        }
         let render = rails(dir, None, &["render", "-o", "json"]).success();
         let list: Value = serde_json::from_str(&render.stdout).unwrap();
         insta::assert_snapshot!(format!("wild_{name}_render"), render.stdout);
@@ -241,4 +244,85 @@ fn shapes_of_real_apps_init_and_render_as_their_files_say() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The summary rows that say something the spec does not: the web port and health check, the
+/// processes, the volume, the secrets (required and optional).
+fn summary_disagrees(stderr: &str, spec: &Value) -> Vec<String> {
+    let row = |name: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("  {name:<10} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut wrong = Vec::new();
+    let web = row("web");
+    if !web.starts_with(&format!("port {}", spec["web"]["port"])) {
+        wrong.push(format!(
+            "`web {web}`, but the port is {}",
+            spec["web"]["port"]
+        ));
+    }
+    let health = spec["web"]["health_path"].as_str().unwrap_or("/up");
+    let said = if health == "tcp" {
+        "a TCP check on the port".to_string()
+    } else {
+        format!("health check `{health}`")
+    };
+    if !web.contains(&said) {
+        wrong.push(format!("`web {web}`, but the probe is {health}"));
+    }
+    let processes = row("processes");
+    let workers: Vec<&str> = spec["workers"]
+        .as_object()
+        .map(|w| w.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    for worker in &workers {
+        if !processes.contains(&format!("{worker} (`")) {
+            wrong.push(format!("`processes {processes}`, without worker {worker}"));
+        }
+    }
+    if workers.is_empty() && processes != "web only" {
+        wrong.push(format!("`processes {processes}`, but there is no worker"));
+    }
+    let volume = row("volume");
+    match spec["volume"]["mount_path"].as_str() {
+        Some(path) if !volume.contains(&format!(" at {path} ")) => {
+            wrong.push(format!("`volume {volume}`, but it is at {path}"))
+        }
+        None if volume != "none" => wrong.push(format!("`volume {volume}`, but there is none")),
+        _ => {}
+    }
+    let secrets = row("secrets");
+    let (required, optional): (Vec<String>, Vec<String>) = match &spec["secrets"] {
+        Value::Array(names) => (
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect(),
+            vec![],
+        ),
+        Value::Object(map) => {
+            let (o, r): (Vec<_>, Vec<_>) = map
+                .iter()
+                .partition(|(_, v)| v["optional"] == Value::Bool(true));
+            (
+                r.into_iter().map(|(k, _)| k.clone()).collect(),
+                o.into_iter().map(|(k, _)| k.clone()).collect(),
+            )
+        }
+        _ => (vec![], vec![]),
+    };
+    for key in required.iter().chain(optional.iter()) {
+        if !secrets.contains(key.as_str()) {
+            wrong.push(format!("`secrets {secrets}`, without {key}"));
+        }
+    }
+    if !optional.is_empty() && !secrets.contains("optional: ") {
+        wrong.push(format!(
+            "`secrets {secrets}`, without saying which are optional"
+        ));
+    }
+    wrong
 }

@@ -183,8 +183,17 @@ pub(super) fn table(
         Mode::FirstDeploy => "next: the deploy goes on".to_string(),
         Mode::Full => {
             let mut steps = vec![];
+            // `secrets import` reads `.env`, the master key and `.kamal/secrets`: suggest it only
+            // when one of them is here.
+            let importable = d.env_file.as_ref().is_some_and(|(f, _)| f == ".env")
+                || !d.credential_keys.is_empty()
+                || !d.kamal_secret_keys.is_empty();
             if !spec.secrets.is_empty() {
-                steps.push("`kubectl rails secrets import` (or `secrets set KEY`)");
+                steps.push(if importable {
+                    "`kubectl rails secrets import` (or `secrets set KEY`)"
+                } else {
+                    "`kubectl rails secrets set KEY` for each secret"
+                });
             }
             if spec.registry.is_some() {
                 steps.push("`kubectl rails secrets registry`");
