@@ -43,6 +43,14 @@ fn interactive_init_puts_typed_answers_in_the_spec() {
                 "docker-registry.example.dev/imagestorage:2.0.0",
             ),
             ("Public host name", "images.example.dev"),
+        ],
+    );
+    // Nothing in the folder forces SSL: the host's scheme is asked (no, by default).
+    p.expect("over HTTPS").unwrap();
+    p.send("n").unwrap();
+    answer(
+        &mut p,
+        &[
             // Enter accepts the default: the app name.
             ("Namespace", ""),
             ("Web replicas", "3"),
@@ -85,8 +93,35 @@ fn interactive_init_rejects_a_bad_name_and_asks_again() {
             ("use `image-storage`", "image-storage"),
         ],
     );
+    p.expect("over HTTPS").unwrap();
+    p.send("n").unwrap();
     p.expect("wrote").unwrap();
     p.expect(Eof).unwrap();
     let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
     assert!(spec.contains("name: image-storage\n"), "{spec}");
+}
+
+/// At a terminal, `init` asks what nothing in the folder says, offering the default: the health
+/// path of an app that routes none, and whether to serve its host over HTTPS when the app does
+/// not force SSL.
+#[test]
+fn interactive_init_asks_what_the_folder_does_not_say() {
+    let app = fixture("wild/puma-loopback-embedded-sidekiq");
+    let flags = "init --name docs --image ghcr.io/acme/docs:1 --host docs.example.com --replicas 1 --public -n docs";
+    let mut p = at_terminal(app.path(), &words(flags));
+    answer(&mut p, &[("Health check path", "/healthz")]);
+    p.expect("wrote").unwrap();
+    p.expect(Eof).unwrap();
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(spec.contains("health_path: /healthz\n"), "{spec}");
+
+    let app = fixture("wild/drawn-routes-parent-user");
+    let flags = "init --name shop --image ghcr.io/acme/shop:1 --host shop.example.com --replicas 1 --public -n shop";
+    let mut p = at_terminal(app.path(), &words(flags));
+    p.expect("over HTTPS").unwrap();
+    p.send("y").unwrap();
+    p.expect("wrote").unwrap();
+    p.expect(Eof).unwrap();
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(spec.contains("tls: true\n"), "{spec}");
 }

@@ -100,8 +100,9 @@ pub fn rails71_initialised(flags: &[&str]) -> tempfile::TempDir {
 
 /// A copy of a fixture app in a temp folder, so tests can write into it.
 pub fn fixture(name: &str) -> tempfile::TempDir {
+    let base = name.rsplit('/').next().unwrap_or(name);
     let dir = tempfile::Builder::new()
-        .prefix(&format!("{name}-"))
+        .prefix(&format!("{base}-"))
         .tempdir()
         .unwrap();
     copy_fixture(&root().join("tests/fixtures"), name, dir.path());

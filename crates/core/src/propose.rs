@@ -58,6 +58,9 @@ pub struct Proposal {
     /// What the folder cannot tell and a person (or a flag) must: asked at a terminal, listed
     /// all at once without one.
     pub questions: Vec<Question>,
+    /// Fields whose value is a default nothing in the folder said (`port`, `health`, `tls`): a
+    /// terminal run asks for them, with the default offered.
+    pub guessed: Vec<&'static str>,
 }
 
 /// A value nobody can determine from the folder.
@@ -122,6 +125,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     let mut notes = Vec::new();
     let mut sources = BTreeMap::new();
     let mut questions = Vec::new();
+    let mut guessed = Vec::new();
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("RAILS_ENV".into(), "production".into());
     let mut web_env = kamal.web.env_clear.clone();
@@ -311,6 +315,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         p
     } else {
         sources.insert("port", "Rails' default".into());
+        guessed.push("port");
         3000
     };
     if !thruster {
@@ -352,6 +357,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
                 "/".into()
             }
             Health::None => {
+                guessed.push("health");
                 sources.insert(
                     "health",
                     "no health route and no `root`: a TCP check on the port".into(),
@@ -903,6 +909,9 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         Some(tls) => tls,
         None => kamal.ssl || d.production.force_ssl,
     };
+    if given.tls.is_none() && !tls {
+        guessed.push("tls");
+    }
     if given.tls.is_none() && !kamal.ssl && d.production.force_ssl {
         sources.insert(
             "tls",
@@ -943,6 +952,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         notes,
         sources,
         questions,
+        guessed,
     }
 }
 

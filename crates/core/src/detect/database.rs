@@ -25,6 +25,14 @@ impl Database {
         })
     }
 
+    /// The database a driver gem talks to (`pg`, `mysql2`, `trilogy`, `sqlite3`).
+    pub fn from_driver(gem: &str) -> Option<Self> {
+        match gem {
+            "pg" => Some(Self::Postgres),
+            other => Self::from_adapter(other),
+        }
+    }
+
     /// The adapter from a `postgres://` style URL.
     pub fn from_url(url: &str) -> Option<Self> {
         let scheme = url.split("://").next()?;
@@ -203,6 +211,20 @@ mod tests {
     use super::*;
 
     const RAILS8: &str = "default: &default\n  adapter: sqlite3\n  pool: <%= ENV.fetch(\"RAILS_MAX_THREADS\") { 5 } %>\n  timeout: 5000\n\nproduction:\n  primary:\n    <<: *default\n    database: storage/production.sqlite3\n  cache:\n    <<: *default\n    database: storage/production_cache.sqlite3\n    migrations_paths: db/cache_migrate\n  queue:\n    <<: *default\n    database: storage/production_queue.sqlite3\n    migrations_paths: db/queue_migrate\n";
+
+    #[test]
+    fn driver_gems_name_their_database() {
+        let cases = [
+            ("pg", Some(Database::Postgres)),
+            ("mysql2", Some(Database::Mysql)),
+            ("trilogy", Some(Database::Mysql)),
+            ("sqlite3", Some(Database::Sqlite)),
+            ("redis", None),
+        ];
+        for (gem, db) in cases {
+            assert_eq!(Database::from_driver(gem), db, "{gem}");
+        }
+    }
 
     #[test]
     fn the_production_entry_decides() {

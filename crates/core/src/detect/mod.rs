@@ -524,7 +524,7 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
         None if d.gems.mongoid => (None, "Mongoid (config/mongoid.yml)".into()),
         None => match d.gems.drivers.first() {
             Some(driver) => (
-                Database::from_adapter(driver),
+                Database::from_driver(driver),
                 format!("the `{driver}` gem in the Gemfile"),
             ),
             None => (None, String::new()),

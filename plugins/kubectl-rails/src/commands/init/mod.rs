@@ -201,6 +201,39 @@ fn build_spec(
         }
     }
 
+    // What nothing in the folder said, asked at a terminal with the default offered.
+    if prompter.interactive && full {
+        if proposal.guessed.contains(&"port") {
+            let port = prompter.text(
+                "Web port (nothing in the folder says; Rails listens on 3000)",
+                Some(&proposal.port.to_string()),
+                "--port",
+                |s| match s.parse::<u16>() {
+                    Ok(p) if p > 0 => Ok(()),
+                    _ => Err(format!("`{s}` is not a port")),
+                },
+            )?;
+            proposal.port = port.parse()?;
+            proposal
+                .env
+                .insert("PORT".into(), proposal.port.to_string());
+            proposal.sources.insert("port", "asked".into());
+        }
+        if proposal.guessed.contains(&"health") {
+            let path = prompter.optional_text(
+                "Health check path (no route of the app is one; Enter for a TCP check on the port)",
+                "--health-path",
+            )?;
+            if let Some(path) = path {
+                proposal.health_path = if path.starts_with('/') {
+                    path
+                } else {
+                    format!("/{path}")
+                };
+                proposal.sources.insert("health", "asked".into());
+            }
+        }
+    }
     let name = match (&args.name, &proposal.name) {
         (Some(n), _) => n.clone(),
         (None, Some(found)) if !prompter.interactive || !full => found.clone(),
@@ -244,6 +277,18 @@ fn build_spec(
         printer.note("no host found: no ingress is rendered (pass `--host` to add one)");
         vec![]
     };
+    if prompter.interactive && full && !hosts.is_empty() && proposal.guessed.contains(&"tls") {
+        proposal.tls = prompter.yes_no(
+            &format!(
+                "Serve {} over HTTPS (cert-manager issues the certificate)?",
+                hosts.join(", ")
+            ),
+            false,
+        )?;
+        if proposal.tls {
+            proposal.sources.insert("tls", "asked".into());
+        }
+    }
     let namespace = match &settings.global.namespace {
         Some(ns) => ns.clone(),
         None if prompter.interactive && full => {
