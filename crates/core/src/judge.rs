@@ -63,6 +63,19 @@ pub fn env_keys_read(dir: &Path) -> BTreeSet<String> {
                 keys.insert(key.to_string());
             }
         }
+        // Config loaders that name env keys in a list (`["MONGODB_URI", "MONGO_URL"]`).
+        if path.extension().is_some_and(|e| e == "rb") {
+            for quoted in text.split(['"', '\'']).skip(1).step_by(2) {
+                if quoted.len() > 2
+                    && quoted.contains('_')
+                    && quoted
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    keys.insert(quoted.to_string());
+                }
+            }
+        }
         for (p, _) in text.match_indices('$') {
             let key: String = text[p + 1..]
                 .trim_start_matches('{')
