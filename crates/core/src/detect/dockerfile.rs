@@ -418,6 +418,31 @@ fn record_accounts(run: &str, out: &mut Dockerfile) {
     }
 }
 
+/// Inlines `INCLUDE path` lines (the dockerfile-x frontend's, which real apps use to share
+/// stages between Dockerfiles) with the text `read` gives for the path, a few levels deep.
+pub fn inline_includes(text: &str, read: &dyn Fn(&str) -> Option<String>) -> String {
+    fn go(text: &str, read: &dyn Fn(&str) -> Option<String>, depth: u8) -> String {
+        text.lines()
+            .map(|line| {
+                let mut words = line.split_whitespace();
+                match (words.next(), words.next()) {
+                    (Some(word), Some(path))
+                        if word.eq_ignore_ascii_case("INCLUDE") && depth < 5 =>
+                    {
+                        read(path.trim_matches(['"', '\''])).map_or_else(
+                            || line.to_string(),
+                            |included| go(&included, read, depth + 1),
+                        )
+                    }
+                    _ => line.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+    go(text, read, 0)
+}
+
 /// Where an image that starts as root drops to its user: the line of a start script (or the
 /// start command) that runs `su-exec`, `gosu`, `setpriv`, `s6-setuidgid`, `chpst -u` or
 /// `runuser`, or s6-overlay's `/init`. `scripts` are the files the start command runs.
@@ -451,6 +476,18 @@ pub fn privilege_drop(start: &[String], scripts: &[(String, String)]) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn includes_are_inlined() {
+        let read = |path: &str| match path {
+            "docker/base.dockerfile" => Some("FROM ruby:3.3 AS base\nUSER 1000".to_string()),
+            "docker/runtime.dockerfile" => Some("FROM base\nEXPOSE 3214".to_string()),
+            _ => None,
+        };
+        let text = "# syntax = devthefuture/dockerfile-x\nINCLUDE docker/base.dockerfile\nINCLUDE docker/runtime.dockerfile\n";
+        let d = parse(&inline_includes(text, &read), None).unwrap();
+        assert_eq!((d.expose, d.uid()), (Some(3214), Some(1000)));
+    }
 
     #[test]
     fn entrypoints_that_drop_privileges() {

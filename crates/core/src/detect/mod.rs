@@ -258,7 +258,11 @@ fn dockerfile_candidates(dir: &Path) -> Vec<String> {
             }
         }
     }
-    found.sort();
+    // A `base` or `build` image is what the others build FROM, not what runs: last.
+    found.sort_by_key(|f| {
+        let name = f.rsplit('/').next().unwrap_or(f);
+        (name.contains("base") || name.contains("build"), f.clone())
+    });
     found
 }
 
@@ -347,6 +351,14 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
             file: dir.join(path),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         })?;
+        // `INCLUDE` paths are the build context's (the app folder), else the Dockerfile's folder.
+        let folder = Path::new(path).parent().unwrap_or(Path::new(""));
+        let include = |p: &str| {
+            fs_err::read_to_string(dir.join(p))
+                .or_else(|_| fs_err::read_to_string(dir.join(folder).join(p)))
+                .ok()
+        };
+        let text = dockerfile::inline_includes(&text, &include);
         let parsed = dockerfile::parse(&text, options.target.as_deref()).map_err(|message| {
             DetectError::Dockerfile {
                 file: dir.join(path),
