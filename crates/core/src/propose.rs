@@ -661,8 +661,15 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         ));
     }
     // Redis: the job backend, Action Cable or the cache store needs a server.
+    // A start script of the image (an s6 service, say) that runs redis-server serves it inside.
+    let image_runs_redis = d.start_scripts.iter().any(|(_, t)| {
+        t.lines()
+            .any(|l| procfile::helper_of(l.trim()) == Some(procfile::Helper::Redis))
+    });
     let redis_why = needs_redis.or_else(|| {
-        if image_runs_procfile && helpers.iter().any(|(_, h)| *h == procfile::Helper::Redis) {
+        if image_runs_redis
+            || (image_runs_procfile && helpers.iter().any(|(_, h)| *h == procfile::Helper::Redis))
+        {
             None
         } else if let Some(gem) = &d.gems.redis_gem {
             Some(format!("the `{gem}` gem"))

@@ -460,7 +460,7 @@ pub fn privilege_drop(start: &[String], scripts: &[(String, String)]) -> Option<
             .any(|w| TOOLS.contains(&w.rsplit('/').next().unwrap_or(w)))
     };
     if start.first().is_some_and(|w| w == "/init") {
-        return Some("the image starts s6-overlay's `/init`, which runs as root and starts each service as its user".into());
+        return Some("s6-overlay's `/init`, the start command (it runs as root and starts each service as its user)".into());
     }
     if drops(&start.join(" ")) {
         return Some(format!("the start command `{}`", start.join(" ")));

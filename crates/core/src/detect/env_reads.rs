@@ -39,14 +39,47 @@ fn key_at(rest: &str) -> Option<(String, bool, &str)> {
     crate::validate::is_env_key(key).then(|| (key.to_string(), fetch, &body[close + 1..]))
 }
 
+/// Whether line `i` runs only sometimes: inside an `if`/`unless`/`case` branch, a method or a
+/// lambda (a feature the app enables when configured), as the indentation of the lines that
+/// enclose it says.
+fn conditional(lines: &[&str], i: usize) -> bool {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut level = indent(lines[i]);
+    for line in lines[..i].iter().rev() {
+        let code = line.trim();
+        if code.is_empty() || code.starts_with('#') || indent(line) >= level {
+            continue;
+        }
+        level = indent(line);
+        let opens = [
+            "if ", "unless ", "elsif ", "else", "when ", "case ", "def ", "begin",
+        ]
+        .iter()
+        .any(|k| code.starts_with(k))
+            || code.contains("->")
+            || code.contains("lambda")
+            || code.contains("proc {")
+            || code.contains("proc do");
+        if opens {
+            return true;
+        }
+        if level == 0 {
+            break;
+        }
+    }
+    false
+}
+
 /// The reads of one Ruby file.
 pub fn reads(file: &str, text: &str) -> Vec<EnvRead> {
     let mut out: Vec<EnvRead> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    let all: Vec<&str> = text.lines().collect();
+    for (i, raw) in all.iter().enumerate() {
         let line = raw.trim();
         if line.starts_with('#') {
             continue;
         }
+        let sometimes = conditional(&all, i);
         let at = format!("{file}:{}", i + 1);
         let raises = line.contains("raise ") || line.contains("abort") || line.contains("fail ");
         let mut rest = line;
@@ -91,6 +124,12 @@ pub fn reads(file: &str, text: &str) -> Vec<EnvRead> {
                 } else {
                     Read::Optional
                 }
+            };
+            // A read in a branch the app takes only when configured does not stop it booting.
+            let read = if read == Read::Required && sometimes {
+                Read::Optional
+            } else {
+                read
             };
             match out.iter_mut().find(|r| r.key == key) {
                 // The strictest read wins: one `ENV.fetch("X")` makes X required.

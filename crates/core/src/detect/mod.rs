@@ -392,6 +392,38 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
         }
     }
 
+    // s6-overlay's `/init` starts the services the image copies in: their `run` scripts are
+    // what the image runs (`s6-rc.d/<service>/run`).
+    if d.dockerfile
+        .as_ref()
+        .is_some_and(|f| f.start_command().first().is_some_and(|w| w == "/init"))
+    {
+        let mut stack = vec![(dir.to_path_buf(), 0)];
+        while let Some((folder, depth)) = stack.pop() {
+            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if path.is_dir()
+                    && depth < 5
+                    && !name.starts_with('.')
+                    && name != "node_modules"
+                    && name != "vendor"
+                {
+                    stack.push((path, depth + 1));
+                } else if name == "run" && path.to_string_lossy().contains("s6-") {
+                    let rel = path
+                        .strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .to_string_lossy()
+                        .into_owned();
+                    if let Some(text) = read(&rel)? {
+                        d.start_scripts.push((rel, text));
+                    }
+                }
+            }
+        }
+        d.start_scripts.sort();
+    }
     if let Some(f) = &d.dockerfile {
         d.privilege_drop = dockerfile::privilege_drop(&f.start_command(), &d.start_scripts);
     }
