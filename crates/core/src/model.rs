@@ -96,6 +96,9 @@ pub struct AppSpec {
 pub struct SecretKeys {
     names: Vec<String>,
     optional: std::collections::BTreeSet<String>,
+    /// Keys whose value is a file's content (a key, a JSON credential), mounted read-only at
+    /// this path instead of set in the env: `secrets: {GCP_KEY: {file: /rails/config/gcp.json}}`.
+    files: BTreeMap<String, String>,
 }
 
 impl SecretKeys {
@@ -125,6 +128,17 @@ impl SecretKeys {
     pub fn remove(&mut self, key: &str) {
         self.names.retain(|k| k != key);
         self.optional.remove(key);
+        self.files.remove(key);
+    }
+
+    /// The keys mounted as files: (key, path in the container).
+    pub fn files(&self) -> &BTreeMap<String, String> {
+        &self.files
+    }
+
+    /// Mounts `key` as a file at `path` instead of an env var.
+    pub fn set_file(&mut self, key: &str, path: &str) {
+        self.files.insert(key.to_string(), path.to_string());
     }
 
     /// The optional keys, in order.
@@ -143,6 +157,7 @@ impl From<Vec<String>> for SecretKeys {
         Self {
             names,
             optional: Default::default(),
+            files: Default::default(),
         }
     }
 }
@@ -165,12 +180,15 @@ impl std::ops::DerefMut for SecretKeys {
 struct SecretOptions {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     optional: bool,
+    /// Mounted read-only at this path, instead of set in the env.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
 }
 
 impl Serialize for SecretKeys {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        if self.optional.is_empty() {
+        if self.optional.is_empty() && self.files.is_empty() {
             return self.names.serialize(s);
         }
         let mut map = s.serialize_map(Some(self.names.len()))?;
@@ -179,6 +197,7 @@ impl Serialize for SecretKeys {
                 k,
                 &SecretOptions {
                     optional: self.optional.contains(k),
+                    file: self.files.get(k).cloned(),
                 },
             )?;
         }
@@ -202,7 +221,10 @@ impl<'de> Deserialize<'de> for SecretKeys {
             Form::Map(map) => {
                 let mut keys = SecretKeys::default();
                 for (k, o) in map {
-                    keys.add(&k, o.is_some_and(|o| o.optional));
+                    keys.add(&k, o.as_ref().is_some_and(|o| o.optional));
+                    if let Some(path) = o.and_then(|o| o.file) {
+                        keys.set_file(&k, &path);
+                    }
                 }
                 keys
             }

@@ -14,14 +14,14 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource,
-    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, HTTPHeader, Lifecycle, LifecycleHandler,
-    LocalObjectReference, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodAffinity, PodAffinityTerm, PodSecurityContext, PodSpec, PodTemplateSpec,
-    PreferredSchedulingTerm, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TCPSocketAction,
-    Toleration as K8sToleration, TopologySpreadConstraint, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, HTTPHeader, KeyToPath, Lifecycle,
+    LifecycleHandler, LocalObjectReference, NodeAffinity, NodeSelectorRequirement,
+    NodeSelectorTerm, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, PodSecurityContext, PodSpec,
+    PodTemplateSpec, PreferredSchedulingTerm, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    SleepAction, TCPSocketAction, Toleration as K8sToleration, TopologySpreadConstraint, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -141,6 +141,9 @@ fn object<T: Serialize>(stage: Stage, kind: &'static str, name: &str, obj: &T) -
 }
 
 /// Renders every object of the app.
+/// The pod volume that holds the secrets that are files.
+const SECRET_FILES_VOLUME: &str = "secret-files";
+
 pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
     let checksum = config_checksum(spec, inputs);
     let r = Renderer {
@@ -409,18 +412,25 @@ impl Renderer<'_> {
             ..EnvVar::default()
         });
         let secret_env = own_env
-            .chain(self.spec.secrets.iter().map(|key| EnvVar {
-                name: key.clone(),
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: self.spec.secret_name(),
-                        key: key.clone(),
-                        optional: Some(self.spec.secrets.is_optional(key)),
+            .chain(
+                self.spec
+                    .secrets
+                    .iter()
+                    // A key that is a file is mounted, not set in the env.
+                    .filter(|key| !self.spec.secrets.files().contains_key(*key))
+                    .map(|key| EnvVar {
+                        name: key.clone(),
+                        value_from: Some(EnvVarSource {
+                            secret_key_ref: Some(SecretKeySelector {
+                                name: self.spec.secret_name(),
+                                key: key.clone(),
+                                optional: Some(self.spec.secrets.is_optional(key)),
+                            }),
+                            ..EnvVarSource::default()
+                        }),
+                        ..EnvVar::default()
                     }),
-                    ..EnvVarSource::default()
-                }),
-                ..EnvVar::default()
-            }))
+            )
             .collect::<Vec<_>>();
         Container {
             name: name.to_string(),
@@ -452,13 +462,33 @@ impl Renderer<'_> {
                 }),
                 ..SecurityContext::default()
             }),
-            volume_mounts: self.spec.volume.as_ref().map(|v| {
-                vec![VolumeMount {
-                    name: v.name.clone(),
-                    mount_path: v.mount_path.clone(),
-                    ..VolumeMount::default()
-                }]
-            }),
+            volume_mounts: {
+                let mut mounts: Vec<VolumeMount> = self
+                    .spec
+                    .volume
+                    .iter()
+                    .map(|v| VolumeMount {
+                        name: v.name.clone(),
+                        mount_path: v.mount_path.clone(),
+                        ..VolumeMount::default()
+                    })
+                    .collect();
+                // Secrets that are files: each key at its path, read-only.
+                mounts.extend(
+                    self.spec
+                        .secrets
+                        .files()
+                        .iter()
+                        .map(|(key, path)| VolumeMount {
+                            name: SECRET_FILES_VOLUME.into(),
+                            mount_path: path.clone(),
+                            sub_path: Some(key.clone()),
+                            read_only: Some(true),
+                            ..VolumeMount::default()
+                        }),
+                );
+                (!mounts.is_empty()).then_some(mounts)
+            },
             ..Container::default()
         }
     }
@@ -513,16 +543,44 @@ impl Renderer<'_> {
                 ..PodSecurityContext::default()
             }),
             affinity: self.volume_affinity(),
-            volumes: self.spec.volume.as_ref().map(|v| {
-                vec![Volume {
-                    name: v.name.clone(),
-                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                        claim_name: self.claim_name().unwrap_or_default(),
-                        ..PersistentVolumeClaimVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                }]
-            }),
+            volumes: {
+                let mut volumes: Vec<Volume> = self
+                    .spec
+                    .volume
+                    .iter()
+                    .map(|v| Volume {
+                        name: v.name.clone(),
+                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                            claim_name: self.claim_name().unwrap_or_default(),
+                            ..PersistentVolumeClaimVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    })
+                    .collect();
+                let files = self.spec.secrets.files();
+                if !files.is_empty() {
+                    volumes.push(Volume {
+                        name: SECRET_FILES_VOLUME.into(),
+                        secret: Some(SecretVolumeSource {
+                            secret_name: Some(self.spec.secret_name()),
+                            items: Some(
+                                files
+                                    .keys()
+                                    .map(|key| KeyToPath {
+                                        key: key.clone(),
+                                        path: key.clone(),
+                                        mode: Some(0o440),
+                                    })
+                                    .collect(),
+                            ),
+                            optional: Some(files.keys().all(|k| self.spec.secrets.is_optional(k))),
+                            ..SecretVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    });
+                }
+                (!volumes.is_empty()).then_some(volumes)
+            },
             ..PodSpec::default()
         }
     }
@@ -1395,6 +1453,33 @@ mod tests {
         let web = &find("Deployment", "shop-web").value["spec"]["template"]["spec"];
         assert_eq!(web["terminationGracePeriodSeconds"], 45);
         assert_eq!(web["containers"][0]["env"][0]["name"], "WEB_ONLY");
+    }
+
+    #[test]
+    fn a_secret_that_is_a_file_is_mounted_read_only_not_set_in_the_env() {
+        let s =
+            spec("secrets:\n  SECRET_KEY_BASE: {}\n  GCP_KEY: {file: /rails/config/gcp.json}\n");
+        let release = render(&s, &RenderInputs::default());
+        let pod = &object(&release, "Deployment")["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        let env: Vec<&str> = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["name"].as_str())
+            .collect();
+        assert_eq!(env, ["SECRET_KEY_BASE"]);
+        assert_eq!(
+            c["volumeMounts"],
+            serde_json::json!([{"name": "secret-files", "mountPath": "/rails/config/gcp.json", "subPath": "GCP_KEY", "readOnly": true}])
+        );
+        assert_eq!(
+            pod["volumes"],
+            serde_json::json!([{"name": "secret-files", "secret": {"secretName": "shop-secrets", "items": [{"key": "GCP_KEY", "path": "GCP_KEY", "mode": 288}], "optional": false}}])
+        );
+        // The migration and cron pods are the web pod's: they get the file too.
+        let job = &object(&release, "Job")["spec"]["template"]["spec"];
+        assert_eq!(job["volumes"][0]["name"], "secret-files");
     }
 
     #[test]

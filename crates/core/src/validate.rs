@@ -309,6 +309,23 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             );
         }
     }
+    for (key, path) in spec.secrets.files() {
+        if !path.starts_with('/') || path.ends_with('/') {
+            out.push(Violation::new(
+                &["secrets", key, "file"],
+                format!(
+                    "`{path}` is not an absolute file path such as `/rails/config/{}.json`",
+                    key.to_ascii_lowercase()
+                ),
+            ));
+        }
+        if !spec.secrets.contains(key) {
+            out.push(Violation::new(
+                &["secrets", key],
+                "a file secret must be one of the keys",
+            ));
+        }
+    }
     for key in spec.secrets.iter() {
         if !is_env_key(key) {
             out.push(Violation::new(

@@ -96,9 +96,43 @@ fn a_puma_that_binds_loopback_by_default_is_told_to_listen_on_all_addresses() {
     );
     let dir = app.path();
     assert_eq!(spec_of(dir)["env"]["BIND_ADDRESS"], "0.0.0.0");
+    // A secret that is a file (a JSON credential): mounted read-only where the spec says.
+    let credential = format!("{{\"private_key\": \"k{}x\"}}\n", std::process::id());
+    crate::support::leaks::register(&credential);
+    std::fs::write(dir.join("gcp.json"), &credential).unwrap();
+    crate::support::edit_spec(
+        dir,
+        "secrets:\n- RAILS_MASTER_KEY\n- DATABASE_URL\n",
+        "secrets:\n  RAILS_MASTER_KEY: {}\n  DATABASE_URL: {}\n  GCP_CREDENTIALS: {file: /rails/config/gcp.json}\n",
+    );
+    ns.rails(
+        dir,
+        &[
+            "secrets",
+            "set",
+            "GCP_CREDENTIALS",
+            "--from-file",
+            "gcp.json",
+        ],
+    )
+    .success();
 
     deploy(&ns, dir, &[]).success();
     serves_and_logs(node, &ns, dir, host, "5.0.0");
+    // Its digest, not its text: the leak check would rightly refuse the text in any output.
+    let sum = ns
+        .rails(dir, &["exec", "--", "sha256sum", "/rails/config/gcp.json"])
+        .success();
+    let expected = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(credential.as_bytes()))
+    };
+    assert!(sum.stdout.starts_with(&expected), "{}", sum.stdout);
+    let write = ns.rails(
+        dir,
+        &["exec", "--", "sh", "-c", "echo x >> /rails/config/gcp.json"],
+    );
+    assert_ne!(write.code, 0, "the file is read-only");
 }
 
 /// Rails 8's default shape on a real pod: SQLite in `/rails/storage`, a volume the test cluster's

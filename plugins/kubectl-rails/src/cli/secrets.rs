@@ -12,7 +12,7 @@ pub(crate) enum SecretsCommand {
     Set {
         #[arg(value_name = "KEY[=VALUE]")]
         pairs: Vec<String>,
-        /// Read `KEY=value` lines from a file
+        /// Read `KEY=value` lines from a file; with one KEY, the file's whole content is its value (mount it with `secrets: {KEY: {file: PATH}}`)
         #[arg(long, value_name = "FILE")]
         from_file: Option<PathBuf>,
         /// Roll the pods now instead of on the next deploy

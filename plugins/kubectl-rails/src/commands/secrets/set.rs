@@ -34,6 +34,22 @@ pub(super) fn values_to_set(
     settings: &Settings,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let mut values = BTreeMap::new();
+    // One KEY and a file: the file's whole content is its value (a key file, a JSON
+    // credential), as `kubectl create secret --from-file` takes it.
+    if let (Some(path), [key]) = (from_file, pairs)
+        && !key.contains('=')
+    {
+        check_key(key)?;
+        let bytes = fs_err::read(path).map_err(|e| exit::failure(e.to_string(), None))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            exit::failure(
+                format!("`{}` is not UTF-8 text", path.display()),
+                Some("store binary files base64-encoded, and decode them in the app".into()),
+            )
+        })?;
+        values.insert(key.clone(), text);
+        return Ok(values);
+    }
     if let Some(path) = from_file {
         let entries = sources::dotenv_file(path).map_err(|e| match e {
             SecretsError::Read { source, .. } => exit::failure(source.to_string(), None),
