@@ -258,8 +258,10 @@ const CASES: &[Case] = &[
     case("pasted URL with a query in .env", File(".env", b"postgres://user:Pa55w0rd-Corpus@h/db?sslmode=require\n"), INIT, 1, &[".env` line 1: the text before `=` is not a valid environment variable name"]).never_shows(&["Pa55w0rd-Corpus", "sslmode", "postgres"]),
 
     // `.kamal/secrets`.
-    case("kamal secrets line without =", kamal_secrets(b"RAILS_MASTER_KEY=x\nnope\n"), IMPORT, 1, &["`.kamal/secrets` line 2: expected `KEY=value`"]).on("rails8-kamal"),
-    case("kamal secrets invalid key", kamal_secrets(b"MY-KEY=x\n"), IMPORT, 1, &["`.kamal/secrets` line 1: `MY-KEY` is not a valid environment variable name"]).on("rails8-kamal"),
+    case("kamal secrets line without =", kamal_secrets(b"RAILS_MASTER_KEY=x\nnope\n"), IMPORT, 1, &["`.kamal/secrets` line 2: expected `KEY=value` (the line's text is not shown: it may be secret)"]).on("rails8-kamal").never_shows(&["nope"]),
+    case("kamal secrets invalid key", kamal_secrets(b"MY-KEY=x\n"), IMPORT, 1, &["`.kamal/secrets` line 1: the text before `=` is not a valid environment variable name"]).on("rails8-kamal").never_shows(&["MY-KEY"]),
+    case("pasted URL with a query in kamal secrets", kamal_secrets(b"RAILS_MASTER_KEY=x\npostgres://u:Pa55w0rd-Corpus@h/db?sslmode=require\n"), IMPORT, 1, &["`.kamal/secrets` line 2: the text before `=` is not a valid environment variable name"]).on("rails8-kamal").never_shows(&["Pa55w0rd-Corpus", "sslmode", "postgres"]),
+    case("pasted base64 token in kamal secrets", kamal_secrets(b"c2Vj+cmV0/Corpus-Token==\n"), IMPORT, 1, &["`.kamal/secrets` line 1: the text before `=` is not a valid environment variable name"]).on("rails8-kamal").never_shows(&["Corpus-Token", "c2Vj"]),
     case("kamal secrets command without confirmation", kamal_secrets(b"SHOP_DATABASE_PASSWORD=$(cat config/master.key)\n"), &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands"], 2, &["confirmation needed", "pass `--yes`"]).on("rails8-kamal"),
     case("kamal secrets command fails", kamal_secrets(b"SHOP_DATABASE_PASSWORD=$(echo vault locked >&2; exit 3)\n"), &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands", "--yes"], 1, &["a command failed (exit 3)", "vault locked"]).on("rails8-kamal"),
     case("kamal secrets command hangs", kamal_secrets(b"SHOP_DATABASE_PASSWORD=$(sleep 30)\n"), &["secrets", "import", "--kubeconfig", "{cluster}", "-n", "{ns}", "--allow-commands", "--yes", "--timeout", "1s"], 1, &["did not finish within 1s"]).on("rails8-kamal"),
