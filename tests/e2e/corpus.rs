@@ -151,6 +151,8 @@ const CASES: &[Case] = &[
     case("key both env and secret", Spec("name: shop\n", "name: shop\nenv:\n  API_URL: x\nsecrets: [API_URL]\n"), &["render"], 1, &["`API_URL` is both plain env and a secret"]),
     case("invalid secret key", Spec("name: shop\n", "name: shop\nsecrets: [1BAD]\n"), &["render"], 1, &["`1BAD` is not a valid environment variable name"]),
     case("worker named web", Spec("name: shop\n", "name: shop\nworkers:\n  web:\n    command: [bin/jobs]\n"), &["render"], 1, &["`web` is the web process"]),
+    case("accessory named web", Spec("name: shop\n", "name: shop\naccessories:\n  web: {kind: redis, image: 'redis:7', size: 1Gi}\n"), &["render"], 1, &["accessory `web` would share names with the app's own objects: `shop-web` is the web process's Deployment and Service"]),
+    case("accessory add named like the app Secret", GoodSpec, &["accessory", "add", "redis", "--name", "secrets"], 1, &["`shop-secrets` is the app's Secret", "pass another `--name`"]),
     case("worker without command", Spec("name: shop\n", "name: shop\nworkers:\n  jobs:\n    command: []\n"), &["render"], 1, &["a worker needs a command"]),
     case("ingress without hosts", Spec("name: shop\n", "name: shop\ningress:\n  hosts: []\n"), &["render"], 1, &["an ingress needs at least one host"]),
     case("invalid ingress host", Spec("name: shop\n", "name: shop\ningress:\n  hosts: [Shop_Example.com]\n"), &["render"], 1, &["`Shop_Example.com` is not a valid host name"]),
