@@ -130,6 +130,118 @@ fn destroy_removes_the_app_and_keeps_the_secret() {
     assert!(ns.kubectl(&["get", "secret", "imagestorage-secrets"]).code != 0);
 }
 
+/// A Lease `depot-deploy` held by `holder`, renewed at `renewed` for `seconds`.
+fn deploy_lease(holder: &str, renewed: &str, seconds: u32) -> String {
+    format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: depot-deploy}}\nspec: {{holderIdentity: {holder}, leaseDurationSeconds: {seconds}, acquireTime: '{renewed}', renewTime: '{renewed}'}}\n"
+    )
+}
+
+/// `destroy` on an app with cron entries and an accessory removes all that the app created:
+/// CronJobs, the accessory's StatefulSet and Service; with `--include-secrets` its password
+/// Secret; with `--include-volumes` the claim its StatefulSet's template made. It never
+/// deletes the lease of a live deploy (it refuses, deleting nothing); a crashed deploy's
+/// expired lease is taken, then removed.
+#[test]
+fn destroy_removes_cron_jobs_accessories_their_secrets_and_claims() {
+    let ns = TestNs::restricted("destroy-all");
+    let app = crate::kamal::deployable(&ns);
+    let dir = app.path();
+    ns.rails(dir, &["accessory", "add", "postgres"]).success();
+    ns.rails(
+        dir,
+        &["deploy", "--no-input", "--timeout", "120s", "--skip-hooks"],
+    )
+    .success();
+    // The StatefulSet controller makes the accessory's claim from its template.
+    let claim = "data-depot-postgres-0";
+    let made = (0..60).any(|_| {
+        let found = ns.kubectl(&["get", "pvc", claim]).code == 0;
+        if !found {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        found
+    });
+    assert!(made, "the StatefulSet made its claim `{claim}`");
+    let everything = "deploy,statefulset,svc,ingress,pdb,hpa,job,cronjob,configmap";
+    let app_objects = || {
+        ns.kubectl(&[
+            "get",
+            everything,
+            "-l",
+            "app.kubernetes.io/instance=depot",
+            "-o",
+            "name",
+        ])
+        .success()
+        .stdout
+    };
+    let before = app_objects();
+    for object in [
+        "cronjob.batch/depot-cron-report-send-daily",
+        "statefulset.apps/depot-postgres",
+        "service/depot-postgres",
+    ] {
+        assert!(before.contains(object), "{object} in:\n{before}");
+    }
+
+    // A live deploy of someone else holds the lease: nothing is deleted, the lease stays.
+    ns.apply(&deploy_lease(
+        "someone@elsewhere",
+        "2099-01-01T00:00:00.000000Z",
+        30,
+    ))
+    .success();
+    let refused = ns.rails(dir, &["destroy", "--yes"]).code(1);
+    refused.stderr_has("another deploy of `depot` is running (held by someone@elsewhere");
+    refused.stderr_has("nothing was deleted");
+    assert_eq!(app_objects(), before, "nothing was deleted");
+    assert_eq!(
+        ns.jsonpath("lease", "depot-deploy", "{.spec.holderIdentity}"),
+        "someone@elsewhere"
+    );
+
+    // A crashed deploy's lease has expired: destroy takes it, and removes it with the rest.
+    ns.apply(&deploy_lease(
+        "crashed@elsewhere",
+        "2000-01-01T00:00:00.000000Z",
+        30,
+    ))
+    .success();
+    let run = ns.rails(dir, &["destroy", "--yes"]).success();
+    run.stderr_has("kept depot-secrets, depot-registry, depot-postgres");
+    run.stderr_has("kept volume claims");
+    assert_eq!(app_objects().trim(), "", "none of the app's objects remain");
+    assert!(
+        ns.kubectl(&["get", "lease", "depot-deploy"]).code != 0,
+        "the lease is gone"
+    );
+    ns.kubectl(&["get", "secret", "depot-postgres"]).success();
+    ns.kubectl(&["get", "pvc", claim, "depot-storage"])
+        .success();
+
+    ns.rails(
+        dir,
+        &["destroy", "--yes", "--include-secrets", "--include-volumes"],
+    )
+    .success();
+    let secrets = ns.secrets();
+    for secret in ["depot-secrets", "depot-registry", "depot-postgres"] {
+        assert!(
+            !secrets.contains(&format!("secret/{secret}\n")),
+            "{secret} is gone: {secrets}"
+        );
+    }
+    ns.kubectl(&[
+        "wait",
+        "--for=delete",
+        &format!("pvc/{claim}"),
+        "pvc/depot-storage",
+        "--timeout=60s",
+    ])
+    .success();
+}
+
 #[test]
 fn status_output_snapshot() {
     let (ns, app) = deployed_rails71("status", "2");
