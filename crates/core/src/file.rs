@@ -154,7 +154,16 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
             hint: None,
         });
     }
+    // Each destination deploys to a namespace of its own: sharing the base's would share its
+    // Secret, release history and lease, and each deploy's pruning would delete the other's.
+    let own_namespace = match (over.get("namespace"), merged.get("name")) {
+        (None, Some(serde_json::Value::String(app))) => Some(format!("{app}-{destination}")),
+        _ => None,
+    };
     lay_over(&mut merged, over);
+    if let (Some(ns), Some(map)) = (&own_namespace, merged.as_object_mut()) {
+        map.insert("namespace".into(), ns.clone().into());
+    }
     // The merged spec is checked as one text, so that errors name keys as the user wrote them.
     let text = serde_saphyr::to_string(&merged).map_err(|e| SpecFileError::Invalid {
         path: overlay.clone(),
@@ -163,7 +172,7 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
         message: e.to_string(),
         hint: None,
     })?;
-    parse(&text, &overlay).map_err(|e| match e {
+    let mut loaded = parse(&text, &overlay).map_err(|e| match e {
         SpecFileError::Invalid { message, hint, .. } => SpecFileError::Invalid {
             path: overlay.clone(),
             line: 1,
@@ -176,7 +185,14 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
             hint,
         },
         other => other,
-    })
+    })?;
+    if let Some(ns) = own_namespace {
+        loaded.warnings.push(format!(
+            "`{}` names no `namespace:`: destination `{destination}` deploys to namespace `{ns}` (set `namespace:` there to choose another)",
+            overlay.display()
+        ));
+    }
+    Ok(loaded)
 }
 
 /// Lays `over` on `base`: mappings merge key by key, any other value replaces.
@@ -467,6 +483,36 @@ mod tests {
             overlay_path(Path::new("config/kubernetes.yml"), "staging"),
             Path::new("config/kubernetes.staging.yml")
         );
+    }
+
+    /// Each destination deploys to a namespace of its own: an overlay without `namespace:` gets
+    /// `<app>-<dest>`, never the base spec's.
+    #[test]
+    fn a_destination_without_a_namespace_gets_its_own() {
+        let base = "name: shop\nnamespace: shop\nimage: {repository: ghcr.io/acme/shop}\nweb: {port: 3000, replicas: 1}\n";
+        for (overlay, namespace, warned) in [
+            ("web: {replicas: 2}\n", "shop-production", true),
+            ("context: production\n", "shop-production", true),
+            ("", "shop-production", true),
+            ("namespace: shop\n", "shop", false),
+            ("namespace: elsewhere\n", "elsewhere", false),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let spec_path = dir.path().join("kubernetes.yml");
+            std::fs::write(&spec_path, base).unwrap();
+            std::fs::write(dir.path().join("kubernetes.production.yml"), overlay).unwrap();
+            let loaded = load_destination(&spec_path, "production").unwrap();
+            assert_eq!(
+                loaded.spec.namespace.as_deref(),
+                Some(namespace),
+                "overlay {overlay:?}"
+            );
+            let said = loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("names no `namespace:`"));
+            assert_eq!(said, warned, "overlay {overlay:?}: {:?}", loaded.warnings);
+        }
     }
 
     #[test]
