@@ -104,6 +104,62 @@ fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
     assert!(!spec.contains("autoscale:"), "{spec}");
 }
 
+/// With `-d`, spec edits go to the destination's overlay, never to the base spec that every
+/// destination reads; what an overlay cannot do (remove a base entry) is refused, naming where.
+#[test]
+fn with_a_destination_edits_go_to_its_overlay_not_the_base() {
+    let (ns, app) = deployed_rails71("scale-dest", "1");
+    let dir = app.path();
+    let base_path = dir.join("config/kubernetes.yml");
+    let overlay_path = dir.join("config/kubernetes.production.yml");
+    std::fs::write(
+        &overlay_path,
+        format!("namespace: {}\nweb: {{replicas: 2}}\n", ns.name),
+    )
+    .unwrap();
+    let base = std::fs::read_to_string(&base_path).unwrap();
+    let read_overlay = || std::fs::read_to_string(&overlay_path).unwrap();
+
+    let run = ns
+        .rails(dir, &["-d", "production", "scale", "web=3"])
+        .success();
+    run.stderr_has("kubernetes.production.yml`, so the next deploy keeps these counts");
+    assert_eq!(
+        std::fs::read_to_string(&base_path).unwrap(),
+        base,
+        "the base spec is untouched"
+    );
+    assert!(read_overlay().contains("replicas: 3"), "{}", read_overlay());
+    assert_eq!(
+        ns.jsonpath("deployment", "imagestorage-web", "{.spec.replicas}"),
+        "3"
+    );
+    let rendered = ns
+        .rails(dir, &["-d", "production", "render"])
+        .success()
+        .stdout;
+    assert!(rendered.contains("replicas: 3"), "{rendered}");
+
+    ns.rails(dir, &["-d", "production", "env", "set", "FEATURE_X=on"])
+        .success()
+        .stderr_has("kubernetes.production.yml`");
+    assert!(
+        read_overlay().contains("FEATURE_X: \"on\""),
+        "{}",
+        read_overlay()
+    );
+    assert_eq!(std::fs::read_to_string(&base_path).unwrap(), base);
+
+    // The base's env shows through an overlay, which cannot delete it: refused, nothing written.
+    let before = read_overlay();
+    let refused = ns
+        .rails(dir, &["-d", "production", "env", "unset", "RAILS_ENV"])
+        .code(1);
+    refused.stderr_has("`env.RAILS_ENV` is set in the base spec");
+    assert_eq!(read_overlay(), before);
+    assert_eq!(std::fs::read_to_string(&base_path).unwrap(), base);
+}
+
 #[test]
 fn destroy_removes_the_app_and_keeps_the_secret() {
     let (ns, app) = deployed_rails71("destroy", "2");
