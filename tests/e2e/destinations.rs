@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::deploy::rails71_app;
-use crate::support::{TestNs, fixture, kubectl, rails};
+use crate::support::{TestNs, fixture, kubectl, rails, rails71_initialised};
 
 /// A copy of the test kubeconfig with two more contexts, `staging` and `production`, on the same
 /// cluster; the current one is `staging`.
@@ -43,6 +43,40 @@ fn plugin_writes_in(ns: &TestNs, namespace: &str) -> Vec<String> {
         })
         .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
         .collect()
+}
+
+/// A hand-written overlay without `namespace:` renders into `<app>-<dest>`, as the README
+/// promises, never into the base spec's namespace (which would share its Secret, releases,
+/// lease and pruning with the base); one with `namespace:` keeps it.
+#[test]
+fn a_destination_without_a_namespace_renders_into_its_own() {
+    let app = rails71_initialised(&["-n", "imagestorage"]);
+    let dir = app.path();
+    std::fs::write(dir.join("config/kubernetes.x.yml"), "web:\n  replicas: 2\n").unwrap();
+    let run = rails(dir, None, &["-d", "x", "render"]).success();
+    assert!(
+        run.stdout.contains("namespace: imagestorage-x\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("namespace: imagestorage\n"),
+        "nothing renders into the base namespace:\n{}",
+        run.stdout
+    );
+    run.stderr_has("names no `namespace:`: destination `x` deploys to namespace `imagestorage-x`");
+    std::fs::write(
+        dir.join("config/kubernetes.x.yml"),
+        "namespace: imagestorage-staging\nweb:\n  replicas: 2\n",
+    )
+    .unwrap();
+    let run = rails(dir, None, &["-d", "x", "render"]).success();
+    assert!(run.stdout.contains("namespace: imagestorage-staging\n"));
+    assert!(
+        !run.stderr.contains("names no `namespace:`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -50,7 +50,7 @@ fn the_kamal_import_reports_every_key_and_drops_none() {
     run.stderr_has("`config/recurring.yml` stays with Solid Queue");
 }
 
-fn deployable(ns: &TestNs) -> tempfile::TempDir {
+pub(crate) fn deployable(ns: &TestNs) -> tempfile::TempDir {
     let (app, _) = initialised(Some(ns));
     leaks::register("Depot-Master-Key-19");
     ns.create_secret(

@@ -104,6 +104,62 @@ fn autoscale_creates_an_hpa_the_apiserver_accepts_and_off_removes_it() {
     assert!(!spec.contains("autoscale:"), "{spec}");
 }
 
+/// With `-d`, spec edits go to the destination's overlay, never to the base spec that every
+/// destination reads; what an overlay cannot do (remove a base entry) is refused, naming where.
+#[test]
+fn with_a_destination_edits_go_to_its_overlay_not_the_base() {
+    let (ns, app) = deployed_rails71("scale-dest", "1");
+    let dir = app.path();
+    let base_path = dir.join("config/kubernetes.yml");
+    let overlay_path = dir.join("config/kubernetes.production.yml");
+    std::fs::write(
+        &overlay_path,
+        format!("namespace: {}\nweb: {{replicas: 2}}\n", ns.name),
+    )
+    .unwrap();
+    let base = std::fs::read_to_string(&base_path).unwrap();
+    let read_overlay = || std::fs::read_to_string(&overlay_path).unwrap();
+
+    let run = ns
+        .rails(dir, &["-d", "production", "scale", "web=3"])
+        .success();
+    run.stderr_has("kubernetes.production.yml`, so the next deploy keeps these counts");
+    assert_eq!(
+        std::fs::read_to_string(&base_path).unwrap(),
+        base,
+        "the base spec is untouched"
+    );
+    assert!(read_overlay().contains("replicas: 3"), "{}", read_overlay());
+    assert_eq!(
+        ns.jsonpath("deployment", "imagestorage-web", "{.spec.replicas}"),
+        "3"
+    );
+    let rendered = ns
+        .rails(dir, &["-d", "production", "render"])
+        .success()
+        .stdout;
+    assert!(rendered.contains("replicas: 3"), "{rendered}");
+
+    ns.rails(dir, &["-d", "production", "env", "set", "FEATURE_X=on"])
+        .success()
+        .stderr_has("kubernetes.production.yml`");
+    assert!(
+        read_overlay().contains("FEATURE_X: \"on\""),
+        "{}",
+        read_overlay()
+    );
+    assert_eq!(std::fs::read_to_string(&base_path).unwrap(), base);
+
+    // The base's env shows through an overlay, which cannot delete it: refused, nothing written.
+    let before = read_overlay();
+    let refused = ns
+        .rails(dir, &["-d", "production", "env", "unset", "RAILS_ENV"])
+        .code(1);
+    refused.stderr_has("`env.RAILS_ENV` is set in the base spec");
+    assert_eq!(read_overlay(), before);
+    assert_eq!(std::fs::read_to_string(&base_path).unwrap(), base);
+}
+
 #[test]
 fn destroy_removes_the_app_and_keeps_the_secret() {
     let (ns, app) = deployed_rails71("destroy", "2");
@@ -128,6 +184,118 @@ fn destroy_removes_the_app_and_keeps_the_secret() {
     ns.rails(app.path(), &["destroy", "--yes", "--include-secrets"])
         .success();
     assert!(ns.kubectl(&["get", "secret", "imagestorage-secrets"]).code != 0);
+}
+
+/// A Lease `depot-deploy` held by `holder`, renewed at `renewed` for `seconds`.
+fn deploy_lease(holder: &str, renewed: &str, seconds: u32) -> String {
+    format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: depot-deploy}}\nspec: {{holderIdentity: {holder}, leaseDurationSeconds: {seconds}, acquireTime: '{renewed}', renewTime: '{renewed}'}}\n"
+    )
+}
+
+/// `destroy` on an app with cron entries and an accessory removes all that the app created:
+/// CronJobs, the accessory's StatefulSet and Service; with `--include-secrets` its password
+/// Secret; with `--include-volumes` the claim its StatefulSet's template made. It never
+/// deletes the lease of a live deploy (it refuses, deleting nothing); a crashed deploy's
+/// expired lease is taken, then removed.
+#[test]
+fn destroy_removes_cron_jobs_accessories_their_secrets_and_claims() {
+    let ns = TestNs::restricted("destroy-all");
+    let app = crate::kamal::deployable(&ns);
+    let dir = app.path();
+    ns.rails(dir, &["accessory", "add", "postgres"]).success();
+    ns.rails(
+        dir,
+        &["deploy", "--no-input", "--timeout", "120s", "--skip-hooks"],
+    )
+    .success();
+    // The StatefulSet controller makes the accessory's claim from its template.
+    let claim = "data-depot-postgres-0";
+    let made = (0..60).any(|_| {
+        let found = ns.kubectl(&["get", "pvc", claim]).code == 0;
+        if !found {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        found
+    });
+    assert!(made, "the StatefulSet made its claim `{claim}`");
+    let everything = "deploy,statefulset,svc,ingress,pdb,hpa,job,cronjob,configmap";
+    let app_objects = || {
+        ns.kubectl(&[
+            "get",
+            everything,
+            "-l",
+            "app.kubernetes.io/instance=depot",
+            "-o",
+            "name",
+        ])
+        .success()
+        .stdout
+    };
+    let before = app_objects();
+    for object in [
+        "cronjob.batch/depot-cron-report-send-daily",
+        "statefulset.apps/depot-postgres",
+        "service/depot-postgres",
+    ] {
+        assert!(before.contains(object), "{object} in:\n{before}");
+    }
+
+    // A live deploy of someone else holds the lease: nothing is deleted, the lease stays.
+    ns.apply(&deploy_lease(
+        "someone@elsewhere",
+        "2099-01-01T00:00:00.000000Z",
+        30,
+    ))
+    .success();
+    let refused = ns.rails(dir, &["destroy", "--yes"]).code(1);
+    refused.stderr_has("another deploy of `depot` is running (held by someone@elsewhere");
+    refused.stderr_has("nothing was deleted");
+    assert_eq!(app_objects(), before, "nothing was deleted");
+    assert_eq!(
+        ns.jsonpath("lease", "depot-deploy", "{.spec.holderIdentity}"),
+        "someone@elsewhere"
+    );
+
+    // A crashed deploy's lease has expired: destroy takes it, and removes it with the rest.
+    ns.apply(&deploy_lease(
+        "crashed@elsewhere",
+        "2000-01-01T00:00:00.000000Z",
+        30,
+    ))
+    .success();
+    let run = ns.rails(dir, &["destroy", "--yes"]).success();
+    run.stderr_has("kept depot-secrets, depot-registry, depot-postgres");
+    run.stderr_has("kept volume claims");
+    assert_eq!(app_objects().trim(), "", "none of the app's objects remain");
+    assert!(
+        ns.kubectl(&["get", "lease", "depot-deploy"]).code != 0,
+        "the lease is gone"
+    );
+    ns.kubectl(&["get", "secret", "depot-postgres"]).success();
+    ns.kubectl(&["get", "pvc", claim, "depot-storage"])
+        .success();
+
+    ns.rails(
+        dir,
+        &["destroy", "--yes", "--include-secrets", "--include-volumes"],
+    )
+    .success();
+    let secrets = ns.secrets();
+    for secret in ["depot-secrets", "depot-registry", "depot-postgres"] {
+        assert!(
+            !secrets.contains(&format!("secret/{secret}\n")),
+            "{secret} is gone: {secrets}"
+        );
+    }
+    ns.kubectl(&[
+        "wait",
+        "--for=delete",
+        &format!("pvc/{claim}"),
+        "pvc/depot-storage",
+        "--timeout=60s",
+    ])
+    .success();
 }
 
 #[test]

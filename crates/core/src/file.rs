@@ -134,6 +134,19 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
             });
         }
     };
+    merge_destination(base, &base_text, &overlay, &overlay_text, destination)
+}
+
+/// [`load_destination`] of texts already read: `overlay_text` (of the file `overlay`) laid over
+/// `base_text`. Edits of an overlay are checked with it before they are written.
+pub fn merge_destination(
+    base: &Path,
+    base_text: &str,
+    overlay: &Path,
+    overlay_text: &str,
+    destination: &str,
+) -> Result<Loaded, SpecFileError> {
+    let overlay = overlay.to_path_buf();
     let as_value = |text: &str, path: &Path| -> Result<serde_json::Value, SpecFileError> {
         let v: serde_json::Value =
             serde_saphyr::from_str(text).map_err(|e| from_yaml_error(&e, path))?;
@@ -143,8 +156,8 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
             v
         })
     };
-    let mut merged = as_value(&base_text, base)?;
-    let over = as_value(&overlay_text, &overlay)?;
+    let mut merged = as_value(base_text, base)?;
+    let over = as_value(overlay_text, &overlay)?;
     if !over.is_object() {
         return Err(SpecFileError::Invalid {
             path: overlay,
@@ -154,7 +167,16 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
             hint: None,
         });
     }
+    // Each destination deploys to a namespace of its own: sharing the base's would share its
+    // Secret, release history and lease, and each deploy's pruning would delete the other's.
+    let own_namespace = match (over.get("namespace"), merged.get("name")) {
+        (None, Some(serde_json::Value::String(app))) => Some(format!("{app}-{destination}")),
+        _ => None,
+    };
     lay_over(&mut merged, over);
+    if let (Some(ns), Some(map)) = (&own_namespace, merged.as_object_mut()) {
+        map.insert("namespace".into(), ns.clone().into());
+    }
     // The merged spec is checked as one text, so that errors name keys as the user wrote them.
     let text = serde_saphyr::to_string(&merged).map_err(|e| SpecFileError::Invalid {
         path: overlay.clone(),
@@ -163,7 +185,7 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
         message: e.to_string(),
         hint: None,
     })?;
-    parse(&text, &overlay).map_err(|e| match e {
+    let mut loaded = parse(&text, &overlay).map_err(|e| match e {
         SpecFileError::Invalid { message, hint, .. } => SpecFileError::Invalid {
             path: overlay.clone(),
             line: 1,
@@ -176,7 +198,14 @@ pub fn load_destination(base: &Path, destination: &str) -> Result<Loaded, SpecFi
             hint,
         },
         other => other,
-    })
+    })?;
+    if let Some(ns) = own_namespace {
+        loaded.warnings.push(format!(
+            "`{}` names no `namespace:`: destination `{destination}` deploys to namespace `{ns}` (set `namespace:` there to choose another)",
+            overlay.display()
+        ));
+    }
+    Ok(loaded)
 }
 
 /// Lays `over` on `base`: mappings merge key by key, any other value replaces.
@@ -469,6 +498,36 @@ mod tests {
         );
     }
 
+    /// Each destination deploys to a namespace of its own: an overlay without `namespace:` gets
+    /// `<app>-<dest>`, never the base spec's.
+    #[test]
+    fn a_destination_without_a_namespace_gets_its_own() {
+        let base = "name: shop\nnamespace: shop\nimage: {repository: ghcr.io/acme/shop}\nweb: {port: 3000, replicas: 1}\n";
+        for (overlay, namespace, warned) in [
+            ("web: {replicas: 2}\n", "shop-production", true),
+            ("context: production\n", "shop-production", true),
+            ("", "shop-production", true),
+            ("namespace: shop\n", "shop", false),
+            ("namespace: elsewhere\n", "elsewhere", false),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let spec_path = dir.path().join("kubernetes.yml");
+            std::fs::write(&spec_path, base).unwrap();
+            std::fs::write(dir.path().join("kubernetes.production.yml"), overlay).unwrap();
+            let loaded = load_destination(&spec_path, "production").unwrap();
+            assert_eq!(
+                loaded.spec.namespace.as_deref(),
+                Some(namespace),
+                "overlay {overlay:?}"
+            );
+            let said = loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("names no `namespace:`"));
+            assert_eq!(said, warned, "overlay {overlay:?}: {:?}", loaded.warnings);
+        }
+    }
+
     #[test]
     fn missing_file_is_its_own_error() {
         let e = load(Path::new("/nonexistent/kubernetes.yml")).unwrap_err();
@@ -659,9 +718,215 @@ pub mod edit {
         Some(out)
     }
 
+    /// How [`set_value`] or [`remove_value`] changed a file's text.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Made {
+        /// Only the lines of the edited key changed; comments and layout are kept.
+        InPlace,
+        /// The text was written anew from its data: somewhere on the path it is not in the block
+        /// style `init` writes (a flow mapping such as `web: {replicas: 2}`), so its comments
+        /// and layout are gone.
+        Rewritten,
+    }
+
+    fn as_value(text: &str) -> Option<serde_json::Value> {
+        let v: serde_json::Value = serde_saphyr::from_str(text).ok()?;
+        Some(if v.is_null() {
+            serde_json::json!({})
+        } else {
+            v
+        })
+    }
+
+    /// `keys: value` in block style, the missing mappings on the way added.
+    fn set_block(text: &str, keys: &[&str], value: &str) -> Option<String> {
+        let (key, parent) = keys.split_last()?;
+        if let Some(done) = replace_value(text, keys, value) {
+            return Some(done);
+        }
+        if parent.is_empty() {
+            if text.lines().any(|l| l.starts_with(&format!("{key}:"))) {
+                return None;
+            }
+            let mut out = text.trim_end_matches('\n').to_string();
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "{key}:{}{value}\n",
+                if value.is_empty() { "" } else { " " }
+            ));
+            return Some(out);
+        }
+        let has_parent = locate(text, parent).is_some_and(|(line, _)| {
+            text.lines().nth(line as usize - 1).is_some_and(|l| {
+                l.trim_start()
+                    .trim_start_matches("- ")
+                    .starts_with(&format!("{}:", parent[parent.len() - 1]))
+            })
+        });
+        let text = if has_parent {
+            text.to_string()
+        } else {
+            set_block(text, parent, "")?
+        };
+        let done = set_child(&text, parent, key, value)?;
+        Some(done.replace(&format!("{key}: \n"), &format!("{key}:\n")))
+    }
+
+    /// Sets the value at `keys` (YAML text: a scalar, or a flow mapping or sequence) in a YAML
+    /// mapping, adding what is missing on the way. The lines of the key are edited when that
+    /// gives exactly the data wanted; otherwise the text is written anew from its data. `None`
+    /// when the text is not YAML or something on the way is not a mapping.
+    pub fn set_value(text: &str, keys: &[&str], value: &str) -> Option<(String, Made)> {
+        let mut wanted = as_value(text)?;
+        let new: serde_json::Value = serde_saphyr::from_str(value).ok()?;
+        let (last, parents) = keys.split_last()?;
+        let mut at = &mut wanted;
+        for k in parents {
+            let map = at.as_object_mut()?;
+            at = map
+                .entry(k.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            if at.is_null() {
+                *at = serde_json::json!({});
+            }
+        }
+        at.as_object_mut()?.insert(last.to_string(), new);
+        finish(set_block(text, keys, value), wanted)
+    }
+
+    /// Removes the entry at `keys`, if there is one, as [`set_value`] sets one; a mapping it
+    /// leaves empty goes too (in an overlay, an empty entry would replace the base's).
+    pub fn remove_value(text: &str, keys: &[&str]) -> Option<(String, Made)> {
+        let mut wanted = as_value(text)?;
+        let mut at = &wanted;
+        for k in keys {
+            match at.get(*k) {
+                Some(next) => at = next,
+                None => return Some((text.to_string(), Made::InPlace)),
+            }
+        }
+        // The shortest prefix of `keys` whose entry holds nothing but the removed one.
+        let mut cut = keys.len();
+        while cut > 1 {
+            let parent = keys[..cut - 1]
+                .iter()
+                .try_fold(&wanted, |v, k| v.get(*k))
+                .and_then(serde_json::Value::as_object);
+            if parent.is_some_and(|m| m.len() == 1) {
+                cut -= 1;
+            } else {
+                break;
+            }
+        }
+        let (last, parents) = keys[..cut].split_last()?;
+        let mut at = &mut wanted;
+        for k in parents {
+            at = at.get_mut(*k)?;
+        }
+        at.as_object_mut()?.remove(*last);
+        finish(remove(text, &keys[..cut]), wanted)
+    }
+
+    fn finish(edited: Option<String>, wanted: serde_json::Value) -> Option<(String, Made)> {
+        if let Some(edited) = edited
+            && as_value(&edited).as_ref() == Some(&wanted)
+        {
+            return Some((edited, Made::InPlace));
+        }
+        let out = serde_saphyr::to_string(&wanted).ok()?;
+        Some((out, Made::Rewritten))
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn values_are_set_and_removed_in_place_or_by_rewriting() {
+            /// The text, the keys, the value to set (`None`: remove), the text and how it was made.
+            type Case<'a> = (&'a str, &'a [&'a str], Option<&'a str>, &'a str, Made);
+            let cases: &[Case] = &[
+                // Block style: only the key's lines change, comments stay.
+                (
+                    "# prod\nweb:\n  replicas: 2 # two\n",
+                    &["web", "replicas"],
+                    Some("3"),
+                    "# prod\nweb:\n  replicas: 3 # two\n",
+                    Made::InPlace,
+                ),
+                (
+                    "namespace: p\n",
+                    &["web", "replicas"],
+                    Some("3"),
+                    "namespace: p\nweb:\n  replicas: 3\n",
+                    Made::InPlace,
+                ),
+                (
+                    "",
+                    &["workers", "jobs", "replicas"],
+                    Some("2"),
+                    "workers:\n  jobs:\n    replicas: 2\n",
+                    Made::InPlace,
+                ),
+                (
+                    "workers:\n  mail:\n    replicas: 1\n",
+                    &["workers", "jobs", "replicas"],
+                    Some("2"),
+                    "workers:\n  mail:\n    replicas: 1\n  jobs:\n    replicas: 2\n",
+                    Made::InPlace,
+                ),
+                (
+                    "cron:\n  nightly:\n    suspend: true\n",
+                    &["cron", "nightly", "suspend"],
+                    None,
+                    "\n",
+                    Made::InPlace,
+                ),
+                (
+                    "namespace: p\ncron:\n  nightly:\n    suspend: true\n  daily:\n    suspend: true\n",
+                    &["cron", "nightly", "suspend"],
+                    None,
+                    "namespace: p\ncron:\n  daily:\n    suspend: true\n",
+                    Made::InPlace,
+                ),
+                (
+                    "env:\n  A: \"1\"\n",
+                    &["env", "B"],
+                    None,
+                    "env:\n  A: \"1\"\n",
+                    Made::InPlace,
+                ),
+                // A flow mapping on the way: written anew.
+                (
+                    "web: {replicas: 2}\n",
+                    &["web", "replicas"],
+                    Some("3"),
+                    "web:\n  replicas: 3\n",
+                    Made::Rewritten,
+                ),
+                (
+                    "web: {replicas: 2, autoscale: {min: 1, max: 2, cpu: 50}}\n",
+                    &["web", "autoscale"],
+                    None,
+                    "web:\n  replicas: 2\n",
+                    Made::Rewritten,
+                ),
+            ];
+            for (text, keys, value, want, made) in cases {
+                let got = match value {
+                    Some(v) => set_value(text, keys, v),
+                    None => remove_value(text, keys),
+                };
+                assert_eq!(
+                    got,
+                    Some((want.to_string(), *made)),
+                    "{text:?} {keys:?} {value:?}"
+                );
+            }
+            assert_eq!(set_value("web: [1]\n", &["web", "replicas"], "3"), None);
+        }
 
         #[test]
         fn list_items_come_and_go() {

@@ -29,6 +29,58 @@ impl Violation {
 /// The longest app name we accept: object names add suffixes such as `-migrate-1a2b3c4d`.
 pub const MAX_APP_NAME: usize = 40;
 
+/// What an accessory's objects would collide with, if anything. Its Service, StatefulSet and
+/// password Secret are all named `<app>-<name>`, and its pods are selected by the component
+/// `accessory-<name>`: any of the app's own objects of that name (the web Service, the app
+/// Secret) would be overwritten by one deploy and taken back by the next.
+fn accessory_collision(spec: &AppSpec, name: &str) -> Option<String> {
+    let app = &spec.name;
+    let object = spec.accessory_name(name);
+    let exact = [
+        ("web", "the web process's Deployment and Service"),
+        ("secrets", "the app's Secret"),
+        ("env", "the app's plain env ConfigMap"),
+        ("deploy", "the deploy lease"),
+        ("deployer", "the deployer Role"),
+    ];
+    for (taken, what) in exact {
+        if name == taken {
+            return Some(format!("`{object}` is {what}"));
+        }
+    }
+    if spec.workers.contains_key(name) {
+        return Some(format!("`{object}` is the {name} process's Deployment"));
+    }
+    if spec.volume.as_ref().is_some_and(|v| v.name == name) {
+        return Some(format!("`{object}` is the app's volume claim"));
+    }
+    if spec
+        .registry
+        .as_ref()
+        .is_some_and(|r| r.pull_secret == object)
+    {
+        return Some(format!("`{object}` is the pull secret"));
+    }
+    let families = [
+        ("cron-", "the app's CronJobs"),
+        ("migrate-", "the app's migration Jobs"),
+        ("tls-", "the app's TLS Secrets"),
+        ("release-v", "the app's release records"),
+    ];
+    for (prefix, what) in families {
+        if name.starts_with(prefix) {
+            return Some(format!("`{app}-{prefix}*` names {what}"));
+        }
+    }
+    let component = format!("accessory-{name}");
+    if spec.workers.contains_key(&component) {
+        return Some(format!(
+            "the pods of process `{component}` carry the label that selects accessory `{name}`"
+        ));
+    }
+    None
+}
+
 /// Checks an app name; the error carries a valid suggestion when one can be derived.
 pub fn check_app_name(name: &str) -> Result<(), NameError> {
     check_label(name, MAX_APP_NAME, true)
@@ -373,6 +425,19 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
                 format!("invalid accessory name `{name}`"),
             ));
         }
+        if let Some(taken) = accessory_collision(spec, name) {
+            out.push(
+                Violation::new(
+                    &["accessories", name],
+                    format!(
+                        "accessory `{name}` would share names with the app's own objects: {taken}"
+                    ),
+                )
+                .hint(format!(
+                    "rename the accessory under `accessories:` (or pass another `--name` to `accessory add`), such as `{name}-db`"
+                )),
+            );
+        }
         if !is_quantity(&accessory.size) {
             out.push(Violation::new(
                 &["accessories", name, "size"],
@@ -634,6 +699,73 @@ mod tests {
         assert!(!is_env_key("1X"));
         assert!(!is_env_key("MY-KEY"));
         assert!(!is_env_key(""));
+    }
+
+    /// An accessory's Service, StatefulSet and password Secret are all `<app>-<name>`: a name
+    /// that is already one of the app's own objects (or a prefix of a family of them) is refused.
+    #[test]
+    fn accessories_never_take_the_name_of_the_apps_own_objects() {
+        let base = "name: shop\nimage: {repository: ghcr.io/acme/shop}\nweb: {port: 3000, replicas: 1}\nworkers: {jobs: {command: [bin/jobs], replicas: 1}, accessory-cache: {command: [bin/x], replicas: 1}}\nregistry: {server: ghcr.io, pull_secret: shop-registry}\nvolume: {name: storage, mount_path: /rails/storage, size: 1Gi}\n";
+        let cases: &[(&str, Option<&str>)] = &[
+            ("db", None),
+            ("redis", None),
+            (
+                "web",
+                Some("`shop-web` is the web process's Deployment and Service"),
+            ),
+            ("jobs", Some("`shop-jobs` is the jobs process's Deployment")),
+            ("secrets", Some("`shop-secrets` is the app's Secret")),
+            ("env", Some("`shop-env` is the app's plain env ConfigMap")),
+            ("deploy", Some("`shop-deploy` is the deploy lease")),
+            ("deployer", Some("`shop-deployer` is the deployer Role")),
+            ("storage", Some("`shop-storage` is the app's volume claim")),
+            ("registry", Some("`shop-registry` is the pull secret")),
+            (
+                "cron-nightly",
+                Some("`shop-cron-*` names the app's CronJobs"),
+            ),
+            (
+                "migrate-1a2b3c4d",
+                Some("`shop-migrate-*` names the app's migration Jobs"),
+            ),
+            (
+                "tls-shop-example-com",
+                Some("`shop-tls-*` names the app's TLS Secrets"),
+            ),
+            (
+                "release-v3",
+                Some("`shop-release-v*` names the app's release records"),
+            ),
+            (
+                "cache",
+                Some(
+                    "the pods of process `accessory-cache` carry the label that selects accessory `cache`",
+                ),
+            ),
+        ];
+        for (name, expected) in cases {
+            let text = format!(
+                "{base}accessories: {{{name}: {{kind: redis, image: redis:7, size: 1Gi}}}}\n"
+            );
+            let spec: AppSpec = serde_saphyr::from_str(&text).unwrap();
+            let found: Vec<_> = validate(&spec)
+                .into_iter()
+                .filter(|v| v.path.first().map(String::as_str) == Some("accessories"))
+                .collect();
+            match expected {
+                None => assert!(found.is_empty(), "{name}: {found:?}"),
+                Some(why) => {
+                    assert_eq!(found.len(), 1, "{name}: {found:?}");
+                    assert_eq!(found[0].path, ["accessories", name], "{name}");
+                    assert!(
+                        found[0].message.contains(why),
+                        "{name}: {}",
+                        found[0].message
+                    );
+                    assert!(found[0].hint.is_some(), "{name}");
+                }
+            }
+        }
     }
 
     #[test]

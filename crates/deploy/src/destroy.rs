@@ -1,6 +1,6 @@
-//! `destroy`: what of an app a namespace holds, and deleting it.
+//! `destroy`: what of an app a namespace holds, and deleting it. The caller holds the app's
+//! deploy lease meanwhile, so that no deploy recreates what is being deleted.
 
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::{DeleteParams, DynamicObject, ListParams, PropagationPolicy};
 use kube::core::ApiResource;
@@ -9,25 +9,34 @@ use kubectl_rails_core::AppSpec;
 use kubectl_rails_core::render::labels;
 use kubectl_rails_kube::{KubeError, api_err, api_resource};
 
-/// The kinds the plugin renders for an app, in the order they are deleted.
+/// The kinds the plugin renders for an app, in the order they are deleted: what starts pods
+/// (CronJobs, Deployments, accessory StatefulSets) before the ConfigMap their pods read.
 const KINDS: &[&str] = &[
     "Ingress",
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
+    "CronJob",
     "Service",
     "Deployment",
+    "StatefulSet",
     "Job",
     "ConfigMap",
 ];
+
+/// The name of the claim template of an accessory's StatefulSet (`render`): its claims are
+/// `data-<app>-<accessory>-<ordinal>`.
+const ACCESSORY_CLAIM_TEMPLATE: &str = "data";
 
 /// What of an app a namespace holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
     /// Objects the plugin made for the app, as `(kind, name)`.
     pub objects: Vec<(String, String)>,
-    /// Its volume claims: their data cannot be made again from the spec.
+    /// Its volume claims, the app's own and those its accessories' StatefulSets made: their
+    /// data cannot be made again from the spec.
     pub claims: Vec<String>,
-    /// Its app Secret and pull secret, those that exist: neither can be made from the spec.
+    /// Its app Secret, pull secret and accessory password Secrets, those that exist: none can be
+    /// made again from the spec (a new accessory password would not open the kept data).
     pub secrets: Vec<String>,
 }
 
@@ -48,17 +57,49 @@ pub async fn inventory(client: &Client, ns: &str, spec: &AppSpec) -> Result<Inve
                 .push((kind.to_string(), o.metadata.name.unwrap_or_default()));
         }
     }
+    // A StatefulSet labels the claims it makes with its selector, which has no `managed-by`.
+    let app = &spec.name;
+    let claim_params = ListParams::default().labels(&format!(
+        "{}={app},{}={app}",
+        labels::INSTANCE,
+        labels::NAME
+    ));
+    let accessory_claim = format!("{ACCESSORY_CLAIM_TEMPLATE}-{app}-");
     out.claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
-        .list_metadata(&params)
+        .list_metadata(&claim_params)
         .await
         .map_err(api_err("list volume claims"))?
         .items
         .into_iter()
+        .filter(|o| {
+            let label = |key: &str| o.metadata.labels.as_ref().and_then(|l| l.get(key));
+            let name = o.metadata.name.as_deref().unwrap_or_default();
+            label(labels::MANAGED_BY).is_some_and(|m| m == labels::MANAGER)
+                || (label(labels::COMPONENT).is_some_and(|c| c.starts_with("accessory-"))
+                    && name.starts_with(&accessory_claim))
+        })
         .filter_map(|o| o.metadata.name)
         .collect();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    // Each accessory's password Secret is named as its StatefulSet: those of the spec, those
+    // still running from an earlier spec, and those whose claims outlived their StatefulSet.
+    // Read by name: the deployer may not list Secrets.
     let mut names = vec![spec.secret_name()];
     names.extend(spec.registry.as_ref().map(|r| r.pull_secret.clone()));
+    names.extend(spec.accessories.keys().map(|a| spec.accessory_name(a)));
+    names.extend(
+        out.objects
+            .iter()
+            .filter(|(kind, _)| kind == "StatefulSet")
+            .map(|(_, name)| name.clone()),
+    );
+    names.extend(out.claims.iter().filter_map(|claim| {
+        let rest = claim.strip_prefix(&format!("{ACCESSORY_CLAIM_TEMPLATE}-"))?;
+        let (set, ordinal) = rest.rsplit_once('-')?;
+        ordinal.parse::<u32>().is_ok().then(|| set.to_string())
+    }));
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     for name in names {
         if secrets
             .get_opt(&name)
@@ -73,11 +114,10 @@ pub async fn inventory(client: &Client, ns: &str, spec: &AppSpec) -> Result<Inve
 }
 
 /// Deletes `doomed` (`(kind, name)`, kinds of [`Inventory`]) in order, what is gone already
-/// included, then the app's deploy lease.
+/// included.
 pub async fn delete(
     client: &Client,
     ns: &str,
-    app: &str,
     doomed: &[(String, String)],
 ) -> Result<(), KubeError> {
     let delete = DeleteParams {
@@ -101,8 +141,5 @@ pub async fn delete(
             }
         }
     }
-    let _ = Api::<Lease>::namespaced(client.clone(), ns)
-        .delete(&format!("{app}-deploy"), &DeleteParams::default())
-        .await;
     Ok(())
 }

@@ -48,14 +48,15 @@ pub fn parse(text: &str) -> Result<Vec<KamalLine>, SecretsError> {
             line: i + 1,
             reason,
         };
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| bad("expected `KEY=value`".into()))?;
+        // A bad line is named by its number, and by its key only once the key is a valid name:
+        // its text may be a pasted secret (`postgres://user:password@host/db?sslmode=require`,
+        // a base64 token ending in `=`), as in the `.env` parser.
+        let (key, value) = line.split_once('=').ok_or_else(|| {
+            bad("expected `KEY=value` (the line's text is not shown: it may be secret)".into())
+        })?;
         let key = key.trim().trim_start_matches("export ").trim();
         if !is_env_key(key) {
-            return Err(bad(format!(
-                "`{key}` is not a valid environment variable name"
-            )));
+            return Err(bad("the text before `=` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)".into()));
         }
         let value = value.trim();
         let unquoted = value
@@ -261,5 +262,27 @@ mod tests {
     fn bad_line_has_its_number() {
         let e = parse("A=1\nnope\n").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    /// A bad line may be a pasted secret: no 8 characters of it appear in the error.
+    #[test]
+    fn a_bad_line_never_shows_any_of_its_text() {
+        for line in [
+            "postgres://u:Pa55w0rd-Secret@db.internal/app",
+            "postgres://u:Pa55w0rd-Secret@db.internal/app?sslmode=require",
+            "c2Vj+cmV0/LVBhNTV3MHJkLVNlY3JldA==",
+            "export Pa55w0rd-Secret=1",
+            "MY-Pa55w0rd-Secret=x",
+        ] {
+            let err = parse(&format!("A=1\n{line}\n")).unwrap_err().to_string();
+            assert!(err.starts_with("`.kamal/secrets` line 2: "), "{err}");
+            for start in 0..line.len().saturating_sub(8) {
+                let slice = &line[start..start + 8];
+                assert!(
+                    !err.contains(slice),
+                    "`{slice}` of the line shows in: {err}"
+                );
+            }
+        }
     }
 }

@@ -191,6 +191,10 @@ pub(crate) enum Command {
     Alias(Vec<String>),
 }
 
+/// The longest duration a flag takes: a year. Anything longer is a typo, and would overflow
+/// the deadlines computed from it.
+pub(crate) const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(8760 * 3600);
+
 /// Parses `90`, `90s`, `5m` or `1h`.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (number, unit) = text.split_at(
@@ -200,13 +204,20 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration such as `90s` or `10m`"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("`{text}` is not a duration such as `90s` or `10m`")),
     };
-    Ok(std::time::Duration::from_secs(secs))
+    n.checked_mul(scale)
+        .map(std::time::Duration::from_secs)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| too_long(text))
+}
+
+fn too_long(text: &str) -> String {
+    format!("`{text}` is longer than a year: a duration is at most `8760h`")
 }
 
 /// kubectl's `--request-timeout`: a bare integer is seconds, otherwise a Go duration such as
@@ -217,8 +228,22 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<std::time::Duration, Strin
             "invalid argument \"{text}\" for \"--request-timeout\": a duration such as `30s`, `1m30s` or `500ms` (a bare number is seconds)"
         )
     };
+    let capped = |d: std::time::Duration| {
+        if d <= MAX_DURATION {
+            Ok(d)
+        } else {
+            Err(format!(
+                "invalid argument \"{text}\" for \"--request-timeout\": {}",
+                too_long(text)
+            ))
+        }
+    };
     if let Ok(secs) = text.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
+        return capped(std::time::Duration::from_secs(secs));
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
+        // Digits alone, too many for a u64.
+        return capped(std::time::Duration::MAX);
     }
     let mut rest = text;
     let mut total = 0f64;
@@ -246,7 +271,8 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<std::time::Duration, Strin
     if text.is_empty() {
         return Err(bad());
     }
-    Ok(std::time::Duration::from_secs_f64(total))
+    // `try_from_secs_f64` fails on what no Duration holds (infinite, too big) rather than panic.
+    capped(std::time::Duration::try_from_secs_f64(total).unwrap_or(std::time::Duration::MAX))
 }
 
 #[cfg(test)]
@@ -269,6 +295,39 @@ mod tests {
     #[test]
     fn flags_do_not_clash_in_any_subcommand() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Durations past a year are refused as usage errors: never a panic (an `Instant` past the
+    /// end of time, a float too big for a `Duration`) nor a product that wraps to a small value.
+    #[test]
+    fn absurd_durations_are_refused() {
+        let longest = "8760h";
+        assert_eq!(super::parse_duration(longest).unwrap(), super::MAX_DURATION);
+        assert_eq!(
+            super::parse_go_duration(longest).unwrap(),
+            super::MAX_DURATION
+        );
+        for (text, go) in [
+            ("18446744073709551615", false),
+            ("18446744073709551615", true),
+            ("5124095576030432h", false),
+            ("5124095576030432h", true),
+            ("31536001", false),
+            ("8761h", true),
+            ("99999999999999999999h", true),
+            ("99999999999999999999", false),
+            ("1e400h", true),
+        ] {
+            let parsed = if go {
+                super::parse_go_duration(text)
+            } else {
+                super::parse_duration(text)
+            };
+            let err = parsed.expect_err(text);
+            assert!(err.contains(text), "{text}: {err}");
+        }
+        let err = super::parse_duration("18446744073709551615").unwrap_err();
+        assert!(err.contains("at most `8760h`"), "{err}");
     }
 
     #[test]

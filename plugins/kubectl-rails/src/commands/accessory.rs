@@ -13,6 +13,7 @@ use crate::cli::{AccessoryArgs, AccessoryCommand};
 use crate::commands::deploy::ensure_namespace;
 use crate::context::Context;
 use crate::exit;
+use crate::overlay::{Edited, OverlayEdit};
 use crate::settings::Settings;
 
 pub(crate) async fn run(command: &AccessoryCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
@@ -55,13 +56,28 @@ async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         args.size
     );
     let url_key = kind.url_key();
-    let mut text = fs_err::read_to_string(&settings.spec_path)?;
-    text = edit::set_in_map(&text, "accessories", &name, &entry).ok_or_else(|| layout(settings))?;
-    if !spec.secrets.iter().any(|k| k == url_key) {
-        text = edit::add_secret(&text, url_key).ok_or_else(|| layout(settings))?;
-    }
     // The edited spec must be valid before anything is written anywhere.
-    let edited = file::parse(&text, &settings.spec_path)?.spec;
+    let (written, edited) = match OverlayEdit::open(settings)? {
+        Some(mut overlay) => {
+            overlay.set(&["accessories", &name], &entry)?;
+            if !spec.secrets.iter().any(|k| k == url_key) {
+                overlay.secret(url_key, true)?;
+            }
+            let edited = overlay.merged()?;
+            (Edited::Overlay(overlay), edited)
+        }
+        None => {
+            let mut text = fs_err::read_to_string(&settings.spec_path)?;
+            text = edit::set_in_map(&text, "accessories", &name, &entry)
+                .ok_or_else(|| layout(settings))?;
+            if !spec.secrets.iter().any(|k| k == url_key) {
+                text = edit::add_secret(&text, url_key).ok_or_else(|| layout(settings))?;
+            }
+            let edited = file::parse(&text, &settings.spec_path)?.spec;
+            let path = settings.spec_path.clone();
+            (Edited::Base { path, text }, edited)
+        }
+    };
 
     // The edit adds an accessory and a secret key; the namespace stays the spec's as read.
     let target = ctx.target().await?;
@@ -100,11 +116,11 @@ async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
             &crate::commands::secrets::now(),
         )
         .await?;
-    file::write_atomic(&settings.spec_path, &text)?;
+    written.write(printer)?;
     printer.step(&format!(
         "added accessory `{name}` ({image}, {} volume) to `{}`; its password is in Secret `{secret_name}`, and {url_key} in Secret `{}` points at it",
         args.size,
-        settings.spec_path.display(),
+        written.path().display(),
         store.name
     ));
     printer.info("next: `kubectl rails deploy` starts it before the migration");

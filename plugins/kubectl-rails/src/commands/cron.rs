@@ -13,6 +13,7 @@ use kubectl_rails_cron::{self as cron, CronRow, JobEnd};
 use crate::cli::{CronCommand, OutputFormat};
 use crate::context::Context;
 use crate::exit;
+use crate::overlay::{Edited, OverlayEdit};
 use crate::printer::Printer;
 
 pub(crate) async fn run(command: &CronCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
@@ -144,33 +145,55 @@ async fn run_now(ctx: &Context<'_>, name: &str, timeout: Duration) -> anyhow::Re
 async fn suspend(ctx: &Context<'_>, name: &str, on: bool) -> anyhow::Result<()> {
     let (settings, printer, spec) = (ctx.settings, ctx.printer, ctx.spec()?);
     let cj_name = cron_job_name(&spec.name, name);
-    let text = fs_err::read_to_string(&settings.spec_path)?;
-    let edited = if on {
-        edit::set_child(&text, &["cron", name], "suspend", "true")
-    } else {
-        edit::remove(&text, &["cron", name, "suspend"]).or(Some(text.clone()))
-    }
-    .ok_or_else(|| {
-        exit::failure(
-            format!(
-                "cannot edit `cron.{name}` in `{}`",
-                settings.spec_path.display()
-            ),
-            Some("edit the spec by hand".into()),
-        )
-    })?;
-    file::parse(&edited, &settings.spec_path)?;
+    let keys = ["cron", name, "suspend"];
+    let edited = match OverlayEdit::open(settings)? {
+        Some(mut overlay) => {
+            if on {
+                overlay.set(&keys, "true")?;
+            } else {
+                overlay.remove(&keys)?;
+                // The base's `suspend: true` shows through unless the overlay says otherwise.
+                if overlay.merged()?.cron.get(name).is_some_and(|c| c.suspend) {
+                    overlay.set(&keys, "false")?;
+                }
+            }
+            overlay.merged()?;
+            Edited::Overlay(overlay)
+        }
+        None => {
+            let text = fs_err::read_to_string(&settings.spec_path)?;
+            let edited = if on {
+                edit::set_child(&text, &["cron", name], "suspend", "true")
+            } else {
+                edit::remove(&text, &keys).or(Some(text.clone()))
+            }
+            .ok_or_else(|| {
+                exit::failure(
+                    format!(
+                        "cannot edit `cron.{name}` in `{}`",
+                        settings.spec_path.display()
+                    ),
+                    Some("edit the spec by hand".into()),
+                )
+            })?;
+            file::parse(&edited, &settings.spec_path)?;
+            Edited::Base {
+                path: settings.spec_path.clone(),
+                text: edited,
+            }
+        }
+    };
     let target = ctx.target().await?;
     if !cron::suspend(&target.conn.client, &target.namespace, spec, name, on).await? {
         printer.note(&format!(
             "CronJob `{cj_name}` is not deployed yet; the spec says it for the next deploy"
         ));
     }
-    file::write_atomic(&settings.spec_path, &edited)?;
+    edited.write(printer)?;
     printer.step(&format!(
         "`{name}` {} (CronJob `{cj_name}` and `{}`)",
         if on { "suspended" } else { "scheduled again" },
-        settings.spec_path.display()
+        edited.path().display()
     ));
     Ok(())
 }

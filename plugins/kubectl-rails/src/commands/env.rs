@@ -10,6 +10,7 @@ use kubectl_rails_core::validate::is_env_key;
 use crate::cli::{EnvCommand, OutputFormat};
 use crate::context::Context;
 use crate::exit;
+use crate::overlay::OverlayEdit;
 use crate::settings::Settings;
 
 pub(crate) fn run(command: &EnvCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
@@ -55,6 +56,43 @@ pub(crate) fn run(command: &EnvCommand, ctx: &Context<'_>) -> anyhow::Result<()>
                     }
                 }
             }
+            Ok(())
+        }
+        EnvCommand::Set { .. } if let Some(mut overlay) = OverlayEdit::open(settings)? => {
+            for (key, value) in &pairs {
+                if spec.secrets.contains(key) {
+                    overlay.secret(key, false)?;
+                    printer.note(&format!(
+                        "`{key}` moves from the secrets to plain env; its old value stays in Secret `{}` until `kubectl rails secrets unset {key}`",
+                        spec.secret_name()
+                    ));
+                }
+                overlay.set(&["env", key], &serde_json::to_string(value)?)?;
+            }
+            overlay.write(printer)?;
+            let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+            printer.step(&format!(
+                "set {} in `env` of `{}`; the next `kubectl rails deploy` gives the pods the change",
+                keys.join(", "),
+                overlay.path.display()
+            ));
+            Ok(())
+        }
+        EnvCommand::Unset { keys } if let Some(mut overlay) = OverlayEdit::open(settings)? => {
+            for key in keys {
+                if !spec.env.contains_key(key) {
+                    printer.note(&format!("`{key}` is not in `env`"));
+                    continue;
+                }
+                overlay.remove(&["env", key])?;
+                overlay.ensure_gone(&["env", key], !overlay.merged()?.env.contains_key(key))?;
+            }
+            overlay.write(printer)?;
+            printer.step(&format!(
+                "removed {} from `env` of `{}`; the next `kubectl rails deploy` gives the pods the change",
+                keys.join(", "),
+                overlay.path.display()
+            ));
             Ok(())
         }
         EnvCommand::Set { .. } => {

@@ -8,6 +8,7 @@ use kubectl_rails_scale::{self as scaling, ScaleError};
 use crate::cli::{AutoscaleArgs, ScaleArgs};
 use crate::context::Context;
 use crate::exit;
+use crate::overlay::{Edited, OverlayEdit, process_keys};
 use crate::settings::Settings;
 
 /// Usage mistakes are exit 2; the rest keep their own code.
@@ -39,9 +40,24 @@ pub(crate) async fn scale(args: &ScaleArgs, ctx: &Context<'_>) -> anyhow::Result
             scaling::check_single_node(spec, *n)?;
         }
     }
-    let text = read_spec_text(settings)?;
-    let new_text = scaling::spec_with_replicas(&text, &targets)?;
-    file::parse(&new_text, &settings.spec_path)?;
+    let edited = match OverlayEdit::open(settings)? {
+        Some(mut overlay) => {
+            for (process, n) in &targets {
+                overlay.set(&process_keys(process, "replicas"), &n.to_string())?;
+            }
+            overlay.merged()?;
+            Edited::Overlay(overlay)
+        }
+        None => {
+            let text = read_spec_text(settings)?;
+            let new_text = scaling::spec_with_replicas(&text, &targets)?;
+            file::parse(&new_text, &settings.spec_path)?;
+            Edited::Base {
+                path: settings.spec_path.clone(),
+                text: new_text,
+            }
+        }
+    };
     let target = ctx.target().await?;
     let managed = scaling::scale(&target.conn.client, &target.namespace, spec, &targets).await?;
     for (process, n) in &targets {
@@ -52,10 +68,10 @@ pub(crate) async fn scale(args: &ScaleArgs, ctx: &Context<'_>) -> anyhow::Result
             "an autoscaler manages `{process}`: it will move the count back within its bounds (change them with `kubectl rails autoscale {process}`)"
         ));
     }
-    file::write_atomic(&settings.spec_path, &new_text)?;
+    edited.write(printer)?;
     printer.info(&format!(
         "updated `{}`, so the next deploy keeps these counts",
-        settings.spec_path.display()
+        edited.path().display()
     ));
     Ok(())
 }
@@ -85,9 +101,39 @@ pub(crate) async fn autoscale(args: &AutoscaleArgs, ctx: &Context<'_>) -> anyhow
         }
         _ => None,
     };
-    let text = read_spec_text(settings)?;
-    let new_text = scaling::spec_with_autoscale(&text, &args.process, wanted)?;
-    let new_spec = file::parse(&new_text, &settings.spec_path)?.spec;
+    let (edited, new_spec) = match OverlayEdit::open(settings)? {
+        Some(mut overlay) => {
+            let keys = process_keys(&args.process, "autoscale");
+            match wanted {
+                Some(a) => overlay.set(
+                    &keys,
+                    &format!("{{min: {}, max: {}, cpu: {}}}", a.min, a.max, a.cpu),
+                )?,
+                None => {
+                    overlay.remove(&keys)?;
+                    // The base's autoscaler shows through unless the overlay turns it off.
+                    if overlay.merged()?.autoscale_of(&args.process).is_some() {
+                        overlay.set(&keys, "null")?;
+                    }
+                }
+            }
+            let new_spec = overlay.merged()?;
+            (Edited::Overlay(overlay), new_spec)
+        }
+        None => {
+            let text = read_spec_text(settings)?;
+            let new_text = scaling::spec_with_autoscale(&text, &args.process, wanted)?;
+            let new_spec = file::parse(&new_text, &settings.spec_path)?.spec;
+            let path = settings.spec_path.clone();
+            (
+                Edited::Base {
+                    path,
+                    text: new_text,
+                },
+                new_spec,
+            )
+        }
+    };
     let target = ctx.target().await?;
     let changed = scaling::apply_autoscaler(
         &target.conn.client,
@@ -111,7 +157,7 @@ pub(crate) async fn autoscale(args: &AutoscaleArgs, ctx: &Context<'_>) -> anyhow
         )),
         None => printer.info(&format!("`{}` had no autoscaler", args.process)),
     }
-    file::write_atomic(&settings.spec_path, &new_text)?;
-    printer.info(&format!("updated `{}`", settings.spec_path.display()));
+    edited.write(printer)?;
+    printer.info(&format!("updated `{}`", edited.path().display()));
     Ok(())
 }

@@ -11,6 +11,7 @@ use kubectl_rails_secrets::{SecretsError, sources};
 
 use crate::context::Context;
 use crate::exit;
+use crate::overlay::OverlayEdit;
 use crate::settings::Settings;
 
 pub(super) fn check_key(key: &str) -> anyhow::Result<()> {
@@ -95,6 +96,24 @@ pub(super) fn move_out_of_env<'a>(
     let (settings, printer) = (ctx.settings, ctx.printer);
     let moving: Vec<&String> = keys.filter(|k| spec.env.contains_key(*k)).collect();
     if moving.is_empty() {
+        return Ok(());
+    }
+    if let Some(mut overlay) = OverlayEdit::open(settings)? {
+        for key in &moving {
+            overlay.remove(&["env", key])?;
+            overlay.ensure_gone(&["env", key], !overlay.merged()?.env.contains_key(*key))?;
+            overlay.secret(key, true)?;
+        }
+        overlay.write(printer)?;
+        printer.step(&format!(
+            "moved {} from plain `env` to `secrets:` in `{}`",
+            moving
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            overlay.path.display()
+        ));
         return Ok(());
     }
     let mut text = fs_err::read_to_string(&settings.spec_path)?;
