@@ -373,3 +373,119 @@ fn review_apps_come_and_go_each_in_its_own_namespace() {
     let refused = ns.rails(dir, &["review", "up", "production"]).code(2);
     refused.stderr_has("which a destination deploys to");
 }
+
+/// The spec of `rails71_app` with review apps in namespaces `{prefix}-{name}`.
+fn with_reviews(dir: &std::path::Path, prefix: &str) {
+    let spec_path = dir.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let spec = spec.replace(
+        "name: imagestorage\n",
+        &format!("name: imagestorage\nreview:\n  host: \"{{name}}.review.example.dev\"\n  namespace: \"{prefix}-{{name}}\"\n"),
+    );
+    std::fs::write(&spec_path, spec).unwrap();
+}
+
+/// A review app is a namespace the plugin made for this app and base namespace, and nothing
+/// else: another team's namespace that matches the pattern is refused before any write, and
+/// `down`/`prune` leave it; a review app of the same app name made from another base namespace
+/// is not this one's to list, delete or prune.
+#[test]
+fn review_apps_never_take_a_namespace_they_did_not_make() {
+    let ns = TestNs::restricted("reviewown");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    let prefix = format!("o{}", std::process::id());
+    with_reviews(dir, &prefix);
+
+    // Someone else's namespace, privileged, holding a ConfigMap.
+    let other = format!("{prefix}-other");
+    kubectl(&ns.kubeconfig, &["create", "namespace", &other]).success();
+    kubectl(
+        &ns.kubeconfig,
+        &[
+            "label",
+            "namespace",
+            &other,
+            "pod-security.kubernetes.io/enforce=privileged",
+        ],
+    )
+    .success();
+    kubectl(
+        &ns.kubeconfig,
+        &[
+            "-n",
+            &other,
+            "create",
+            "configmap",
+            "keep",
+            "--from-literal=a=b",
+        ],
+    )
+    .success();
+    let refused = ns.rails(dir, &["review", "up", "other", "--ttl", "1s"]);
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    refused.stderr_has(&format!(
+        "namespace `{other}` exists and is not a review app `kubectl rails` made for `imagestorage/{}`; nothing was written",
+        ns.name
+    ));
+    let enforce = kubectl(
+        &ns.kubeconfig,
+        &[
+            "get",
+            "namespace",
+            &other,
+            "-o",
+            "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
+        ],
+    )
+    .success()
+    .stdout;
+    assert_eq!(enforce.trim(), "privileged", "its labels are untouched");
+    assert_ne!(
+        kubectl(
+            &ns.kubeconfig,
+            &["-n", &other, "get", "secret", "imagestorage-secrets"]
+        )
+        .code,
+        0,
+        "no Secret was written into it"
+    );
+    let down = ns.rails(dir, &["review", "down", "other"]);
+    assert_ne!(down.code, 0, "{}", down.stderr);
+    down.stderr_has("is not a review app of");
+
+    // The same app name from another base namespace: its review app is not ours.
+    let ns2 = TestNs::restricted("reviewown2");
+    let app2 = rails71_app(&ns2, "1");
+    with_reviews(app2.path(), &prefix);
+    ns2.rails(app2.path(), &["review", "up", "pr-1", "--ttl", "1s"])
+        .success();
+    let theirs = format!("{prefix}-pr-1");
+    let list = ns.rails(dir, &["review", "list"]).success().stdout;
+    assert!(!list.contains("pr-1"), "{list}");
+    let down = ns.rails(dir, &["review", "down", "pr-1"]);
+    assert_ne!(down.code, 0, "{}", down.stderr);
+    // Our own `up` of that name does not take theirs either.
+    let taken = ns.rails(dir, &["review", "up", "pr-1"]);
+    assert_ne!(taken.code, 0, "{}", taken.stderr);
+
+    std::thread::sleep(Duration::from_secs(2));
+    ns.rails(dir, &["review", "prune"])
+        .success()
+        .stderr_has("pruned 0 expired review apps");
+    for kept in [&other, &theirs] {
+        assert_eq!(
+            kubectl(&ns.kubeconfig, &["get", "namespace", kept]).code,
+            0,
+            "`{kept}` is kept"
+        );
+    }
+    ns2.rails(app2.path(), &["review", "prune"])
+        .success()
+        .stderr_has("pruned 1 expired review app");
+    kubectl(
+        &ns.kubeconfig,
+        &["delete", "namespace", &other, "--wait=false"],
+    )
+    .success();
+}

@@ -220,6 +220,34 @@ fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
     deployer(&["exec", "--", "bin/rails", "db:migrate"]).success();
     deployer(&["scale", "2"]).success();
     deployer(&["logs", "--tail", "1"]).success();
+    // Only the app's own Secrets: another app's in the same namespace is out of reach.
+    ns.create_secret("other-app-secrets", &[("TOKEN", "other-app-token-7c1d")]);
+    let can = kubectl(
+        &config,
+        &[
+            "auth",
+            "can-i",
+            "get",
+            "secret/other-app-secrets",
+            "-n",
+            &ns.name,
+        ],
+    );
+    assert_eq!(can.stdout.trim(), "no", "{}", can.stderr);
+    let can = kubectl(
+        &config,
+        &[
+            "auth",
+            "can-i",
+            "get",
+            "secret/imagestorage-secrets",
+            "-n",
+            &ns.name,
+        ],
+    );
+    assert_eq!(can.stdout.trim(), "yes", "{}", can.stderr);
+    // And doctor, asking by name, finds every permission granted.
+    deployer(&["doctor"]).stdout_has("✓ RBAC");
 
     // Every rule a deploy cannot do without: take it away, and the deploy names it.
     let rules = list["items"][1]["rules"].as_array().unwrap().clone();
@@ -235,9 +263,13 @@ fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
         ("secrets", ""),
     ];
     for (n, (resource, group)) in needed.iter().enumerate() {
+        // The Secrets a deploy reads and changes are the named ones.
         let index = rules
             .iter()
-            .position(|r| r["resources"][0] == *resource)
+            .position(|r| {
+                r["resources"][0] == *resource
+                    && (*resource != "secrets" || r["resourceNames"].is_array())
+            })
             .unwrap();
         patch_role(
             &ns,
@@ -261,6 +293,18 @@ fn least_privilege_role_deploys_and_each_missing_rule_is_named() {
         );
         run.stderr_has("lacks this permission");
     }
+    // Removing the app, its Secrets too, needs nothing more.
+    deployer(&["destroy", "--yes", "--include-secrets"]).success();
+    assert_ne!(
+        ns.kubectl(&["get", "secret", "imagestorage-secrets"]).code,
+        0,
+        "the app's Secret is gone"
+    );
+    assert_eq!(
+        ns.kubectl(&["get", "secret", "other-app-secrets"]).code,
+        0,
+        "another app's Secret stays"
+    );
 }
 
 #[test]

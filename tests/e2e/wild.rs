@@ -182,7 +182,11 @@ fn cases() -> Vec<Case> {
                 // Active Storage's Disk service (through an ENV default) keeps files on a volume.
                 ("spec", "/volume/mount_path", json!("/app/storage")),
                 ("spec", "/web/replicas", json!(1)),
-                ("spec", "/workers/good-job/command", json!(["bundle", "exec", "good_job", "start"])),
+                (
+                    "spec",
+                    "/workers/good-job/command",
+                    json!(["bundle", "exec", "good_job", "start"]),
+                ),
                 ("spec", "/web/health_path", json!("/internal/ping")),
                 ("spec", "/gid", json!(1000)),
             ],
@@ -190,14 +194,37 @@ fn cases() -> Vec<Case> {
         Case {
             fixture: "wild/no-dockerfile-delayed-job",
             // No Dockerfile: nothing says who the image runs as.
-            first_error_flags: &[("--image", "registry.example.com/shop:1"), ("--uid", "1000")],
+            first_error_flags: &[
+                ("--image", "registry.example.com/shop:1"),
+                ("--uid", "1000"),
+            ],
             facts: vec![
                 ("spec", "/web/port", json!(3000)),
-                ("spec", "/web/command", json!(["sh", "-c", "bundle exec puma -p ${PORT:-3000} -C config/puma.rb"])),
-                ("spec", "/migrate/command", json!(["sh", "-c", "bin/rails db:migrate && bin/rails db:seed"])),
-                ("spec", "/workers/delayed-job/command", json!(["bundle", "exec", "rake", "jobs:work"])),
+                (
+                    "spec",
+                    "/web/command",
+                    json!([
+                        "sh",
+                        "-c",
+                        "bundle exec puma -p ${PORT:-3000} -C config/puma.rb"
+                    ]),
+                ),
+                (
+                    "spec",
+                    "/migrate/command",
+                    json!(["sh", "-c", "bin/rails db:migrate && bin/rails db:seed"]),
+                ),
+                (
+                    "spec",
+                    "/workers/delayed-job/command",
+                    json!(["bundle", "exec", "rake", "jobs:work"]),
+                ),
                 // Per-environment credentials with their key: the key is required.
-                ("spec", "/secrets", json!(["DATABASE_URL", "RAILS_MASTER_KEY"])),
+                (
+                    "spec",
+                    "/secrets",
+                    json!(["DATABASE_URL", "RAILS_MASTER_KEY"]),
+                ),
                 ("spec", "/web/health_path", json!("/")),
             ],
         },

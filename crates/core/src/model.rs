@@ -769,6 +769,14 @@ impl AppSpec {
         env
     }
 
+    /// The Secrets the app owns: its own, its pull secret, its accessories' passwords.
+    pub fn own_secret_names(&self) -> Vec<String> {
+        let mut names = vec![self.secret_name()];
+        names.extend(self.registry.as_ref().map(|r| r.pull_secret.clone()));
+        names.extend(self.accessories.keys().map(|a| self.accessory_name(a)));
+        names
+    }
+
     /// The Secret that holds an accessory's password: `shop-postgres`.
     pub fn accessory_name(&self, accessory: &str) -> String {
         format!("{}-{accessory}", self.name)

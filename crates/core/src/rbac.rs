@@ -16,6 +16,8 @@ pub struct Permission {
     pub verbs: &'static [&'static str],
     /// Which command needs it.
     pub used_by: &'static str,
+    /// Only on the app's own objects of that kind (`resourceNames`): the Secrets.
+    pub named: bool,
 }
 
 impl Permission {
@@ -39,90 +41,114 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "deployments",
         verbs: RW,
         used_by: "deploy",
+        named: false,
     },
     Permission {
         group: "apps",
         resource: "deployments/scale",
         verbs: &["patch"],
         used_by: "scale",
+        named: false,
     },
     Permission {
         group: "",
         resource: "services",
         verbs: RW,
         used_by: "deploy",
+        named: false,
     },
     Permission {
         group: "",
         resource: "configmaps",
         verbs: RW,
         used_by: "deploy",
+        named: false,
     },
     Permission {
         group: "",
         resource: "persistentvolumeclaims",
         verbs: RW,
         used_by: "deploy",
+        named: false,
     },
     Permission {
         group: "batch",
         resource: "jobs",
         verbs: RW,
         used_by: "deploy",
+        named: false,
     },
     Permission {
         group: "batch",
         resource: "cronjobs",
         verbs: RW,
         used_by: "deploy, cron",
+        named: false,
     },
     Permission {
         group: "apps",
         resource: "statefulsets",
         verbs: RW,
         used_by: "deploy (accessories)",
+        named: false,
     },
     Permission {
         group: "networking.k8s.io",
         resource: "ingresses",
         verbs: RW,
         used_by: "deploy",
+        named: false,
     },
     Permission {
         group: "policy",
         resource: "poddisruptionbudgets",
         verbs: RW,
         used_by: "deploy",
+        named: false,
     },
     Permission {
         group: "autoscaling",
         resource: "horizontalpodautoscalers",
         verbs: RW,
         used_by: "deploy, autoscale",
+        named: false,
     },
     Permission {
         group: "coordination.k8s.io",
         resource: "leases",
         verbs: &["get", "create", "update", "delete"],
         used_by: "deploy",
+        named: false,
+    },
+    // A Role cannot name what does not exist yet, so `create` is for any Secret; reading and
+    // changing one only for the app's own: its Secret, its pull secret, its accessories'.
+    Permission {
+        group: "",
+        resource: "secrets",
+        verbs: &["create"],
+        used_by: "deploy, secrets, accessory",
+        named: false,
     },
     Permission {
         group: "",
         resource: "secrets",
-        verbs: &["get", "create", "patch", "update"],
-        used_by: "deploy, secrets",
+        verbs: &["get", "patch", "update", "delete"],
+        used_by: "deploy, secrets, destroy --include-secrets",
+        named: true,
     },
     Permission {
         group: "",
         resource: "pods",
         verbs: &["get", "list", "watch", "create", "delete"],
         used_by: "deploy, run",
+        named: false,
     },
     Permission {
         group: "",
         resource: "pods/log",
         verbs: &["get"],
         used_by: "deploy, logs",
+        named: false,
     },
     // Exec over WebSockets opens with a GET; over SPDY with a POST.
     Permission {
@@ -130,12 +156,14 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "pods/exec",
         verbs: &["get", "create"],
         used_by: "exec, console, run",
+        named: false,
     },
     Permission {
         group: "",
         resource: "events",
         verbs: READ,
         used_by: "deploy, status",
+        named: false,
     },
 ];
 
@@ -152,10 +180,12 @@ fn labels(app: &str) -> BTreeMap<String, String> {
 }
 
 /// A ServiceAccount, a Role with [`PERMISSIONS`] (minus `without`, for tests of denial), and the
-/// RoleBinding between them, for a CI deployer of `app` in `namespace`.
+/// RoleBinding between them, for a CI deployer of `app` in `namespace`; the named permissions
+/// reach only `secret_names` (the app's own Secrets, [`crate::AppSpec::own_secret_names`]).
 pub fn deployer(
     app: &str,
     namespace: &str,
+    secret_names: &[String],
     without: &[(&str, &str)],
 ) -> (ServiceAccount, Role, RoleBinding) {
     let name = format!("{app}-deployer");
@@ -181,6 +211,7 @@ pub fn deployer(
             (!verbs.is_empty()).then(|| PolicyRule {
                 api_groups: Some(vec![p.group.to_string()]),
                 resources: Some(vec![p.resource.to_string()]),
+                resource_names: p.named.then(|| secret_names.to_vec()),
                 verbs,
                 ..PolicyRule::default()
             })
@@ -217,7 +248,7 @@ mod tests {
 
     #[test]
     fn without_removes_one_verb() {
-        let (_, role, _) = deployer("shop", "shop", &[("create", "deployments.apps")]);
+        let (_, role, _) = deployer("shop", "shop", &[], &[("create", "deployments.apps")]);
         let rules = role.rules.unwrap();
         let deployments = rules
             .iter()
@@ -226,6 +257,23 @@ mod tests {
         assert!(!deployments.verbs.contains(&"create".to_string()));
         assert!(deployments.verbs.contains(&"patch".to_string()));
         assert_eq!(rules.len(), PERMISSIONS.len());
+    }
+
+    #[test]
+    fn secrets_are_read_and_changed_only_by_name() {
+        let names = vec!["shop-secrets".to_string(), "shop-registry".to_string()];
+        let (_, role, _) = deployer("shop", "shop", &names, &[]);
+        let secrets: Vec<_> = role
+            .rules
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.resources.as_deref() == Some(&["secrets".to_string()][..]))
+            .collect();
+        assert_eq!(secrets.len(), 2);
+        assert_eq!(secrets[0].verbs, ["create"]);
+        assert_eq!(secrets[0].resource_names, None);
+        assert_eq!(secrets[1].verbs, ["get", "patch", "update", "delete"]);
+        assert_eq!(secrets[1].resource_names.as_deref(), Some(&names[..]));
     }
 
     #[test]

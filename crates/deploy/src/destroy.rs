@@ -83,9 +83,7 @@ pub async fn inventory(client: &Client, ns: &str, spec: &AppSpec) -> Result<Inve
     // Each accessory's password Secret is named as its StatefulSet: those of the spec, those
     // still running from an earlier spec, and those whose claims outlived their StatefulSet.
     // Read by name: the deployer may not list Secrets.
-    let mut names = vec![spec.secret_name()];
-    names.extend(spec.registry.as_ref().map(|r| r.pull_secret.clone()));
-    names.extend(spec.accessories.keys().map(|a| spec.accessory_name(a)));
+    let mut names = spec.own_secret_names();
     names.extend(
         out.objects
             .iter()

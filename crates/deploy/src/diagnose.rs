@@ -69,6 +69,14 @@ impl PodProblem {
             {
                 Some(crate::patience::PULL_RETRIES)
             }
+            // A kubelet asked for the first pod of a new namespace may pull before it has read
+            // the pull secret (its Secret cache fills a moment later), and get a 401 once: one
+            // retry of its back-off decides.
+            "ErrImagePull" | "ImagePullBackOff"
+                if PullFailure::of(&self.message) == PullFailure::Refused =>
+            {
+                Some(crate::patience::PULL_AUTH_RETRY)
+            }
             _ => None,
         }
     }
@@ -235,7 +243,7 @@ mod tests {
             (
                 "failed to pull and unpack image \"r/blog:1\": failed to resolve reference: pulling from host r failed with status code [manifests 1]: 401 Unauthorized",
                 PullFailure::Refused,
-                None,
+                Some(crate::patience::PULL_AUTH_RETRY),
                 "kubectl rails secrets registry",
             ),
             (

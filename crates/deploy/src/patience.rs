@@ -21,6 +21,10 @@ pub fn grace_for(message: &str) -> Duration {
 /// (its back-off starts at 10 s and doubles) before the deploy gives up on it.
 pub const PULL_RETRIES: Duration = Duration::from_secs(30);
 
+/// How long a pull the registry refused (401, 403) may be retried once by the kubelet (its
+/// back-off starts at 10 s) before the deploy says the credentials are wrong.
+pub const PULL_AUTH_RETRY: Duration = Duration::from_secs(15);
+
 /// Waiting pods by name, each with the time its grace ends and what to report then.
 pub(crate) struct Unscheduled<T> {
     waiting: BTreeMap<String, (Instant, T)>,

@@ -184,7 +184,7 @@ pub async fn dns(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> {
 }
 
 /// Every permission deploy, exec and scale use (`kubectl rails rbac`) is granted in `ns`.
-pub async fn rbac(client: &Client, ns: &str) -> Finding {
+pub async fn rbac(client: &Client, ns: &str, secret_names: &[String]) -> Finding {
     const CHECK: &str = "RBAC";
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     let mut missing = Vec::new();
@@ -193,30 +193,42 @@ pub async fn rbac(client: &Client, ns: &str) -> Finding {
             Some((r, s)) => (r, Some(s.to_string())),
             None => (p.resource, None),
         };
+        // A named permission is asked of each of the app's own objects.
+        let names: Vec<Option<String>> = if p.named {
+            secret_names.iter().cloned().map(Some).collect()
+        } else {
+            vec![None]
+        };
         for verb in p.verbs {
-            let review = SelfSubjectAccessReview {
-                spec: SelfSubjectAccessReviewSpec {
-                    resource_attributes: Some(ResourceAttributes {
-                        namespace: Some(ns.to_string()),
-                        verb: Some(verb.to_string()),
-                        group: Some(p.group.to_string()),
-                        resource: Some(resource.to_string()),
-                        subresource: subresource.clone(),
-                        ..ResourceAttributes::default()
+            for name in &names {
+                let review = SelfSubjectAccessReview {
+                    spec: SelfSubjectAccessReviewSpec {
+                        resource_attributes: Some(ResourceAttributes {
+                            namespace: Some(ns.to_string()),
+                            verb: Some(verb.to_string()),
+                            group: Some(p.group.to_string()),
+                            resource: Some(resource.to_string()),
+                            subresource: subresource.clone(),
+                            name: name.clone(),
+                            ..ResourceAttributes::default()
+                        }),
+                        ..SelfSubjectAccessReviewSpec::default()
+                    },
+                    ..SelfSubjectAccessReview::default()
+                };
+                match api.create(&PostParams::default(), &review).await {
+                    Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
+                    Ok(_) => missing.push(match name {
+                        Some(n) => format!("{verb} {}/{n}", p.resource_name()),
+                        None => format!("{verb} {}", p.resource_name()),
                     }),
-                    ..SelfSubjectAccessReviewSpec::default()
-                },
-                ..SelfSubjectAccessReview::default()
-            };
-            match api.create(&PostParams::default(), &review).await {
-                Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
-                Ok(_) => missing.push(format!("{verb} {}", p.resource_name())),
-                Err(e) => {
-                    return Finding::fail(
-                        CHECK,
-                        format!("cannot ask the server: {e}"),
-                        "check the cluster",
-                    );
+                    Err(e) => {
+                        return Finding::fail(
+                            CHECK,
+                            format!("cannot ask the server: {e}"),
+                            "check the cluster",
+                        );
+                    }
                 }
             }
         }

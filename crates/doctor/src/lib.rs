@@ -117,6 +117,6 @@ pub async fn check_all(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding
     findings.extend(app_secret_check(client, ns, spec).await);
     findings.extend(storage(client, ns, spec).await);
     findings.extend(dns(client, ns, spec).await);
-    findings.push(rbac(client, ns).await);
+    findings.push(rbac(client, ns, &spec.own_secret_names()).await);
     findings
 }

@@ -29,6 +29,25 @@ pub const REVIEW_NAME: &str = "kubectl-rails.dev/review";
 pub const EXPIRES_AT: &str = "kubectl-rails.dev/expires-at";
 /// The annotation holding its URL.
 pub const URL: &str = "kubectl-rails.dev/url";
+/// The annotation, set only when the plugin creates the namespace, naming the app and the base
+/// namespace it was made from (`shop/shop-staging`): the review app's identity. A namespace
+/// without it, or with another app's, is never written to or deleted.
+pub const OWNER: &str = "kubectl-rails.dev/review-owner";
+/// The annotation set once the review app's first deploy (its `db:prepare` and seed) succeeded.
+pub const PREPARED: &str = "kubectl-rails.dev/review-prepared";
+
+/// A review app's identity: its app and the namespace of the app it copies.
+pub fn owner(app: &str, base_namespace: &str) -> String {
+    format!("{app}/{base_namespace}")
+}
+
+fn annotation<'a>(ns: &'a Namespace, key: &str) -> Option<&'a str> {
+    ns.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
 
 /// How long `down` waits for the namespace to be gone.
 const DELETE_WAIT: Duration = Duration::from_secs(180);
@@ -45,6 +64,10 @@ pub enum ReviewError {
     NotFound { namespace: String },
     #[error("namespace `{namespace}` is not a review app of `{app}`; nothing was deleted")]
     NotOurs { namespace: String, app: String },
+    #[error(
+        "namespace `{namespace}` exists and is not a review app `kubectl rails` made for `{owner}`; nothing was written"
+    )]
+    Taken { namespace: String, owner: String },
     #[error("namespace `{namespace}` is still being deleted after {} s", DELETE_WAIT.as_secs())]
     StillDeleting { namespace: String },
 }
@@ -59,6 +82,9 @@ impl ReviewError {
             }
             Self::NotFound { .. } => Some("`kubectl rails review list` shows them".into()),
             Self::NotOurs { .. } => None,
+            Self::Taken { .. } => Some(
+                "pick another review app name (or `review.namespace` pattern): a review app only ever uses a namespace it created".into(),
+            ),
             Self::StillDeleting { namespace } => Some(format!(
                 "`kubectl get namespace {namespace} -o yaml` shows what holds it"
             )),
@@ -118,52 +144,101 @@ pub fn expiry(now: Timestamp, ttl: Duration) -> Option<String> {
     Some(at.round(Unit::Second).unwrap_or(at).to_string())
 }
 
-/// Creates the review app's namespace (enforcing `restricted`), or updates its labels and
-/// annotations; whether it was created now (the review app's first deploy).
+/// What `ensure_namespace` found: whether the namespace is new, and whether the review app's
+/// first deploy already succeeded in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewNamespace {
+    pub created: bool,
+    pub prepared: bool,
+}
+
+/// Creates the review app's namespace (enforcing `restricted`, marked with its owner), or
+/// updates the URL and expiry of one it created before. Any other namespace of that name is
+/// refused before a single write: review apps never adopt a namespace.
 pub async fn ensure_namespace(
     client: &Client,
     app: &str,
+    base_namespace: &str,
     name: &str,
     namespace: &str,
     url: &str,
     expires_at: Option<&str>,
-) -> Result<bool, ReviewError> {
+) -> Result<ReviewNamespace, ReviewError> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let first = api
+    let existing = api
         .get_opt(namespace)
         .await
-        .map_err(api_err(format!("read namespace `{namespace}`")))?
-        .is_none();
+        .map_err(api_err(format!("read namespace `{namespace}`")))?;
+    let owner = owner(app, base_namespace);
+    if let Some(ns) = &existing
+        && annotation(ns, OWNER) != Some(owner.as_str())
+    {
+        return Err(ReviewError::Taken {
+            namespace: namespace.to_string(),
+            owner,
+        });
+    }
     let mut annotations = BTreeMap::from([(URL.to_string(), url.to_string())]);
     if let Some(e) = expires_at {
         annotations.insert(EXPIRES_AT.into(), e.to_string());
     }
-    let object = Namespace {
-        metadata: ObjectMeta {
-            name: Some(namespace.to_string()),
-            labels: Some(BTreeMap::from([
-                (
-                    "pod-security.kubernetes.io/enforce".to_string(),
-                    "restricted".to_string(),
-                ),
-                (REVIEW_OF.to_string(), app.to_string()),
-                (REVIEW_NAME.to_string(), name.to_string()),
-            ])),
-            annotations: Some(annotations),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    if first {
-        api.create(&PostParams::default(), &object)
-            .await
-            .map_err(api_err(format!("create namespace `{namespace}`")))?;
-    } else {
-        api.patch(namespace, &PatchParams::default(), &Patch::Merge(&object))
-            .await
-            .map_err(api_err(format!("update namespace `{namespace}`")))?;
+    match &existing {
+        None => {
+            annotations.insert(OWNER.into(), owner);
+            let object = Namespace {
+                metadata: ObjectMeta {
+                    name: Some(namespace.to_string()),
+                    labels: Some(BTreeMap::from([
+                        (
+                            "pod-security.kubernetes.io/enforce".to_string(),
+                            "restricted".to_string(),
+                        ),
+                        (REVIEW_OF.to_string(), app.to_string()),
+                        (REVIEW_NAME.to_string(), name.to_string()),
+                    ])),
+                    annotations: Some(annotations),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            };
+            api.create(&PostParams::default(), &object)
+                .await
+                .map_err(api_err(format!("create namespace `{namespace}`")))?;
+            Ok(ReviewNamespace {
+                created: true,
+                prepared: false,
+            })
+        }
+        Some(ns) => {
+            // Ours: only its URL and expiry change; a second `up` without `--ttl` clears it.
+            let expiry = match expires_at {
+                Some(e) => serde_json::Value::String(e.to_string()),
+                None => serde_json::Value::Null,
+            };
+            let patch = serde_json::json!({"metadata": {
+                "annotations": {URL: url, EXPIRES_AT: expiry},
+                "resourceVersion": ns.metadata.resource_version,
+            }});
+            api.patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(api_err(format!("update namespace `{namespace}`")))?;
+            Ok(ReviewNamespace {
+                created: false,
+                prepared: annotation(ns, PREPARED) == Some("true"),
+            })
+        }
     }
-    Ok(first)
+}
+
+/// Marks the review app's first deploy (its `db:prepare` and seed) as done, so that a later
+/// `up` migrates instead; until then every `up` prepares, a failed first one included.
+pub async fn mark_prepared(client: &Client, namespace: &str) -> Result<(), ReviewError> {
+    let patch = serde_json::json!({"metadata": {"annotations": {PREPARED: "true"}}});
+    Api::<Namespace>::all(client.clone())
+        .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!("update namespace `{namespace}`")))?;
+    Ok(())
 }
 
 /// The base Secret's values of the spec's secret keys, and the review app's values: the same
@@ -230,8 +305,15 @@ pub async fn copy_secret(
 }
 
 /// Starts deleting a review app's namespace (everything in it, Secrets and volumes too) after
-/// checking that it is one of `app`'s review apps.
-pub async fn delete(client: &Client, app: &str, namespace: &str) -> Result<(), ReviewError> {
+/// checking that it is the one `ensure_namespace` made for this app and base namespace; the
+/// delete is conditional on the namespace read (its uid and resourceVersion), so nothing that
+/// changed in between is deleted.
+pub async fn delete(
+    client: &Client,
+    app: &str,
+    base_namespace: &str,
+    namespace: &str,
+) -> Result<(), ReviewError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let found = api
         .get_opt(namespace)
@@ -240,18 +322,18 @@ pub async fn delete(client: &Client, app: &str, namespace: &str) -> Result<(), R
         .ok_or_else(|| ReviewError::NotFound {
             namespace: namespace.to_string(),
         })?;
-    let of = found
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(REVIEW_OF));
-    if of.map(String::as_str) != Some(app) {
+    if annotation(&found, OWNER) != Some(owner(app, base_namespace).as_str()) {
         return Err(ReviewError::NotOurs {
             namespace: namespace.to_string(),
-            app: app.to_string(),
+            app: owner(app, base_namespace),
         });
     }
-    api.delete(namespace, &DeleteParams::foreground())
+    let mut params = DeleteParams::foreground();
+    params.preconditions = Some(kube::api::Preconditions {
+        uid: found.metadata.uid.clone(),
+        resource_version: found.metadata.resource_version.clone(),
+    });
+    api.delete(namespace, &params)
         .await
         .map_err(api_err(format!("delete namespace `{namespace}`")))?;
     Ok(())
@@ -318,13 +400,19 @@ pub fn age(seconds: i64) -> String {
 pub async fn list(
     client: &Client,
     spec: &AppSpec,
+    base_namespace: &str,
     now: Timestamp,
 ) -> Result<Vec<ReviewApp>, ReviewError> {
+    // The label narrows the list; the owner annotation decides: another team's app of the same
+    // name (another base namespace) is not ours.
+    let owner = owner(&spec.name, base_namespace);
     let namespaces = Api::<Namespace>::all(client.clone())
         .list(&ListParams::default().labels(&format!("{REVIEW_OF}={}", spec.name)))
         .await
         .map_err(api_err("list the review apps' namespaces"))?
-        .items;
+        .items
+        .into_iter()
+        .filter(|ns| annotation(ns, OWNER) == Some(owner.as_str()));
     let mut apps = Vec::new();
     for ns in namespaces {
         let namespace = ns.metadata.name.clone().unwrap_or_default();

@@ -15,7 +15,7 @@ pub(crate) fn run(ctx: &Context<'_>) -> anyhow::Result<()> {
         .unwrap_or(OutputFormat::Yaml);
     let spec = ctx.spec()?;
     let ns = ctx.namespace()?;
-    let (sa, role, binding) = rbac::deployer(&spec.name, &ns, &[]);
+    let (sa, role, binding) = rbac::deployer(&spec.name, &ns, &spec.own_secret_names(), &[]);
     let items = vec![
         serde_json::to_value(&sa)?,
         serde_json::to_value(&role)?,

@@ -143,16 +143,19 @@ async fn up(
         None => None,
     };
 
-    let first = review_apps::ensure_namespace(
+    let found = review_apps::ensure_namespace(
         &client,
         &spec.name,
+        &base.namespace,
         name,
         &review_ns,
         &url,
         expires.as_deref(),
     )
     .await?;
-    if first {
+    // Until a first deploy succeeded, every `up` prepares and seeds (a failed first one too).
+    let first = !found.prepared;
+    if found.created {
         printer.step(&format!(
             "created namespace `{review_ns}` for review app `{name}`"
         ));
@@ -220,6 +223,9 @@ async fn up(
         printer.step(&format!("seeding: `{}`", seed.join(" ")));
         deploy::execute(&target, request(seeding, MigrateMode::Only), printer).await?;
     }
+    if first {
+        review_apps::mark_prepared(&client, &review_ns).await?;
+    }
     let info = serde_json::json!({
         "name": name,
         "namespace": review_ns,
@@ -240,7 +246,7 @@ async fn up(
 /// until it is gone.
 async fn down(target: &Target, spec: &AppSpec, ns: &str, printer: &Printer) -> anyhow::Result<()> {
     let client = &target.conn.client;
-    review_apps::delete(client, &spec.name, ns).await?;
+    review_apps::delete(client, &spec.name, &target.namespace, ns).await?;
     printer.step(&format!("deleting namespace `{ns}` and everything in it"));
     review_apps::wait_gone(client, ns).await?;
     printer.step(&format!("review app in `{ns}` is gone"));
@@ -254,7 +260,13 @@ async fn list(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let target = settings.target(Some(spec)).await?;
-    let apps = review_apps::list(&target.conn.client, spec, Timestamp::now()).await?;
+    let apps = review_apps::list(
+        &target.conn.client,
+        spec,
+        &target.namespace,
+        Timestamp::now(),
+    )
+    .await?;
     match format {
         Some(OutputFormat::Json) => printer.out(&serde_json::to_string_pretty(&apps)?)?,
         Some(OutputFormat::Yaml) => printer.out(&serde_saphyr::to_string(&apps)?)?,
@@ -291,15 +303,28 @@ async fn prune(spec: &AppSpec, settings: &Settings, printer: &Printer) -> anyhow
     let target = settings.target(Some(spec)).await?;
     let now = Timestamp::now();
     let mut removed = 0;
-    for app in review_apps::list(&target.conn.client, spec, now).await? {
+    let mut failed = Vec::new();
+    for app in review_apps::list(&target.conn.client, spec, &target.namespace, now).await? {
         if app.expired(now) {
-            down(&target, spec, &app.namespace, printer).await?;
-            removed += 1;
+            // One namespace stuck terminating does not keep the others.
+            match down(&target, spec, &app.namespace, printer).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    printer.warn(&format!("{e:#}"));
+                    failed.push(app.namespace.clone());
+                }
+            }
         }
     }
     printer.step(&format!(
         "pruned {removed} expired review app{}",
         if removed == 1 { "" } else { "s" }
     ));
+    if !failed.is_empty() {
+        return Err(exit::failure(
+            format!("could not remove {}", failed.join(", ")),
+            Some("run `kubectl rails review prune` again".into()),
+        ));
+    }
     Ok(())
 }
