@@ -104,15 +104,20 @@ pub fn evaluate(text: &str, env: &BTreeMap<String, String>) -> Result<Evaluated,
     Ok(out)
 }
 
-/// A Ruby literal: a quoted string, a number, `nil`, `true` or `false`.
-fn literal(text: &str) -> Option<String> {
+/// `text` without a trailing conversion (`.to_i`, `.to_s`, `.to_sym`), which changes nothing a
+/// YAML reader sees.
+fn without_conversion(text: &str) -> &str {
     let t = text.trim();
-    let t = t
-        .strip_suffix(".to_i")
+    t.strip_suffix(".to_i")
         .or_else(|| t.strip_suffix(".to_s"))
         .or_else(|| t.strip_suffix(".to_sym"))
         .unwrap_or(t)
-        .trim();
+        .trim()
+}
+
+/// A Ruby literal: a quoted string, a number, `nil`, `true` or `false`.
+fn literal(text: &str) -> Option<String> {
+    let t = without_conversion(text);
     if let Some(q) = t.chars().next().filter(|c| *c == '"' || *c == '\'')
         && t.len() >= 2
         && t.ends_with(q)
@@ -186,12 +191,7 @@ fn expression(
             let d = d.trim().strip_suffix(')').ok_or_else(unsupported)?;
             Some(literal(d).ok_or_else(unsupported)?)
         } else {
-            let t = tail.strip_prefix(')').ok_or_else(unsupported)?.trim();
-            let t = t
-                .strip_suffix(".to_i")
-                .or_else(|| t.strip_suffix(".to_s"))
-                .unwrap_or(t)
-                .trim();
+            let t = without_conversion(tail.strip_prefix(')').ok_or_else(unsupported)?);
             if t.is_empty() {
                 None
             } else {
@@ -204,12 +204,7 @@ fn expression(
         }
     } else {
         let t = tail.strip_prefix(']').ok_or_else(unsupported)?.trim();
-        let t = t.strip_prefix(".presence").unwrap_or(t).trim();
-        let t = t
-            .strip_suffix(".to_i")
-            .or_else(|| t.strip_suffix(".to_s"))
-            .unwrap_or(t)
-            .trim();
+        let t = without_conversion(t.strip_prefix(".presence").unwrap_or(t));
         if t.is_empty() {
             None
         } else {
