@@ -122,7 +122,11 @@ fn cases() -> Vec<Case> {
         },
         Case {
             fixture: "wild/start-scripts-mongoid",
-            first_error_flags: &[("--image", "registry.example.com/gateway:1")],
+            // Its archive folder is a volume, which needs the group no line of the Dockerfile gives.
+            first_error_flags: &[
+                ("--image", "registry.example.com/gateway:1"),
+                ("--gid", "1000"),
+            ],
             facts: vec![
                 // The web script serves; the other start scripts are processes as the app runs them.
                 ("spec", "/web/command", Value::Null),
@@ -153,6 +157,13 @@ fn cases() -> Vec<Case> {
                     "/migrate/command",
                     json!(["bin/rails", "db:mongoid:create_indexes"]),
                 ),
+                // A documented data folder (`ARCHIVE_DIR`'s default) is the volume; scratch is not.
+                (
+                    "spec",
+                    "/volume/mount_path",
+                    json!("/srv/gateway/storage/archive"),
+                ),
+                ("spec", "/web/replicas", json!(1)),
             ],
         },
         Case {

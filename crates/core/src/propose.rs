@@ -790,6 +790,25 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
             })
             .unwrap_or_else(|| in_workdir("storage"))
     });
+    // Folders the app writes data to, by a documented env default (`UPLOADS_DIR`,
+    // `DATA_PATH`), not scratch space.
+    let data_dirs: Vec<(&crate::detect::env_reads::EnvRead, String)> = d
+        .env_reads
+        .iter()
+        .filter(|r| {
+            ["_DIR", "_PATH", "_ROOT", "_FOLDER"]
+                .iter()
+                .any(|suffix| r.key.ends_with(suffix))
+                && !env.contains_key(&r.key)
+        })
+        .filter_map(|r| {
+            let path = r.default.as_deref()?.trim_end_matches('/');
+            let scratch = ["tmp", "log", "cache", "pids", "sockets"]
+                .iter()
+                .any(|s| path.split('/').any(|part| part == *s));
+            (path.contains('/') && !scratch && !path.contains("..")).then(|| (r, path.to_string()))
+        })
+        .collect();
     let (volume_path, volume_why) = if let Some(path) = kamal.volumes.iter().find_map(|v| {
         v.split_once(':')
             .map(|(_, path)| path.split(':').next().unwrap_or(path).to_string())
@@ -804,9 +823,27 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         )
     } else if let Some(v) = d.dockerfile.as_ref().and_then(|f| f.volumes.first()) {
         (Some(v.clone()), "the image's VOLUME".to_string())
+    } else if let Some((r, path)) = data_dirs.first() {
+        (
+            Some(in_workdir(path)),
+            format!("{}'s default at {}", r.key, r.at),
+        )
     } else {
         (None, String::new())
     };
+    // Data folders beyond the volume: said, since what a pod writes there is lost on restart.
+    for (r, path) in &data_dirs {
+        let path = in_workdir(path);
+        if volume_path
+            .as_ref()
+            .is_some_and(|v| !path.starts_with(v.as_str()))
+        {
+            notes.push(format!(
+                "the app also writes to `{path}` ({}'s default at {}), which no volume keeps: set {} to a folder under the volume, or move those files to object storage",
+                r.key, r.at, r.key
+            ));
+        }
+    }
     let volume = volume_path.map(|mount_path| VolumeSpec {
         name: suggest_label(mount_path.rsplit('/').next().unwrap_or(""), 40)
             .unwrap_or_else(|| "data".to_string()),

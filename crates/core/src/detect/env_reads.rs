@@ -21,6 +21,16 @@ pub struct EnvRead {
     pub key: String,
     pub read: Read,
     pub at: String,
+    /// The default, when it is a quoted string (`ENV.fetch("UPLOADS_DIR", "storage/uploads")`).
+    pub default: Option<String>,
+}
+
+/// The quoted string a default starts with: `"storage/uploads")` -> `storage/uploads`.
+fn quoted_default(text: &str) -> Option<String> {
+    let t = text.trim_start();
+    let q = t.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let end = t[1..].find(q)? + 1;
+    Some(t[1..end].to_string())
 }
 
 /// The key of an `ENV[...]`/`ENV.fetch(...)` starting at `rest` (just after `ENV`), and what
@@ -89,6 +99,15 @@ pub fn reads(file: &str, text: &str) -> Vec<EnvRead> {
                 continue;
             };
             let after = after.trim_start();
+            let default = if fetch {
+                after.strip_prefix(',').and_then(quoted_default)
+            } else {
+                after
+                    .trim_start_matches(']')
+                    .trim_start()
+                    .strip_prefix("||")
+                    .and_then(quoted_default)
+            };
             let read = if fetch {
                 // `, default)` or `) { default }` or `)` alone.
                 if after.starts_with(',') {
@@ -142,6 +161,7 @@ pub fn reads(file: &str, text: &str) -> Vec<EnvRead> {
                     key,
                     read,
                     at: at.clone(),
+                    default,
                 }),
             }
         }
