@@ -694,10 +694,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     // SECRET_KEY_BASE in the env would invalidate every session, cookie and signed id.
     let kamal_master = kamal.env_secret.iter().any(|k| k == "RAILS_MASTER_KEY")
         || d.kamal_secret_keys.iter().any(|k| k == "RAILS_MASTER_KEY");
-    let key_found = d
-        .credential_keys
-        .iter()
-        .find(|k| k.ends_with("master.key") || k.ends_with("production.key"));
+    let key_found = crate::detect::credentials::production_key(&d.credential_keys);
     if key_found.is_some() || kamal_master {
         secrets.add("RAILS_MASTER_KEY", false);
     } else if !d.credentials.is_empty() {

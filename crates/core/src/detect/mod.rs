@@ -2,6 +2,7 @@
 //! parser from text to facts with its own table of cases; [`detect`] only reads the files and
 //! hands them over. Choosing what the spec says from these facts is [`crate::propose`]'s job.
 
+pub mod credentials;
 pub mod database;
 pub mod dockerfile;
 pub mod env_reads;
@@ -11,6 +12,7 @@ pub mod procfile;
 pub mod production;
 pub mod puma;
 pub mod routes;
+pub mod storage;
 
 pub use database::{Database, ProductionDatabase};
 pub use dockerfile::{Dockerfile, ImageUser};
@@ -301,22 +303,16 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
             .map(|n| n.to_string())
             .collect()
     };
-    let mut credentials = existing(&["config/credentials.yml.enc"]);
-    let mut credential_keys = existing(&["config/master.key"]);
-    for entry in std::fs::read_dir(dir.join("config/credentials"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".yml.enc") {
-            credentials.push(format!("config/credentials/{name}"));
-        } else if name.ends_with(".key") {
-            credential_keys.push(format!("config/credentials/{name}"));
-        }
-    }
-    credentials.sort();
-    credential_keys.sort();
+    // The files that can hold credentials or their keys, named relative to the app folder.
+    let mut credential_files = existing(&["config/credentials.yml.enc", "config/master.key"]);
+    credential_files.extend(
+        std::fs::read_dir(dir.join("config/credentials"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| format!("config/credentials/{}", e.file_name().to_string_lossy())),
+    );
+    let (credentials, credential_keys) = credentials::classify(&credential_files);
     let mut d = Detection {
         dir_name: dir
             .canonicalize()
@@ -581,7 +577,7 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     d.production = production::parse(&[&production_rb, &application_rb, &good_job_rb]);
     if let Some(service) = &d.production.active_storage_service
         && let Some(yml) = read("config/storage.yml")?
-        && let Some(root) = production::disk_root(&yml, service)
+        && let Some(root) = storage::disk_root(&yml, service)
     {
         let workdir = d
             .dockerfile
