@@ -215,6 +215,18 @@ pub struct DetectOptions {
     pub target: Option<String>,
 }
 
+/// The names in `folder`, sorted; none when it does not exist or cannot be read.
+fn names_in(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Dockerfiles in the folder other than `Dockerfile`: `Dockerfile.production`,
 /// `docker/<name>/Dockerfile`, `docker/*.dockerfile`; development ones set aside.
 fn dockerfile_candidates(dir: &Path) -> Vec<String> {
@@ -233,27 +245,17 @@ fn dockerfile_candidates(dir: &Path) -> Vec<String> {
             found.push(rel.to_string());
         }
     };
-    for top in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = top.file_name().to_string_lossy().into_owned();
+    for name in names_in(dir) {
         if name != "Dockerfile" {
             look(&name);
         }
     }
     for folder in ["docker", ".docker", "deploy", "ops/docker"] {
-        for entry in std::fs::read_dir(dir.join(folder))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in names_in(&dir.join(folder)) {
             let rel = format!("{folder}/{name}");
-            if entry.path().is_dir() {
-                for inner in std::fs::read_dir(entry.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    look(&format!("{rel}/{}", inner.file_name().to_string_lossy()));
+            if dir.join(&rel).is_dir() {
+                for inner in names_in(&dir.join(&rel)) {
+                    look(&format!("{rel}/{inner}"));
                 }
             } else {
                 look(&rel);
@@ -306,11 +308,9 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     // The files that can hold credentials or their keys, named relative to the app folder.
     let mut credential_files = existing(&["config/credentials.yml.enc", "config/master.key"]);
     credential_files.extend(
-        std::fs::read_dir(dir.join("config/credentials"))
+        names_in(&dir.join("config/credentials"))
             .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| format!("config/credentials/{}", e.file_name().to_string_lossy())),
+            .map(|n| format!("config/credentials/{n}")),
     );
     let (credentials, credential_keys) = credentials::classify(&credential_files);
     let mut d = Detection {
@@ -462,14 +462,7 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     // Processes declared outside a Procfile: start scripts, and compose files made for
     // production.
     for folder in ["scripts", "script", "bin"] {
-        let mut names: Vec<String> = std::fs::read_dir(dir.join(folder))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        for name in names {
+        for name in names_in(&dir.join(folder)) {
             let process = name
                 .strip_prefix("start.")
                 .or_else(|| name.strip_prefix("start-"))
@@ -482,18 +475,14 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
             }
         }
     }
-    let mut compose_files: Vec<String> = std::fs::read_dir(dir)
+    let compose_files: Vec<String> = names_in(dir)
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
             n.contains("compose")
                 && (n.ends_with(".yml") || n.ends_with(".yaml"))
                 && (n.contains("prod") || n.contains("example"))
         })
         .collect();
-    compose_files.sort();
     if let Some(file) = compose_files.first()
         && let Some(text) = read(file)?
         && let Ok(root) = serde_saphyr::from_str::<serde_json::Value>(&text)
@@ -604,16 +593,12 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
         "config/application.rb".to_string(),
         "config/environments/production.rb".to_string(),
     ];
-    let mut initializers: Vec<String> = std::fs::read_dir(dir.join("config/initializers"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".rb"))
-        .map(|n| format!("config/initializers/{n}"))
-        .collect();
-    initializers.sort();
-    boot_files.extend(initializers);
+    boot_files.extend(
+        names_in(&dir.join("config/initializers"))
+            .into_iter()
+            .filter(|n| n.ends_with(".rb"))
+            .map(|n| format!("config/initializers/{n}")),
+    );
     for file in &boot_files {
         if let Some(text) = read(file)? {
             for r in env_reads::reads(file, &text) {
@@ -634,15 +619,10 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     if let Some(text) = read("config/routes.rb")? {
         routes.push(("config/routes.rb".to_string(), text));
     }
-    let mut drawn: Vec<String> = std::fs::read_dir(dir.join("config/routes"))
+    for name in names_in(&dir.join("config/routes"))
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".rb"))
-        .collect();
-    drawn.sort();
-    for name in drawn {
+    {
         let rel = format!("config/routes/{name}");
         if let Some(text) = read(&rel)? {
             routes.push((rel, text));
@@ -650,12 +630,7 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     }
     let mut middleware = Vec::new();
     for folder in ["lib", "app/middleware", "app/middlewares"] {
-        for entry in std::fs::read_dir(dir.join(folder))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in names_in(&dir.join(folder)) {
             let rel = format!("{folder}/{name}");
             if name.ends_with(".rb")
                 && let Some(text) = read(&rel)?
@@ -691,12 +666,7 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     d.schedule = read("config/schedule.rb")?.map(|t| crate::schedule::parse(&t));
     d.recurring_yml = dir.join("config/recurring.yml").is_file();
     let mut destinations: Vec<(String, String)> = Vec::new();
-    for entry in std::fs::read_dir(dir.join("config"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let file = entry.file_name().to_string_lossy().into_owned();
+    for file in names_in(&dir.join("config")) {
         if let Some(dest) = file
             .strip_prefix("deploy.")
             .and_then(|r| r.strip_suffix(".yml"))
