@@ -195,3 +195,67 @@ fn render_uses_the_tag_deploy_would() {
     let sha = crate::support::git(app.path(), &["rev-parse", "HEAD"]);
     assert_eq!(image_of(&[]), format!("\"ghcr.io/acme/shop:{sha}\""));
 }
+
+/// Global flags count wherever kubectl users put them: before an alias, after it, or inside
+/// the alias's own line (#27 H2). Each render says the namespace it would deploy to.
+#[test]
+fn global_flags_around_and_inside_an_alias_are_kept() {
+    let app = fixture("rails71-sidekiq");
+    let dir = app.path();
+    rails(dir, None, &words(RAILS71_INIT)).success();
+    let spec_path = dir.join("config/kubernetes.yml");
+    let mut spec = std::fs::read_to_string(&spec_path).unwrap();
+    spec.push_str("aliases:\n  show: render -o json\n  show-there: render -o json -n inside\n");
+    std::fs::write(&spec_path, spec).unwrap();
+    std::fs::write(
+        dir.join("config/kubernetes.staging.yml"),
+        "namespace: staged\n",
+    )
+    .unwrap();
+    let namespace_of = |args: &[&str]| {
+        let list = rails(dir, None, args).success().json();
+        let items = list["items"].as_array().unwrap().clone();
+        let web = items
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .expect("a Deployment");
+        web["metadata"]["namespace"].as_str().unwrap().to_string()
+    };
+    let base = namespace_of(&["show"]);
+    assert_ne!(base, "after");
+    let cases: &[(&[&str], &str)] = &[
+        (&["-n", "before", "show"], "before"),
+        (&["show", "-n", "after"], "after"),
+        (&["show", "--namespace=after"], "after"),
+        (&["show", "-d", "staging"], "staged"),
+        (&["show-there"], "inside"),
+        // What is typed after the alias wins over its own line, as a later flag does.
+        (&["show-there", "-n", "typed"], "typed"),
+    ];
+    for (args, want) in cases {
+        assert_eq!(
+            &namespace_of(args),
+            want,
+            "kubectl rails {}",
+            args.join(" ")
+        );
+    }
+    // `--context` after an alias is kubectl's, not dropped: an unknown one is an error,
+    // where dropping it would try the current context's (unreachable) server.
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: here\nclusters:\n- name: here\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: here\n  context: {cluster: here, user: me}\nusers:\n- name: me\n  user: {token: t}\n",
+    )
+    .unwrap();
+    let mut spec = std::fs::read_to_string(&spec_path).unwrap();
+    spec.push_str("  st: status\n");
+    std::fs::write(&spec_path, spec).unwrap();
+    let run = rails(
+        dir,
+        Some(&kubeconfig),
+        &["st", "--context", "no-such-context"],
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    run.stderr_has("no-such-context");
+}

@@ -25,25 +25,28 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("__complete") {
         return complete(&args[2..]);
     }
-    let mut cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
-    // `secrets registry --server` names the registry, as it always has; clap hands the same
-    // value to kubectl's global `--server`, which must not send our credentials there.
-    if matches!(
-        cli.command,
-        Command::Secrets {
-            command: cli::SecretsCommand::Registry { .. }
-        }
-    ) {
-        cli.global.server = None;
+    keep_registry_server_ours(&mut cli);
+    let mut printer = Printer::new(cli.global.verbose);
+    let mut settings = Settings::new(cli.global.clone());
+    // An alias is parsed again as the whole command line it stands for, so the global flags
+    // typed before it, inside its line and after it all count (`dbc --context prod`).
+    if let Command::Alias(words) = &cli.command {
+        let words = words.clone();
+        cli = match alias(&args, &words, &settings, &printer) {
+            Ok(cli) => cli,
+            Err(err) => return report(&err, &printer),
+        };
+        keep_registry_server_ours(&mut cli);
+        printer = Printer::new(cli.global.verbose);
+        settings = Settings::new(cli.global.clone());
     }
-    let printer = Printer::new(cli.global.verbose);
-    let settings = Settings::new(cli.global.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -81,11 +84,20 @@ fn complete(words: &[String]) -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
-    if let Command::Alias(words) = command {
-        let command = alias(&words, settings, printer)?;
-        return Box::pin(run(command, settings, printer)).await;
+/// `secrets registry --server` names the registry, as it always has; clap hands the same
+/// value to kubectl's global `--server`, which must not send our credentials there.
+fn keep_registry_server_ours(cli: &mut Cli) {
+    if matches!(
+        cli.command,
+        Command::Secrets {
+            command: cli::SecretsCommand::Registry { .. }
+        }
+    ) {
+        cli.global.server = None;
     }
+}
+
+async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow::Result<()> {
     let ctx = &Context::new(settings, printer);
     match command {
         Command::Init(args) => commands::init::run(&args, ctx),
@@ -116,9 +128,15 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
     }
 }
 
-/// The command an alias of the spec stands for, with the words typed after it. It reads the
-/// spec on its own: the command it names starts afresh, with its own [`Context`].
-fn alias(words: &[String], settings: &Settings, printer: &Printer) -> anyhow::Result<Command> {
+/// The command line an alias of the spec stands for: the words typed before the alias, its own
+/// line, then the words typed after it (`argv` ends with `words`, which start with its name).
+/// It reads the spec on its own: the command it names starts afresh, with its own [`Context`].
+fn alias(
+    argv: &[String],
+    words: &[String],
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Cli> {
     let name = words.first().map(String::as_str).unwrap_or_default();
     let spec = settings.load_spec(printer).ok().map(|l| l.spec);
     let known = spec
@@ -135,7 +153,8 @@ fn alias(words: &[String], settings: &Settings, printer: &Printer) -> anyhow::Re
             }),
         ));
     };
-    let mut argv = vec!["kubectl rails".to_string()];
+    let typed_before = &argv[..argv.len().saturating_sub(words.len())];
+    let mut argv = typed_before.to_vec();
     argv.extend(kubectl_rails_core::kamal::shell_words(line));
     argv.extend(words[1..].iter().cloned());
     let cli = Cli::try_parse_from(&argv).map_err(|e| {
@@ -157,7 +176,7 @@ fn alias(words: &[String], settings: &Settings, printer: &Printer) -> anyhow::Re
         "alias `{name}`: kubectl rails {}",
         argv[1..].join(" ")
     ));
-    Ok(cli.command)
+    Ok(cli)
 }
 
 /// Prints `error: ...` and any `hint:`, and picks the exit code.

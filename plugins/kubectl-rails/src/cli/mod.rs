@@ -23,6 +23,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Deploy a Ruby on Rails app to Kubernetes",
     long_about = None,
+    // A flag given twice keeps its last value, as kubectl's do (`-n a -n b` is `b`); an alias
+    // depends on it, since what is typed after it overrides its line.
+    args_override_self = true,
     after_help = "Start in the app folder with `kubectl rails init`, then `kubectl rails deploy`.\n\
                   Exit codes: 0 ok, 1 failure, 2 usage error, 124 timeout, 130 interrupted."
 )]
@@ -290,6 +293,35 @@ mod tests {
         for bad in ["", "soon", "5d", "m", "-1s"] {
             assert!(d(bad).is_err(), "{bad}");
         }
+    }
+
+    /// As kubectl: a repeated flag keeps its last value, `-v` still counts, and a list flag
+    /// still collects every value.
+    #[test]
+    fn repeated_flags_keep_the_last_value() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "kubectl rails",
+            "-n",
+            "first",
+            "-vv",
+            "status",
+            "-n",
+            "last",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.namespace.as_deref(), Some("last"));
+        assert_eq!(cli.global.verbose, 2);
+        let cli = super::Cli::try_parse_from([
+            "kubectl rails",
+            "--as-group",
+            "a",
+            "--as-group",
+            "b",
+            "status",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.as_group, ["a", "b"]);
     }
 
     #[test]
