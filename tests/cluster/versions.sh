@@ -12,3 +12,7 @@ HAPROXY_INGRESS_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/haproxy-ing
 # Helm, the third side of the benchmark (BENCHMARKS.md): built from the module proxy, cached.
 HELM_VERSION=v3.19.0
 HELM_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/helm-$HELM_VERSION"
+# kube-score, the outside judge of the rendered manifests (tests/e2e/hardening.rs): built from the
+# module proxy, cached.
+KUBE_SCORE_VERSION=v1.20.0
+KUBE_SCORE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/kube-score-$KUBE_SCORE_VERSION"

@@ -49,6 +49,8 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
         list_kinds(&list),
         [
             "ConfigMap",
+            "NetworkPolicy",
+            "NetworkPolicy",
             "Job",
             "Deployment",
             "Deployment",
@@ -57,7 +59,7 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
             "Ingress"
         ]
     );
-    let web = &list["items"][2];
+    let web = &list["items"][4];
     assert_eq!(web["spec"]["replicas"], 3);
     assert_eq!(
         web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
@@ -67,14 +69,15 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["imagePullSecrets"][0]["name"], "imagestorage-registry");
     let container = &pod["containers"][0];
-    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+    for probe in ["startupProbe", "readinessProbe"] {
         assert_eq!(container[probe]["httpGet"]["path"], "/up", "{probe}");
     }
+    assert_eq!(container["livenessProbe"]["tcpSocket"]["port"], "http");
     assert!(
         !json.stdout.contains("tu_secret_access_key"),
         "secret values are never rendered"
     );
-    let ingress = &list["items"][6];
+    let ingress = &list["items"][8];
     assert_eq!(
         ingress["spec"]["rules"][0]["http"]["paths"][0]["pathType"],
         "Prefix"
@@ -102,7 +105,7 @@ fn render_out_dir_writes_one_file_per_object() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     assert_eq!(names[0], "01-configmap-imagestorage-env.yaml");
 }
 
@@ -114,7 +117,13 @@ fn changing_a_plain_env_value_changes_the_checksum() {
         let json: serde_json::Value =
             serde_json::from_str(&rails(dir, None, &["render", "-o", "json"]).success().stdout)
                 .unwrap();
-        json["items"][2]["spec"]["template"]["metadata"]["annotations"]["kubectl-rails.dev/config-checksum"]
+        let job = json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == "Job")
+            .unwrap();
+        job["spec"]["template"]["metadata"]["annotations"]["kubectl-rails.dev/config-checksum"]
             .as_str()
             .unwrap()
             .to_string()

@@ -15,6 +15,7 @@ mod doctor;
 mod exec;
 mod faults;
 mod first_deploy;
+mod hardening;
 mod help;
 mod init_render;
 mod kamal;

@@ -86,6 +86,30 @@ pub struct AppSpec {
     /// Review apps: one namespace per pull request (`kubectl rails review up pr-123`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewSpec>,
+    /// The image's working directory (its Dockerfile's `WORKDIR`, `/rails` in Rails's own),
+    /// where the app writes `tmp/`: knowing it is what allows a read-only root filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Every container's root filesystem is read-only, with an emptyDir at each path the app
+    /// writes (`tmp/`, `/tmp`, [`AppSpec::writable`]), where those are known; `false` turns it off.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub read_only_root: bool,
+    /// Folders the app writes besides `tmp/` and `/tmp` (`log` when it logs to files), relative
+    /// to [`AppSpec::workdir`] or absolute: each gets an emptyDir under a read-only root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable: Vec<String>,
+    /// A NetworkPolicy per process: web takes traffic on its port only, other pods none, an
+    /// accessory only from the app's pods; `false` renders none.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub network_policy: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 /// The app Secret's keys by name, each required unless marked optional (the app runs without
@@ -544,6 +568,13 @@ pub struct Resources {
     /// Memory limit; CPU is left unlimited so that Ruby is not throttled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<String>,
+    /// Local disk the container may count on (its log, its writable folders); 256Mi when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<String>,
+    /// Local disk past which the kubelet evicts the pod; when unset, what its writable folders
+    /// may hold plus 512Mi for its log (2Gi under a writable root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_limit: Option<String>,
 }
 
 impl Resources {
@@ -552,6 +583,8 @@ impl Resources {
             cpu: "250m".into(),
             memory: "512Mi".into(),
             memory_limit: Some("1Gi".into()),
+            ephemeral_storage: None,
+            ephemeral_storage_limit: None,
         }
     }
 
@@ -560,6 +593,8 @@ impl Resources {
             cpu: "100m".into(),
             memory: "384Mi".into(),
             memory_limit: Some("768Mi".into()),
+            ephemeral_storage: None,
+            ephemeral_storage_limit: None,
         }
     }
 }
@@ -617,12 +652,18 @@ impl IssuerKind {
 #[serde(deny_unknown_fields)]
 pub struct MigrateSpec {
     pub command: Vec<String>,
+    /// `false` when the migration writes into the app's folder (`db/schema.rb`, which Rails
+    /// dumps after `db:migrate` unless `dump_schema_after_migration` is off): its Job then keeps
+    /// a writable root filesystem while the app's processes do not.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub read_only_root: bool,
 }
 
 impl Default for MigrateSpec {
     fn default() -> Self {
         Self {
             command: DEFAULT_MIGRATE.iter().map(|s| s.to_string()).collect(),
+            read_only_root: true,
         }
     }
 }
@@ -683,6 +724,42 @@ impl AppSpec {
     /// Whether the pods start as root (`uid: 0`), for an entrypoint that drops privileges.
     pub fn starts_as_root(&self) -> bool {
         self.uid == Some(0)
+    }
+
+    /// The folders that get an emptyDir under a read-only root filesystem (`<workdir>/tmp`,
+    /// `/tmp`, then [`AppSpec::writable`]), or why the root stays writable.
+    pub fn writable_paths(&self) -> Result<Vec<String>, String> {
+        if !self.read_only_root {
+            return Err("the spec turns it off (`read_only_root: false`)".into());
+        }
+        if self.starts_as_root() {
+            return Err(
+                "the image starts as root and prepares its own folders before it drops to its user"
+                    .into(),
+            );
+        }
+        let Some(workdir) = self.workdir.as_deref().map(|w| w.trim_end_matches('/')) else {
+            return Err("the image's working directory is not known (no Dockerfile was read): set `workdir:` in the spec to the image's WORKDIR".into());
+        };
+        let in_workdir = |p: &str| {
+            if p.starts_with('/') {
+                p.trim_end_matches('/').to_string()
+            } else {
+                format!("{workdir}/{}", p.trim_end_matches('/'))
+            }
+        };
+        let mut paths = vec![in_workdir("tmp"), "/tmp".to_string()];
+        for p in &self.writable {
+            let p = in_workdir(p);
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
+        }
+        // The app's volume is writable already.
+        if let Some(v) = &self.volume {
+            paths.retain(|p| p != v.mount_path.trim_end_matches('/'));
+        }
+        Ok(paths)
     }
 
     /// The Secret that holds the app's secret env values.

@@ -36,6 +36,10 @@ pub struct Proposal {
     pub secrets: SecretKeys,
     pub migrate: MigrateSpec,
     pub volume: Option<VolumeSpec>,
+    /// The image's WORKDIR, when a Dockerfile says it.
+    pub workdir: Option<String>,
+    /// Folders the app writes besides `tmp/` (`log` when it logs to files).
+    pub writable: Vec<String>,
     /// Web replicas to propose: 1 for an app whose data lives on a ReadWriteOnce volume.
     pub replicas: i32,
     /// Kamal's `proxy.response_timeout`, for the ingress.
@@ -965,9 +969,30 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         .or_else(|| (!d.dir_name.is_empty()).then(|| d.dir_name.clone()))
         .and_then(|n| suggest_label(&n, MAX_APP_NAME));
 
+    // What a read-only root filesystem must leave writable.
+    let mut writable = Vec::new();
+    if !d.production.logs_to_stdout {
+        writable.push("log".to_string());
+        sources.insert(
+            "writable",
+            "no logger writes to STDOUT in config/environments/production.rb: Rails writes log/production.log".into(),
+        );
+    }
+    let dumps_schema = migrate
+        .command
+        .iter()
+        .any(|w| ["db:migrate", "db:prepare", "db:setup"].contains(&w.as_str()));
+    if dumps_schema && !d.production.schema_dump_off {
+        migrate.read_only_root = false;
+        notes.push("config/environments/production.rb leaves `dump_schema_after_migration` on, so `db:migrate` writes db/schema.rb: the migration Job keeps a writable root filesystem (`migrate.read_only_root`)".into());
+    }
+    let workdir = d.dockerfile.as_ref().and_then(|f| f.workdir.clone());
+
     Proposal {
         name,
         image,
+        workdir,
+        writable,
         hosts: kamal.hosts.clone(),
         tls,
         port,
@@ -1085,6 +1110,10 @@ impl Proposal {
             context: None,
             server: None,
             review: None,
+            workdir: self.workdir,
+            read_only_root: true,
+            writable: self.writable,
+            network_policy: true,
         }
     }
 }

@@ -100,6 +100,13 @@ pub const PERMISSIONS: &[Permission] = &[
         named: false,
     },
     Permission {
+        group: "networking.k8s.io",
+        resource: "networkpolicies",
+        verbs: RW,
+        used_by: "deploy",
+        named: false,
+    },
+    Permission {
         group: "policy",
         resource: "poddisruptionbudgets",
         verbs: RW,

@@ -29,6 +29,9 @@ impl Violation {
 /// The longest app name we accept: object names add suffixes such as `-migrate-1a2b3c4d`.
 pub const MAX_APP_NAME: usize = 40;
 
+/// The suffix of an accessory's headless Service, which governs its StatefulSet's pods.
+pub const ACCESSORY_PODS_SUFFIX: &str = "-pods";
+
 /// What an accessory's objects would collide with, if anything. Its Service, StatefulSet and
 /// password Secret are all named `<app>-<name>`, and its pods are selected by the component
 /// `accessory-<name>`: any of the app's own objects of that name (the web Service, the app
@@ -71,6 +74,13 @@ fn accessory_collision(spec: &AppSpec, name: &str) -> Option<String> {
         if name.starts_with(prefix) {
             return Some(format!("`{app}-{prefix}*` names {what}"));
         }
+    }
+    if let Some(other) = name.strip_suffix(ACCESSORY_PODS_SUFFIX)
+        && spec.accessories.contains_key(other)
+    {
+        return Some(format!(
+            "`{object}` is the Service that governs accessory `{other}`'s pods"
+        ));
     }
     let component = format!("accessory-{name}");
     if spec.workers.contains_key(&component) {
@@ -419,7 +429,9 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
         }
     }
     for (name, accessory) in &spec.accessories {
-        if check_label(name, 63usize.saturating_sub(spec.name.len() + 1), true).is_err() {
+        // `<app>-<name>-pods` (the headless Service of its pods) is a DNS label too.
+        let room = 63usize.saturating_sub(spec.name.len() + 1 + ACCESSORY_PODS_SUFFIX.len());
+        if check_label(name, room, true).is_err() {
             out.push(Violation::new(
                 &["accessories", name],
                 format!("invalid accessory name `{name}`"),
@@ -743,14 +755,20 @@ mod tests {
                 ),
             ),
         ];
+        // Beside an accessory `pg`, whose pods' headless Service is `shop-pg-pods`.
+        let cases = cases.iter().copied().chain([(
+            "pg-pods",
+            Some("`shop-pg-pods` is the Service that governs accessory `pg`'s pods"),
+        )]);
         for (name, expected) in cases {
             let text = format!(
-                "{base}accessories: {{{name}: {{kind: redis, image: redis:7, size: 1Gi}}}}\n"
+                "{base}accessories: {{pg: {{kind: postgres, image: postgres:16, size: 1Gi}}, {name}: {{kind: redis, image: redis:7, size: 1Gi}}}}\n"
             );
             let spec: AppSpec = serde_saphyr::from_str(&text).unwrap();
             let found: Vec<_> = validate(&spec)
                 .into_iter()
                 .filter(|v| v.path.first().map(String::as_str) == Some("accessories"))
+                .filter(|v| v.path.get(1).map(String::as_str) != Some("pg"))
                 .collect();
             match expected {
                 None => assert!(found.is_empty(), "{name}: {found:?}"),

@@ -21,6 +21,8 @@ const KINDS: &[&str] = &[
     "StatefulSet",
     "Job",
     "ConfigMap",
+    // Last: pods stay isolated until none is left.
+    "NetworkPolicy",
 ];
 
 /// The name of the claim template of an accessory's StatefulSet (`render`): its claims are

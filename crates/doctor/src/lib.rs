@@ -10,6 +10,7 @@
 
 mod cluster;
 mod ingress;
+mod network;
 mod secrets;
 mod storage;
 
@@ -23,6 +24,7 @@ pub use ingress::{
     ClassChoice, IngressClassInfo, cert_manager, choose_class, controller, ingress_class,
     ingress_classes,
 };
+pub use network::{enforcing_plugin, network_policy};
 pub use secrets::{
     AppSecret, PullSecret, app_secret, app_secret_check, pull_secret, pull_secret_check,
 };
@@ -116,6 +118,7 @@ pub async fn check_all(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding
     findings.extend(pull_secret_check(client, ns, spec).await);
     findings.extend(app_secret_check(client, ns, spec).await);
     findings.extend(storage(client, ns, spec).await);
+    findings.extend(network_policy(client, spec).await);
     findings.extend(dns(client, ns, spec).await);
     findings.push(rbac(client, ns, &spec.own_secret_names()).await);
     findings

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
@@ -28,6 +28,7 @@ pub fn api_resource(kind: &str) -> Result<ApiResource, KubeError> {
         "Service" => ApiResource::erase::<Service>(&()),
         "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
         "Ingress" => ApiResource::erase::<Ingress>(&()),
+        "NetworkPolicy" => ApiResource::erase::<NetworkPolicy>(&()),
         "HorizontalPodAutoscaler" => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
         other => {
             return Err(KubeError::UnsupportedKind {
@@ -44,6 +45,7 @@ pub const PRUNABLE_KINDS: &[&str] = &[
     "Service",
     "PodDisruptionBudget",
     "Ingress",
+    "NetworkPolicy",
     "ConfigMap",
     "HorizontalPodAutoscaler",
     "CronJob",

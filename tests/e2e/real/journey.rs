@@ -103,6 +103,47 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
         "the probe's path is exempt"
     );
 
+    // Hardened by default (#34): every container's root filesystem is read-only; the app
+    // writes only its emptyDirs (`tmp/`, `/tmp`), and the migration ran the same way.
+    for component in ["web", "migrate"] {
+        let read_only = ns.pods(
+            &format!("app.kubernetes.io/component={component}"),
+            "{range .items[*]}{.spec.containers[0].securityContext.readOnlyRootFilesystem} {end}",
+        );
+        assert!(
+            !read_only.trim().is_empty() && read_only.split_whitespace().all(|r| r == "true"),
+            "{component}: {read_only}"
+        );
+    }
+    let write = |path: &str| {
+        ns.rails(
+            dir,
+            &[
+                "exec",
+                "--",
+                "sh",
+                "-c",
+                &format!("echo x > {path} && echo wrote"),
+            ],
+        )
+    };
+    let refused = write("/rails/written-at-runtime");
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("Read-only file system"),
+        "{}",
+        refused.stderr
+    );
+    for writable in ["/rails/tmp/written-at-runtime", "/tmp/written-at-runtime"] {
+        write(writable).success().stdout_has("wrote");
+    }
+    // Liveness asks only the port; readiness the health path.
+    let liveness = ns.pods(
+        "app.kubernetes.io/component=web",
+        "{.items[0].spec.containers[0].livenessProbe.tcpSocket.port}",
+    );
+    assert_eq!(liveness.trim(), "http");
+
     let mut console = in_terminal(&ns, dir, &["console"]);
     // A one-off pod starts, then Rails boots: slow when the whole suite shares the machine.
     console.set_expect_timeout(Some(Duration::from_secs(180)));

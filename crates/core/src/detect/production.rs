@@ -14,6 +14,12 @@ pub struct Production {
     pub active_storage_service: Option<String>,
     /// good_job runs inside the web process (`execution_mode = :async`).
     pub good_job_async: bool,
+    /// A logger writes to STDOUT (`Logger.new(STDOUT)`, `logger($stdout)`); otherwise Rails
+    /// writes `log/production.log`.
+    pub logs_to_stdout: bool,
+    /// `config.active_record.dump_schema_after_migration = false`: `db:migrate` leaves
+    /// `db/schema.rb` alone (Rails dumps it otherwise).
+    pub schema_dump_off: bool,
 }
 
 /// The code of a Ruby line, without its comment.
@@ -51,6 +57,12 @@ pub fn parse(texts: &[&str]) -> Production {
             }
             if line.contains("RAILS_LOG_TO_STDOUT") {
                 out.log_to_stdout_env = true;
+            }
+            if line.contains("STDOUT") || line.contains("$stdout") {
+                out.logs_to_stdout = true;
+            }
+            if compact.contains("dump_schema_after_migration=false") {
+                out.schema_dump_off = true;
             }
             if line.contains("RAILS_SERVE_STATIC_FILES") {
                 out.serve_static_env = true;
@@ -134,6 +146,27 @@ mod tests {
             ("  config.good_job.execution_mode = :async\n", |p| {
                 p.good_job_async
             }),
+            // Where the log goes: STDOUT, or log/production.log (a folder the app writes).
+            (
+                "  config.logger = ActiveSupport::TaggedLogging.logger(STDOUT)\n",
+                |p| p.logs_to_stdout,
+            ),
+            ("  config.logger = Logger.new($stdout)\n", |p| {
+                p.logs_to_stdout
+            }),
+            ("  # config.logger = Logger.new(STDOUT)\n", |p| {
+                !p.logs_to_stdout
+            }),
+            ("  config.log_level = :info\n", |p| !p.logs_to_stdout),
+            // Whether db:migrate writes db/schema.rb.
+            (
+                "  config.active_record.dump_schema_after_migration = false\n",
+                |p| p.schema_dump_off,
+            ),
+            (
+                "  config.active_record.dump_schema_after_migration = true\n",
+                |p| !p.schema_dump_off,
+            ),
         ];
         for (text, holds) in cases {
             assert!(holds(&parse(&[text])), "{text}");

@@ -5,16 +5,20 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
     PersistentVolumeClaim, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
     VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Renderer;
 use super::volume::claim_spec;
+
+/// What each of an accessory's emptyDirs (its socket folder, `/tmp`) may hold.
+const ACCESSORY_SCRATCH_MIB: u64 = 256;
 use crate::model::{AccessoryKind, AccessorySpec, Resources};
 
 impl Renderer<'_> {
@@ -44,6 +48,26 @@ impl Renderer<'_> {
             }),
             ..Service::default()
         }
+    }
+
+    /// The headless Service that governs an accessory's StatefulSet (stable pod names in DNS);
+    /// the app reaches the accessory through [`Renderer::accessory_service`].
+    pub(super) fn accessory_pods_service(&self, name: &str, accessory: &AccessorySpec) -> Service {
+        let mut service = self.accessory_service(name, accessory);
+        service.metadata.name = Some(self.accessory_pods_service_name(name));
+        if let Some(spec) = service.spec.as_mut() {
+            spec.cluster_ip = Some("None".into());
+            spec.type_ = None;
+        }
+        service
+    }
+
+    fn accessory_pods_service_name(&self, name: &str) -> String {
+        format!(
+            "{}{}",
+            self.spec.accessory_name(name),
+            crate::validate::ACCESSORY_PODS_SUFFIX
+        )
     }
 
     /// PostgreSQL or Redis with a volume of its own, running as the image's non-root user and
@@ -117,6 +141,10 @@ impl Renderer<'_> {
                 },
             ),
         };
+        let scratch: &[&str] = match accessory.kind {
+            AccessoryKind::Postgres => &["/var/run/postgresql", "/tmp"],
+            AccessoryKind::Redis => &["/tmp"],
+        };
         let container = Container {
             name: name.to_string(),
             image: Some(accessory.image.clone()),
@@ -127,12 +155,22 @@ impl Renderer<'_> {
                 ..ContainerPort::default()
             }]),
             readiness_probe: Some(probe),
-            resources: Some(Self::resources(&Resources {
-                cpu: "100m".into(),
-                memory: "256Mi".into(),
-                memory_limit: Some("1Gi".into()),
-            })),
+            resources: Some(Self::resources(
+                &Resources {
+                    cpu: "100m".into(),
+                    memory: "256Mi".into(),
+                    memory_limit: Some("1Gi".into()),
+                    ephemeral_storage: None,
+                    ephemeral_storage_limit: None,
+                },
+                &super::mebibytes(
+                    super::LOG_ROOM_MIB + ACCESSORY_SCRATCH_MIB * scratch.len() as u64,
+                ),
+            )),
             security_context: Some(SecurityContext {
+                // The official images write only their data folder, the socket folder and
+                // `/tmp`: the first is the volume, the others emptyDirs.
+                read_only_root_filesystem: Some(true),
                 allow_privilege_escalation: Some(false),
                 capabilities: Some(Capabilities {
                     drop: Some(vec!["ALL".into()]),
@@ -140,18 +178,37 @@ impl Renderer<'_> {
                 }),
                 ..SecurityContext::default()
             }),
-            volume_mounts: Some(vec![VolumeMount {
-                name: "data".into(),
-                mount_path: mount.into(),
-                ..VolumeMount::default()
-            }]),
+            volume_mounts: Some(
+                std::iter::once(VolumeMount {
+                    name: "data".into(),
+                    mount_path: mount.into(),
+                    ..VolumeMount::default()
+                })
+                .chain(scratch.iter().map(|path| VolumeMount {
+                    name: super::scratch_volume_name(path),
+                    mount_path: (*path).into(),
+                    ..VolumeMount::default()
+                }))
+                .collect(),
+            ),
             ..Container::default()
         };
+        let scratch_volumes = scratch
+            .iter()
+            .map(|path| Volume {
+                name: super::scratch_volume_name(path),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(Quantity(super::mebibytes(ACCESSORY_SCRATCH_MIB))),
+                    ..EmptyDirVolumeSource::default()
+                }),
+                ..Volume::default()
+            })
+            .collect();
         let component = format!("accessory-{name}");
         StatefulSet {
             metadata: self.meta(&object_name, &component),
             spec: Some(StatefulSetSpec {
-                service_name: Some(object_name.clone()),
+                service_name: Some(self.accessory_pods_service_name(name)),
                 replicas: Some(1),
                 selector: LabelSelector {
                     match_labels: Some(self.accessory_selector(name)),
@@ -164,6 +221,7 @@ impl Renderer<'_> {
                     }),
                     spec: Some(PodSpec {
                         containers: vec![container],
+                        volumes: Some(scratch_volumes),
                         automount_service_account_token: Some(false),
                         enable_service_links: Some(false),
                         security_context: Some(PodSecurityContext {

@@ -11,6 +11,7 @@ impl Renderer<'_> {
         let container =
             self.container("cron", Some(cron.command.clone()), &self.spec.web.resources);
         let mut pod = self.pod_spec("web", vec![container], Some("Never"));
+        self.local_disk("cron", &self.spec.web.resources, &mut pod);
         pod.termination_grace_period_seconds = Some(30);
         let mut template = self.template("cron", pod);
         if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {

@@ -26,6 +26,7 @@ impl Renderer<'_> {
         // The migration runs where web runs: same nodes, same volume.
         let mut pod = self.pod_spec("web", vec![container], Some("Never"));
         pod.termination_grace_period_seconds = Some(30);
+        self.local_disk("migrate", &spec.web.resources, &mut pod);
         let template = self.template("migrate", pod);
         Job {
             metadata: self.meta(&self.migrate_job_name(&template), "migrate"),

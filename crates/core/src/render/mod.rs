@@ -9,6 +9,7 @@ mod config;
 mod cron;
 mod migrate;
 mod network;
+mod policy;
 #[cfg(test)]
 mod test_support;
 mod volume;
@@ -17,11 +18,11 @@ mod workloads;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource,
-    HTTPGetAction, HTTPHeader, KeyToPath, LocalObjectReference, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretKeySelector, SecretVolumeSource, SecurityContext, TCPSocketAction,
-    Toleration as K8sToleration, Volume, VolumeMount,
+    Capabilities, ConfigMapEnvSource, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, HTTPHeader, KeyToPath, LocalObjectReference,
+    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    TCPSocketAction, Toleration as K8sToleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -59,6 +60,9 @@ pub mod labels {
 /// Annotation on pod templates: a digest of config and secrets, so that a change rolls the pods.
 pub const CHECKSUM_ANNOTATION: &str = "kubectl-rails.dev/config-checksum";
 
+/// Annotation on a pod template whose root filesystem stays writable: why.
+pub const WRITABLE_ROOT_ANNOTATION: &str = "kubectl-rails.dev/writable-root";
+
 /// Label on every pod that mounts a ReadWriteOnce volume, valued with the claim's name: such
 /// pods require each other's node ([`RenderInputs::volume_node`] says which node holds it).
 pub const VOLUME_LABEL: &str = "kubectl-rails.dev/volume";
@@ -77,6 +81,50 @@ pub struct RenderInputs {
     pub server_version: Option<ServerVersion>,
     /// How long the migration Job may run (the deploy's `--timeout`); `None` gives 30 minutes.
     pub migrate_deadline_seconds: Option<i64>,
+}
+
+/// The resource name of local disk.
+const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
+/// Local disk a container may count on when the spec says nothing.
+const DEFAULT_DISK_REQUEST: &str = "256Mi";
+/// Local disk past which a container with a writable root is evicted, when the spec says nothing.
+const WRITABLE_ROOT_DISK_LIMIT: &str = "2Gi";
+/// Room for a container's log (and what little else it writes) in its local-disk limit.
+const LOG_ROOM_MIB: u64 = 512;
+
+/// How much an emptyDir at `path` may hold: the app's `tmp/` holds caches (bootsnap, assets),
+/// `/tmp` buffers uploads; anything else (`log/`) 512Mi.
+fn scratch_size_mib(path: &str, workdir: Option<&str>) -> u64 {
+    let app_tmp = workdir.map(|w| format!("{}/tmp", w.trim_end_matches('/')));
+    if Some(path) == app_tmp.as_deref() {
+        1024
+    } else {
+        512
+    }
+}
+
+/// The emptyDir at a path: `scratch-rails-tmp` for `/rails/tmp`.
+fn scratch_volume_name(path: &str) -> String {
+    let words: Vec<String> = path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let name = format!("scratch-{}", words.join("-"));
+    name.chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
+}
+
+/// A quantity in Gi when it is whole, else in Mi.
+fn mebibytes(mib: u64) -> String {
+    if mib.is_multiple_of(1024) {
+        format!("{}Gi", mib / 1024)
+    } else {
+        format!("{mib}Mi")
+    }
 }
 
 /// The migration Job's deadline when the caller names none.
@@ -152,6 +200,15 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
         &spec.config_map_name(),
         &r.config_map(),
     )];
+    // Before any pod starts: an accessory is never open to every pod of the cluster.
+    for policy in r.network_policies() {
+        objects.push(object(
+            Stage::Config,
+            "NetworkPolicy",
+            &policy.metadata.name.clone().unwrap_or_default(),
+            &policy,
+        ));
+    }
     if let Some(pvc) = r.volume_claim() {
         objects.push(object(
             Stage::Config,
@@ -168,6 +225,13 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
             "Service",
             &object_name,
             &r.accessory_service(name, accessory),
+        ));
+        let governing = r.accessory_pods_service(name, accessory);
+        objects.push(object(
+            Stage::Config,
+            "Service",
+            &governing.metadata.name.clone().unwrap_or_default(),
+            &governing,
         ));
         objects.push(object(
             Stage::Config,
@@ -319,17 +383,96 @@ impl Renderer<'_> {
         }
     }
 
-    fn resources(r: &Resources) -> ResourceRequirements {
+    /// Requests and limits. Local disk: the request is the spec's (256Mi by default), the limit
+    /// the spec's or `default_disk_limit`, what the container's writable folders may hold
+    /// plus room for its log.
+    fn resources(r: &Resources, default_disk_limit: &str) -> ResourceRequirements {
+        let mut limits = BTreeMap::from([(
+            EPHEMERAL_STORAGE.to_string(),
+            Quantity(
+                r.ephemeral_storage_limit
+                    .clone()
+                    .unwrap_or_else(|| default_disk_limit.to_string()),
+            ),
+        )]);
+        if let Some(m) = &r.memory_limit {
+            limits.insert("memory".to_string(), Quantity(m.clone()));
+        }
         ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_string(), Quantity(r.cpu.clone())),
                 ("memory".to_string(), Quantity(r.memory.clone())),
+                (
+                    EPHEMERAL_STORAGE.to_string(),
+                    Quantity(
+                        r.ephemeral_storage
+                            .clone()
+                            .unwrap_or_else(|| DEFAULT_DISK_REQUEST.to_string()),
+                    ),
+                ),
             ])),
-            limits: r
-                .memory_limit
-                .as_ref()
-                .map(|m| BTreeMap::from([("memory".to_string(), Quantity(m.clone()))])),
+            limits: Some(limits),
             ..ResourceRequirements::default()
+        }
+    }
+
+    /// The folders a component may write under a read-only root, or why its root stays
+    /// writable. The migration writes `db/schema.rb` unless the app turns that off.
+    fn writable_paths(&self, component: &str) -> Result<Vec<String>, String> {
+        if component == "migrate" && !self.spec.migrate.read_only_root {
+            return Err(
+                "the migration writes db/schema.rb (`migrate.read_only_root: false`)".into(),
+            );
+        }
+        self.spec.writable_paths()
+    }
+
+    /// Makes a pod's root filesystem read-only where the app's writable folders are known:
+    /// an emptyDir (with a size limit) at each, and a local-disk limit that holds them.
+    fn local_disk(&self, component: &str, resources: &Resources, pod: &mut PodSpec) {
+        let paths = self.writable_paths(component);
+        let (mounts, volumes, limit) = match &paths {
+            Ok(paths) => {
+                let mut total = LOG_ROOM_MIB;
+                let mut mounts = Vec::new();
+                let mut volumes = pod.volumes.take().unwrap_or_default();
+                for path in paths {
+                    let size = scratch_size_mib(path, self.spec.workdir.as_deref());
+                    total += size;
+                    let name = scratch_volume_name(path);
+                    mounts.push(VolumeMount {
+                        name: name.clone(),
+                        mount_path: path.clone(),
+                        ..VolumeMount::default()
+                    });
+                    volumes.push(Volume {
+                        name,
+                        empty_dir: Some(EmptyDirVolumeSource {
+                            size_limit: Some(Quantity(mebibytes(size))),
+                            ..EmptyDirVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    });
+                }
+                (mounts, Some(volumes), mebibytes(total))
+            }
+            Err(_) => (
+                Vec::new(),
+                pod.volumes.take(),
+                WRITABLE_ROOT_DISK_LIMIT.to_string(),
+            ),
+        };
+        pod.volumes = volumes.filter(|v| !v.is_empty());
+        for c in &mut pod.containers {
+            c.resources = Some(Self::resources(resources, &limit));
+            if let Some(sc) = c.security_context.as_mut() {
+                sc.read_only_root_filesystem = Some(paths.is_ok());
+            }
+            if !mounts.is_empty() {
+                c.volume_mounts
+                    .get_or_insert_with(Vec::new)
+                    .extend(mounts.iter().cloned());
+            }
         }
     }
 
@@ -393,7 +536,7 @@ impl Renderer<'_> {
                 ..EnvFromSource::default()
             }]),
             env: (!secret_env.is_empty()).then_some(secret_env),
-            resources: Some(Self::resources(resources)),
+            resources: Some(Self::resources(resources, WRITABLE_ROOT_DISK_LIMIT)),
             security_context: Some(SecurityContext {
                 allow_privilege_escalation: Some(false),
                 capabilities: Some(Capabilities {
@@ -538,16 +681,36 @@ impl Renderer<'_> {
         {
             labels.insert(VOLUME_LABEL.into(), claim);
         }
+        let mut annotations = string_map([
+            (CHECKSUM_ANNOTATION, self.checksum),
+            ("kubectl.kubernetes.io/default-container", component),
+        ]);
+        // Whoever reads the manifest (a reviewer, a policy engine) sees why the root is not
+        // read-only.
+        if let Err(why) = self.writable_paths(component) {
+            annotations.insert(WRITABLE_ROOT_ANNOTATION.into(), why);
+        }
         PodTemplateSpec {
             metadata: Some(ObjectMeta {
                 labels: Some(labels),
-                annotations: Some(string_map([
-                    (CHECKSUM_ANNOTATION, self.checksum),
-                    ("kubectl.kubernetes.io/default-container", component),
-                ])),
+                annotations: Some(annotations),
                 ..ObjectMeta::default()
             }),
             spec: Some(pod),
+        }
+    }
+
+    /// A TCP connection to the web port: cheap, and independent of the app's dependencies.
+    fn port_probe(period: i32, failures: i32) -> Probe {
+        Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String("http".into()),
+                ..TCPSocketAction::default()
+            }),
+            period_seconds: Some(period),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(failures),
+            ..Probe::default()
         }
     }
 
@@ -609,6 +772,134 @@ mod tests {
             render(&s, &RenderInputs::default()).checksum,
             "a secret change rolls the pods"
         );
+    }
+
+    /// The web, worker, cron and migration pods of a release, as `(component, pod spec)`.
+    fn pods(release: &Release) -> Vec<(String, Value)> {
+        release
+            .objects
+            .iter()
+            .filter_map(|o| {
+                let pod = match o.kind {
+                    "Deployment" | "Job" => &o.value["spec"]["template"],
+                    "CronJob" => &o.value["spec"]["jobTemplate"]["spec"]["template"],
+                    _ => return None,
+                };
+                let component = pod["metadata"]["labels"][labels::COMPONENT]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                Some((component, pod["spec"].clone()))
+            })
+            .collect()
+    }
+
+    /// A read-only root where the app's writable folders are known (its WORKDIR): an emptyDir
+    /// at each, a size limit on each, and a local-disk limit that holds them all.
+    #[test]
+    fn the_root_filesystem_is_read_only_where_the_writable_folders_are_known() {
+        let app = "workers: {jobs: {command: [bin/jobs]}}\ncron: {nightly: {schedule: '0 4 * * *', command: [bin/rails, runner, X]}}\n";
+        // (extra spec lines, read-only, mount paths, local-disk limit, why not)
+        let cases: &[(&str, bool, &[&str], &str)] = &[
+            ("workdir: /rails\n", true, &["/rails/tmp", "/tmp"], "2Gi"),
+            (
+                "workdir: /app/\nwritable: [log, /var/cache/app]\n",
+                true,
+                &["/app/tmp", "/tmp", "/app/log", "/var/cache/app"],
+                "3Gi",
+            ),
+            // Unknown WORKDIR, an image that starts as root, or turned off: writable, 2Gi.
+            ("", false, &[], "2Gi"),
+            ("workdir: /rails\nuid: 0\n", false, &[], "2Gi"),
+            (
+                "workdir: /rails\nread_only_root: false\n",
+                false,
+                &[],
+                "2Gi",
+            ),
+        ];
+        for (extra, read_only, paths, limit) in cases {
+            let release = render(&spec(&format!("{app}{extra}")), &RenderInputs::default());
+            let all = pods(&release);
+            assert_eq!(all.len(), 4, "web, jobs, cron, migrate: {extra}");
+            for (component, pod) in all {
+                let c = &pod["containers"][0];
+                assert_eq!(
+                    c["securityContext"]["readOnlyRootFilesystem"], *read_only,
+                    "{component}: {extra}"
+                );
+                let mounts: Vec<&str> = c["volumeMounts"]
+                    .as_array()
+                    .map(|m| m.iter().map(|m| m["mountPath"].as_str().unwrap()).collect())
+                    .unwrap_or_default();
+                assert_eq!(&mounts, paths, "{component}: {extra}");
+                for m in c["volumeMounts"].as_array().into_iter().flatten() {
+                    let volume = pod["volumes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|v| v["name"] == m["name"])
+                        .unwrap();
+                    assert!(volume["emptyDir"]["sizeLimit"].is_string(), "{volume}");
+                }
+                let disk = &c["resources"];
+                assert_eq!(
+                    disk["requests"]["ephemeral-storage"], "256Mi",
+                    "{component}"
+                );
+                assert_eq!(
+                    disk["limits"]["ephemeral-storage"], *limit,
+                    "{component}: {extra}"
+                );
+            }
+        }
+        // The spec sizes local disk; a migration that dumps the schema keeps a writable root.
+        let mut s = spec(&format!(
+            "{app}workdir: /rails\nmigrate: {{command: [bin/rails, db:migrate], read_only_root: false}}\n"
+        ));
+        s.web.resources.ephemeral_storage = Some("1Gi".into());
+        s.web.resources.ephemeral_storage_limit = Some("8Gi".into());
+        for (component, pod) in pods(&render(&s, &RenderInputs::default())) {
+            let c = &pod["containers"][0];
+            assert_eq!(
+                c["securityContext"]["readOnlyRootFilesystem"],
+                component != "migrate",
+                "{component}"
+            );
+            if component != "jobs" {
+                assert_eq!(c["resources"]["requests"]["ephemeral-storage"], "1Gi");
+                assert_eq!(c["resources"]["limits"]["ephemeral-storage"], "8Gi");
+            }
+        }
+        let volume = spec("workdir: /rails\nvolume: {name: data, mount_path: /rails/tmp}\n");
+        assert_eq!(
+            volume.writable_paths().unwrap(),
+            ["/tmp"],
+            "the volume is writable already"
+        );
+    }
+
+    /// Readiness asks the health path; liveness only the port, and tolerates more failures, so
+    /// that a slow database takes pods out of the Service but never restarts them all.
+    #[test]
+    fn liveness_is_not_readiness() {
+        let release = render(&spec(""), &RenderInputs::default());
+        let web = &object(&release, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(web["readinessProbe"]["httpGet"]["path"], "/up");
+        assert_eq!(web["startupProbe"]["httpGet"]["path"], "/up");
+        assert!(web["livenessProbe"].get("httpGet").is_none());
+        assert_eq!(web["livenessProbe"]["tcpSocket"]["port"], "http");
+        assert!(
+            web["livenessProbe"]["failureThreshold"].as_i64()
+                > web["readinessProbe"]["failureThreshold"].as_i64()
+        );
+        // A TCP health check: readiness is that check, and no second copy of it restarts pods.
+        let mut tcp = spec("");
+        tcp.web.health_path = crate::model::TCP_PROBE.into();
+        let release = render(&tcp, &RenderInputs::default());
+        let web = &object(&release, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(web["readinessProbe"]["tcpSocket"]["port"], "http");
+        assert!(web.get("livenessProbe").is_none(), "{web}");
     }
 
     #[test]

@@ -29,10 +29,17 @@ impl Renderer<'_> {
                 protocol: Some("TCP".into()),
                 ..ContainerPort::default()
             }]);
-            // Boot may take a while (bootsnap, eager loading); after that, probes are quick.
+            // Boot may take a while (bootsnap, eager loading): the startup probe waits for the
+            // health path. Readiness asks the health path (a slow database takes the pod out of
+            // the Service); liveness only asks whether Puma still accepts connections, so a slow
+            // dependency never restarts every pod at once.
+            // When the health check is itself a TCP check there is nothing cheaper to ask: a
+            // second, identical probe would only restart pods that readiness already took out,
+            // and a server that dies exits, which restarts its container anyway.
             c.startup_probe = Some(self.probe(5, 60));
             c.readiness_probe = Some(self.probe(10, 3));
-            c.liveness_probe = Some(self.probe(20, 3));
+            c.liveness_probe =
+                (spec.web.health_path != crate::model::TCP_PROBE).then(|| Self::port_probe(20, 6));
             // Give the ingress time to stop routing to a terminating pod. A kubelet older than
             // 1.30 has no `sleep` action; the image's own `sleep` does the same there (Rails
             // images are Debian or Alpine based; without one the hook fails and the pod stops
@@ -71,6 +78,12 @@ impl Renderer<'_> {
         };
         let mut pod = self.pod_spec(process, vec![container], None);
         pod.termination_grace_period_seconds = Some(grace);
+        let resources = if process == "web" {
+            &spec.web.resources
+        } else {
+            &spec.workers[process].resources
+        };
+        self.local_disk(process, resources, &mut pod);
         self.prefer_volume_node(&mut pod);
         // Spreading pods that must share a node would fight the volume's affinity.
         pod.topology_spread_constraints = self.spec.single_node_volume().is_none().then(|| {

@@ -150,6 +150,30 @@ pub(super) fn table(
         },
     );
     row(
+        "filesystem",
+        match spec.writable_paths() {
+            Ok(paths) => format!(
+                "read-only root; writable: {}{}{}",
+                paths.join(", "),
+                from("writable"),
+                if spec.migrate.read_only_root {
+                    ""
+                } else {
+                    "; the migration writes db/schema.rb and keeps a writable root"
+                }
+            ),
+            Err(why) => format!("writable root: {why}"),
+        },
+    );
+    row(
+        "network",
+        if spec.network_policy {
+            "NetworkPolicies: web takes its port, other pods nothing; enforced only where the cluster's network plugin enforces them (`kubectl rails doctor` says)".to_string()
+        } else {
+            "no NetworkPolicy (`network_policy: false`)".to_string()
+        },
+    );
+    row(
         "ingress",
         match &spec.ingress {
             Some(i) => format!(
