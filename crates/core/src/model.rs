@@ -378,19 +378,54 @@ pub struct ImageSpec {
     /// `None` means the image was given without a tag; deploy requires one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// The digest the tag named when the release was deployed (`sha256:...`): pods run exactly
+    /// it, whatever the tag names later. Deploy sets it; a spec file rarely does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl ImageSpec {
-    /// The reference a container uses: `repository:tag`, or the bare repository without a tag.
+    /// The reference a container uses: `repository@digest` when pinned, else `repository:tag`,
+    /// or the bare repository without a tag.
     pub fn reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => format!("{}@{digest}", self.repository),
+            (None, Some(tag)) => format!("{}:{tag}", self.repository),
+            (None, None) => self.repository.clone(),
+        }
+    }
+
+    /// `repository:tag`, as people say it, pinned or not.
+    pub fn tagged(&self) -> String {
         match &self.tag {
             Some(tag) => format!("{}:{tag}", self.repository),
             None => self.repository.clone(),
         }
     }
 
-    /// Splits `repo[:tag]`, keeping a registry port (`host:5000/app`) in the repository.
+    /// As people read it: `repository:tag (0123456789ab)` when pinned, else the reference.
+    pub fn shown(&self) -> String {
+        match self.short_digest() {
+            Some(short) => format!("{} ({short})", self.tagged()),
+            None => self.reference(),
+        }
+    }
+
+    /// The first 12 hex digits of the digest, as `docker images` shows an id.
+    pub fn short_digest(&self) -> Option<&str> {
+        self.digest
+            .as_deref()
+            .map(|d| d.strip_prefix("sha256:").unwrap_or(d))
+            .map(|h| &h[..h.len().min(12)])
+    }
+
+    /// Splits `repo[:tag][@digest]`, keeping a registry port (`host:5000/app`) in the
+    /// repository.
     pub fn parse(reference: &str) -> Self {
+        let (reference, digest) = match reference.split_once('@') {
+            Some((r, d)) => (r, Some(d.to_string())),
+            None => (reference, None),
+        };
         let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
         match reference[last_slash..].rfind(':') {
             Some(colon) => {
@@ -398,11 +433,13 @@ impl ImageSpec {
                 Self {
                     repository: reference[..at].to_string(),
                     tag: Some(reference[at + 1..].to_string()),
+                    digest,
                 }
             }
             None => Self {
                 repository: reference.to_string(),
                 tag: None,
+                digest,
             },
         }
     }

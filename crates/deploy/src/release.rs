@@ -26,7 +26,11 @@ pub enum ReleaseStatus {
 pub struct ReleaseRecord {
     pub revision: u32,
     pub status: ReleaseStatus,
+    /// `repository:tag`, as deployed.
     pub image: String,
+    /// The digest the tag named then (`sha256:...`), when the deploy pinned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// Digest of the spec and config as deployed.
     pub config_hash: String,
     /// RFC 3339.
@@ -150,6 +154,7 @@ mod tests {
             revision,
             status,
             image: format!("shop:{revision}"),
+            digest: None,
             config_hash: String::new(),
             time: String::new(),
             user: "dev".into(),

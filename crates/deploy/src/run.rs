@@ -469,7 +469,8 @@ impl<'a> Recorder<'a> {
         let entry = ReleaseRecord {
             revision: self.revision,
             status,
-            image: spec.image.reference(),
+            image: spec.image.tagged(),
+            digest: spec.image.digest.clone(),
             config_hash: self.config_hash.clone(),
             time: k8s_openapi::jiff::Timestamp::now()
                 .round(k8s_openapi::jiff::Unit::Second)

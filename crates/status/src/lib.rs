@@ -109,13 +109,14 @@ pub async fn collect(client: &Client, ns: &str, spec: &AppSpec) -> Result<Status
             .find(|d| d.metadata.name.as_deref() == Some(name.as_str()))
         {
             let p = progress::progress(&process, d);
-            let image = d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
+            let template = d.spec.as_ref().map(|s| &s.template);
+            let image = shown_image(
+                template
+                    .and_then(|t| t.spec.as_ref())
+                    .and_then(|s| s.containers.first())
+                    .and_then(|c| c.image.as_deref()),
+                template.and_then(|t| t.metadata.as_ref()),
+            );
             processes.push(ProcessRow {
                 process,
                 ready: p.ready,
@@ -202,12 +203,13 @@ fn pod_row(p: &Pod, now: Timestamp) -> PodRow {
             .as_ref()
             .map_or(0, |t| now.as_second() - t.0.as_second()),
         ip: status.pod_ip.clone(),
-        image: p
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers.first())
-            .and_then(|c| c.image.clone())
-            .unwrap_or_default(),
+        image: shown_image(
+            p.spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.as_deref()),
+            Some(&p.metadata),
+        ),
     }
 }
 
@@ -300,6 +302,25 @@ async fn recent_warnings(client: &Client, ns: &str, app: &str) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// A container's image as people read it: a pinned one (`repository@sha256:...`) with the tag
+/// its pod template keeps (`repository:tag (0123456789ab)`).
+fn shown_image(
+    image: Option<&str>,
+    meta: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+) -> String {
+    let Some(image) = image else {
+        return String::new();
+    };
+    let mut spec = kubectl_rails_core::ImageSpec::parse(image);
+    if spec.digest.is_some() {
+        spec.tag = meta
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(kubectl_rails_core::render::IMAGE_TAG_ANNOTATION))
+            .cloned();
+    }
+    spec.shown()
 }
 
 #[cfg(test)]

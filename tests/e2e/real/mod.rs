@@ -277,10 +277,13 @@ pub fn registry_login(node: &RealNode, ns: &TestNs, dir: &Path, password: &str) 
 }
 
 /// `kubectl rails deploy` with room for image pulls and Rails boots.
+/// The deploying machine trusts the registry's CA (`SSL_CERT_FILE`), as a laptop trusts its
+/// company's registry, so the deploy pins the tag's digest.
 pub fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["deploy", "--no-input", "--timeout", "180s"];
     args.extend(extra);
-    ns.rails(dir, &args)
+    let ca = RealNode::load().get("REGISTRY_CA").to_string();
+    ns.rails_full(dir, &args, None, &[("SSL_CERT_FILE", ca)])
 }
 
 /// Names of the nodes the app's pods of `component` run on.

@@ -60,6 +60,9 @@ pub mod labels {
 /// Annotation on pod templates: a digest of config and secrets, so that a change rolls the pods.
 pub const CHECKSUM_ANNOTATION: &str = "kubectl-rails.dev/config-checksum";
 
+/// Annotation on a pod template whose image is pinned by digest: the tag it was resolved from.
+pub const IMAGE_TAG_ANNOTATION: &str = "kubectl-rails.dev/image-tag";
+
 /// Annotation on a pod template whose root filesystem stays writable: why.
 pub const WRITABLE_ROOT_ANNOTATION: &str = "kubectl-rails.dev/writable-root";
 
@@ -690,6 +693,10 @@ impl Renderer<'_> {
         if let Err(why) = self.writable_paths(component) {
             annotations.insert(WRITABLE_ROOT_ANNOTATION.into(), why);
         }
+        // A pinned image names its digest; the tag it was resolved from stays readable.
+        if let (Some(_), Some(tag)) = (&self.spec.image.digest, &self.spec.image.tag) {
+            annotations.insert(IMAGE_TAG_ANNOTATION.into(), tag.clone());
+        }
         PodTemplateSpec {
             metadata: Some(ObjectMeta {
                 labels: Some(labels),
@@ -881,6 +888,41 @@ mod tests {
 
     /// Readiness asks the health path; liveness only the port, and tolerates more failures, so
     /// that a slow database takes pods out of the Service but never restarts them all.
+    /// A pinned image runs by digest; the tag stays in an annotation and the version label.
+    #[test]
+    fn a_pinned_image_runs_by_digest_and_keeps_its_tag_readable() {
+        let mut s = spec("");
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        s.image.digest = Some(digest.clone());
+        let release = render(&s, &RenderInputs::default());
+        for kind in ["Deployment", "Job"] {
+            let template = &object(&release, kind)["spec"]["template"];
+            assert_eq!(
+                template["spec"]["containers"][0]["image"],
+                format!("ghcr.io/acme/shop@{digest}"),
+                "{kind}"
+            );
+            assert_eq!(
+                template["metadata"]["annotations"][IMAGE_TAG_ANNOTATION],
+                "1.0"
+            );
+            assert_eq!(template["metadata"]["labels"][labels::VERSION], "1.0");
+        }
+        assert_eq!(s.image.shown(), "ghcr.io/acme/shop:1.0 (abababababab)");
+        s.image.digest = None;
+        let release = render(&s, &RenderInputs::default());
+        let template = &object(&release, "Deployment")["spec"]["template"];
+        assert_eq!(
+            template["spec"]["containers"][0]["image"],
+            "ghcr.io/acme/shop:1.0"
+        );
+        assert!(
+            template["metadata"]["annotations"]
+                .get(IMAGE_TAG_ANNOTATION)
+                .is_none()
+        );
+    }
+
     #[test]
     fn liveness_is_not_readiness() {
         let release = render(&spec(""), &RenderInputs::default());

@@ -18,6 +18,9 @@ pub(crate) struct DeployArgs {
     /// Allow the `latest` tag (it cannot be rolled back)
     #[arg(long)]
     pub allow_latest: bool,
+    /// Deploy by tag: do not ask the registry for the digest the tag names now
+    #[arg(long)]
+    pub no_pin: bool,
     /// Run migrations before the rollout
     #[arg(long, value_enum, default_value = "auto")]
     pub migrate: MigrateMode,
@@ -56,6 +59,9 @@ pub(crate) struct DiffArgs {
     /// Exit 1 when there are changes, like `git diff --exit-code`
     #[arg(long)]
     pub exit_code: bool,
+    /// Compare by tag: do not ask the registry for the digest the tag names now
+    #[arg(long)]
+    pub no_pin: bool,
 }
 
 #[derive(Debug, Args)]

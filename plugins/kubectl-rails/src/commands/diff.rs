@@ -22,6 +22,8 @@ pub(crate) async fn run(args: &DiffArgs, ctx: &Context<'_>) -> anyhow::Result<()
     )?;
     let target = ctx.target().await?;
     spec.namespace = Some(target.namespace.clone());
+    // The image a deploy would run: the digest the tag names now.
+    crate::commands::deploy::pin(target, &mut spec, args.no_pin, printer).await?;
     let planned = diff::plan(
         &target.conn.client,
         &target.namespace,

@@ -7,6 +7,13 @@ use kubectl_rails_deploy::release::{self, ReleaseRecord, ReleaseStatus};
 use crate::cli::OutputFormat;
 use crate::context::Context;
 
+/// A release's image as people read it: `repository:tag (0123456789ab)` when it was pinned.
+pub(crate) fn shown(r: &ReleaseRecord) -> String {
+    let mut image = kubectl_rails_core::ImageSpec::parse(&r.image);
+    image.digest = r.digest.clone();
+    image.shown()
+}
+
 /// The history as a table, newest first.
 pub(crate) fn table(history: &[ReleaseRecord]) -> Table {
     let mut t = Table::new();
@@ -23,7 +30,7 @@ pub(crate) fn table(history: &[ReleaseRecord]) -> Table {
         t.add_row(vec![
             format!("v{}", r.revision),
             status.to_string(),
-            r.image.clone(),
+            shown(r),
             r.config_hash.clone(),
             r.user.clone(),
             r.git_sha.clone().unwrap_or_else(|| "-".into()),

@@ -58,7 +58,9 @@ pub(crate) async fn run(args: &RollbackArgs, ctx: &Context<'_>) -> anyhow::Resul
     spec.namespace = Some(target.namespace.clone());
     printer.step(&format!(
         "rolling `{}` back to release v{} ({})",
-        spec.name, wanted.revision, wanted.image
+        spec.name,
+        wanted.revision,
+        crate::commands::releases::shown(wanted)
     ));
     printer.note(
         "database migrations are not reversed; the old code must cope with the current schema",

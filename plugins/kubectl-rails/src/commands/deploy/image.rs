@@ -29,6 +29,8 @@ pub(crate) fn resolve_image(
     }
     if let Some(tag) = tag {
         spec.image.tag = Some(tag.to_string());
+        // A digest belongs to the tag it was resolved from.
+        spec.image.digest = None;
     }
     let mut source = TagSource::Given;
     if spec.image.tag.is_none()

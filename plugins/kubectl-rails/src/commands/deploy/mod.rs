@@ -10,6 +10,8 @@ mod hooks;
 pub(crate) mod image;
 mod inputs;
 mod namespace;
+mod pin;
+pub(crate) use pin::pin;
 
 pub(crate) use board::PrinterReporter;
 pub(crate) use image::{commit_of, holder, resolve_image};
@@ -120,9 +122,10 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     let hooks = (!args.skip_hooks && !args.dry_run)
         .then(|| hooks::folder(&spec, app_dir))
         .flatten();
+    let hook_spec = spec.clone();
     let hook_env = || {
         hooks::HookEnv::new(
-            &spec,
+            &hook_spec,
             ctx.settings
                 .global
                 .destination
@@ -143,6 +146,7 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     } else {
         inputs::resolve(ctx, &spec, registry_user).await?;
     }
+    pin::pin(target, &mut spec, args.no_pin, printer).await?;
     let request = DeployRequest {
         spec: spec.clone(),
         namespace: target.namespace.clone(),
