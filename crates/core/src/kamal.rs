@@ -30,9 +30,23 @@ pub struct Kamal {
     pub aliases: BTreeMap<String, String>,
     /// `builder.arch`, which the nodes must have.
     pub arch: Option<String>,
+    /// What `builder` says of the build itself.
+    pub builder: KamalBuilder,
     pub hooks_path: Option<String>,
     /// What became of every key.
     pub report: Vec<ImportLine>,
+}
+
+/// Kamal's `builder` keys that say how the image is built.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KamalBuilder {
+    pub dockerfile: Option<String>,
+    pub context: Option<String>,
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    /// `cache.image` of a `registry` cache.
+    pub cache_image: Option<String>,
 }
 
 /// A Kamal role (`servers.<role>`).
@@ -265,6 +279,28 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
             None => None,
         },
         hooks_path: at(&["hooks_path"]).and_then(text_of),
+        builder: KamalBuilder {
+            dockerfile: at(&["builder", "dockerfile"]).and_then(text_of),
+            context: at(&["builder", "context"]).and_then(text_of),
+            target: at(&["builder", "target"]).and_then(text_of),
+            args: match at(&["builder", "args"]) {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), text_of(v)?)))
+                    .collect(),
+                _ => BTreeMap::new(),
+            },
+            secrets: match at(&["builder", "secrets"]) {
+                Some(Value::Array(a)) => a.iter().filter_map(text_of).collect(),
+                _ => Vec::new(),
+            },
+            cache_image: (at(&["builder", "cache", "type"])
+                .and_then(text_of)
+                .as_deref()
+                == Some("registry"))
+            .then(|| at(&["builder", "cache", "image"]).and_then(text_of))
+            .flatten(),
+        },
         ..Kamal::default()
     };
     if let Some(host) = at(&["proxy", "host"]).and_then(text_of) {
@@ -566,18 +602,34 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
                 }
             }
             "builder" => {
-                if k.arch.is_some() {
-                    line(
-                        "builder.arch".into(),
-                        imported("placement.node_selector (kubernetes.io/arch)"),
-                    );
+                let Value::Object(keys) = value else {
+                    line(key.clone(), imported("build"));
+                    continue;
+                };
+                for sub in keys.keys() {
+                    let name = format!("builder.{sub}");
+                    let fate = match sub.as_str() {
+                        "arch" => imported(
+                            "build.platforms and placement.node_selector (kubernetes.io/arch)",
+                        ),
+                        "dockerfile" => imported("build.dockerfile"),
+                        "context" => imported("build.context"),
+                        "target" => imported("build.target"),
+                        "args" => imported("build.args"),
+                        "secrets" => {
+                            imported("build.secrets (their values stay in the environment)")
+                        }
+                        "cache" if k.builder.cache_image.is_some() => imported("build.cache"),
+                        "cache" => unsupported(
+                            "only a `registry` cache with an `image` carries over: set `build.cache` to an image reference",
+                        ),
+                        "remote" | "local" | "driver" => not_needed(
+                            "the build runs with a builder on this machine, or in the cluster (`build.builder`)",
+                        ),
+                        _ => unsupported("set it in the builder's own configuration"),
+                    };
+                    line(name, fate);
                 }
-                line(
-                    key.clone(),
-                    not_needed(
-                        "images are built elsewhere (CI, `kamal build`); kubectl-rails deploys them",
-                    ),
-                );
             }
             "boot" => line(
                 key.clone(),

@@ -98,6 +98,10 @@ pub struct AppSpec {
     /// to [`AppSpec::workdir`] or absolute: each gets an emptyDir under a read-only root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writable: Vec<String>,
+    /// How `deploy` and `build` build the image from the app folder; `None`: it is built
+    /// elsewhere and only deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
     /// A NetworkPolicy per process: web takes traffic on its port only, other pods none, an
     /// accessory only from the app's pods; `false` renders none.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
@@ -110,6 +114,52 @@ fn yes() -> bool {
 
 fn is_yes(b: &bool) -> bool {
     *b
+}
+
+/// How the image is built from the app folder (Kamal's `builder`, Docker's build flags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// The Dockerfile, relative to the app folder.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: String,
+    /// The build context, relative to the app folder.
+    #[serde(
+        default = "default_context",
+        skip_serializing_if = "is_default_context"
+    )]
+    pub context: String,
+    /// The stage to build (`--target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Build arguments (`--build-arg KEY=VALUE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    /// Names of environment variables passed as build secrets (`RUN --mount=type=secret,id=NAME`);
+    /// their values never reach the image's history or any output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Platforms to build for (`linux/amd64`); the builder's own when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// An image reference used as a registry build cache (`ghcr.io/acme/shop:buildcache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// `docker`, `podman`, `buildah` or `nerdctl`; the first found on PATH when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<String>,
+}
+
+fn default_dockerfile() -> String {
+    "Dockerfile".into()
+}
+
+fn default_context() -> String {
+    ".".into()
+}
+
+fn is_default_context(c: &String) -> bool {
+    c == "."
 }
 
 /// The app Secret's keys by name, each required unless marked optional (the app runs without

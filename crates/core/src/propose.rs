@@ -40,6 +40,8 @@ pub struct Proposal {
     pub workdir: Option<String>,
     /// Folders the app writes besides `tmp/` (`log` when it logs to files).
     pub writable: Vec<String>,
+    /// How the image is built from the folder: its Dockerfile, and what Kamal's `builder` says.
+    pub build: Option<crate::model::BuildSpec>,
     /// Web replicas to propose: 1 for an app whose data lives on a ReadWriteOnce volume.
     pub replicas: i32,
     /// Kamal's `proxy.response_timeout`, for the ingress.
@@ -987,12 +989,39 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
         notes.push("config/environments/production.rb leaves `dump_schema_after_migration` on, so `db:migrate` writes db/schema.rb: the migration Job keeps a writable root filesystem (`migrate.read_only_root`)".into());
     }
     let workdir = d.dockerfile.as_ref().and_then(|f| f.workdir.clone());
+    // The image is built from the Dockerfile read, as Kamal builds it.
+    let b = &kamal.builder;
+    let build = d
+        .dockerfile_path
+        .clone()
+        .or_else(|| b.dockerfile.clone())
+        .map(|dockerfile| crate::model::BuildSpec {
+            dockerfile,
+            context: b.context.clone().unwrap_or_else(|| ".".into()),
+            target: b.target.clone(),
+            args: b.args.clone(),
+            secrets: b.secrets.clone(),
+            platforms: kamal
+                .arch
+                .iter()
+                .map(|a| {
+                    if a.contains('/') {
+                        a.clone()
+                    } else {
+                        format!("linux/{a}")
+                    }
+                })
+                .collect(),
+            cache: b.cache_image.clone(),
+            builder: None,
+        });
 
     Proposal {
         name,
         image,
         workdir,
         writable,
+        build,
         hosts: kamal.hosts.clone(),
         tls,
         port,
@@ -1111,6 +1140,7 @@ impl Proposal {
             server: None,
             review: None,
             workdir: self.workdir,
+            build: self.build,
             read_only_root: true,
             writable: self.writable,
             network_policy: true,

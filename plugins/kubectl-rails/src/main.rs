@@ -103,6 +103,7 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Init(args) => commands::init::run(&args, ctx),
         Command::Render(args) => commands::render::run(&args, ctx),
         Command::Deploy(args) => commands::deploy::run(&args, ctx).await,
+        Command::Build(args) => commands::build::run(&args, ctx).await,
         Command::Diff(args) => commands::diff::run(&args, ctx).await,
         Command::Status(args) => commands::status::run(&args, ctx).await,
         Command::Releases => commands::releases::run(ctx).await,

@@ -3,6 +3,7 @@
 //! a real ingress controller. Nothing here is simulated: if the real node is missing, these tests
 //! fail and say why.
 
+mod build;
 mod journey;
 mod registry;
 mod shapes;
@@ -278,12 +279,26 @@ pub fn registry_login(node: &RealNode, ns: &TestNs, dir: &Path, password: &str) 
 
 /// `kubectl rails deploy` with room for image pulls and Rails boots.
 /// The deploying machine trusts the registry's CA (`SSL_CERT_FILE`), as a laptop trusts its
-/// company's registry, so the deploy pins the tag's digest.
+/// company's registry, so the deploy pins the tag's digest; its builders (buildah) find the
+/// registry, and docker.io's mirror in it, through containers' registries.conf.
 pub fn deploy(ns: &TestNs, dir: &Path, extra: &[&str]) -> Run {
+    deploy_with(ns, dir, extra, &[])
+}
+
+/// [`deploy`] with more environment (a build secret).
+pub fn deploy_with(ns: &TestNs, dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Run {
     let mut args = vec!["deploy", "--no-input", "--timeout", "180s"];
     args.extend(extra);
-    let ca = RealNode::load().get("REGISTRY_CA").to_string();
-    ns.rails_full(dir, &args, None, &[("SSL_CERT_FILE", ca)])
+    let node = RealNode::load();
+    let mut all = vec![
+        ("SSL_CERT_FILE", node.get("REGISTRY_CA").to_string()),
+        (
+            "CONTAINERS_REGISTRIES_CONF",
+            node.get("BUILD_REGISTRIES_CONF").to_string(),
+        ),
+    ];
+    all.extend(env.iter().cloned());
+    ns.rails_full(dir, &args, None, &all)
 }
 
 /// Names of the nodes the app's pods of `component` run on.

@@ -132,6 +132,8 @@ pub(crate) enum Command {
     Render(RenderArgs),
     /// Migrate, apply and wait for the app to be Ready
     Deploy(DeployArgs),
+    /// Build the image from the app folder (the spec's `build:`) and push it
+    Build(BuildArgs),
     /// Show what a deploy would change on the cluster, changing nothing
     Diff(DiffArgs),
     /// Show processes, pods, ingress, autoscalers and recent warnings

@@ -36,6 +36,44 @@ pub(crate) struct DeployArgs {
     /// Public host name for the ingress, when the first deploy writes the spec (repeat for several)
     #[arg(long = "host")]
     pub hosts: Vec<String>,
+    #[command(flatten)]
+    pub build: BuildChoice,
+}
+
+/// Whether and how `deploy` builds the image (the spec's `build:` section).
+#[derive(Debug, Args)]
+pub(crate) struct BuildChoice {
+    /// Build and push the image even when the registry has its tag already
+    #[arg(long, conflicts_with = "skip_build")]
+    pub build: bool,
+    /// Never build: deploy an image built elsewhere
+    #[arg(long)]
+    pub skip_build: bool,
+    #[command(flatten)]
+    pub how: BuildHow,
+}
+
+/// Where the build context comes from, and which builder runs it.
+#[derive(Debug, Args)]
+pub(crate) struct BuildHow {
+    /// Build this folder as it is (uncommitted changes included) instead of the committed tree
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<std::path::PathBuf>,
+    /// The builder: docker, podman, buildah or nerdctl (default: `build.builder`, else the first found)
+    #[arg(long)]
+    pub builder: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// Override the spec's image (`repository[:tag]`)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Override the image tag (default: the git commit)
+    #[arg(long)]
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub how: BuildHow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

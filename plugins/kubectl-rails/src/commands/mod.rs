@@ -2,6 +2,7 @@
 //! the [`Context`](crate::context::Context), asks and prints; the crates do the work.
 
 pub(crate) mod accessory;
+pub(crate) mod build;
 pub(crate) mod complete;
 pub(crate) mod console;
 pub(crate) mod cron;

@@ -11,7 +11,7 @@ pub(crate) mod image;
 mod inputs;
 mod namespace;
 mod pin;
-pub(crate) use pin::pin;
+pub(crate) use pin::{pin, registry_login};
 
 pub(crate) use board::PrinterReporter;
 pub(crate) use image::{commit_of, holder, resolve_image};
@@ -119,6 +119,22 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         target.namespace,
         target.conn.context
     ));
+    // The image from the app folder, before anything changes in the cluster (as Kamal builds
+    // before its pre-deploy hook).
+    if spec.build.is_some() && !args.build.skip_build {
+        if args.dry_run {
+            printer.note("dry run: the image is not built");
+        } else if args.build.build || crate::commands::build::needed(target, &spec, printer).await {
+            crate::commands::build::build_and_push(
+                &spec,
+                &args.build.how,
+                Some(target),
+                app_dir,
+                printer,
+            )
+            .await?;
+        }
+    }
     let hooks = (!args.skip_hooks && !args.dry_run)
         .then(|| hooks::folder(&spec, app_dir))
         .flatten();

@@ -19,7 +19,7 @@ const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The pull secret's credentials for the image's registry, when the spec names one and it can
 /// be read.
-async fn login(target: &Target, spec: &AppSpec) -> Option<Login> {
+pub(crate) async fn registry_login(target: &Target, spec: &AppSpec) -> Option<Login> {
     let registry = spec.registry.as_ref()?;
     let secret = Api::<Secret>::namespaced(target.conn.client.clone(), &target.namespace)
         .get_opt(&registry.pull_secret)
@@ -59,7 +59,7 @@ pub(crate) async fn pin(
         return Ok(());
     }
     let image = ImageRef::new(&spec.image.repository, &tag);
-    let login = login(target, spec).await;
+    let login = registry_login(target, spec).await;
     if let Some(l) = &login {
         printer.mask_secret("registry password", l.password.as_bytes());
     }

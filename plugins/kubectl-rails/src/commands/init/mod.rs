@@ -326,6 +326,10 @@ fn build_spec(
         gid,
         private_registry: registry.private,
     });
+    // `--target` names the stage the image is built from, as it named the stage read.
+    if let (Some(target), Some(build)) = (&args.target, spec.build.as_mut()) {
+        build.target = Some(target.clone());
+    }
     if let (Some(issuer), Some(ingress)) = (&args.issuer, spec.ingress.as_mut())
         && ingress.tls
     {
