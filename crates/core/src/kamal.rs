@@ -624,7 +624,7 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
                             "only a `registry` cache with an `image` carries over: set `build.cache` to an image reference",
                         ),
                         "remote" | "local" | "driver" => not_needed(
-                            "the build runs with a builder on this machine, or in the cluster (`build.builder`)",
+                            "the build runs with a builder on this machine (`build.builder`, `--builder`)",
                         ),
                         _ => unsupported("set it in the builder's own configuration"),
                     };

@@ -57,8 +57,9 @@ pub(crate) struct BuildChoice {
 #[derive(Debug, Args)]
 pub(crate) struct BuildHow {
     /// Build this folder as it is (uncommitted changes included) instead of the committed tree
-    #[arg(long, value_name = "DIR")]
-    pub context: Option<std::path::PathBuf>,
+    /// (`--context` is kubectl's: the kubeconfig context)
+    #[arg(long = "build-context", value_name = "DIR")]
+    pub build_context: Option<std::path::PathBuf>,
     /// The builder: docker, podman, buildah or nerdctl (default: `build.builder`, else the first found)
     #[arg(long)]
     pub builder: Option<String>,

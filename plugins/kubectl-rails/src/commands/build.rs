@@ -41,7 +41,8 @@ pub(crate) async fn run(args: &BuildArgs, ctx: &Context<'_>) -> anyhow::Result<(
 }
 
 /// Whether `deploy` builds: `--build` always, `--skip-build` never, otherwise when the registry
-/// does not have the tag (a redeploy or a rollback of a built commit does not build again).
+/// says it does not have the tag (a redeploy or a rollback of a built commit does not build
+/// again; a registry this machine cannot ask is left alone).
 pub(crate) async fn needed(target: &Target, spec: &AppSpec, printer: &Printer) -> bool {
     let Some(tag) = &spec.image.tag else {
         return true;
@@ -57,11 +58,14 @@ pub(crate) async fn needed(target: &Target, spec: &AppSpec, printer: &Printer) -
             false
         }
         Err(RegistryError::NotFound { .. }) => true,
+        // A registry only the cluster reaches (or that wants other credentials): the image is
+        // likely built elsewhere, and a push from here would fail anyway.
         Err(e) => {
-            printer.debug(&format!(
-                "could not ask the registry whether it has the tag ({e})"
+            printer.note(&format!(
+                "could not ask the registry whether it has `{}` ({e}): not building it (`--build` builds and pushes anyway)",
+                spec.image.tagged()
             ));
-            true
+            false
         }
     }
 }
@@ -83,7 +87,7 @@ pub(crate) async fn build_and_push(
     let builder = build::choose(how.builder.as_deref().or(recipe.builder.as_deref()))
         .map_err(|e| exit::failure(e.to_string(), Some(no_builder_hint(&e))))?;
     // The committed tree, as Kamal builds it; `--context` builds a folder as it is.
-    let (tree, root, what): (Option<build::TempDir>, PathBuf, String) = match &how.context {
+    let (tree, root, what): (Option<build::TempDir>, PathBuf, String) = match &how.build_context {
         Some(dir) => (
             None,
             app_dir.join(dir),
@@ -92,7 +96,7 @@ pub(crate) async fn build_and_push(
         None => match build::committed_tree(app_dir) {
             Ok((tree, dirty)) => {
                 if dirty {
-                    printer.warn("the app folder has uncommitted changes, which the build leaves out: it builds the committed tree of HEAD (`--context .` builds the folder as it is)");
+                    printer.warn("the app folder has uncommitted changes, which the build leaves out: it builds the committed tree of HEAD (`--build-context .` builds the folder as it is)");
                 }
                 let root = tree.path().to_path_buf();
                 (Some(tree), root, "the committed tree of HEAD".to_string())

@@ -131,6 +131,20 @@ pub(super) fn table(
         ),
     );
     row(
+        "build",
+        match &spec.build {
+            Some(b) => format!(
+                "from `{}`{}: `deploy` builds the committed tree when the registry lacks the tag (`kubectl rails build` alone)",
+                b.dockerfile,
+                b.target
+                    .as_ref()
+                    .map(|t| format!(" (stage `{t}`)"))
+                    .unwrap_or_default()
+            ),
+            None => "none: the image is built elsewhere".into(),
+        },
+    );
+    row(
         "registry",
         match &spec.registry {
             Some(r) => format!("{} with pull secret `{}`", r.server, r.pull_secret),
