@@ -376,7 +376,9 @@ fn init_ends_with_what_it_found_and_decided() {
     for row in [
         "  Rails      8.1.1\n",
         "  web        port 8080 (Thruster, moved off :80), 1 replica, health check `/up` (config/routes.rb:4)\n",
-        "  starts     the image's own command (Dockerfile: `/rails/bin/docker-entrypoint ./bin/thrust ./bin/rails server`)\n",
+        // Rails' entrypoint prepares the database for `./bin/rails server` in every pod: web
+        // starts as `bin/rails server`, and the migration Job prepares once.
+        "  starts     `./bin/thrust bin/rails server` (bin/docker-entrypoint: the image's command without its boot-time db:prepare)\n",
         "  processes  web only\n",
         "  database   SQLite (config/database.yml), on the app's volume\n",
         "  volume     `storage` at /rails/storage (1Gi, ReadWriteOnce) (Kamal's volumes)\n",

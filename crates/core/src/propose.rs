@@ -767,6 +767,43 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     }
     sources.insert("database", d.database_from.clone());
 
+    // Boot that migrates: an entrypoint that prepares the database on every start would run it in
+    // every web pod at once, beside the migration Job. Rails' own `bin/docker-entrypoint` does
+    // it only when the last two arguments are `./bin/rails server`: web started as
+    // `bin/rails server` boots without it, and the Job prepares once per release.
+    if let Some((script, text)) = d
+        .start_scripts
+        .iter()
+        .find(|(_, t)| t.lines().any(|l| migrates(l)))
+    {
+        let starts = web_command
+            .clone()
+            .unwrap_or_else(|| image_only_cmd.clone());
+        let n = starts.len();
+        if prepares_only_for_rails_server(text)
+            && n >= 2
+            && starts[n - 2] == "./bin/rails"
+            && starts[n - 1] == "server"
+        {
+            let mut web = starts;
+            web[n - 2] = "bin/rails".into();
+            notes.push(format!(
+                "{script} prepares the database whenever web starts as `./bin/rails server`, in every web pod at once: the migration Job prepares it once per release, and web starts as `{}`, which the entrypoint boots without it",
+                web.join(" ")
+            ));
+            sources.insert(
+                "web",
+                format!("{script}: the image's command without its boot-time db:prepare"),
+            );
+            web_command = Some(web);
+        } else {
+            notes.push(format!(
+                "{script} migrates the database on every start, in every web pod at once beside the migration Job (`{}`): make it skip that outside the Job (an env or argument it checks), or expect each pod's boot to wait on the database's migration lock",
+                migrate.command.join(" ")
+            ));
+        }
+    }
+
     // Data on a volume: Kamal's, SQLite's folder, Active Storage's disk, the image's VOLUME.
     let workdir = d
         .dockerfile
@@ -1051,6 +1088,24 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     }
 }
 
+/// A shell line that migrates or prepares the database (not a comment).
+fn migrates(line: &str) -> bool {
+    let line = line.trim_start();
+    !line.starts_with('#')
+        && ["db:prepare", "db:migrate", "db:setup"]
+            .iter()
+            .any(|task| line.contains(task))
+}
+
+/// Rails' generated entrypoint: it prepares the database only when its last two arguments are
+/// `./bin/rails server` (`"${@: -2:1}" == "./bin/rails"` and `"${@: -1:1}" == "server"`).
+fn prepares_only_for_rails_server(script: &str) -> bool {
+    script.contains("${@: -2:1}")
+        && script.contains("\"./bin/rails\"")
+        && script.contains("${@: -1:1}")
+        && script.contains("\"server\"")
+}
+
 /// Kamal's `options.memory` and `options.cpus` over the defaults: memory is the limit (and the
 /// request when the default asks for more), cpus the request.
 fn kamal_resources(role: &crate::kamal::Role, default: Resources) -> Resources {
@@ -1232,6 +1287,25 @@ pub fn destination_overlay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Entrypoints that migrate on boot, and the one Rails generates, which does it only for
+    /// `./bin/rails server`.
+    #[test]
+    fn entrypoints_that_migrate_on_boot() {
+        let rails = "#!/bin/bash -e\nif [ \"${@: -2:1}\" == \"./bin/rails\" ] && [ \"${@: -1:1}\" == \"server\" ]; then\n  ./bin/rails db:prepare\nfi\nexec \"${@}\"\n";
+        let always = "#!/bin/sh\nbundle exec rails db:migrate\nexec \"$@\"\n";
+        let commented = "#!/bin/sh\n# bin/rails db:migrate\nexec \"$@\"\n";
+        // (script, migrates on some line, only for `./bin/rails server`)
+        let cases = [
+            (rails, true, true),
+            (always, true, false),
+            (commented, false, false),
+        ];
+        for (script, migrating, guarded) in cases {
+            assert_eq!(script.lines().any(migrates), migrating, "{script}");
+            assert_eq!(prepares_only_for_rails_server(script), guarded, "{script}");
+        }
+    }
 
     #[test]
     fn a_destination_overlay_takes_its_arch_and_role_commands() {
