@@ -774,7 +774,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
     if let Some((script, text)) = d
         .start_scripts
         .iter()
-        .find(|(_, t)| t.lines().any(|l| migrates(l)))
+        .find(|(_, t)| t.lines().any(migrates))
     {
         let starts = web_command
             .clone()
