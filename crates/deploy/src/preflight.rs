@@ -20,7 +20,7 @@ pub(crate) async fn with_digest_key(
     name: &str,
     mut data: BTreeMap<String, ByteString>,
 ) -> Result<BTreeMap<String, ByteString>, DeployError> {
-    if data.contains_key(DIGEST_KEY) {
+    if data.get(DIGEST_KEY).is_some_and(|k| !k.0.is_empty()) {
         return Ok(data);
     }
     let mut key = vec![0u8; 32];

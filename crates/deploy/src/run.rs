@@ -28,7 +28,7 @@ pub async fn deploy(
     if req.dry_run {
         let digest = preflight(client, req, reporter)
             .await?
-            .map(|data| secret_digest(&data));
+            .and_then(|data| secret_digest(&data));
         return deploy_held(client, req, reporter, digest, None).await;
     }
     // Both only read or take the lease, so they go together; a lease taken for a deploy that
@@ -44,7 +44,7 @@ pub async fn deploy(
         Ok(Some(data)) => {
             let secrets: Api<Secret> = Api::namespaced(client.clone(), &req.namespace);
             match with_digest_key(&secrets, &req.spec.secret_name(), data).await {
-                Ok(data) => Some(secret_digest(&data)),
+                Ok(data) => secret_digest(&data),
                 Err(e) => {
                     lease.release().await;
                     return Err(e);
