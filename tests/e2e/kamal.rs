@@ -107,7 +107,7 @@ fn hooks_run_around_the_deploy_with_kamals_variables_and_a_failing_one_stops_it(
         .rails(dir, &["deploy", "--no-input", "--tag", "2.0.0"])
         .code(1);
     failed.stderr_has("the pre-deploy hook failed");
-    failed.stderr_has("nothing was changed");
+    failed.stderr_has("nothing was deployed");
     failed.stderr_has("pre-deploy | refusing: tmp/fail-pre-deploy is there");
     let after = ns
         .kubectl(&["get", "deploy,cm,job", "-o", "name"])
@@ -297,5 +297,74 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
             .contains("statefulset.apps/depot-postgres serverside-applied (server dry run)"),
         "{}",
         applied.stdout
+    );
+}
+
+/// Hooks (#27 M3): found from a relative `-C`; stdout and stderr shown as they come, in order; a
+/// line that is not UTF-8 does not kill the hook; what the pre-deploy hook prints is masked; it
+/// runs while this deploy holds the lease; one that hangs is stopped at `--timeout`.
+#[test]
+fn hooks_run_from_a_relative_app_dir_live_masked_and_inside_the_lease() {
+    let ns = TestNs::restricted("hooks-live");
+    let app = deployable(&ns);
+    let hook = app.path().join(".kamal/hooks/pre-deploy");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n\
+         echo \"holder=$(kubectl get lease depot-deploy -n \"$KUBECTL_RAILS_NAMESPACE\" -o 'jsonpath={.spec.holderIdentity}' 2>&1)\"\n\
+         echo first\n\
+         sleep 0.5\n\
+         echo second, on stderr >&2\n\
+         sleep 0.5\n\
+         echo third\n\
+         printf 'not text \\377\\376 here\\n'\n\
+         echo 'the key is Depot-Master-Key-19'\n\
+         echo done\n",
+    )
+    .unwrap();
+    let (parent, name) = (
+        app.path().parent().unwrap(),
+        app.path().file_name().unwrap().to_str().unwrap(),
+    );
+    let run = ns
+        .rails(
+            parent,
+            &["-C", name, "deploy", "--no-input", "--timeout", "120s"],
+        )
+        .success();
+    let at = |needle: &str| {
+        run.stderr
+            .find(&format!("pre-deploy | {needle}"))
+            .unwrap_or_else(|| panic!("{needle:?} shown:\n{}", run.stderr))
+    };
+    assert!(at("first") < at("second, on stderr"), "{}", run.stderr);
+    assert!(at("second, on stderr") < at("third"), "{}", run.stderr);
+    at("not text");
+    at("done");
+    at("the key is [secret RAILS_MASTER_KEY]");
+    let holder = &run.stderr[at("holder=")..];
+    let holder = holder
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("pre-deploy | holder=");
+    assert!(
+        !holder.is_empty() && !holder.contains("NotFound"),
+        "the lease is held while the hook runs: {holder}"
+    );
+
+    std::fs::write(&hook, "#!/bin/sh\necho waiting\nsleep 60\n").unwrap();
+    let started = std::time::Instant::now();
+    let stuck = ns
+        .rails(
+            app.path(),
+            &["deploy", "--no-input", "--tag", "2.0.0", "--timeout", "3s"],
+        )
+        .code(1);
+    stuck.stderr_has("the pre-deploy hook did not finish within 3s");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "stopped at the timeout, not when the hook ends: {:?}",
+        started.elapsed()
     );
 }

@@ -39,6 +39,10 @@ pub async fn deploy(
         lease::acquire(client, &req.namespace, &req.spec.name, &holder)
     );
     let lease = lease?;
+    let digest = match digest {
+        Ok(data) => reporter.before_changes().await.map(|()| data),
+        Err(e) => Err(e),
+    };
     // The digest key is written (when missing) only once the lease is ours.
     let digest = match digest {
         Ok(Some(data)) => {
