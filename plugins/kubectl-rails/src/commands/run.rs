@@ -37,8 +37,9 @@ pub(crate) async fn one_off(
     printer.step("starting a one-off pod from the web pod template");
     let pod = oneoff::start(client, &target.namespace, spec, &suffix(), timeout).await?;
     printer.debug(&format!("one-off pod `{}`", pod.name));
+    let masked = || printer.stream_mask();
     let result = tokio::select! {
-        r = session::exec(client, &target.namespace, &pod.name, Some(&pod.container), command, Io::detect(force_stdin)) => r,
+        r = session::exec(client, &target.namespace, &pod.name, Some(&pod.container), command, Io::detect(force_stdin), &masked) => r,
         _ = tokio::signal::ctrl_c() => {
             pod.remove().await;
             return Err(exit::with_code(exit::INTERRUPTED, "interrupted", Some(format!("the one-off pod `{}` was removed", pod.name))));
