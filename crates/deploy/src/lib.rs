@@ -175,6 +175,11 @@ pub enum DeployError {
     )]
     LeaseLost { app: String, holder: String },
     #[error(
+        "the deploy lease of `{app}` could not be renewed for {}s, so another deploy may take it; this deploy stopped",
+        failing.as_secs()
+    )]
+    LeaseUnrenewed { app: String, failing: Duration },
+    #[error(
         "the migration Job `{job}` failed ({reason}); nothing was rolled out{}",
         keeps_serving(.serving)
     )]
@@ -219,6 +224,7 @@ impl DeployError {
             Self::Kube(e) => e.hint(),
             Self::Preflight { hint, .. } | Self::Refused { hint, .. } => hint.clone(),
             Self::Locked { .. } => Some("wait for it to finish, then run `kubectl rails deploy` again".into()),
+            Self::LeaseUnrenewed { .. } => Some("the cluster could not be reached for a while: see where the deploy stands with `kubectl rails status`, then deploy again".into()),
             Self::LeaseLost { .. } => Some("another deploy went ahead: see where it stands with `kubectl rails status` and `kubectl rails releases` before deploying again".into()),
             Self::MigrationFailed { hint: Some(h), .. } => Some(h.clone()),
             Self::MigrationFailed { hint: None, .. } => Some("fix the migration, build a new image, and deploy again".into()),

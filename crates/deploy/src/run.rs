@@ -1,6 +1,9 @@
 //! The deploy itself, step by step: preflight and the lease, then [`plan`], [`migrate`],
 //! [`apply`], [`wait`] and [`record`].
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
@@ -36,34 +39,37 @@ pub async fn deploy(
     let holder = lease::holder_identity(&req.user);
     let (digest, lease) = tokio::join!(
         preflight(client, req, reporter),
-        lease::acquire(client, &req.namespace, &req.spec.name, &holder)
+        lease::acquire(client, &req.namespace, &req.spec.name, &holder, reporter)
     );
     let lease = lease?;
-    let digest = match digest {
-        Ok(data) => reporter.before_changes().await.map(|()| data),
-        Err(e) => Err(e),
+    // Stopped as soon as the lease is lost, even while it only waits (or a hook runs).
+    let result = tokio::select! {
+        r = with_lease(client, req, reporter, digest, &lease) => r,
+        e = lease.lost() => Err(e),
     };
-    // The digest key is written (when missing) only once the lease is ours.
-    let digest = match digest {
-        Ok(Some(data)) => {
-            let secrets: Api<Secret> = Api::namespaced(client.clone(), &req.namespace);
-            match with_digest_key(&secrets, &req.spec.secret_name(), data).await {
-                Ok(data) => secret_digest(&data),
-                Err(e) => {
-                    lease.release().await;
-                    return Err(e);
-                }
-            }
-        }
-        Ok(None) => None,
-        Err(e) => {
-            lease.release().await;
-            return Err(e);
-        }
-    };
-    let result = deploy_held(client, req, reporter, digest, Some(&lease)).await;
     lease.release().await;
     result
+}
+
+/// Once the lease is held: the pre-deploy step, the digest key (written when missing only now
+/// that the lease is ours), then the deploy.
+async fn with_lease(
+    client: &Client,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+    preflight: Result<Option<BTreeMap<String, ByteString>>, DeployError>,
+    lease: &lease::DeployLease,
+) -> Result<DeployOutcome, DeployError> {
+    let data = preflight?;
+    reporter.before_changes().await?;
+    let digest = match data {
+        Some(data) => {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &req.namespace);
+            secret_digest(&with_digest_key(&secrets, &req.spec.secret_name(), data).await?)
+        }
+        None => None,
+    };
+    deploy_held(client, req, reporter, digest, Some(lease)).await
 }
 
 /// The deploy once the lease is held (or, for a dry run, without one).
