@@ -702,9 +702,33 @@ impl AppSpec {
             .collect()
     }
 
-    /// The ConfigMap that holds the plain env.
+    /// The ConfigMap that holds the plain env, named by its content (`shop-env-1a2b3c4d`): a
+    /// deploy writes a new one beside the one the running pods read, so that a change goes live
+    /// with the pods of the release that reads it (after its migration), never before.
     pub fn config_map_name(&self) -> String {
-        format!("{}-env", self.name)
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (k, v) in &self.env {
+            h.update(k);
+            h.update([0]);
+            h.update(v);
+            h.update([0]);
+        }
+        let short: String = h.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{}-env-{short}", self.name)
+    }
+
+    /// Whether ConfigMap `name` holds the app's plain env, of this release or an earlier one
+    /// (`shop-env` before env ConfigMaps were named by content).
+    pub fn is_env_config_map(&self, name: &str) -> bool {
+        let env = format!("{}-env", self.name);
+        name == env
+            || name
+                .strip_prefix(&env)
+                .is_some_and(|rest| rest.starts_with('-'))
     }
 
     /// Process names in render order: `web` first, then workers by name.

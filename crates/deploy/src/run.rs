@@ -110,8 +110,13 @@ async fn deploy_held(
     }
     // The pods to wait for carry the checksum of the release as planned.
     let checksum = plan.release.checksum.clone();
+    let old_env = plan.old_env.clone();
     let pruned = apply(&live, req, plan, migrated_on, reporter, &held, &mut done).await?;
     let result = wait(client, req, &checksum, reporter, deadline).await;
+    if result.is_ok() && !old_env.is_empty() {
+        held.check().await?;
+        live.delete_all(&old_env).await?;
+    }
     record(&recorder, &held, result)
         .await
         .map(|processes| DeployOutcome {
@@ -143,8 +148,11 @@ struct Plan {
     job: Object,
     /// What applying every object would do, from the server's dry run.
     outcomes: Vec<ApplyOutcome>,
-    /// Objects the app owns that the spec no longer renders.
+    /// Objects the app owns that the spec no longer renders, but for `old_env`.
     doomed: Vec<(String, String)>,
+    /// Earlier releases' env ConfigMaps: removed only once this release's pods are all Ready,
+    /// since an old pod that starts again before then reads its own.
+    old_env: Vec<(String, String)>,
     job_state: JobState,
     history: Vec<ReleaseRecord>,
     /// The node that holds the app's ReadWriteOnce volume now, if a pod holds it.
@@ -210,12 +218,15 @@ async fn plan(
         release::list(client, ns, &spec.name),
     )?;
     // The lease keeps other deploys out, so this listing is still true when pruning.
-    let doomed = Applier::unkept(&owned, &keep);
+    let (old_env, doomed): (Vec<_>, Vec<_>) = Applier::unkept(&owned, &keep)
+        .into_iter()
+        .partition(|(kind, name)| kind == "ConfigMap" && spec.is_env_config_map(name));
     let migration_due = req.migrate != MigrateMode::Skip && job_state != JobState::Succeeded;
     let changed = outcomes
         .iter()
         .any(|o| o.kind != "Job" && o.action != "unchanged")
         || !doomed.is_empty()
+        || !old_env.is_empty()
         || migration_due;
     Ok(Plan {
         inputs,
@@ -223,6 +234,7 @@ async fn plan(
         job,
         outcomes,
         doomed,
+        old_env,
         job_state,
         history,
         volume_node,
