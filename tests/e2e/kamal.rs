@@ -233,8 +233,19 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
     let ns = TestNs::restricted("accessory");
     let (app, _) = initialised(Some(&ns));
     let dir = app.path();
+    // The app already reaches a database: its pods keep that URL until a deploy rolls out the
+    // accessory (#27 M8), so the app Secret is not written.
+    let old_url = "postgres://depot:Old-Db-Pass-31@managed.example/depot";
+    leaks::register("Old-Db-Pass-31");
+    ns.create_secret("depot-secrets", &[("DATABASE_URL", old_url)]);
+    ns.rails(dir, &["accessory", "add", "postgres", "--size", "2Gi"])
+        .code(2)
+        .stderr_has("DATABASE_URL");
     let run = ns
-        .rails(dir, &["accessory", "add", "postgres", "--size", "2Gi"])
+        .rails(
+            dir,
+            &["accessory", "add", "postgres", "--size", "2Gi", "--yes"],
+        )
         .success();
     run.stderr_has("added accessory `postgres` (postgres:16, 2Gi volume)");
     run.stderr_has("its password is in Secret `depot-postgres`");
@@ -245,12 +256,46 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
         ),
         "{spec}"
     );
-    assert!(spec.contains("- DATABASE_URL\n"), "{spec}");
     ns.rails(dir, &["accessory", "add", "redis"]).success();
-    let keys = ns.jsonpath("secret", "depot-secrets", "{.data}");
+    let url = ns.jsonpath("secret", "depot-secrets", "{.data.DATABASE_URL}");
+    use base64::Engine;
+    let url = base64::engine::general_purpose::STANDARD
+        .decode(url)
+        .unwrap();
+    // Compared without printing: the new URL would hold the accessory's password.
     assert!(
-        keys.contains("DATABASE_URL") && keys.contains("REDIS_URL"),
-        "the app Secret has both URLs"
+        url == old_url.as_bytes(),
+        "the live app Secret is unchanged"
+    );
+    let keys = ns.jsonpath("secret", "depot-secrets", "{.data}");
+    assert!(!keys.contains("REDIS_URL"), "{keys}");
+    let rendered = ns.rails(dir, &["render", "-o", "json"]).success().json();
+    let web = rendered["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "depot-web")
+        .unwrap();
+    let env = &web["spec"]["template"]["spec"]["containers"][0]["env"];
+    let value_of = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {env}"))
+            .clone()
+    };
+    assert_eq!(
+        value_of("DATABASE_URL")["value"],
+        "postgres://depot:$(KUBECTL_RAILS_POSTGRES_PASSWORD)@depot-postgres:5432/depot"
+    );
+    assert_eq!(
+        value_of("REDIS_URL")["value"],
+        "redis://:$(KUBECTL_RAILS_REDIS_PASSWORD)@depot-redis:6379/0"
+    );
+    assert_eq!(
+        value_of("KUBECTL_RAILS_POSTGRES_PASSWORD")["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "depot-postgres", "key": "PASSWORD", "optional": false})
     );
     let password = ns.jsonpath("secret", "depot-postgres", "{.data.PASSWORD}");
     assert!(!password.is_empty());

@@ -329,6 +329,16 @@ impl AccessoryKind {
             AccessoryKind::Redis => "REDIS_URL",
         }
     }
+
+    /// The URL the app reaches it at: `app` is the database and user, `host` its Service.
+    pub fn url(&self, app: &str, host: &str, password: &str) -> String {
+        match self {
+            AccessoryKind::Postgres => {
+                format!("postgres://{app}:{password}@{host}:{}/{app}", self.port())
+            }
+            AccessoryKind::Redis => format!("redis://:{password}@{host}:{}/0", self.port()),
+        }
+    }
 }
 
 fn default_accessory_size() -> String {
@@ -691,6 +701,7 @@ impl AppSpec {
     }
 
     /// The secret keys the spec names that `data` (a Secret's data) lacks, in the spec's order.
+    /// A key an accessory sets (its URL) is not read from the app Secret.
     pub fn missing_secrets<'a, V>(
         &'a self,
         data: &std::collections::BTreeMap<String, V>,
@@ -698,8 +709,20 @@ impl AppSpec {
         self.secrets
             .iter()
             .filter(|k| !data.contains_key(*k) && !self.secrets.is_optional(k))
+            .filter(|k| !self.accessory_urls().contains_key(k.as_str()))
             .map(String::as_str)
             .collect()
+    }
+
+    /// The env keys the accessories set (`DATABASE_URL`, `REDIS_URL`), each with the accessory
+    /// that sets it: the first of its kind by name.
+    pub fn accessory_urls(&self) -> BTreeMap<&'static str, (&str, &AccessorySpec)> {
+        let mut out = BTreeMap::new();
+        for (name, accessory) in &self.accessories {
+            out.entry(accessory.kind.url_key())
+                .or_insert((name.as_str(), accessory));
+        }
+        out
     }
 
     /// The ConfigMap that holds the plain env, named by its content (`shop-env-1a2b3c4d`): a

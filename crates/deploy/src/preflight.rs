@@ -207,7 +207,12 @@ impl MissingInputs {
     /// Everything missing, as in a namespace that does not exist yet.
     pub fn all(spec: &AppSpec) -> Self {
         Self {
-            secret_keys: spec.secrets.required().cloned().collect(),
+            secret_keys: spec
+                .secrets
+                .required()
+                .filter(|k| !spec.accessory_urls().contains_key(k.as_str()))
+                .cloned()
+                .collect(),
             pull_secret: spec.registry.clone(),
         }
     }
