@@ -236,12 +236,31 @@ fn a_second_deploy_without_changes_changes_nothing() {
     assert_eq!(snapshot(&ns), before, "resourceVersions must not move");
 }
 
+/// The value of plain env `key` that the web pods read: from the ConfigMap their template names.
+fn live_env(ns: &TestNs, key: &str) -> String {
+    let config_map = ns.jsonpath(
+        "deployment",
+        "imagestorage-web",
+        "{.spec.template.spec.containers[0].envFrom[0].configMapRef.name}",
+    );
+    ns.jsonpath("configmap", &config_map, &format!("{{.data.{key}}}"))
+}
+
+/// A release whose migration fails changes nothing the running pods read: not its image, and
+/// not its plain env either (a web pod that starts again meanwhile reads the old env, #27 M8).
 #[test]
 fn a_failing_migration_keeps_the_previous_release_serving() {
     let ns = TestNs::restricted("migfail");
     let app = rails71_app(&ns, "2");
     deploy(&ns, app.path(), &[]).success();
+    assert_eq!(live_env(&ns, "E2_REGION"), "miami");
+    edit_spec(app.path(), "E2_REGION: \"miami\"", "E2_REGION: \"madrid\"");
     let run = deploy(&ns, app.path(), &["--tag", "2.0.0-migration-fails"]).code(1);
+    assert_eq!(
+        live_env(&ns, "E2_REGION"),
+        "miami",
+        "the old env stays live"
+    );
     run.stderr_has("the migration Job `imagestorage-migrate-");
     run.stderr_has("nothing was rolled out and release v1 keeps serving");
     run.stderr_has("last lines of the migration log:");
@@ -258,6 +277,25 @@ fn a_failing_migration_keeps_the_previous_release_serving() {
     let again = deploy(&ns, app.path(), &["--tag", "2.0.0-migration-fails"]).code(1);
     again.stderr_has("(the migration exited with code 1)");
     again.stderr_has("last lines of the migration log:");
+    // A release that rolls out brings its env, and the old env's ConfigMap goes once it is done.
+    deploy(&ns, app.path(), &["--tag", "2.0.0"]).success();
+    assert_eq!(live_env(&ns, "E2_REGION"), "madrid");
+    let config_maps = ns
+        .kubectl(&[
+            "get",
+            "configmaps",
+            "-l",
+            "app.kubernetes.io/instance=imagestorage",
+            "-o",
+            "name",
+        ])
+        .success()
+        .stdout;
+    let env_maps: Vec<&str> = config_maps
+        .lines()
+        .filter(|l| l.starts_with("configmap/imagestorage-env"))
+        .collect();
+    assert_eq!(env_maps.len(), 1, "{config_maps}");
 }
 
 #[test]
@@ -299,8 +337,7 @@ fn rollback_restores_image_and_config_together() {
         web_image(&ns, "imagestorage-web"),
         "docker-registry.example.dev/imagestorage:1.4.2"
     );
-    let region = ns.jsonpath("configmap", "imagestorage-env", "{.data.E2_REGION}");
-    assert_eq!(region, "miami");
+    assert_eq!(live_env(&ns, "E2_REGION"), "miami");
     let releases = ns.rails(app.path(), &["releases", "-o", "json"]);
     assert_eq!(releases.success().json()[2]["note"], "rollback to v1");
 }

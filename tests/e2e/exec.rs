@@ -233,3 +233,48 @@ fn pick_runs_the_command_in_the_chosen_pod() {
     p.expect("picked-ok").unwrap();
     p.expect(Eof).unwrap();
 }
+
+/// Ctrl-C while the one-off pod of `run` is starting (here it can never be scheduled) removes
+/// it, rather than leaving it, with the app's secrets, to its 12-hour deadline (#27 M11).
+#[test]
+fn ctrl_c_while_a_one_off_pod_starts_removes_it() {
+    use crate::support::{finish, signal, spawn, wait_for};
+    let (ns, app) = deployed_rails71("run-interrupt", "1");
+    let nowhere =
+        r#"{"spec":{"template":{"spec":{"nodeSelector":{"kubectl-rails.dev/nowhere":"true"}}}}}"#;
+    ns.kubectl(&[
+        "patch",
+        "deployment",
+        "imagestorage-web",
+        "--type",
+        "merge",
+        "-p",
+        nowhere,
+    ])
+    .success();
+    let run_pods = || ns.pod_names("app.kubernetes.io/component=run");
+    let (child, rx) = spawn(
+        &ns,
+        app.path(),
+        &["run", "--timeout", "120s", "--", "echo", "never"],
+    );
+    let seen = wait_for(&rx, "starting a one-off pod");
+    let created = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        !run_pods().trim().is_empty()
+    });
+    assert!(created, "the one-off pod was created");
+    signal(child.id(), "-INT");
+    let run = finish(child, rx, seen);
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    run.stderr_has("was removed");
+    let mut left = String::new();
+    for _ in 0..50 {
+        left = run_pods();
+        if left.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(left.trim(), "", "the one-off pod is gone");
+}

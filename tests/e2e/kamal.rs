@@ -107,7 +107,7 @@ fn hooks_run_around_the_deploy_with_kamals_variables_and_a_failing_one_stops_it(
         .rails(dir, &["deploy", "--no-input", "--tag", "2.0.0"])
         .code(1);
     failed.stderr_has("the pre-deploy hook failed");
-    failed.stderr_has("nothing was changed");
+    failed.stderr_has("nothing was deployed");
     failed.stderr_has("pre-deploy | refusing: tmp/fail-pre-deploy is there");
     let after = ns
         .kubectl(&["get", "deploy,cm,job", "-o", "name"])
@@ -233,8 +233,19 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
     let ns = TestNs::restricted("accessory");
     let (app, _) = initialised(Some(&ns));
     let dir = app.path();
+    // The app already reaches a database: its pods keep that URL until a deploy rolls out the
+    // accessory (#27 M8), so the app Secret is not written.
+    let old_url = "postgres://depot:Old-Db-Pass-31@managed.example/depot";
+    leaks::register("Old-Db-Pass-31");
+    ns.create_secret("depot-secrets", &[("DATABASE_URL", old_url)]);
+    ns.rails(dir, &["accessory", "add", "postgres", "--size", "2Gi"])
+        .code(2)
+        .stderr_has("DATABASE_URL");
     let run = ns
-        .rails(dir, &["accessory", "add", "postgres", "--size", "2Gi"])
+        .rails(
+            dir,
+            &["accessory", "add", "postgres", "--size", "2Gi", "--yes"],
+        )
         .success();
     run.stderr_has("added accessory `postgres` (postgres:16, 2Gi volume)");
     run.stderr_has("its password is in Secret `depot-postgres`");
@@ -245,12 +256,46 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
         ),
         "{spec}"
     );
-    assert!(spec.contains("- DATABASE_URL\n"), "{spec}");
     ns.rails(dir, &["accessory", "add", "redis"]).success();
-    let keys = ns.jsonpath("secret", "depot-secrets", "{.data}");
+    let url = ns.jsonpath("secret", "depot-secrets", "{.data.DATABASE_URL}");
+    use base64::Engine;
+    let url = base64::engine::general_purpose::STANDARD
+        .decode(url)
+        .unwrap();
+    // Compared without printing: the new URL would hold the accessory's password.
     assert!(
-        keys.contains("DATABASE_URL") && keys.contains("REDIS_URL"),
-        "the app Secret has both URLs"
+        url == old_url.as_bytes(),
+        "the live app Secret is unchanged"
+    );
+    let keys = ns.jsonpath("secret", "depot-secrets", "{.data}");
+    assert!(!keys.contains("REDIS_URL"), "{keys}");
+    let rendered = ns.rails(dir, &["render", "-o", "json"]).success().json();
+    let web = rendered["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "depot-web")
+        .unwrap();
+    let env = &web["spec"]["template"]["spec"]["containers"][0]["env"];
+    let value_of = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {env}"))
+            .clone()
+    };
+    assert_eq!(
+        value_of("DATABASE_URL")["value"],
+        "postgres://depot:$(KUBECTL_RAILS_POSTGRES_PASSWORD)@depot-postgres:5432/depot"
+    );
+    assert_eq!(
+        value_of("REDIS_URL")["value"],
+        "redis://:$(KUBECTL_RAILS_REDIS_PASSWORD)@depot-redis:6379/0"
+    );
+    assert_eq!(
+        value_of("KUBECTL_RAILS_POSTGRES_PASSWORD")["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "depot-postgres", "key": "PASSWORD", "optional": false})
     );
     let password = ns.jsonpath("secret", "depot-postgres", "{.data.PASSWORD}");
     assert!(!password.is_empty());
@@ -297,5 +342,74 @@ fn an_accessory_added_in_the_cluster_passes_restricted_and_wires_the_app() {
             .contains("statefulset.apps/depot-postgres serverside-applied (server dry run)"),
         "{}",
         applied.stdout
+    );
+}
+
+/// Hooks (#27 M3): found from a relative `-C`; stdout and stderr shown as they come, in order; a
+/// line that is not UTF-8 does not kill the hook; what the pre-deploy hook prints is masked; it
+/// runs while this deploy holds the lease; one that hangs is stopped at `--timeout`.
+#[test]
+fn hooks_run_from_a_relative_app_dir_live_masked_and_inside_the_lease() {
+    let ns = TestNs::restricted("hooks-live");
+    let app = deployable(&ns);
+    let hook = app.path().join(".kamal/hooks/pre-deploy");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n\
+         echo \"holder=$(kubectl get lease depot-deploy -n \"$KUBECTL_RAILS_NAMESPACE\" -o 'jsonpath={.spec.holderIdentity}' 2>&1)\"\n\
+         echo first\n\
+         sleep 0.5\n\
+         echo second, on stderr >&2\n\
+         sleep 0.5\n\
+         echo third\n\
+         printf 'not text \\377\\376 here\\n'\n\
+         echo 'the key is Depot-Master-Key-19'\n\
+         echo done\n",
+    )
+    .unwrap();
+    let (parent, name) = (
+        app.path().parent().unwrap(),
+        app.path().file_name().unwrap().to_str().unwrap(),
+    );
+    let run = ns
+        .rails(
+            parent,
+            &["-C", name, "deploy", "--no-input", "--timeout", "120s"],
+        )
+        .success();
+    let at = |needle: &str| {
+        run.stderr
+            .find(&format!("pre-deploy | {needle}"))
+            .unwrap_or_else(|| panic!("{needle:?} shown:\n{}", run.stderr))
+    };
+    assert!(at("first") < at("second, on stderr"), "{}", run.stderr);
+    assert!(at("second, on stderr") < at("third"), "{}", run.stderr);
+    at("not text");
+    at("done");
+    at("the key is [secret RAILS_MASTER_KEY]");
+    let holder = &run.stderr[at("holder=")..];
+    let holder = holder
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("pre-deploy | holder=");
+    assert!(
+        !holder.is_empty() && !holder.contains("NotFound"),
+        "the lease is held while the hook runs: {holder}"
+    );
+
+    std::fs::write(&hook, "#!/bin/sh\necho waiting\nsleep 60\n").unwrap();
+    let started = std::time::Instant::now();
+    let stuck = ns
+        .rails(
+            app.path(),
+            &["deploy", "--no-input", "--tag", "2.0.0", "--timeout", "3s"],
+        )
+        .code(1);
+    stuck.stderr_has("the pre-deploy hook did not finish within 3s");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "stopped at the timeout, not when the hook ends: {:?}",
+        started.elapsed()
     );
 }

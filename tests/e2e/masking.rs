@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use expectrl::{Eof, Expect};
+
 use crate::deploy::rails71_app;
 use crate::support::{TestNs, kubectl_with_stdin, leaks};
 
@@ -100,4 +102,108 @@ fn logs_mask_secret_values_and_show_the_app_container_beside_sidecars() {
     );
     assert!(!run.stdout.contains(fragment), "{}", run.stdout);
     assert!(run.stdout.contains("[secret LOG_PROBE]"), "{}", run.stdout);
+}
+
+/// Short values, the password of a URL, URL-safe base64 and base64 inside a larger blob are
+/// masked in `exec` and `run` output (the remote command's own) and in `status` events; `cron run`
+/// masks the Job's log (#27 M4).
+#[test]
+fn remote_output_events_and_every_form_of_a_value_are_masked() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let (ns, app) = crate::deploy::deployed_rails71("mask-remote", "1");
+    let (pin, password, token) = ("Qx7z", "Url-Part-Pass-5150", "Tok>>?Value~6006");
+    assert_ne!(
+        STANDARD.encode(token).trim_end_matches('='),
+        URL_SAFE_NO_PAD.encode(token),
+        "the token's URL-safe base64 is its own"
+    );
+    for v in [pin, password, token] {
+        leaks::register(v);
+    }
+    let patch = serde_json::json!({"stringData": {
+        "SHORT_PIN": pin,
+        "EXTRA_URL": format!("postgres://app:{password}@db.internal/app?sslmode=require"),
+        "TOKEN_B64": token,
+    }});
+    ns.kubectl(&[
+        "patch",
+        "secret",
+        "imagestorage-secrets",
+        "-p",
+        &patch.to_string(),
+    ])
+    .success();
+    let blob = STANDARD.encode(format!("{{\"auths\":{{\"x\":\"{token}\"}}}}"));
+    let script = format!(
+        "echo pin {pin}.; echo password {password} alone; echo url-safe {}; echo blob {blob}",
+        URL_SAFE_NO_PAD.encode(token)
+    );
+    for command in ["exec", "run"] {
+        let run = ns
+            .rails(app.path(), &[command, "--", "sh", "-c", &script])
+            .success();
+        for shown in [
+            "pin [secret SHORT_PIN].",
+            "password [secret EXTRA_URL] alone",
+            "url-safe [secret TOKEN_B64]",
+        ] {
+            assert!(
+                run.stdout.contains(shown),
+                "{command}: {shown}\n{}",
+                run.stdout
+            );
+        }
+        let blob_line = run.stdout.lines().find(|l| l.starts_with("blob ")).unwrap();
+        assert!(
+            blob_line.contains("[secret TOKEN_B64]"),
+            "{command}: {blob_line}"
+        );
+    }
+    // At a terminal too. What is typed is cut with quotes, so that its echo shows no part of
+    // the value: only the remote shell's output does.
+    let mut terminal = crate::support::in_terminal(&ns, app.path(), &["exec", "--", "sh"]);
+    terminal
+        .send_line("echo pw Url-Pa''rt-Pas''s-5150 end")
+        .unwrap();
+    terminal.expect("pw [secret EXTRA_URL] end").unwrap();
+    terminal.send_line("exit").unwrap();
+    terminal.expect(Eof).unwrap();
+    ns.apply(&format!(
+        "apiVersion: v1\nkind: Event\nmetadata: {{name: masked-event}}\ninvolvedObject: {{kind: Pod, name: imagestorage-web-0, namespace: {}}}\ntype: Warning\nreason: BadConfig\nmessage: \"connecting with {password} failed\"\nlastTimestamp: \"2026-01-01T00:00:00Z\"\n",
+        ns.name
+    ))
+    .success();
+    let status = ns.rails(app.path(), &["status"]).success();
+    let all = format!("{}{}", status.stdout, status.stderr);
+    assert!(
+        all.contains("connecting with [secret EXTRA_URL] failed"),
+        "{all}"
+    );
+}
+
+/// `cron run` shows the Job's log masked (#27 M4).
+#[test]
+fn cron_run_masks_the_jobs_log() {
+    let ns = TestNs::restricted("mask-cron");
+    let app = crate::kamal::deployable(&ns);
+    let dir = app.path();
+    ns.rails(
+        dir,
+        &["deploy", "--no-input", "--timeout", "120s", "--skip-hooks"],
+    )
+    .success();
+    // A value the simulated log happens to print.
+    let fragment = "Started GET \"/\" for 10.0.0.2";
+    let patch = serde_json::json!({"stringData": {"LOG_PROBE": fragment}});
+    ns.kubectl(&["patch", "secret", "depot-secrets", "-p", &patch.to_string()])
+        .success();
+    let run = ns
+        .rails(
+            dir,
+            &["cron", "run", "report-send-daily", "--timeout", "60s"],
+        )
+        .success();
+    assert!(!run.stderr.contains(fragment), "{}", run.stderr);
+    run.stderr_has("[secret LOG_PROBE]");
 }

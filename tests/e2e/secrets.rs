@@ -515,8 +515,8 @@ fn the_leak_check_sees_encodings_slices_and_terminals() {
 }
 
 /// Digests are keyed per app: the same value in two apps' Secrets shows two different digests in
-/// `secrets list` and gives two different pod-template checksums, so neither can be checked
-/// against guesses of a weak value by someone who can read Deployments but not Secrets.
+/// `secrets list`, and neither is the digest with no key (an HMAC with an empty key), which anyone
+/// could check against guesses of a weak value. Pod-template checksums: see the next test.
 #[test]
 fn digests_are_keyed_by_a_random_key_of_each_app() {
     let weak = "password1";
@@ -543,11 +543,44 @@ fn digests_are_keyed_by_a_random_key_of_each_app() {
     let (app_a, app_b) = (app_with_env(&a), app_with_env(&b));
     let (da, db) = (digests(&a, app_a.path()), digests(&b, app_b.path()));
     assert_ne!(da, db, "the same value, two apps, two digests");
-    use sha2::Digest;
-    let unkeyed: String = sha2::Sha256::digest(format!("kubectl-rails:SECRET_KEY_BASE:{weak}"))
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
+    let unkeyed = kubectl_rails_secrets::key_digest(b"", "SECRET_KEY_BASE", weak.as_bytes());
+    assert_ne!(da, unkeyed, "not a digest anyone can recompute");
+    assert_ne!(db, unkeyed, "not a digest anyone can recompute");
+}
+
+/// `diff` of an app whose Secret was made with `kubectl create secret` (no digest key until the
+/// first deploy adds one) shows a pod-template checksum that cannot be recomputed from a guess of
+/// a weak value: it is not the one an empty HMAC key gives (#27 M6).
+#[test]
+fn diff_before_the_digest_key_shows_no_guessable_checksum() {
+    use kubectl_rails_core::digest::short_hmac;
+    use kubectl_rails_core::render::{RenderInputs, config_checksum};
+    let ns = TestNs::new("digest-diff");
+    let app = rails71_initialised(&["--no-ingress", "--replicas", "1", "-n", &ns.name]);
+    ns.create_secret("imagestorage-secrets", &[("SECRET_KEY_BASE", "password1")]);
+    let diff = ns.rails(app.path(), &["diff"]).success();
+    let shown: Vec<&str> = diff
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once("kubectl-rails.dev/config-checksum: "))
+        .map(|(_, checksum)| checksum.trim().trim_matches('"'))
         .collect();
-    assert_ne!(da, unkeyed, "not a plain hash anyone can recompute");
+    assert!(
+        !shown.is_empty(),
+        "diff shows the checksum:\n{}",
+        diff.stdout
+    );
+    let spec = kubectl_rails_core::file::load(&app.path().join("config/kubernetes.yml"))
+        .unwrap()
+        .spec;
+    let guessable = config_checksum(
+        &spec,
+        &RenderInputs {
+            secret_digest: Some(short_hmac(b"", b"SECRET_KEY_BASE\0password1\0", 8)),
+            ..RenderInputs::default()
+        },
+    );
+    for checksum in shown {
+        assert_ne!(checksum, guessable, "an unkeyed checksum:\n{}", diff.stdout);
+    }
 }

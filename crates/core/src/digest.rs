@@ -35,11 +35,10 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// A digest of an app Secret's data: it changes when any value changes, and reveals none. It is
 /// an HMAC keyed by the app's digest key (see [`DIGEST_KEY`]), so that a pod template's checksum
 /// cannot be checked against guesses of a weak value by anyone who can read Deployments.
-pub fn secret_digest(data: &BTreeMap<String, ByteString>) -> String {
-    let key = data
-        .get(DIGEST_KEY)
-        .map(|k| k.0.as_slice())
-        .unwrap_or_default();
+/// `None` when the Secret has no digest key yet (made by `kubectl create secret`): an HMAC with
+/// an empty key is as guessable as a plain hash, so there is no digest until a deploy adds a key.
+pub fn secret_digest(data: &BTreeMap<String, ByteString>) -> Option<String> {
+    let key = data.get(DIGEST_KEY).filter(|k| !k.0.is_empty())?;
     let mut message = Vec::new();
     for (k, v) in data.iter().filter(|(k, _)| k.as_str() != DIGEST_KEY) {
         message.extend_from_slice(k.as_bytes());
@@ -47,7 +46,7 @@ pub fn secret_digest(data: &BTreeMap<String, ByteString>) -> String {
         message.extend_from_slice(&v.0);
         message.push(0);
     }
-    short_hmac(key, &message, 8)
+    Some(short_hmac(&key.0, &message, 8))
 }
 
 /// The first `bytes` bytes of an HMAC, in hex.
@@ -81,5 +80,23 @@ mod tests {
             )),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
+    }
+
+    #[test]
+    fn no_digest_without_a_key() {
+        let value = |v: &[u8]| ByteString(v.to_vec());
+        let mut data = BTreeMap::from([("SECRET_KEY_BASE".to_string(), value(b"password1"))]);
+        // Unkeyed, anyone could test guesses offline: HMAC("", "SECRET_KEY_BASE\0password1\0").
+        let guessable = short_hmac(b"", b"SECRET_KEY_BASE\0password1\0", 8);
+        let cases: &[(Option<&[u8]>, bool)] =
+            &[(None, false), (Some(b""), false), (Some(b"k"), true)];
+        for (key, digested) in cases {
+            if let Some(key) = key {
+                data.insert(DIGEST_KEY.into(), value(key));
+            }
+            let digest = secret_digest(&data);
+            assert_eq!(digest.is_some(), *digested, "key {key:?}");
+            assert_ne!(digest.as_deref(), Some(guessable.as_str()), "key {key:?}");
+        }
     }
 }

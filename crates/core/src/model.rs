@@ -403,6 +403,16 @@ impl AccessoryKind {
             AccessoryKind::Redis => "REDIS_URL",
         }
     }
+
+    /// The URL the app reaches it at: `app` is the database and user, `host` its Service.
+    pub fn url(&self, app: &str, host: &str, password: &str) -> String {
+        match self {
+            AccessoryKind::Postgres => {
+                format!("postgres://{app}:{password}@{host}:{}/{app}", self.port())
+            }
+            AccessoryKind::Redis => format!("redis://:{password}@{host}:{}/0", self.port()),
+        }
+    }
 }
 
 fn default_accessory_size() -> String {
@@ -855,6 +865,7 @@ impl AppSpec {
     }
 
     /// The secret keys the spec names that `data` (a Secret's data) lacks, in the spec's order.
+    /// A key an accessory sets (its URL) is not read from the app Secret.
     pub fn missing_secrets<'a, V>(
         &'a self,
         data: &std::collections::BTreeMap<String, V>,
@@ -862,13 +873,49 @@ impl AppSpec {
         self.secrets
             .iter()
             .filter(|k| !data.contains_key(*k) && !self.secrets.is_optional(k))
+            .filter(|k| !self.accessory_urls().contains_key(k.as_str()))
             .map(String::as_str)
             .collect()
     }
 
-    /// The ConfigMap that holds the plain env.
+    /// The env keys the accessories set (`DATABASE_URL`, `REDIS_URL`), each with the accessory
+    /// that sets it: the first of its kind by name.
+    pub fn accessory_urls(&self) -> BTreeMap<&'static str, (&str, &AccessorySpec)> {
+        let mut out = BTreeMap::new();
+        for (name, accessory) in &self.accessories {
+            out.entry(accessory.kind.url_key())
+                .or_insert((name.as_str(), accessory));
+        }
+        out
+    }
+
+    /// The ConfigMap that holds the plain env, named by its content (`shop-env-1a2b3c4d`): a
+    /// deploy writes a new one beside the one the running pods read, so that a change goes live
+    /// with the pods of the release that reads it (after its migration), never before.
     pub fn config_map_name(&self) -> String {
-        format!("{}-env", self.name)
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (k, v) in &self.env {
+            h.update(k);
+            h.update([0]);
+            h.update(v);
+            h.update([0]);
+        }
+        let short: String = h.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{}-env-{short}", self.name)
+    }
+
+    /// Whether ConfigMap `name` holds the app's plain env, of this release or an earlier one
+    /// (`shop-env` before env ConfigMaps were named by content).
+    pub fn is_env_config_map(&self, name: &str) -> bool {
+        let env = format!("{}-env", self.name);
+        name == env
+            || name
+                .strip_prefix(&env)
+                .is_some_and(|rest| rest.starts_with('-'))
     }
 
     /// Process names in render order: `web` first, then workers by name.

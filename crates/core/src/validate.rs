@@ -65,6 +65,7 @@ fn accessory_collision(spec: &AppSpec, name: &str) -> Option<String> {
         return Some(format!("`{object}` is the pull secret"));
     }
     let families = [
+        ("env-", "the app's plain env ConfigMaps"),
         ("cron-", "the app's CronJobs"),
         ("migrate-", "the app's migration Jobs"),
         ("tls-", "the app's TLS Secrets"),
@@ -728,6 +729,10 @@ mod tests {
             ("jobs", Some("`shop-jobs` is the jobs process's Deployment")),
             ("secrets", Some("`shop-secrets` is the app's Secret")),
             ("env", Some("`shop-env` is the app's plain env ConfigMap")),
+            (
+                "env-1a2b3c4d",
+                Some("`shop-env-*` names the app's plain env ConfigMaps"),
+            ),
             ("deploy", Some("`shop-deploy` is the deploy lease")),
             ("deployer", Some("`shop-deployer` is the deployer Role")),
             ("storage", Some("`shop-storage` is the app's volume claim")),

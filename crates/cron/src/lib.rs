@@ -151,21 +151,24 @@ impl StartedJob {
         .default_backoff()
         .applied_objects();
         futures::pin_mut!(events);
+        // A watch error says nothing about the Job: the watch is resumed (with backoff) until
+        // the pod ends or `timeout` passes.
         let ended = tokio::time::timeout(timeout, async {
-            while let Some(Ok(pod)) = events.next().await {
+            while let Some(event) = events.next().await {
+                let Ok(pod) = event else { continue };
                 match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
-                    Some("Succeeded") => return Ok(pod),
-                    Some("Failed") => return Err(pod),
+                    Some("Succeeded") => return Some(Ok(pod)),
+                    Some("Failed") => return Some(Err(pod)),
                     _ => {}
                 }
             }
-            Err(Pod::default())
+            None
         })
         .await;
         match ended {
-            Ok(Ok(pod)) => JobEnd::Succeeded(self.log_tail(&pod).await),
-            Ok(Err(pod)) => JobEnd::Failed(self.log_tail(&pod).await),
-            Err(_) => JobEnd::TimedOut,
+            Ok(Some(Ok(pod))) => JobEnd::Succeeded(self.log_tail(&pod).await),
+            Ok(Some(Err(pod))) => JobEnd::Failed(self.log_tail(&pod).await),
+            Ok(None) | Err(_) => JobEnd::TimedOut,
         }
     }
 

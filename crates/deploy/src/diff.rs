@@ -38,7 +38,7 @@ pub async fn plan(
             .await
             .map_err(api_err(format!("read Secret `{}`", spec.secret_name())))?
             .and_then(|s| s.data)
-            .map(|d| secret_digest(&d)),
+            .and_then(|d| secret_digest(&d)),
     };
     let mut inputs = RenderInputs {
         secret_digest: digest,

@@ -6,8 +6,14 @@
 //! each write that it still holds it, and release deletes only our own lease (a delete
 //! conditional on its uid and resourceVersion). A deploy that was stopped long enough for its
 //! lease to expire and be taken stops before writing anything more.
+//!
+//! Expiry is judged by this machine's monotonic clock only: another holder's lease is taken once
+//! we have seen it unchanged for its whole duration, never because its `renewTime` (the holder's
+//! clock) looks old by ours, so clock skew cannot take a live lease (client-go's leader
+//! election does the same). The holder, for its part, stops its deploy when it could not renew
+//! for nearly a lease duration: by then another deploy may take it.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -16,11 +22,19 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use kubectl_rails_kube::api_err;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
 use crate::DeployError;
 
 const DURATION_SECS: i32 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// After a failed renewal, the next try comes sooner.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// A deploy whose lease could not be renewed stops this long before another may take it.
+const GIVE_UP_BEFORE: Duration = Duration::from_secs(5);
+/// How often a lease that looks expired is read again while we wait to take it.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// Who holds the lease: `user@host`, and a random id for this run, so that two deploys by the
 /// same person on the same machine are told apart.
@@ -48,20 +62,33 @@ pub fn host_name() -> String {
 }
 
 /// What the renewal last learned.
-#[derive(Debug, Default)]
-struct Held {
-    /// The holder that took the lease from us, once it did.
-    lost_to: Option<String>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Held,
+    /// Another holder took it (or it was deleted).
+    Lost(String),
+    /// Renewal failed for this long, nearly the lease's duration.
+    Unrenewed(Duration),
 }
 
-/// A held lease; dropping it without [`DeployLease::release`] leaves it to expire.
+/// A held lease; dropping it without [`DeployLease::release`] stops its renewal and leaves it
+/// to expire.
 pub struct DeployLease {
     api: Api<Lease>,
     name: String,
     app: String,
     holder: String,
-    held: Arc<Mutex<Held>>,
+    state: watch::Receiver<State>,
+    stop: Option<oneshot::Sender<()>>,
     renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DeployLease {
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.renewal.abort();
+        }
+    }
 }
 
 fn lease_name(app: &str) -> String {
@@ -83,25 +110,77 @@ fn holder_of(lease: &Lease) -> Option<&str> {
     lease.spec.as_ref()?.holder_identity.as_deref()
 }
 
-fn expired(lease: &Lease) -> bool {
+/// Whether the lease looks expired by comparing its `renewTime` with `now` on this machine. The
+/// two clocks may disagree, so this only decides whether to look closer (see [`Watch`]): a
+/// lease that looks live is reported as held at once.
+fn looks_expired(lease: &Lease, now: Timestamp) -> bool {
     let Some(s) = &lease.spec else { return true };
     let Some(renewed) = &s.renew_time else {
         return true;
     };
-    let duration =
-        SignedDuration::from_secs(i64::from(s.lease_duration_seconds.unwrap_or(DURATION_SECS)));
     renewed
         .0
-        .checked_add(duration)
-        .is_ok_and(|until| until < Timestamp::now())
+        .checked_add(SignedDuration::from_secs(
+            duration_of(lease).as_secs() as i64
+        ))
+        .is_ok_and(|until| until < now)
 }
 
-/// Takes the app's deploy lease, or says who holds it.
+fn duration_of(lease: &Lease) -> Duration {
+    let secs = lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.lease_duration_seconds)
+        .unwrap_or(DURATION_SECS);
+    Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+/// What a deploy has seen of a lease another holder has: the version it first saw, and when (by
+/// this machine's monotonic clock).
+struct Watch {
+    version: Option<String>,
+    since: Instant,
+    duration: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// It changed: its holder is alive (or another deploy took it).
+    Alive,
+    /// Unchanged for its whole duration since we first saw it: its holder is gone.
+    Expired,
+    /// Look again later.
+    Wait,
+}
+
+impl Watch {
+    fn new(lease: &Lease, now: Instant) -> Self {
+        Self {
+            version: lease.metadata.resource_version.clone(),
+            since: now,
+            duration: duration_of(lease),
+        }
+    }
+
+    fn judge(&self, lease: &Lease, now: Instant) -> Verdict {
+        if lease.metadata.resource_version != self.version {
+            Verdict::Alive
+        } else if now.duration_since(self.since) >= self.duration {
+            Verdict::Expired
+        } else {
+            Verdict::Wait
+        }
+    }
+}
+
+/// Takes the app's deploy lease, or says who holds it. A lease that looks expired is taken
+/// only once it has stayed unchanged for its duration while we watched (`reporter` says so).
 pub async fn acquire(
     client: &kube::Client,
     namespace: &str,
     app: &str,
     holder: &str,
+    reporter: &dyn crate::Reporter,
 ) -> Result<DeployLease, DeployError> {
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
     let name = lease_name(app);
@@ -115,6 +194,11 @@ pub async fn acquire(
             .map(|t| t.0.to_string())
             .unwrap_or_default(),
     };
+    let read = || async {
+        api.get_opt(&name)
+            .await
+            .map_err(api_err(format!("read the deploy lease of `{app}`")))
+    };
     // Usually nobody holds it: create first, and read only when it exists.
     let fresh = Lease {
         metadata: ObjectMeta {
@@ -123,58 +207,112 @@ pub async fn acquire(
         },
         spec: Some(spec(holder, None)),
     };
-    let result = match api.create(&PostParams::default(), &fresh).await {
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let existing = api
-                .get(&name)
-                .await
-                .map_err(api_err(format!("read the deploy lease of `{app}`")))?;
-            if !expired(&existing) {
-                return Err(locked(&existing));
+    let mut watch: Option<Watch> = None;
+    let result = loop {
+        let existing = match api.create(&PostParams::default(), &fresh).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => read().await?,
+            other => break other,
+        };
+        let Some(existing) = existing else {
+            continue; // deleted in between: create again
+        };
+        let verdict = match &watch {
+            None if !looks_expired(&existing, Timestamp::now()) => Verdict::Alive,
+            None => {
+                let w = Watch::new(&existing, Instant::now());
+                reporter.step(&format!(
+                    "the deploy lease of `{app}` held by {} looks expired; taking it once it stays unchanged for {}s",
+                    holder_of(&existing).unwrap_or("unknown"),
+                    w.duration.as_secs()
+                ));
+                watch = Some(w);
+                Verdict::Wait
             }
-            // Replacing with the resourceVersion we read makes a race with another taker a 409.
-            let mut lease = existing;
-            lease.spec = Some(spec(holder, None));
-            api.replace(&name, &PostParams::default(), &lease).await
+            Some(w) => w.judge(&existing, Instant::now()),
+        };
+        match verdict {
+            Verdict::Alive => return Err(locked(&existing)),
+            Verdict::Wait => tokio::time::sleep(LOOK_EVERY).await,
+            Verdict::Expired => {
+                // Replacing with the resourceVersion we read makes a race with another taker a
+                // 409.
+                let mut lease = existing;
+                lease.spec = Some(spec(holder, None));
+                break api.replace(&name, &PostParams::default(), &lease).await;
+            }
         }
-        other => other,
     };
     match result {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            let lease = api
-                .get(&name)
-                .await
-                .map_err(api_err(format!("read the deploy lease of `{app}`")))?;
-            return Err(locked(&lease));
+            return Err(match read().await? {
+                Some(lease) => locked(&lease),
+                None => DeployError::Locked {
+                    app: app.to_string(),
+                    holder: "unknown".into(),
+                    since: String::new(),
+                },
+            });
         }
         Err(e) => return Err(api_err(format!("take the deploy lease of `{app}`"))(e).into()),
     }
-    let held = Arc::new(Mutex::new(Held::default()));
-    let renewal = {
-        let (api, name, holder, held) =
-            (api.clone(), name.clone(), holder.to_string(), held.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                match renew(&api, &name, &holder).await {
-                    Renewal::Renewed | Renewal::TryAgain => {}
-                    Renewal::Lost(to) => {
-                        held.lock().unwrap_or_else(|p| p.into_inner()).lost_to = Some(to);
-                        return;
-                    }
-                }
-            }
-        })
-    };
+    let (state, state_rx) = watch::channel(State::Held);
+    let (stop, stop_rx) = oneshot::channel();
+    let renewal = tokio::spawn(renew_until_stopped(
+        api.clone(),
+        name.clone(),
+        holder.to_string(),
+        state,
+        stop_rx,
+    ));
     Ok(DeployLease {
         api,
         name,
         app: app.to_string(),
         holder: holder.to_string(),
-        held,
+        state: state_rx,
+        stop: Some(stop),
         renewal,
     })
+}
+
+/// Renews every [`RENEW_EVERY`] (sooner after a failure) until stopped, the lease is lost, or
+/// renewal has failed for so long that another deploy may take it.
+async fn renew_until_stopped(
+    api: Api<Lease>,
+    name: String,
+    holder: String,
+    state: watch::Sender<State>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    // Measured from before the request that renewed it, so that it errs early.
+    let mut renewed_at = Instant::now();
+    let mut wait = RENEW_EVERY;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut stop => return,
+        }
+        let sent = Instant::now();
+        match renew(&api, &name, &holder).await {
+            Renewal::Renewed => {
+                renewed_at = sent;
+                wait = RENEW_EVERY;
+            }
+            Renewal::TryAgain => {
+                let failing = renewed_at.elapsed();
+                if failing + GIVE_UP_BEFORE >= Duration::from_secs(DURATION_SECS as u64) {
+                    let _ = state.send(State::Unrenewed(failing));
+                    return;
+                }
+                wait = RETRY_EVERY;
+            }
+            Renewal::Lost(to) => {
+                let _ = state.send(State::Lost(to));
+                return;
+            }
+        }
+    }
 }
 
 enum Renewal {
@@ -211,20 +349,24 @@ async fn renew(api: &Api<Lease>, name: &str, holder: &str) -> Renewal {
 }
 
 impl DeployLease {
+    fn stopped(&self, state: &State) -> Option<DeployError> {
+        match state {
+            State::Held => None,
+            State::Lost(to) => Some(DeployError::LeaseLost {
+                app: self.app.clone(),
+                holder: to.clone(),
+            }),
+            State::Unrenewed(failing) => Some(DeployError::LeaseUnrenewed {
+                app: self.app.clone(),
+                failing: *failing,
+            }),
+        }
+    }
+
     /// Fails when the lease is no longer ours: called before each write of the deploy.
     pub async fn ensure_held(&self) -> Result<(), DeployError> {
-        let lost = |to: String| DeployError::LeaseLost {
-            app: self.app.clone(),
-            holder: to,
-        };
-        if let Some(to) = self
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .lost_to
-            .clone()
-        {
-            return Err(lost(to));
+        if let Some(e) = self.stopped(&self.state.borrow()) {
+            return Err(e);
         }
         let current = self
             .api
@@ -233,14 +375,36 @@ impl DeployLease {
             .map_err(api_err(format!("read the deploy lease of `{}`", self.app)))?;
         match current {
             Some(lease) if holder_of(&lease) == Some(self.holder.as_str()) => Ok(()),
-            other => Err(lost(taker(other.as_ref()))),
+            other => Err(DeployError::LeaseLost {
+                app: self.app.clone(),
+                holder: taker(other.as_ref()),
+            }),
+        }
+    }
+
+    /// Ends when the lease is lost or could not be renewed for nearly its duration: the deploy
+    /// runs against it, so that it stops then even while it only waits.
+    pub async fn lost(&self) -> DeployError {
+        let mut state = self.state.clone();
+        loop {
+            if let Some(e) = self.stopped(&state.borrow_and_update()) {
+                return e;
+            }
+            if state.changed().await.is_err() {
+                // The renewal ended without a word: it was stopped, so this never ends.
+                return std::future::pending().await;
+            }
         }
     }
 
     /// Gives the lease back so the next deploy need not wait for it to expire: only if it is
-    /// still ours.
-    pub async fn release(self) {
-        self.renewal.abort();
+    /// still ours, and after a renewal in flight has landed (it would change the version the
+    /// delete is conditional on).
+    pub async fn release(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.renewal).await;
         delete_if_ours(&self.api, &self.name, &self.holder).await;
     }
 }
@@ -279,5 +443,48 @@ mod tests {
         assert_eq!(a.len(), "alice@laptop (run 0123abcd)".len(), "{a}");
         assert_eq!(a, holder_identity("alice@laptop"), "one id per run");
         assert!(!host_name().is_empty());
+    }
+
+    fn lease(version: &str, renewed: Timestamp) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                resource_version: Some(version.into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                renew_time: Some(MicroTime(renewed)),
+                lease_duration_seconds: Some(30),
+                ..LeaseSpec::default()
+            }),
+        }
+    }
+
+    /// Expiry is what we saw, never the holder's clock against ours.
+    #[test]
+    fn a_lease_expires_only_when_seen_unchanged_for_its_duration() {
+        let now = Timestamp::now();
+        let secs = |s: i64| SignedDuration::from_secs(s);
+        // Only a first look: a lease renewed by a clock 25 s behind ours, or ahead, looks
+        // expired or not, and either way is never taken on that look alone.
+        assert!(looks_expired(&lease("1", now - secs(31)), now));
+        assert!(!looks_expired(&lease("1", now - secs(25)), now));
+        assert!(!looks_expired(&lease("1", now + secs(25)), now));
+        let start = Instant::now();
+        let watch = Watch::new(&lease("1", now - secs(3600)), start);
+        let at = |s: u64| start + Duration::from_secs(s);
+        let cases = [
+            ("1", 0, Verdict::Wait),
+            ("1", 29, Verdict::Wait),
+            ("2", 29, Verdict::Alive),
+            ("2", 31, Verdict::Alive),
+            ("1", 30, Verdict::Expired),
+        ];
+        for (version, after, verdict) in cases {
+            assert_eq!(
+                watch.judge(&lease(version, now - secs(3600)), at(after)),
+                verdict,
+                "version {version} after {after}s"
+            );
+        }
     }
 }

@@ -51,6 +51,12 @@ pub trait Reporter: Sync {
     fn rollout(&self, processes: &[progress::ProcessProgress]) {
         self.progress(&progress::summary(processes));
     }
+    /// Runs once the lease is held and the preflight passed, before the deploy writes anything:
+    /// the binary's pre-deploy hook, which two deploys must not run at once. An error
+    /// ([`DeployError::Refused`]) stops the deploy.
+    fn before_changes(&self) -> futures::future::BoxFuture<'_, Result<(), DeployError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,6 +158,12 @@ pub enum DeployError {
         message: String,
         hint: Option<String>,
     },
+    /// What runs before the deploy's changes (the pre-deploy hook) said no.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
     #[error("another deploy of `{app}` is running (held by {holder} since {since})")]
     Locked {
         app: String,
@@ -162,6 +174,11 @@ pub enum DeployError {
         "the deploy lease of `{app}` was taken over by {holder} while this deploy was stopped; this deploy wrote nothing more"
     )]
     LeaseLost { app: String, holder: String },
+    #[error(
+        "the deploy lease of `{app}` could not be renewed for {}s, so another deploy may take it; this deploy stopped",
+        failing.as_secs()
+    )]
+    LeaseUnrenewed { app: String, failing: Duration },
     #[error(
         "the migration Job `{job}` failed ({reason}); nothing was rolled out{}",
         keeps_serving(.serving)
@@ -205,8 +222,9 @@ impl DeployError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Kube(e) => e.hint(),
-            Self::Preflight { hint, .. } => hint.clone(),
+            Self::Preflight { hint, .. } | Self::Refused { hint, .. } => hint.clone(),
             Self::Locked { .. } => Some("wait for it to finish, then run `kubectl rails deploy` again".into()),
+            Self::LeaseUnrenewed { .. } => Some("the cluster could not be reached for a while: see where the deploy stands with `kubectl rails status`, then deploy again".into()),
             Self::LeaseLost { .. } => Some("another deploy went ahead: see where it stands with `kubectl rails status` and `kubectl rails releases` before deploying again".into()),
             Self::MigrationFailed { hint: Some(h), .. } => Some(h.clone()),
             Self::MigrationFailed { hint: None, .. } => Some("fix the migration, build a new image, and deploy again".into()),

@@ -16,6 +16,9 @@ use crate::{DeployError, MigrationOutcome, Reporter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JobState {
     Absent,
+    /// Its pod has not started the command (or there is no pod yet): starting afresh is safe.
+    Pending,
+    /// Its pod runs the command: a migration half done must not be killed.
     Running,
     Succeeded,
     Failed,
@@ -69,8 +72,10 @@ pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobSt
         JobState::Succeeded
     } else if phases.contains(&"Failed") {
         JobState::Failed
-    } else {
+    } else if phases.contains(&"Running") {
         JobState::Running
+    } else {
+        JobState::Pending
     })
 }
 
@@ -90,8 +95,15 @@ pub(crate) async fn run(
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let name = job.name.clone();
-    if previous != JobState::Absent {
-        // A failed or abandoned run of the same release: start it afresh.
+    if previous == JobState::Running {
+        // An interrupted deploy's run of this release, still migrating: killing it could leave a
+        // half-applied schema (a DDL without a transaction, a concurrent index), so it is
+        // followed to its end instead.
+        reporter.step(&format!(
+            "the migrations of this release are still running (Job `{name}`, started by an interrupted deploy): following them"
+        ));
+    } else if previous != JobState::Absent {
+        // A failed run of the same release, or one whose pod never started: start it afresh.
         let params = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Foreground),
             ..DeleteParams::default()
@@ -120,11 +132,13 @@ pub(crate) async fn run(
             }
         }
     }
-    reporter.step(&format!("running migrations: Job `{name}`"));
     reporter.migration(&format!("running (Job `{name}`)"));
-    Applier::new(client.clone(), ns, false)
-        .write(&job.value)
-        .await?;
+    if previous != JobState::Running {
+        reporter.step(&format!("running migrations: Job `{name}`"));
+        Applier::new(client.clone(), ns, false)
+            .write(&job.value)
+            .await?;
+    }
 
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
     let mut streaming: Option<tokio::task::JoinHandle<()>> = None;

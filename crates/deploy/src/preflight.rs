@@ -20,7 +20,7 @@ pub(crate) async fn with_digest_key(
     name: &str,
     mut data: BTreeMap<String, ByteString>,
 ) -> Result<BTreeMap<String, ByteString>, DeployError> {
-    if data.contains_key(DIGEST_KEY) {
+    if data.get(DIGEST_KEY).is_some_and(|k| !k.0.is_empty()) {
         return Ok(data);
     }
     let mut key = vec![0u8; 32];
@@ -207,7 +207,12 @@ impl MissingInputs {
     /// Everything missing, as in a namespace that does not exist yet.
     pub fn all(spec: &AppSpec) -> Self {
         Self {
-            secret_keys: spec.secrets.required().cloned().collect(),
+            secret_keys: spec
+                .secrets
+                .required()
+                .filter(|k| !spec.accessory_urls().contains_key(k.as_str()))
+                .cloned()
+                .collect(),
             pull_secret: spec.registry.clone(),
         }
     }

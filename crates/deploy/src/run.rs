@@ -1,6 +1,9 @@
 //! The deploy itself, step by step: preflight and the lease, then [`plan`], [`migrate`],
 //! [`apply`], [`wait`] and [`record`].
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
@@ -28,7 +31,7 @@ pub async fn deploy(
     if req.dry_run {
         let digest = preflight(client, req, reporter)
             .await?
-            .map(|data| secret_digest(&data));
+            .and_then(|data| secret_digest(&data));
         return deploy_held(client, req, reporter, digest, None).await;
     }
     // Both only read or take the lease, so they go together; a lease taken for a deploy that
@@ -36,30 +39,37 @@ pub async fn deploy(
     let holder = lease::holder_identity(&req.user);
     let (digest, lease) = tokio::join!(
         preflight(client, req, reporter),
-        lease::acquire(client, &req.namespace, &req.spec.name, &holder)
+        lease::acquire(client, &req.namespace, &req.spec.name, &holder, reporter)
     );
     let lease = lease?;
-    // The digest key is written (when missing) only once the lease is ours.
-    let digest = match digest {
-        Ok(Some(data)) => {
-            let secrets: Api<Secret> = Api::namespaced(client.clone(), &req.namespace);
-            match with_digest_key(&secrets, &req.spec.secret_name(), data).await {
-                Ok(data) => Some(secret_digest(&data)),
-                Err(e) => {
-                    lease.release().await;
-                    return Err(e);
-                }
-            }
-        }
-        Ok(None) => None,
-        Err(e) => {
-            lease.release().await;
-            return Err(e);
-        }
+    // Stopped as soon as the lease is lost, even while it only waits (or a hook runs).
+    let result = tokio::select! {
+        r = with_lease(client, req, reporter, digest, &lease) => r,
+        e = lease.lost() => Err(e),
     };
-    let result = deploy_held(client, req, reporter, digest, Some(&lease)).await;
     lease.release().await;
     result
+}
+
+/// Once the lease is held: the pre-deploy step, the digest key (written when missing only now
+/// that the lease is ours), then the deploy.
+async fn with_lease(
+    client: &Client,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+    preflight: Result<Option<BTreeMap<String, ByteString>>, DeployError>,
+    lease: &lease::DeployLease,
+) -> Result<DeployOutcome, DeployError> {
+    let data = preflight?;
+    reporter.before_changes().await?;
+    let digest = match data {
+        Some(data) => {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &req.namespace);
+            secret_digest(&with_digest_key(&secrets, &req.spec.secret_name(), data).await?)
+        }
+        None => None,
+    };
+    deploy_held(client, req, reporter, digest, Some(lease)).await
 }
 
 /// The deploy once the lease is held (or, for a dry run, without one).
@@ -100,8 +110,13 @@ async fn deploy_held(
     }
     // The pods to wait for carry the checksum of the release as planned.
     let checksum = plan.release.checksum.clone();
+    let old_env = plan.old_env.clone();
     let pruned = apply(&live, req, plan, migrated_on, reporter, &held, &mut done).await?;
     let result = wait(client, req, &checksum, reporter, deadline).await;
+    if result.is_ok() && !old_env.is_empty() {
+        held.check().await?;
+        live.delete_all(&old_env).await?;
+    }
     record(&recorder, &held, result)
         .await
         .map(|processes| DeployOutcome {
@@ -133,8 +148,11 @@ struct Plan {
     job: Object,
     /// What applying every object would do, from the server's dry run.
     outcomes: Vec<ApplyOutcome>,
-    /// Objects the app owns that the spec no longer renders.
+    /// Objects the app owns that the spec no longer renders, but for `old_env`.
     doomed: Vec<(String, String)>,
+    /// Earlier releases' env ConfigMaps: removed only once this release's pods are all Ready,
+    /// since an old pod that starts again before then reads its own.
+    old_env: Vec<(String, String)>,
     job_state: JobState,
     history: Vec<ReleaseRecord>,
     /// The node that holds the app's ReadWriteOnce volume now, if a pod holds it.
@@ -200,12 +218,15 @@ async fn plan(
         release::list(client, ns, &spec.name),
     )?;
     // The lease keeps other deploys out, so this listing is still true when pruning.
-    let doomed = Applier::unkept(&owned, &keep);
+    let (old_env, doomed): (Vec<_>, Vec<_>) = Applier::unkept(&owned, &keep)
+        .into_iter()
+        .partition(|(kind, name)| kind == "ConfigMap" && spec.is_env_config_map(name));
     let migration_due = req.migrate != MigrateMode::Skip && job_state != JobState::Succeeded;
     let changed = outcomes
         .iter()
         .any(|o| o.kind != "Job" && o.action != "unchanged")
         || !doomed.is_empty()
+        || !old_env.is_empty()
         || migration_due;
     Ok(Plan {
         inputs,
@@ -213,6 +234,7 @@ async fn plan(
         job,
         outcomes,
         doomed,
+        old_env,
         job_state,
         history,
         volume_node,

@@ -1,8 +1,8 @@
 //! Working inside the app without hunting for pod names: `exec` picks a Ready pod of the newest
 //! revision, `run` clones the web pod template into a one-off pod, `logs` merges every pod's log.
 //!
-//! It prints nothing of its own: command output goes to our stdout/stderr untouched, log lines
-//! go to a sink the caller provides.
+//! It prints nothing of its own: command output goes to our stdout/stderr through a filter the
+//! caller provides (the binary masks secret values), log lines to a sink the caller provides.
 
 pub mod logs;
 pub mod oneoff;

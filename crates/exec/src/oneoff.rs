@@ -28,13 +28,12 @@ pub struct OneOff {
     pub container: String,
 }
 
-/// Creates the pod from the live web Deployment's template and waits until it runs.
-pub async fn start(
+/// Creates the pod from the live web Deployment's template; [`OneOff::running`] waits for it.
+pub async fn create(
     client: &Client,
     ns: &str,
     spec: &AppSpec,
     suffix: &str,
-    timeout: Duration,
 ) -> Result<OneOff, ExecError> {
     let deployment_name = spec.deployment_name("web");
     let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
@@ -82,47 +81,61 @@ pub async fn start(
     api.create(&PostParams::default(), &pod)
         .await
         .map_err(api_err(format!("create pod `{name}` in namespace `{ns}`")))?;
-    let oneoff = OneOff {
-        api: api.clone(),
-        name: name.clone(),
-        container,
-    };
-    let events = watcher(
+    Ok(OneOff {
         api,
-        watcher::Config::default().fields(&format!("metadata.name={name}")),
-    )
-    .default_backoff()
-    .applied_objects();
-    futures::pin_mut!(events);
-    let waited = tokio::time::timeout(timeout, async {
-        while let Some(Ok(pod)) = events.next().await {
-            if let Some(problem) = crate::problem(&pod) {
-                return Err(problem);
-            }
-            if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
-                return Ok(());
-            }
-        }
-        Ok(())
+        name,
+        container,
     })
-    .await;
-    match waited {
-        Ok(Ok(())) => Ok(oneoff),
-        Ok(Err(problem)) => {
-            oneoff.remove().await;
-            Err(ExecError::PodFailed { pod: name, problem })
-        }
-        Err(_) => {
-            oneoff.remove().await;
-            Err(ExecError::PodFailed {
-                pod: name,
-                problem: format!("it did not start within {timeout:?}"),
-            })
-        }
-    }
 }
 
 impl OneOff {
+    /// Waits until the pod runs; removes it when it cannot. A watch error is neither: the
+    /// watch is resumed, and the last error is named if the pod is not running by `timeout`.
+    pub async fn running(&self, timeout: Duration) -> Result<(), ExecError> {
+        let events = watcher(
+            self.api.clone(),
+            watcher::Config::default().fields(&format!("metadata.name={}", self.name)),
+        )
+        .default_backoff()
+        .applied_objects();
+        futures::pin_mut!(events);
+        let mut last_error = None;
+        let waited = tokio::time::timeout(timeout, async {
+            while let Some(event) = events.next().await {
+                let pod = match event {
+                    Ok(pod) => pod,
+                    Err(e) => {
+                        last_error = Some(e.to_string());
+                        continue;
+                    }
+                };
+                if let Some(problem) = crate::problem(&pod) {
+                    return Err(problem);
+                }
+                if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+                    return Ok(());
+                }
+            }
+            Err("the watch on the pod ended".into())
+        })
+        .await;
+        let problem = match waited {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(problem)) => problem,
+            Err(_) => match &last_error {
+                Some(e) => {
+                    format!("it did not start within {timeout:?} (the watch on it failed: {e})")
+                }
+                None => format!("it did not start within {timeout:?}"),
+            },
+        };
+        self.remove().await;
+        Err(ExecError::PodFailed {
+            pod: self.name.clone(),
+            problem,
+        })
+    }
+
     /// Deletes the pod at once; errors are ignored, the pod's deadline removes it anyway.
     pub async fn remove(&self) {
         let _ = self

@@ -1,5 +1,6 @@
-//! Running a command in a container: stdin, stdout and stderr wired to ours, a raw terminal that
-//! follows resizes when there is one, and the remote exit code kept.
+//! Running a command in a container: stdin, stdout and stderr wired to ours (the output through
+//! a filter), a raw terminal that follows resizes when there is one, and the remote exit code
+//! kept.
 
 use std::io::IsTerminal;
 
@@ -7,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{AttachParams, AttachedProcess, TerminalSize};
 use kube::{Api, Client};
 use kubectl_rails_kube::api_err;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::ExecError;
 
@@ -29,6 +30,41 @@ impl Io {
             tty,
         }
     }
+}
+
+/// What the remote output goes through before it is shown: the binary masks secret values.
+pub trait OutputFilter: Send {
+    /// What to show now of everything received so far.
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8>;
+    /// Everything still held: the stream paused or ended.
+    fn flush(&mut self) -> Vec<u8>;
+}
+
+/// A new filter for each output stream.
+pub type Filters<'a> = &'a (dyn Fn() -> Box<dyn OutputFilter> + Sync);
+
+/// After this long without output, what a filter holds (a prompt, a partial line) is shown.
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Copies `from` to `to` through `filter`, flushing what it holds whenever the stream pauses.
+async fn relay(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut filter: Box<dyn OutputFilter>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let shown = match tokio::time::timeout(PAUSE, from.read(&mut buf)).await {
+            Err(_) => filter.flush(),
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => filter.push(&buf[..n]),
+        };
+        if !shown.is_empty() && (to.write_all(&shown).await.is_err() || to.flush().await.is_err()) {
+            return;
+        }
+    }
+    let _ = to.write_all(&filter.flush()).await;
+    let _ = to.flush().await;
 }
 
 /// Restores the terminal when dropped, even on an error path.
@@ -86,7 +122,8 @@ pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
     Err(message)
 }
 
-/// Runs `command` in `pod` and returns its exit code.
+/// Runs `command` in `pod` and returns its exit code. Its output goes through a filter of
+/// `filters` per stream.
 pub async fn exec(
     client: &Client,
     ns: &str,
@@ -94,6 +131,7 @@ pub async fn exec(
     container: Option<&str>,
     command: &[String],
     io: Io,
+    filters: Filters<'_>,
 ) -> Result<i32, ExecError> {
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
     let params = AttachParams {
@@ -110,7 +148,7 @@ pub async fn exec(
         .await
         .map_err(api_err(format!("exec in pod `{pod}` of namespace `{ns}`")))?;
     let raw = if io.tty { RawMode::enter() } else { None };
-    let code = pump(&mut process, io).await;
+    let code = pump(&mut process, io, filters).await;
     drop(raw);
     code
 }
@@ -141,22 +179,18 @@ async fn watch_resizes(mut on_resize: impl FnMut()) {
     }
 }
 
-async fn pump(process: &mut AttachedProcess, io: Io) -> Result<i32, ExecError> {
+async fn pump(
+    process: &mut AttachedProcess,
+    io: Io,
+    filters: Filters<'_>,
+) -> Result<i32, ExecError> {
     let status = process.take_status().expect("status is taken once");
     let mut tasks = Vec::new();
-    if let Some(mut out) = process.stdout() {
-        tasks.push(tokio::spawn(async move {
-            let mut stdout = tokio::io::stdout();
-            let _ = tokio::io::copy(&mut out, &mut stdout).await;
-            let _ = stdout.flush().await;
-        }));
+    if let Some(out) = process.stdout() {
+        tasks.push(tokio::spawn(relay(out, tokio::io::stdout(), filters())));
     }
-    if let Some(mut err) = process.stderr() {
-        tasks.push(tokio::spawn(async move {
-            let mut stderr = tokio::io::stderr();
-            let _ = tokio::io::copy(&mut err, &mut stderr).await;
-            let _ = stderr.flush().await;
-        }));
+    if let Some(err) = process.stderr() {
+        tasks.push(tokio::spawn(relay(err, tokio::io::stderr(), filters())));
     }
     let stdin_task = process.stdin().filter(|_| io.stdin).map(|mut remote| {
         tokio::spawn(async move {

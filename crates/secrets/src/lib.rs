@@ -196,7 +196,7 @@ impl AppSecrets {
             .iter()
             .map(|k| (k.clone(), ByteString(values[k].as_bytes().to_vec())))
             .collect();
-        if !data.contains_key(DIGEST_KEY) {
+        if data.get(DIGEST_KEY).is_none_or(|k| k.0.is_empty()) {
             new_data.insert(DIGEST_KEY.into(), ByteString(new_digest_key()?));
         }
         match existing {
@@ -276,7 +276,10 @@ impl AppSecrets {
         let annotations = secret
             .and_then(|s| s.metadata.annotations)
             .unwrap_or_default();
-        let digest_key = data.get(DIGEST_KEY).map(|k| k.0.clone());
+        let digest_key = data
+            .get(DIGEST_KEY)
+            .filter(|k| !k.0.is_empty())
+            .map(|k| k.0.clone());
         let mut out: Vec<KeyInfo> = data
             .iter()
             .filter(|(k, _)| k.as_str() != DIGEST_KEY)

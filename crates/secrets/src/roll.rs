@@ -18,7 +18,7 @@ impl AppSecrets {
         Ok(render::config_checksum(
             spec,
             &RenderInputs {
-                secret_digest: Some(secret_digest(&data)),
+                secret_digest: secret_digest(&data),
                 ..RenderInputs::default()
             },
         ))

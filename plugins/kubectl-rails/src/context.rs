@@ -51,13 +51,27 @@ impl<'a> Context<'a> {
     }
 
     /// The cluster, connected on first use (see [`Settings::target`]), in the namespace of `-n`,
-    /// the spec or the context.
+    /// the spec or the context. From then on the printer masks the values of the app's Secrets
+    /// (those it can read), whatever the command prints: server messages, events, logs, a remote
+    /// command's output.
     pub(crate) async fn target(&self) -> anyhow::Result<&Target> {
         if let Some(target) = self.target.get() {
             return Ok(target);
         }
-        let target = self.settings.target(Some(self.spec()?)).await?;
+        let spec = self.spec()?;
+        let target = self.settings.target(Some(spec)).await?;
+        self.mask_secrets_of(spec, &target).await;
         Ok(self.target.get_or_init(|| target))
+    }
+
+    async fn mask_secrets_of(&self, spec: &AppSpec, target: &Target) {
+        self.printer
+            .mask_secrets(
+                &target.conn.client,
+                &target.namespace,
+                &spec.own_secret_names(),
+            )
+            .await;
     }
 
     /// [`Context::target`] without refusing an unsupported server: for `doctor`, which reports
@@ -66,7 +80,9 @@ impl<'a> Context<'a> {
         if let Some(target) = self.target.get() {
             return Ok(target);
         }
-        let target = self.settings.target_any_version(Some(self.spec()?)).await?;
+        let spec = self.spec()?;
+        let target = self.settings.target_any_version(Some(spec)).await?;
+        self.mask_secrets_of(spec, &target).await;
         Ok(self.target.get_or_init(|| target))
     }
 }

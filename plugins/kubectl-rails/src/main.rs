@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod context;
 mod exit;
+mod mask;
 mod overlay;
 mod printer;
 mod prompt;

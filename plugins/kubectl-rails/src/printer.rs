@@ -4,6 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
+use crate::mask::{Masks, StreamMask};
+
 /// Writes data and messages; one per process. Every line it prints is masked: a value the
 /// plugin set or read as a secret, quoted back by the server (an admission webhook's message)
 /// or by a pod (a log line), shows as `[secret KEY]`.
@@ -13,11 +15,8 @@ pub(crate) struct Printer {
     last_progress: Mutex<String>,
     /// Lines of the live board now on screen, redrawn in place (a terminal only).
     board_height: Mutex<usize>,
-    masks: Mutex<Vec<(String, String)>>,
+    masks: Mutex<Masks>,
 }
-
-/// Values shorter than this are not masked: `1` or `true` would garble every line.
-const SHORTEST_MASKED: usize = 6;
 
 impl Printer {
     pub(crate) fn new(verbose: u8) -> Self {
@@ -26,38 +25,29 @@ impl Printer {
             verbose,
             last_progress: Mutex::new(String::new()),
             board_height: Mutex::new(0),
-            masks: Mutex::new(Vec::new()),
+            masks: Mutex::new(Masks::default()),
         }
     }
 
-    /// From now on, `value` (and its base64 form) prints as `[secret KEY]`.
+    /// From now on, `value` in any of its forms (see [`Masks`]) prints as `[secret KEY]`.
     pub(crate) fn mask_secret(&self, key: &str, value: &[u8]) {
-        use base64::Engine;
-        if value.len() < SHORTEST_MASKED {
-            return;
-        }
-        let label = format!("[secret {key}]");
-        let mut masks = self.masks.lock().unwrap_or_else(|p| p.into_inner());
-        if let Ok(text) = std::str::from_utf8(value) {
-            masks.push((text.to_string(), label.clone()));
-        }
-        masks.push((
-            base64::engine::general_purpose::STANDARD.encode(value),
-            label,
-        ));
-        // The longest first, so that a value inside another is not masked half-way.
-        masks.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        self.masks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(key, value);
     }
 
     fn masked(&self, text: &str) -> String {
-        let masks = self.masks.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = text.to_string();
-        for (value, label) in masks.iter() {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), label);
-            }
-        }
-        out
+        self.masks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mask_str(text)
+    }
+
+    /// A filter that masks a stream (a remote command's output) with the values known now.
+    pub(crate) fn stream_mask(&self) -> Box<dyn kubectl_rails_exec::session::OutputFilter> {
+        let masks = self.masks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Box::new(StreamMask::new(masks))
     }
 
     /// Data for scripts. A closed pipe (`| head`) surfaces as an `io::Error` that main treats
@@ -135,7 +125,7 @@ impl Printer {
             text.push_str(&format!("\x1b[{}A", *height));
         }
         for line in lines {
-            text.push_str(&format!("\r\x1b[2K{line}\n"));
+            text.push_str(&format!("\r\x1b[2K{}\n", self.masked(line)));
         }
         let _ = err.write_all(text.as_bytes());
         let _ = err.flush();
@@ -145,12 +135,42 @@ impl Printer {
     /// Masks the values of the app Secret, when it can be read: before a command prints what
     /// the server or the app's pods say.
     pub(crate) async fn mask_app_secret(&self, client: &kube::Client, namespace: &str, name: &str) {
+        self.mask_secrets(client, namespace, &[name.to_string()])
+            .await;
+    }
+
+    /// Masks the values of every Secret in `names` that can be read (the app's own, its pull
+    /// secret's registry passwords, its accessories' passwords).
+    pub(crate) async fn mask_secrets(
+        &self,
+        client: &kube::Client,
+        namespace: &str,
+        names: &[String],
+    ) {
         let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
             kube::Api::namespaced(client.clone(), namespace);
-        if let Ok(Some(secret)) = api.get_opt(name).await {
+        let secrets = futures::future::join_all(names.iter().map(|n| api.get_opt(n))).await;
+        for secret in secrets.into_iter().flatten().flatten() {
             for (key, value) in secret.data.unwrap_or_default() {
-                if key != kubectl_rails_core::digest::DIGEST_KEY {
-                    self.mask_secret(&key, &value.0);
+                match key.as_str() {
+                    kubectl_rails_core::digest::DIGEST_KEY => {}
+                    ".dockerconfigjson" => self.mask_docker_config(&value.0),
+                    _ => self.mask_secret(&key, &value.0),
+                }
+            }
+        }
+    }
+
+    /// Masks the passwords and tokens of a Docker config (`.dockerconfigjson`).
+    pub(crate) fn mask_docker_config(&self, json: &[u8]) {
+        let Ok(config) = serde_json::from_slice::<serde_json::Value>(json) else {
+            return;
+        };
+        let auths = config.get("auths").and_then(|a| a.as_object());
+        for auth in auths.into_iter().flat_map(|a| a.values()) {
+            for field in ["password", "auth", "identitytoken", "registrytoken"] {
+                if let Some(v) = auth.get(field).and_then(|v| v.as_str()) {
+                    self.mask_secret("registry password", v.as_bytes());
                 }
             }
         }
@@ -175,6 +195,11 @@ mod tests {
         let p = super::Printer::new(0);
         p.mask_secret("DATABASE_URL", b"postgres://u:Pw-123456@db/app");
         p.mask_secret("SHORT", b"1");
+        p.mask_docker_config(br#"{"auths":{"r.dev":{"username":"u","password":"Reg-Pass-77","auth":"dTpSZWctUGFzcy03Nw=="}}}"#);
+        assert_eq!(
+            p.masked("login u:Reg-Pass-77 dTpSZWctUGFzcy03Nw=="),
+            "login u:[secret registry password] [secret registry password]"
+        );
         assert_eq!(
             p.masked("denied: value postgres://u:Pw-123456@db/app is not allowed (1)"),
             "denied: value [secret DATABASE_URL] is not allowed (1)"

@@ -68,3 +68,60 @@ fn failed_releases_leave_the_previous_one_answering_on_the_real_node() {
     let (status, page) = node.get_page(host, "/");
     assert_eq!((status, version_on(&page).as_deref()), (200, Some("1.0.0")));
 }
+
+/// A deploy interrupted (Ctrl-C) while its migration runs, then deployed again: the second deploy
+/// follows the migration still running instead of deleting its Job and starting it again, which
+/// could leave a half-applied schema (#27 M7).
+#[test]
+fn a_deploy_after_an_interrupted_one_follows_the_running_migration() {
+    use crate::support::{finish, signal, spawn, wait_for};
+    let (node, _alone) = RealNode::take();
+    let host = &format!("resume-{}.example.com", std::process::id());
+    let ns = TestNs::restricted("real-resume");
+    let url = node.database("resume");
+    let app = blog_app(node, &ns, host, "1", &url);
+    let dir = app.path();
+    deploy(&ns, dir, &[]).success();
+    let spec_path = dir.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let slow = spec.replace(
+        "migrate:\n  command:\n  - bin/rails\n  - db:migrate\n",
+        "migrate:\n  command: [sh, -c, 'echo slow migration started; sleep 25; echo slow migration ended; exec bin/rails db:migrate']\n",
+    );
+    assert_ne!(slow, spec, "the spec's migrate command is replaced");
+    std::fs::write(&spec_path, slow).unwrap();
+    let migration_pods = || ns.pods("job-name", "{.items[*].metadata.name}");
+    let before = migration_pods();
+    let args = [
+        "deploy",
+        "--no-input",
+        "--timeout",
+        "180s",
+        "--tag",
+        "2.0.0",
+    ];
+    let (child, rx) = spawn(&ns, dir, &args);
+    let seen = wait_for(&rx, "slow migration started");
+    signal(child.id(), "-INT");
+    let interrupted = finish(child, rx, seen);
+    assert_eq!(interrupted.code, 130, "{}", interrupted.stderr);
+    let running = migration_pods();
+    assert_ne!(
+        running, before,
+        "the interrupted deploy started a migration pod"
+    );
+    let again = deploy(&ns, dir, &["--tag", "2.0.0"]).success();
+    again.stderr_has("the migrations of this release are still running");
+    assert!(
+        relayed(&again)
+            .iter()
+            .any(|l| l.contains("slow migration ended")),
+        "the running migration was followed to its end:\n{}",
+        again.stderr
+    );
+    assert_eq!(
+        migration_pods(),
+        running,
+        "no migration pod was deleted or started again"
+    );
+}

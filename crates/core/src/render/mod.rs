@@ -503,13 +503,49 @@ impl Renderer<'_> {
             value: Some(v.clone()),
             ..EnvVar::default()
         });
+        // An accessory's URL is in the pod template, its password read from the accessory's
+        // own Secret when the container starts: it goes live with the release's pods, never by
+        // a write to the app Secret that pods already running would read.
+        let urls = self.spec.accessory_urls();
+        let accessory_env = urls.iter().flat_map(|(key, (name, accessory))| {
+            let variable = format!(
+                "KUBECTL_RAILS_{}_PASSWORD",
+                name.to_ascii_uppercase().replace('-', "_")
+            );
+            let secret = self.spec.accessory_name(name);
+            [
+                EnvVar {
+                    name: variable.clone(),
+                    value_from: Some(EnvVarSource {
+                        secret_key_ref: Some(SecretKeySelector {
+                            name: secret.clone(),
+                            key: "PASSWORD".into(),
+                            optional: Some(false),
+                        }),
+                        ..EnvVarSource::default()
+                    }),
+                    ..EnvVar::default()
+                },
+                EnvVar {
+                    name: key.to_string(),
+                    value: Some(accessory.kind.url(
+                        &self.spec.name,
+                        &secret,
+                        &format!("$({variable})"),
+                    )),
+                    ..EnvVar::default()
+                },
+            ]
+        });
         let secret_env = own_env
+            .chain(accessory_env)
             .chain(
                 self.spec
                     .secrets
                     .iter()
                     // A key that is a file is mounted, not set in the env.
                     .filter(|key| !self.spec.secrets.files().contains_key(*key))
+                    .filter(|key| !urls.contains_key(key.as_str()))
                     .map(|key| EnvVar {
                         name: key.clone(),
                         value_from: Some(EnvVarSource {

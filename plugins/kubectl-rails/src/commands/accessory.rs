@@ -1,9 +1,8 @@
 //! `kubectl rails accessory add postgres|redis`: a database or cache in the cluster beside the
 //! app, for a Kamal accessory that has no managed service to move to. The spec gains the
-//! accessory; its password is made once and kept in a Secret of its own; the app's
-//! `DATABASE_URL` or `REDIS_URL` points at it; the next deploy starts it before migrating.
-
-use std::collections::BTreeMap;
+//! accessory; its password is made once and kept in a Secret of its own; from the next deploy
+//! (which starts it before migrating) the app's `DATABASE_URL` or `REDIS_URL` points at it. The
+//! app Secret is not written: pods running meanwhile keep the URL they have.
 
 use kubectl_rails_core::file::{self, edit};
 use kubectl_rails_core::model::AccessoryKind;
@@ -60,9 +59,6 @@ async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
     let (written, edited) = match OverlayEdit::open(settings)? {
         Some(mut overlay) => {
             overlay.set(&["accessories", &name], &entry)?;
-            if !spec.secrets.iter().any(|k| k == url_key) {
-                overlay.secret(url_key, true)?;
-            }
             let edited = overlay.merged()?;
             (Edited::Overlay(overlay), edited)
         }
@@ -70,60 +66,46 @@ async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
             let mut text = fs_err::read_to_string(&settings.spec_path)?;
             text = edit::set_in_map(&text, "accessories", &name, &entry)
                 .ok_or_else(|| layout(settings))?;
-            if !spec.secrets.iter().any(|k| k == url_key) {
-                text = edit::add_secret(&text, url_key).ok_or_else(|| layout(settings))?;
-            }
             let edited = file::parse(&text, &settings.spec_path)?.spec;
             let path = settings.spec_path.clone();
             (Edited::Base { path, text }, edited)
         }
     };
 
-    // The edit adds an accessory and a secret key; the namespace stays the spec's as read.
+    // The edit adds an accessory; the namespace stays the spec's as read.
     let target = ctx.target().await?;
     ensure_namespace(ctx, false).await?;
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &edited.name);
     let existing = store.get().await?.and_then(|s| s.data).unwrap_or_default();
-    if existing.contains_key(url_key)
+    let other_url = existing.contains_key(url_key)
+        || spec.secrets.iter().any(|k| k == url_key)
+        || spec.env.contains_key(url_key);
+    if edited.accessory_urls().get(url_key).map(|(n, _)| *n) == Some(name.as_str())
+        && other_url
         && !settings.prompter.confirm(
             &format!(
-                "Secret `{}` already has {url_key}. Point it at the new {name}",
-                store.name
+                "The app has a {url_key} already. Point it at the new {name} from the next deploy"
             ),
             settings.global.yes,
         )?
     {
         return Err(exit::failure(
             format!("kept {url_key}; nothing was changed"),
-            Some("pass `--yes` to replace it".into()),
+            Some("pass `--yes` to point it at the accessory".into()),
         ));
     }
     let secret_name = edited.accessory_name(&name);
     let password = store.accessory_password(&secret_name).await?;
     printer.mask_secret(url_key, password.as_bytes());
-    let host = secret_name.clone();
-    let url = match kind {
-        AccessoryKind::Postgres => format!(
-            "postgres://{app}:{password}@{host}:{port}/{app}",
-            app = edited.name,
-            port = kind.port()
-        ),
-        AccessoryKind::Redis => format!("redis://:{password}@{host}:{}/0", kind.port()),
-    };
-    store
-        .set(
-            &BTreeMap::from([(url_key.to_string(), url)]),
-            &crate::commands::secrets::now(),
-        )
-        .await?;
     written.write(printer)?;
     printer.step(&format!(
-        "added accessory `{name}` ({image}, {} volume) to `{}`; its password is in Secret `{secret_name}`, and {url_key} in Secret `{}` points at it",
+        "added accessory `{name}` ({image}, {} volume) to `{}`; its password is in Secret `{secret_name}`",
         args.size,
         written.path().display(),
-        store.name
     ));
-    printer.info("next: `kubectl rails deploy` starts it before the migration");
+    printer.info(&format!(
+        "next: `kubectl rails deploy` starts it before the migration, and the pods it rolls out read {url_key} pointing at it"
+    ));
     Ok(())
 }
 

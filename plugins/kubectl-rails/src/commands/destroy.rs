@@ -26,7 +26,8 @@ pub(crate) async fn run(args: &DestroyArgs, ctx: &Context<'_>) -> anyhow::Result
     }
     // A crashed deploy's expired lease is taken here, and goes with the rest.
     let holder = lease::holder_identity(&deploy::holder(&target.conn.user));
-    let held = match lease::acquire(client, ns, &spec.name, &holder).await {
+    let reporter = deploy::PrinterReporter::new(ctx.printer, None);
+    let held = match lease::acquire(client, ns, &spec.name, &holder, &reporter).await {
         Ok(held) => held,
         Err(e @ DeployError::Locked { .. }) => {
             return Err(exit::failure(
@@ -36,7 +37,10 @@ pub(crate) async fn run(args: &DestroyArgs, ctx: &Context<'_>) -> anyhow::Result
         }
         Err(e) => return Err(e.into()),
     };
-    let result = destroy_holding_the_lease(args, ctx, client, ns, spec, &held).await;
+    let result = tokio::select! {
+        r = destroy_holding_the_lease(args, ctx, client, ns, spec, &held) => r,
+        e = held.lost() => Err(e.into()),
+    };
     held.release().await;
     result
 }

@@ -72,6 +72,7 @@ pub(crate) async fn in_running_pod(
         Some(process),
         command,
         io,
+        &|| ctx.printer.stream_mask(),
     )
     .await?;
     exit::pass_through(code)

@@ -11,10 +11,8 @@ pub(crate) async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<()
     let printer = ctx.printer;
     ctx.settings.output(&[])?;
     let spec = ctx.spec()?;
+    // Connecting masked the app's Secrets' values in what the logs show.
     let target = ctx.target().await?;
-    printer
-        .mask_app_secret(&target.conn.client, &target.namespace, &spec.secret_name())
-        .await;
     let opts = LogOptions {
         process: args.process.clone(),
         follow: args.follow,

@@ -31,6 +31,6 @@ pub(crate) async fn run(args: &MigrateArgs, ctx: &Context<'_>) -> anyhow::Result
         note: None,
         server_version: target.version.clone(),
     };
-    deploy::execute(target, request, ctx.printer).await?;
+    deploy::execute(target, request, ctx.printer, None).await?;
     Ok(())
 }

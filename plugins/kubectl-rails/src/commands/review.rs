@@ -215,13 +215,18 @@ async fn up(
         "deploying review app `{name}` ({}) to namespace `{review_ns}`",
         spec.image.reference()
     ));
-    let outcome =
-        deploy::execute(&target, request(spec.clone(), MigrateMode::Auto), printer).await?;
+    let outcome = deploy::execute(
+        &target,
+        request(spec.clone(), MigrateMode::Auto),
+        printer,
+        None,
+    )
+    .await?;
     if first && let Some(seed) = &review.seed {
         let mut seeding = spec.clone();
         seeding.migrate.command = seed.clone();
         printer.step(&format!("seeding: `{}`", seed.join(" ")));
-        deploy::execute(&target, request(seeding, MigrateMode::Only), printer).await?;
+        deploy::execute(&target, request(seeding, MigrateMode::Only), printer, None).await?;
     }
     if first {
         review_apps::mark_prepared(&client, &review_ns).await?;

@@ -76,6 +76,6 @@ pub(crate) async fn run(args: &RollbackArgs, ctx: &Context<'_>) -> anyhow::Resul
         note: Some(format!("rollback to v{}", wanted.revision)),
         server_version: target.version.clone(),
     };
-    let outcome = deploy::execute(target, request, printer).await?;
+    let outcome = deploy::execute(target, request, printer, None).await?;
     deploy::report(target, &spec, &outcome, format, printer).await
 }

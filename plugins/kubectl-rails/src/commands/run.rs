@@ -34,14 +34,33 @@ pub(crate) async fn one_off(
     let spec = ctx.spec()?;
     let target = ctx.target().await?;
     let client = &target.conn.client;
+    // Listening from before the pod exists: a Ctrl-C while it is created or starts removes it,
+    // rather than leaving it to its 12-hour deadline.
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    let _ = futures::poll!(interrupt.as_mut());
     printer.step("starting a one-off pod from the web pod template");
-    let pod = oneoff::start(client, &target.namespace, spec, &suffix(), timeout).await?;
+    let pod = oneoff::create(client, &target.namespace, spec, &suffix()).await?;
     printer.debug(&format!("one-off pod `{}`", pod.name));
-    let result = tokio::select! {
-        r = session::exec(client, &target.namespace, &pod.name, Some(&pod.container), command, Io::detect(force_stdin)) => r,
-        _ = tokio::signal::ctrl_c() => {
+    let interrupted = |pod: &oneoff::OneOff| {
+        exit::with_code(
+            exit::INTERRUPTED,
+            "interrupted",
+            Some(format!("the one-off pod `{}` was removed", pod.name)),
+        )
+    };
+    tokio::select! {
+        r = pod.running(timeout) => r?,
+        _ = interrupt.as_mut() => {
             pod.remove().await;
-            return Err(exit::with_code(exit::INTERRUPTED, "interrupted", Some(format!("the one-off pod `{}` was removed", pod.name))));
+            return Err(interrupted(&pod));
+        }
+    }
+    let masked = || printer.stream_mask();
+    let result = tokio::select! {
+        r = session::exec(client, &target.namespace, &pod.name, Some(&pod.container), command, Io::detect(force_stdin), &masked) => r,
+        _ = interrupt.as_mut() => {
+            pod.remove().await;
+            return Err(interrupted(&pod));
         }
     };
     if keep {

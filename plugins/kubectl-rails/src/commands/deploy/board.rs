@@ -1,9 +1,11 @@
 //! What a deploy shows while it runs: the deploy crate reports through the printer, and on a
 //! terminal the rollout is a live board, one line per process.
 
-use kubectl_rails_deploy::Reporter;
+use futures::future::BoxFuture;
 use kubectl_rails_deploy::progress::ProcessProgress;
+use kubectl_rails_deploy::{DeployError, Reporter};
 
+use super::hooks;
 use crate::printer::Printer;
 
 /// The deploy crate reports through the printer; on a terminal the rollout is a live board.
@@ -11,14 +13,24 @@ pub(crate) struct PrinterReporter<'a> {
     printer: &'a Printer,
     started: std::time::Instant,
     migration: std::sync::Mutex<String>,
+    pre_deploy: Option<&'a PreDeploy>,
+}
+
+/// The pre-deploy hook, run once the deploy holds the lease.
+pub(crate) struct PreDeploy {
+    pub folder: std::path::PathBuf,
+    pub env: hooks::HookEnv,
+    pub app_dir: std::path::PathBuf,
+    pub timeout: std::time::Duration,
 }
 
 impl<'a> PrinterReporter<'a> {
-    pub(crate) fn new(printer: &'a Printer) -> Self {
+    pub(crate) fn new(printer: &'a Printer, pre_deploy: Option<&'a PreDeploy>) -> Self {
         Self {
             printer,
             started: std::time::Instant::now(),
             migration: std::sync::Mutex::new("not needed".into()),
+            pre_deploy,
         }
     }
 }
@@ -55,6 +67,28 @@ impl Reporter for PrinterReporter<'_> {
             .clone();
         self.printer
             .board(&board(processes, &migration, self.started.elapsed()));
+    }
+    fn before_changes(&self) -> BoxFuture<'_, Result<(), DeployError>> {
+        Box::pin(async {
+            let Some(hook) = self.pre_deploy else {
+                return Ok(());
+            };
+            let before = "nothing was deployed";
+            hooks::run(
+                &hook.folder,
+                "pre-deploy",
+                &hook.env,
+                &hook.app_dir,
+                self.printer,
+                before,
+                hook.timeout,
+            )
+            .await
+            .map_err(|f| DeployError::Refused {
+                message: f.message,
+                hint: f.hint,
+            })
+        })
     }
 }
 

@@ -1,9 +1,12 @@
 //! Deploy hooks, as Kamal runs them: `pre-deploy` before anything changes (a failure stops the
 //! deploy) and `post-deploy` after it, on this machine, with Kamal's variables and ours.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
 
 use kubectl_rails_core::AppSpec;
 
@@ -72,58 +75,134 @@ impl HookEnv {
     }
 }
 
-/// Runs `folder/hook` when it exists, its output shown as it comes. A hook that fails is an
-/// error; `before` says what that means for the deploy.
-pub(crate) fn run(
+/// Why a hook stopped what it was run for.
+#[derive(Debug)]
+pub(crate) struct HookFailed {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl From<HookFailed> for anyhow::Error {
+    fn from(f: HookFailed) -> Self {
+        exit::failure(f.message, f.hint)
+    }
+}
+
+/// Runs `folder/hook` when it exists, stdout and stderr shown line by line as they come (through
+/// the printer, so masked). A hook that fails, or runs past `timeout` (then it and everything it
+/// started are stopped), is an error; `before` says what that means for the deploy.
+pub(crate) async fn run(
     folder: &Path,
     hook: &str,
     env: &HookEnv,
     app_dir: &Path,
     printer: &Printer,
     before: &str,
-) -> anyhow::Result<()> {
-    let path = folder.join(hook);
+    timeout: Duration,
+) -> Result<(), HookFailed> {
+    // Absolute, because the hook starts in `app_dir`: a path relative to ours (`-C apps/shop`)
+    // would be looked up under `apps/shop/apps/shop`.
+    let path = std::path::absolute(folder.join(hook)).unwrap_or_else(|_| folder.join(hook));
     if !path.is_file() {
         return Ok(());
     }
     printer.step(&format!("running the {hook} hook `{}`", path.display()));
-    let mut child = Command::new(&path)
+    let mut command = Command::new(&path);
+    command
         .current_dir(app_dir)
         .envs(env.vars.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            exit::failure(
-                format!("cannot run the {hook} hook `{}`: {e}", path.display()),
-                Some(format!(
-                    "make it executable (`chmod +x {}`), or pass `--skip-hooks`",
-                    path.display()
-                )),
-            )
-        })?;
-    let stderr = child.stderr.take().expect("piped");
-    let relay = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            printer.info(&format!("  {hook} | {line}"));
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command.spawn().map_err(|e| HookFailed {
+        message: format!("cannot run the {hook} hook `{}`: {e}", path.display()),
+        hint: Some(format!(
+            "make it executable (`chmod +x {}`), or pass `--skip-hooks`",
+            path.display()
+        )),
+    })?;
+    // Stopped with everything it started if this future is dropped (Ctrl-C) or times out.
+    let group = Group(child.id());
+    let mut out = child.stdout.take().map(|o| BufReader::new(o).split(b'\n'));
+    let mut err = child.stderr.take().map(|e| BufReader::new(e).split(b'\n'));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let show = |line: Vec<u8>| {
+        // Not UTF-8 is shown as far as it is text, and never stops the reading.
+        printer.info(&format!("  {hook} | {}", String::from_utf8_lossy(&line)));
+    };
+    let finished = async {
+        while out.is_some() || err.is_some() {
+            tokio::select! {
+                line = next_line(&mut out) => match line {
+                    Some(line) => show(line),
+                    None => out = None,
+                },
+                line = next_line(&mut err) => match line {
+                    Some(line) => show(line),
+                    None => err = None,
+                },
+            }
         }
-    }
-    for line in relay.join().unwrap_or_default() {
-        printer.info(&format!("  {hook} | {line}"));
-    }
-    let status = child.wait()?;
+        child.wait().await
+    };
+    let status = match tokio::time::timeout_at(deadline, finished).await {
+        Ok(status) => status.map_err(|e| HookFailed {
+            message: format!(
+                "the {hook} hook `{}` could not be waited for: {e}",
+                path.display()
+            ),
+            hint: None,
+        })?,
+        Err(_) => {
+            return Err(HookFailed {
+                message: format!(
+                    "the {hook} hook did not finish within {}s and was stopped; {before}",
+                    timeout.as_secs()
+                ),
+                hint: Some("make the hook finish sooner, pass a longer `--timeout`, or pass `--skip-hooks`".into()),
+            });
+        }
+    };
+    group.forget();
     if !status.success() {
-        return Err(exit::failure(
-            format!("the {hook} hook failed ({status}); {before}",),
-            Some("fix the hook, or pass `--skip-hooks`".into()),
-        ));
+        return Err(HookFailed {
+            message: format!("the {hook} hook failed ({status}); {before}"),
+            hint: Some("fix the hook, or pass `--skip-hooks`".into()),
+        });
     }
     Ok(())
+}
+
+/// The next line of a stream still open; pending forever once it is closed, so that `select!`
+/// waits on the other.
+async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut Option<tokio::io::Split<R>>,
+) -> Option<Vec<u8>> {
+    match lines {
+        Some(l) => l.next_segment().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
+/// A hook's process group, killed when dropped unless it finished.
+struct Group(Option<u32>);
+
+impl Group {
+    fn forget(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }

@@ -13,7 +13,7 @@ mod namespace;
 mod pin;
 pub(crate) use pin::{pin, registry_login};
 
-pub(crate) use board::PrinterReporter;
+pub(crate) use board::{PreDeploy, PrinterReporter};
 pub(crate) use image::{commit_of, holder, resolve_image};
 pub(crate) use namespace::ensure as ensure_namespace;
 
@@ -152,10 +152,6 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
             &std::env::var("USER").unwrap_or_else(|_| target.conn.user.clone()),
         )
     };
-    if let Some(folder) = &hooks {
-        let before = "nothing was changed";
-        hooks::run(folder, "pre-deploy", &hook_env(), app_dir, printer, before)?;
-    }
     let started = std::time::Instant::now();
     if args.dry_run {
         ensure_namespace(ctx, true).await?;
@@ -174,7 +170,15 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         note: None,
         server_version: target.version.clone(),
     };
-    let outcome = execute(target, request, printer).await?;
+    // Run inside the lease, so that two deploys never run it at once, and after the app
+    // Secret's values are masked.
+    let pre_deploy = hooks.as_ref().map(|folder| PreDeploy {
+        folder: folder.clone(),
+        env: hook_env(),
+        app_dir: app_dir.clone(),
+        timeout: args.timeout,
+    });
+    let outcome = execute(target, request, printer, pre_deploy.as_ref()).await?;
     report(target, &spec, &outcome, format, printer).await?;
     if let Some(folder) = &hooks {
         let env = hook_env()
@@ -184,7 +188,16 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
                 outcome.revision.map(|r| r.to_string()).unwrap_or_default(),
             );
         let before = "the deploy itself is done";
-        hooks::run(folder, "post-deploy", &env, app_dir, printer, before)?;
+        hooks::run(
+            folder,
+            "post-deploy",
+            &env,
+            app_dir,
+            printer,
+            before,
+            args.timeout,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -194,12 +207,13 @@ pub(crate) async fn execute(
     target: &Target,
     request: DeployRequest,
     printer: &Printer,
+    pre_deploy: Option<&PreDeploy>,
 ) -> anyhow::Result<DeployOutcome> {
     let client = &target.conn.client;
     printer
         .mask_app_secret(client, &request.namespace, &request.spec.secret_name())
         .await;
-    let reporter = PrinterReporter::new(printer);
+    let reporter = PrinterReporter::new(printer, pre_deploy);
     let result = tokio::select! {
         r = kubectl_rails_deploy::deploy(client, &request, &reporter) => r,
         _ = tokio::signal::ctrl_c() => {

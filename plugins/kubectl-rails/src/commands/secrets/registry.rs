@@ -104,15 +104,15 @@ pub(crate) async fn write_registry(
     creds: &docker::Credentials,
 ) -> anyhow::Result<()> {
     let (printer, target) = (ctx.printer, ctx.target().await?);
+    let config = docker::dockerconfigjson(creds);
+    printer.mask_docker_config(&config);
     let server = &creds.server;
     let name = spec
         .registry
         .as_ref()
         .map(|r| r.pull_secret.clone())
         .unwrap_or_else(|| format!("{}-registry", spec.name));
-    store
-        .write_pull_secret(&name, docker::dockerconfigjson(creds))
-        .await?;
+    store.write_pull_secret(&name, config).await?;
     printer.step(&format!(
         "wrote pull secret `{name}` for `{server}` (user `{}`) in namespace `{}`",
         creds.username, target.namespace
