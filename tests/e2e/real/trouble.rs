@@ -99,6 +99,8 @@ fn a_deploy_after_an_interrupted_one_follows_the_running_migration() {
         "180s",
         "--tag",
         "2.0.0",
+        // By tag on both deploys: the same release, whatever this process trusts to pin it.
+        "--no-pin",
     ];
     let (child, rx) = spawn(&ns, dir, &args);
     let seen = wait_for(&rx, "slow migration started");
@@ -110,7 +112,7 @@ fn a_deploy_after_an_interrupted_one_follows_the_running_migration() {
         running, before,
         "the interrupted deploy started a migration pod"
     );
-    let again = deploy(&ns, dir, &["--tag", "2.0.0"]).success();
+    let again = deploy(&ns, dir, &["--tag", "2.0.0", "--no-pin"]).success();
     again.stderr_has("the migrations of this release are still running");
     assert!(
         relayed(&again)
