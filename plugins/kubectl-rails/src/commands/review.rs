@@ -143,6 +143,8 @@ async fn up(
         None => None,
     };
 
+    // Read before anything is written: no base Secret (or a key an override needs) stops here.
+    let values = review_apps::secret_values(&client, &base.namespace, &spec, review, name).await?;
     let found = review_apps::ensure_namespace(
         &client,
         &spec.name,
@@ -161,7 +163,6 @@ async fn up(
         ));
     }
 
-    let values = review_apps::secret_values(&client, &base.namespace, &spec, review, name).await?;
     for key in review.overrides.keys() {
         if let Some(value) = values.get(key) {
             printer.mask_secret(key, value.as_bytes());
@@ -186,6 +187,15 @@ async fn up(
     if let Some(registry) = &spec.registry {
         review_apps::copy_secret(&client, &base.namespace, &review_ns, &registry.pull_secret)
             .await?;
+    }
+    // An accessory of a review app is a database of its own: its password Secret is made there
+    // (the base's password is not copied into a namespace made for a branch).
+    let store = AppSecrets::new(&client, &review_ns, &spec.name);
+    for accessory in spec.accessories.keys() {
+        let password = store
+            .accessory_password(&spec.accessory_name(accessory))
+            .await?;
+        printer.mask_secret(&spec.accessory_name(accessory), password.as_bytes());
     }
 
     spec.namespace = Some(review_ns.clone());
