@@ -608,3 +608,24 @@ fn changing_resources_deploys_with_a_job_of_its_own() {
     let jobs = ns.kubectl(&["get", "jobs", "-o", "name"]).success().stdout;
     assert_eq!(jobs.lines().count(), 2, "{jobs}");
 }
+
+/// A release record that does not parse still takes its revision: the next deploy records the
+/// one above it rather than failing, after its rollout, on a name that is taken (#27 L9).
+#[test]
+fn an_unreadable_release_record_keeps_its_revision() {
+    let ns = TestNs::restricted("badrecord");
+    let app = rails71_app(&ns, "1");
+    deploy(&ns, app.path(), &[]).success();
+    ns.kubectl(&[
+        "patch",
+        "configmap",
+        "imagestorage-release-v1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"release.json":"{not json"}}"#,
+    ])
+    .success();
+    let run = deploy(&ns, app.path(), &["--tag", "2.0.0"]).success();
+    run.stdout_has("as release v2");
+}
