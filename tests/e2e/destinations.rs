@@ -546,3 +546,49 @@ fn review_up_needs_the_base_secret_and_makes_the_accessory_secret() {
     );
     ns.rails(dir, &["review", "down", "pr-4"]).success();
 }
+
+/// Review app names are used as given or refused, never converted into another's (`123-login`
+/// stays `123-login`), and a namespace too long for Kubernetes is refused before any write
+/// (#27 L7).
+#[test]
+fn review_names_are_kept_or_refused_never_converted() {
+    let ns = TestNs::restricted("reviewnames");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    let prefix = format!("n{}", std::process::id());
+    with_reviews(dir, &prefix);
+    let bad = ns.rails(dir, &["review", "up", "Bad_Name"]).code(2);
+    bad.stderr_has("did you mean `bad-name`?");
+    let up = ns
+        .rails(
+            dir,
+            &["review", "up", "123-login", "--ttl", "1h", "-o", "json"],
+        )
+        .success();
+    let info: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
+    assert_eq!(info["namespace"], format!("{prefix}-123-login"));
+    ns.rails(dir, &["review", "down", "123-login"]).success();
+
+    let long = format!("{prefix}-{}", "x".repeat(40));
+    let spec_path = dir.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(
+        &spec_path,
+        spec.replace(
+            &format!("\"{prefix}-{{name}}\""),
+            &format!("\"{long}-{{name}}\""),
+        ),
+    )
+    .unwrap();
+    let name = "a-name-of-twenty-five-chars";
+    let refused = ns.rails(dir, &["review", "up", name]).code(2);
+    refused.stderr_has("not a DNS label of at most 63 characters");
+    assert_ne!(
+        kubectl(
+            &ns.kubeconfig,
+            &["get", "namespace", &format!("{long}-{name}")]
+        )
+        .code,
+        0
+    );
+}
