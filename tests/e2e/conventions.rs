@@ -378,3 +378,28 @@ fn requests_name_the_plugin_as_their_user_agent() {
         "a request without a user agent: {agents:?}"
     );
 }
+
+/// The exec crate builds on Windows by itself: crossterm refuses to compile there without its
+/// `windows` feature, which the crate must ask for rather than get through comfy-table (#27 L6).
+#[test]
+fn the_exec_crate_asks_for_crossterms_windows_feature() {
+    let tree = run(Command::new(env!("CARGO")).current_dir(root()).args([
+        "tree",
+        "--offline",
+        "--locked",
+        "-p",
+        "kubectl-rails-exec",
+        "--target",
+        "x86_64-pc-windows-msvc",
+        "-e",
+        "features",
+        "-i",
+        "crossterm",
+    ]));
+    assert_eq!(tree.code, 0, "{}", tree.stderr);
+    assert!(
+        tree.stdout.contains("crossterm feature \"windows\""),
+        "{}",
+        tree.stdout
+    );
+}

@@ -457,6 +457,18 @@ fn a_held_lease_stops_a_second_deploy() {
 fn concurrent_deploys_do_not_interleave() {
     let ns = TestNs::restricted("concurrent");
     let app = rails71_app(&ns, "20");
+    // The pre-deploy hook runs inside the lease: whichever deploy takes it holds it for a few
+    // seconds more, so the other certainly meets it (two deploys that happened to run one
+    // after the other would prove nothing, #27 L10).
+    let hooks = app.path().join("config/kubernetes/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("pre-deploy"), "#!/bin/sh\nsleep 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        hooks.join("pre-deploy"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     let spawn = || {
         let dir = app.path().to_path_buf();
         let kubeconfig = ns.kubeconfig.clone();
@@ -472,7 +484,7 @@ fn concurrent_deploys_do_not_interleave() {
     let (a, b) = (spawn(), spawn());
     let runs = [a.join().unwrap(), b.join().unwrap()];
     let ok = runs.iter().filter(|r| r.code == 0).count();
-    assert!(ok >= 1, "one deploy succeeds: {runs:?}");
+    assert_eq!(ok, 1, "one deploy succeeds, the other is refused: {runs:?}");
     for r in runs.iter().filter(|r| r.code != 0) {
         assert!(
             r.stderr
@@ -607,4 +619,25 @@ fn changing_resources_deploys_with_a_job_of_its_own() {
     run.stderr_has("running migrations");
     let jobs = ns.kubectl(&["get", "jobs", "-o", "name"]).success().stdout;
     assert_eq!(jobs.lines().count(), 2, "{jobs}");
+}
+
+/// A release record that does not parse still takes its revision: the next deploy records the
+/// one above it rather than failing, after its rollout, on a name that is taken (#27 L9).
+#[test]
+fn an_unreadable_release_record_keeps_its_revision() {
+    let ns = TestNs::restricted("badrecord");
+    let app = rails71_app(&ns, "1");
+    deploy(&ns, app.path(), &[]).success();
+    ns.kubectl(&[
+        "patch",
+        "configmap",
+        "imagestorage-release-v1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"release.json":"{not json"}}"#,
+    ])
+    .success();
+    let run = deploy(&ns, app.path(), &["--tag", "2.0.0"]).success();
+    run.stdout_has("as release v2");
 }

@@ -489,3 +489,106 @@ fn review_apps_never_take_a_namespace_they_did_not_make() {
     )
     .success();
 }
+
+/// A review app copies the app's secrets from its base namespace: without the app Secret there
+/// (a wrong `-n`, a new app) `review up` is an error before anything is written, never a review
+/// app whose secrets are a template's text. An accessory gets a password Secret of its own in
+/// the review namespace, which its StatefulSet needs (#27 M2).
+#[test]
+fn review_up_needs_the_base_secret_and_makes_the_accessory_secret() {
+    let ns = TestNs::restricted("reviewbase");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    let prefix = format!("b{}", std::process::id());
+    with_reviews(dir, &prefix);
+    let spec_path = dir.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let spec = spec.replace(
+        "review:\n",
+        "accessories:\n  cache: {kind: redis, image: \"redis:7\", size: 1Gi}\nreview:\n  override:\n    E2_ACCESS_KEY: \"{E2_ACCESS_KEY}-{name}\"\n",
+    );
+    std::fs::write(&spec_path, spec).unwrap();
+
+    let empty = TestNs::restricted("reviewempty");
+    let refused = empty.rails(dir, &["review", "up", "pr-3", "--ttl", "1h"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    refused.stderr_has(&format!(
+        "Secret `imagestorage-secrets` is missing in namespace `{}`",
+        empty.name
+    ));
+    let pr3 = format!("{prefix}-pr-3");
+    assert_ne!(
+        kubectl(&ns.kubeconfig, &["get", "namespace", &pr3]).code,
+        0,
+        "no review namespace was made"
+    );
+
+    ns.rails(dir, &["review", "up", "pr-4", "--ttl", "1h"])
+        .success();
+    let pr4 = format!("{prefix}-pr-4");
+    let password = kubectl(
+        &ns.kubeconfig,
+        &[
+            "-n",
+            &pr4,
+            "get",
+            "secret",
+            "imagestorage-cache",
+            "-o",
+            "jsonpath={.data.PASSWORD}",
+        ],
+    )
+    .success()
+    .stdout;
+    assert!(
+        !password.trim().is_empty(),
+        "the accessory's Secret is there"
+    );
+    ns.rails(dir, &["review", "down", "pr-4"]).success();
+}
+
+/// Review app names are used as given or refused, never converted into another's (`123-login`
+/// stays `123-login`), and a namespace too long for Kubernetes is refused before any write
+/// (#27 L7).
+#[test]
+fn review_names_are_kept_or_refused_never_converted() {
+    let ns = TestNs::restricted("reviewnames");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    let prefix = format!("n{}", std::process::id());
+    with_reviews(dir, &prefix);
+    let bad = ns.rails(dir, &["review", "up", "Bad_Name"]).code(2);
+    bad.stderr_has("did you mean `bad-name`?");
+    let up = ns
+        .rails(
+            dir,
+            &["review", "up", "123-login", "--ttl", "1h", "-o", "json"],
+        )
+        .success();
+    let info: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
+    assert_eq!(info["namespace"], format!("{prefix}-123-login"));
+    ns.rails(dir, &["review", "down", "123-login"]).success();
+
+    let long = format!("{prefix}-{}", "x".repeat(40));
+    let spec_path = dir.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(
+        &spec_path,
+        spec.replace(
+            &format!("\"{prefix}-{{name}}\""),
+            &format!("\"{long}-{{name}}\""),
+        ),
+    )
+    .unwrap();
+    let name = "a-name-of-twenty-five-chars";
+    let refused = ns.rails(dir, &["review", "up", name]).code(2);
+    refused.stderr_has("not a DNS label of at most 63 characters");
+    assert_ne!(
+        kubectl(
+            &ns.kubeconfig,
+            &["get", "namespace", &format!("{long}-{name}")]
+        )
+        .code,
+        0
+    );
+}

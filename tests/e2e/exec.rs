@@ -278,3 +278,49 @@ fn ctrl_c_while_a_one_off_pod_starts_removes_it() {
     }
     assert_eq!(left.trim(), "", "the one-off pod is gone");
 }
+
+/// `logs -f` follows a container again after it restarts (a new run logs anew), not only the
+/// run it first saw (#27 L8).
+#[test]
+fn logs_follow_a_restarted_container() {
+    use crate::support::{signal, spawn_for_stdout, wait_for};
+    let (ns, app) = deployed_rails71("logs-restart", "1");
+    let pod = ns
+        .pod_names("app.kubernetes.io/component=web")
+        .trim()
+        .trim_start_matches("pod/")
+        .to_string();
+    let (mut child, rx) = spawn_for_stdout(&ns, app.path(), &["logs", "-f", "--process", "web"]);
+    let marker = "Started GET \"/up\" for 10.0.0.1";
+    wait_for(&rx, marker);
+    // Lines until `marker` shows again, for at most `limit`.
+    let until_marker = |limit: Duration| {
+        let deadline = std::time::Instant::now() + limit;
+        let mut seen = vec![];
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(marker) => return (true, seen),
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        (false, seen)
+    };
+    let (repeated, _) = until_marker(Duration::from_secs(3));
+    assert!(!repeated, "the log does not repeat by itself");
+    // The container restarts (as the kubelet reports it).
+    ns.kubectl(&[
+        "patch",
+        "pod",
+        &pod,
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/status/containerStatuses/0/restartCount","value":1}]"#,
+    ])
+    .success();
+    let (found, seen) = until_marker(Duration::from_secs(20));
+    signal(child.id(), "-TERM");
+    let _ = child.wait();
+    assert!(found, "the restarted container's log is followed: {seen:?}");
+}

@@ -364,21 +364,40 @@ pub fn to_yaml(spec: &AppSpec) -> String {
     )
 }
 
-/// Writes `contents` to `path` through a temp file in the same folder and a rename.
+/// Writes `contents` to `path` through a temp file in the same folder and a rename. The file
+/// keeps its permissions (a new one gets those the umask gives), and a symlink stays one: the
+/// file it points to is written.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), SpecFileError> {
     let err = |source| SpecFileError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs_err::canonicalize(path).map_err(err)?,
+        _ => path.to_path_buf(),
+    };
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    fs_err::create_dir_all(&dir).map_err(err)?;
+    let permissions = match std::fs::metadata(&target) {
+        Ok(m) => m.permissions(),
+        // A new file: created empty first, so that it gets the mode any new file gets here.
+        Err(_) => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .and_then(|f| f.metadata())
+            .map_err(err)?
+            .permissions(),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
     tmp.write_all(contents.as_bytes()).map_err(err)?;
+    tmp.as_file().set_permissions(permissions).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
+    tmp.persist(&target).map_err(|e| err(e.error))?;
     Ok(())
 }
 
@@ -533,6 +552,41 @@ mod tests {
         let e = load(Path::new("/nonexistent/kubernetes.yml")).unwrap_err();
         assert!(matches!(e, SpecFileError::Missing { .. }));
         assert!(e.hint().unwrap().contains("kubectl rails init"));
+    }
+
+    /// A write keeps the file's mode and a symlink, and a new file gets the mode any new file
+    /// gets there (#27 L4).
+    #[cfg(unix)]
+    #[test]
+    fn a_write_keeps_the_mode_and_the_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for wanted in [0o644, 0o640, 0o664] {
+            let path = dir.path().join("kubernetes.yml");
+            std::fs::write(&path, "old").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wanted)).unwrap();
+            write_atomic(&path, "new").unwrap();
+            assert_eq!(mode(&path), wanted);
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        }
+        let real = dir.path().join("real.yml");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.yml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, "new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        let reference = dir.path().join("reference");
+        std::fs::File::create(&reference).unwrap();
+        let fresh = dir.path().join("sub/fresh.yml");
+        write_atomic(&fresh, "new").unwrap();
+        assert_eq!(mode(&fresh), mode(&reference), "the mode a new file gets");
     }
 }
 

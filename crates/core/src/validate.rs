@@ -158,6 +158,35 @@ pub fn suggest_label(name: &str, max: usize) -> Option<String> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
+/// A review app's name from a branch name: a DNS label of at most `max` characters that keeps
+/// every letter and digit in order (`123-login` stays, `feature/Login` becomes `feature-login`).
+/// A longer one is cut and ends with a hash of the whole name, so that two long names that
+/// share a start do not become one.
+pub fn review_label(raw: &str, max: usize) -> Option<String> {
+    let mut out = String::new();
+    for c in raw.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        return None;
+    }
+    if out.len() <= max {
+        return Some(out.to_string());
+    }
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(raw.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let head = out[..max.saturating_sub(hash.len() + 1)].trim_end_matches('-');
+    Some(format!("{head}-{hash}"))
+}
+
 /// Whether `key` can be an environment variable name.
 pub fn is_env_key(key: &str) -> bool {
     let mut chars = key.chars();
@@ -799,5 +828,24 @@ mod tests {
         for bad in ["", "Mi", "12 Mi", "lots", "1.2.3"] {
             assert!(!is_quantity(bad), "{bad}");
         }
+    }
+
+    /// Review app names keep their digits and never collide by cutting (#27 L7).
+    #[test]
+    fn review_labels_keep_digits_and_tell_long_names_apart() {
+        let cases = [
+            ("123-login", Some("123-login")),
+            ("456-login", Some("456-login")),
+            ("feature/Login", Some("feature-login")),
+            ("--x--", Some("x")),
+            ("///", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(review_label(raw, 30).as_deref(), want, "{raw}");
+        }
+        let a = review_label("feature/a-very-long-branch-name-for-login-one", 30).unwrap();
+        let b = review_label("feature/a-very-long-branch-name-for-login-two", 30).unwrap();
+        assert_ne!(a, b);
+        assert!(a.len() <= 30 && b.len() <= 30, "{a} {b}");
     }
 }

@@ -59,6 +59,23 @@ pub async fn list(
     namespace: &str,
     app: &str,
 ) -> Result<Vec<ReleaseRecord>, KubeError> {
+    Ok(history(client, namespace, app).await?.records)
+}
+
+/// The release history, and the highest revision any record takes, readable or not.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub records: Vec<ReleaseRecord>,
+    /// A record that does not parse still takes its revision: the next one is above it.
+    pub highest_taken: u32,
+}
+
+/// Every recorded release of `app`, oldest first, with the highest revision taken.
+pub async fn history(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<History, KubeError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let list = api
         .list(&ListParams::default().labels(&selector(app)))
@@ -66,14 +83,40 @@ pub async fn list(
         .map_err(api_err(format!(
             "list the releases of `{app}` in namespace `{namespace}`"
         )))?;
-    let mut out: Vec<ReleaseRecord> = list
-        .items
+    Ok(read_history(app, &list.items))
+}
+
+fn read_history(app: &str, items: &[ConfigMap]) -> History {
+    let mut records: Vec<ReleaseRecord> = items
         .iter()
         .filter_map(|cm| cm.data.as_ref()?.get("release.json"))
         .filter_map(|json| serde_json::from_str(json).ok())
         .collect();
-    out.sort_by_key(|r| r.revision);
-    Ok(out)
+    records.sort_by_key(|r| r.revision);
+    let prefix = format!("{app}-release-v");
+    let highest_taken = items
+        .iter()
+        .filter_map(|cm| {
+            let label = cm
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(REVISION_LABEL))
+                .map(String::as_str);
+            let name = cm
+                .metadata
+                .name
+                .as_deref()
+                .and_then(|n| n.strip_prefix(&prefix));
+            label.or(name)?.parse::<u32>().ok()
+        })
+        .chain(records.iter().map(|r| r.revision))
+        .max()
+        .unwrap_or(0);
+    History {
+        records,
+        highest_taken,
+    }
 }
 
 /// Writes a new record and trims the history to the newest `keep` records and the current one.
@@ -133,8 +176,15 @@ pub fn beyond_the_limit(history: &[ReleaseRecord], keep: u32) -> Vec<u32> {
 }
 
 /// The revision the next record gets.
-pub fn next_revision(history: &[ReleaseRecord]) -> u32 {
-    history.iter().map(|r| r.revision).max().unwrap_or(0) + 1
+pub fn next_revision(history: &History) -> u32 {
+    history
+        .records
+        .iter()
+        .map(|r| r.revision)
+        .max()
+        .unwrap_or(0)
+        .max(history.highest_taken)
+        + 1
 }
 
 /// The release serving now: the newest one that deployed.
@@ -198,7 +248,37 @@ mod tests {
             rec(3, ReleaseStatus::Failed),
         ];
         assert_eq!(current(&h).unwrap().revision, 2);
-        assert_eq!(next_revision(&h), 4);
-        assert_eq!(next_revision(&[]), 1);
+    }
+
+    /// A record that does not parse still takes its revision (#27 L9): a new one is above it,
+    /// never a number a record already has.
+    #[test]
+    fn the_next_revision_is_above_every_record_readable_or_not() {
+        let record = |revision: u32, json: &str, labelled: bool| ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(record_name("shop", revision)),
+                labels: labelled
+                    .then(|| BTreeMap::from([(REVISION_LABEL.into(), revision.to_string())])),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([("release.json".into(), json.into())])),
+            ..ConfigMap::default()
+        };
+        let good = serde_json::to_string(&rec(1, ReleaseStatus::Deployed)).unwrap();
+        let cases: &[(&[ConfigMap], usize, u32)] = &[
+            (&[], 0, 1),
+            (&[record(1, &good, true)], 1, 2),
+            (&[record(1, &good, true), record(2, "{broken", true)], 1, 3),
+            (
+                &[record(1, &good, true), record(7, "not json", false)],
+                1,
+                8,
+            ),
+        ];
+        for (items, readable, next) in cases {
+            let history = read_history("shop", items);
+            assert_eq!(history.records.len(), *readable);
+            assert_eq!(next_revision(&history), *next, "{items:?}");
+        }
     }
 }

@@ -154,7 +154,7 @@ struct Plan {
     /// since an old pod that starts again before then reads its own.
     old_env: Vec<(String, String)>,
     job_state: JobState,
-    history: Vec<ReleaseRecord>,
+    history: release::History,
     /// The node that holds the app's ReadWriteOnce volume now, if a pod holds it.
     volume_node: Option<String>,
     migration_due: bool,
@@ -215,7 +215,7 @@ async fn plan(
         dry.apply_all(release.objects.iter().map(|o| &o.value)),
         dry.owned(&spec.name),
         migrate::state(client, ns, &job.name),
-        release::list(client, ns, &spec.name),
+        release::history(client, ns, &spec.name),
     )?;
     // The lease keeps other deploys out, so this listing is still true when pruning.
     let (old_env, doomed): (Vec<_>, Vec<_>) = Applier::unkept(&owned, &keep)
@@ -281,7 +281,7 @@ async fn up_to_date(
     if !processes.iter().all(|p| p.done) {
         return Ok(None);
     }
-    let current = release::current(&plan.history).map(|r| r.revision);
+    let current = release::current(&plan.history.records).map(|r| r.revision);
     reporter.step(&match current {
         Some(rev) => format!("no changes: release v{rev} is current and Ready"),
         None => "no changes: the app is current and Ready".into(),
@@ -339,7 +339,7 @@ async fn migrate(
         Err(mut e) => {
             if let DeployError::MigrationFailed { serving, .. } = &mut e {
                 held.check().await?;
-                *serving = release::current(&plan.history).map(|r| r.revision);
+                *serving = release::current(&plan.history.records).map(|r| r.revision);
                 let note = format!("migration failed: {e}");
                 recorder.record(ReleaseStatus::Failed, Some(note)).await?;
             }
@@ -472,7 +472,7 @@ impl<'a> Recorder<'a> {
     fn new(
         client: &'a Client,
         req: &'a DeployRequest,
-        history: &[ReleaseRecord],
+        history: &release::History,
         digest: Option<&str>,
     ) -> Self {
         let spec_text = file::to_yaml(&req.spec);

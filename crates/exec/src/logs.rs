@@ -54,6 +54,46 @@ fn selector(spec: &AppSpec, process: Option<&str>) -> Result<String, ExecError> 
 
 /// The app's container in a pod: it is named after its process (the pod's component label),
 /// so that pods with sidecars (a mesh proxy, a log shipper) show the app's log.
+/// One pod's log in the merge: its next line (time, text), read when the last one was shown.
+struct Source<R> {
+    pod: String,
+    reader: futures::io::BufReader<R>,
+    head: Option<(String, String)>,
+    replaced: bool,
+}
+
+impl<R: futures::AsyncRead + Unpin> Source<R> {
+    async fn advance(&mut self) {
+        let mut line = Vec::new();
+        self.head =
+            match futures::AsyncBufReadExt::read_until(&mut self.reader, b'\n', &mut line).await {
+                Ok(0) | Err(_) => None,
+                Ok(_) => {
+                    let (text, replaced) = lossy(&line);
+                    self.replaced |= replaced;
+                    let text = text.trim_end_matches(['\n', '\r']);
+                    let (time, rest) = text.split_once(' ').unwrap_or(("", text));
+                    Some((time.to_string(), rest.to_string()))
+                }
+            };
+    }
+}
+
+/// How often the app's container (else the first) of `pod` restarted.
+fn restarts(pod: &Pod) -> i32 {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    let app = app_container(pod);
+    statuses
+        .iter()
+        .find(|c| Some(&c.name) == app.as_ref())
+        .or(statuses.first())
+        .map_or(0, |c| c.restart_count)
+}
+
 fn app_container(pod: &Pod) -> Option<String> {
     let component = labels::component_of(&pod.metadata);
     (!component.is_empty()).then_some(component)
@@ -109,49 +149,50 @@ pub async fn stream(
                 namespace: ns.into(),
             });
         }
-        // Fetch every pod's lines with timestamps, then merge them in time order.
-        let fetches = list.items.iter().filter_map(|p| {
+        // Every pod's log with timestamps, merged in time order a line at a time: only one
+        // line per pod is held, however long the logs are.
+        let opens = list.items.iter().filter_map(|p| {
             let name = p.metadata.name.clone()?;
             let pods = pods.clone();
             let params = params(opts, false, true, app_container(p));
             Some(async move {
-                let bytes = async {
-                    let mut buf = Vec::new();
-                    let mut reader = pods.log_stream(&name, &params).await?;
-                    futures::AsyncReadExt::read_to_end(&mut reader, &mut buf)
-                        .await
-                        .map_err(kube::Error::ReadEvents)?;
-                    Ok::<_, kube::Error>(buf)
-                }
-                .await;
-                (name, bytes)
+                let stream = pods.log_stream(&name, &params).await;
+                (name, stream)
             })
         });
-        let mut lines: Vec<(String, String, String)> = Vec::new();
-        for (pod, result) in futures::future::join_all(fetches).await {
-            let text = match result {
-                Ok(bytes) => {
-                    let (text, replaced) = lossy(&bytes);
-                    if replaced {
-                        note(&format!(
-                            "pod `{pod}` logged bytes that are not UTF-8; they are shown as �"
-                        ));
-                    }
-                    text
-                }
-                Err(e) => {
-                    note(&format!("cannot read the log of pod `{pod}`: {e}"));
-                    continue;
-                }
-            };
-            for line in text.lines() {
-                let (time, rest) = line.split_once(' ').unwrap_or(("", line));
-                lines.push((time.to_string(), pod.clone(), rest.to_string()));
+        let mut sources = Vec::new();
+        for (pod, stream) in futures::future::join_all(opens).await {
+            match stream {
+                Ok(stream) => sources.push(Source {
+                    pod,
+                    reader: futures::io::BufReader::new(stream),
+                    head: None,
+                    replaced: false,
+                }),
+                Err(e) => note(&format!("cannot read the log of pod `{pod}`: {e}")),
             }
         }
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, pod, line) in lines {
-            sink(&pod, &line);
+        futures::future::join_all(sources.iter_mut().map(Source::advance)).await;
+        while let Some(next) = sources
+            .iter_mut()
+            .filter(|s| s.head.is_some())
+            .min_by(|a, b| {
+                a.head
+                    .as_ref()
+                    .map(|h| &h.0)
+                    .cmp(&b.head.as_ref().map(|h| &h.0))
+            })
+        {
+            if let Some((_, line)) = next.head.take() {
+                sink(&next.pod, &line);
+            }
+            next.advance().await;
+        }
+        for s in sources.iter().filter(|s| s.replaced) {
+            note(&format!(
+                "pod `{}` logged bytes that are not UTF-8; they are shown as �",
+                s.pod
+            ));
         }
         return Ok(());
     }
@@ -168,7 +209,8 @@ pub async fn stream(
                 let Ok(pod) = event else { continue };
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 let started = pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p != "Pending");
-                if started && followed.insert(name.clone()) {
+                // Each run of the container is followed: a restarted one logs anew.
+                if started && followed.insert((name.clone(), restarts(&pod))) {
                     let (pods, tx, p) = (pods.clone(), tx.clone(), params(opts, true, false, app_container(&pod)));
                     tokio::spawn(async move {
                         let stream = match pods.log_stream(&name, &p).await {

@@ -60,6 +60,19 @@ pub enum ReviewError {
     Secrets(#[from] SecretsError),
     #[error("pull secret `{name}` is missing in namespace `{namespace}`")]
     MissingPullSecret { name: String, namespace: String },
+    #[error(
+        "Secret `{name}` is missing in namespace `{namespace}`: a review app copies the app's secrets from there; nothing was written"
+    )]
+    MissingBaseSecret { name: String, namespace: String },
+    #[error(
+        "`review.override` of {key} uses `{{{placeholder}}}`, which Secret `{secret}` in namespace `{namespace}` lacks; nothing was written"
+    )]
+    MissingOverrideKey {
+        key: String,
+        placeholder: String,
+        secret: String,
+        namespace: String,
+    },
     #[error("no review app in namespace `{namespace}`")]
     NotFound { namespace: String },
     #[error("namespace `{namespace}` is not a review app of `{app}`; nothing was deleted")]
@@ -80,6 +93,12 @@ impl ReviewError {
             Self::MissingPullSecret { .. } => {
                 Some("write it with `kubectl rails secrets registry`; review apps copy it".into())
             }
+            Self::MissingBaseSecret { .. } => Some(
+                "check `-n` (the app's own namespace), or set the app's secrets there first with `kubectl rails secrets import`".into(),
+            ),
+            Self::MissingOverrideKey { placeholder, .. } => Some(format!(
+                "set {placeholder} with `kubectl rails secrets set {placeholder}`, or change the override"
+            )),
             Self::NotFound { .. } => Some("`kubectl rails review list` shows them".into()),
             Self::NotOurs { .. } => None,
             Self::Taken { .. } => Some(
@@ -126,15 +145,37 @@ pub fn destination_namespaces(spec: &AppSpec, spec_path: &Path) -> Vec<String> {
     out
 }
 
-/// `{name}`, `{db_name}` and `{KEY}` (a value of the base Secret) filled into a template.
-pub fn fill_override(template: &str, name: &str, base: &BTreeMap<String, String>) -> String {
-    let mut out = template
-        .replace("{name}", name)
-        .replace("{db_name}", &name.replace('-', "_"));
-    for (key, value) in base {
-        out = out.replace(&format!("{{{key}}}"), value);
+/// `{name}`, `{db_name}` and `{KEY}` (a value of the base Secret) filled into a template, in
+/// one pass: a value that holds `{OTHER}` is copied as it is, never filled in turn. A `{KEY}` the
+/// base Secret lacks is an error (`Err(KEY)`); braces around anything but a key are text.
+pub fn fill_override(
+    template: &str,
+    name: &str,
+    base: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let key = after
+            .find('}')
+            .map(|close| &after[..close])
+            .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let Some(key) = key else {
+            out.push('{');
+            rest = after;
+            continue;
+        };
+        match key {
+            "name" => out.push_str(name),
+            "db_name" => out.push_str(&name.replace('-', "_")),
+            key => out.push_str(base.get(key).ok_or_else(|| key.to_string())?),
+        }
+        rest = &after[key.len() + 1..];
     }
-    out
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// When a review app made `now` with `ttl` expires, to the second; `None` for an overflow.
@@ -242,7 +283,9 @@ pub async fn mark_prepared(client: &Client, namespace: &str) -> Result<(), Revie
 }
 
 /// The base Secret's values of the spec's secret keys, and the review app's values: the same
-/// with each `review.override` filled for `name`.
+/// with each `review.override` filled for `name`. A base namespace without the app Secret is an
+/// error, and so is an override that names a key it lacks: a review app never gets a
+/// template's text as a value.
 pub async fn secret_values(
     client: &Client,
     base_namespace: &str,
@@ -250,10 +293,18 @@ pub async fn secret_values(
     review: &ReviewSpec,
     name: &str,
 ) -> Result<BTreeMap<String, String>, ReviewError> {
+    let missing = || ReviewError::MissingBaseSecret {
+        name: spec.secret_name(),
+        namespace: base_namespace.to_string(),
+    };
+    if spec.secrets.is_empty() && review.overrides.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let base: BTreeMap<String, String> = AppSecrets::new(client, base_namespace, &spec.name)
         .get()
         .await?
-        .and_then(|s| s.data)
+        .ok_or_else(missing)?
+        .data
         .unwrap_or_default()
         .into_iter()
         .filter(|(k, _)| spec.secrets.contains(k))
@@ -261,7 +312,15 @@ pub async fn secret_values(
         .collect();
     let mut values = base.clone();
     for (key, template) in &review.overrides {
-        values.insert(key.clone(), fill_override(template, name, &base));
+        let value = fill_override(template, name, &base).map_err(|placeholder| {
+            ReviewError::MissingOverrideKey {
+                key: key.clone(),
+                placeholder,
+                secret: spec.secret_name(),
+                namespace: base_namespace.to_string(),
+            }
+        })?;
+        values.insert(key.clone(), value);
     }
     Ok(values)
 }
@@ -455,14 +514,34 @@ mod tests {
             "DATABASE_URL".to_string(),
             "postgres://u:p@db/shop".to_string(),
         )]);
-        let cases = [
-            ("{DATABASE_URL}_{db_name}", "postgres://u:p@db/shop_pr_7"),
-            ("redis://cache/{name}", "redis://cache/pr-7"),
-            ("{UNKNOWN}", "{UNKNOWN}"),
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            (
+                "{DATABASE_URL}_{db_name}",
+                Ok("postgres://u:p@db/shop_pr_7"),
+            ),
+            ("redis://cache/{name}", Ok("redis://cache/pr-7")),
+            ("{UNKNOWN}", Err("UNKNOWN")),
+            ("{\"json\": 1} {name}", Ok("{\"json\": 1} pr-7")),
+            ("{} {", Ok("{} {")),
         ];
         for (template, want) in cases {
+            let want = want.map(str::to_string).map_err(str::to_string);
             assert_eq!(fill_override(template, "pr-7", &base), want, "{template}");
         }
+    }
+
+    /// A value is filled in once: a secret that holds `{OTHER}` never gets another secret put
+    /// into it.
+    #[test]
+    fn overrides_are_filled_in_one_pass() {
+        let base = BTreeMap::from([
+            ("A".to_string(), "x{B}y{name}".to_string()),
+            ("B".to_string(), "Secret-B-Value".to_string()),
+        ]);
+        assert_eq!(
+            fill_override("{A}-{name}", "pr-1", &base),
+            Ok("x{B}y{name}-pr-1".to_string())
+        );
     }
 
     #[test]

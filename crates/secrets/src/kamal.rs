@@ -24,7 +24,10 @@ pub enum KamalValue {
 pub struct KamalLine {
     pub key: String,
     pub value: KamalValue,
+    /// Its number in `file`.
     pub line: usize,
+    /// The file it is in: `.kamal/secrets-common`, `.kamal/secrets.production`.
+    pub file: String,
 }
 
 fn reference(value: &str) -> Option<&str> {
@@ -35,8 +38,13 @@ fn reference(value: &str) -> Option<&str> {
     is_env_key(name).then_some(name)
 }
 
-/// Parses the file; a line that is not `KEY=...` is an error with its number.
+/// Parses `.kamal/secrets`; a line that is not `KEY=...` is an error with its number.
 pub fn parse(text: &str) -> Result<Vec<KamalLine>, SecretsError> {
+    parse_file(text, ".kamal/secrets")
+}
+
+/// Parses one secrets file, named `file` in errors and in the lines.
+pub fn parse_file(text: &str, file: &str) -> Result<Vec<KamalLine>, SecretsError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -44,7 +52,7 @@ pub fn parse(text: &str) -> Result<Vec<KamalLine>, SecretsError> {
             continue;
         }
         let bad = |reason: String| SecretsError::BadLine {
-            file: ".kamal/secrets".into(),
+            file: file.into(),
             line: i + 1,
             reason,
         };
@@ -76,6 +84,7 @@ pub fn parse(text: &str) -> Result<Vec<KamalLine>, SecretsError> {
             key: key.to_string(),
             value,
             line: i + 1,
+            file: file.to_string(),
         });
     }
     Ok(out)
@@ -126,48 +135,76 @@ pub fn evaluate(
         stderr: String::new(),
     })?;
     let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    let reader = std::thread::spawn(move || {
+    // The readers report through channels and are never joined: a process the commands started
+    // outside their process group (`setsid`, a password manager's agent) may hold a pipe open
+    // long after the shell is gone. stdout is read only up to the values' NUL bytes.
+    let values = wanted.len();
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut buf = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut buf);
+        let mut byte = [0u8; 4096];
+        while let Some(o) = out.as_mut() {
+            match o.read(&mut byte) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&byte[..n]),
+            }
+            if buf.iter().filter(|b| **b == 0).count() >= values {
+                break;
+            }
         }
-        buf
+        let _ = out_tx.send(buf);
     });
-    let err_reader = std::thread::spawn(move || {
+    let (err_tx, err_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(e) = err.as_mut() {
             let _ = e.read_to_end(&mut buf);
         }
-        buf
+        let _ = err_tx.send(buf);
     });
     let started = Instant::now();
+    let deadline = started + timeout;
     let status = loop {
         if let Ok(Some(status)) = child.try_wait() {
             break Some(status);
         }
-        if started.elapsed() >= timeout {
+        if Instant::now() >= deadline {
             kill_tree(&mut child);
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stdout = reader.join().unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default())
-        .trim()
-        .to_string();
-    match status {
-        None => Err(SecretsError::KamalCommands {
+    // What the readers have by the deadline (a moment more for the shell's last writes).
+    let until = deadline.max(Instant::now() + Duration::from_millis(200));
+    let left = || until.saturating_duration_since(Instant::now());
+    let stdout = out_rx.recv_timeout(left());
+    let stderr = if status.as_ref().is_some_and(|s| s.success()) && stdout.is_ok() {
+        String::new()
+    } else {
+        String::from_utf8_lossy(&err_rx.recv_timeout(left()).unwrap_or_default())
+            .trim()
+            .to_string()
+    };
+    match (status, stdout) {
+        (None, _) => Err(SecretsError::KamalCommands {
             reason: format!("they did not finish within {}s", timeout.as_secs()),
             stderr,
         }),
-        Some(s) if !s.success() => Err(SecretsError::KamalCommands {
+        (Some(s), _) if !s.success() => Err(SecretsError::KamalCommands {
             reason: match s.code() {
                 Some(c) => format!("a command failed (exit {c})"),
                 None => "a command was killed".into(),
             },
             stderr,
         }),
-        Some(_) => {
+        (Some(_), Err(_)) => Err(SecretsError::KamalCommands {
+            reason: format!(
+                "a process they started still held their output after {}s",
+                timeout.as_secs()
+            ),
+            stderr,
+        }),
+        (Some(_), Ok(stdout)) => {
             let values: Vec<String> = stdout
                 .split(|b| *b == 0)
                 .map(|v| {
@@ -233,6 +270,42 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("within 1s"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    /// A process the commands start outside their process group (`setsid`) and that holds
+    /// their output does not keep the plugin past `--timeout`, on a hang or on success (#27 L5).
+    #[cfg(unix)]
+    #[test]
+    fn an_escaped_process_holding_the_output_does_not_outlast_the_timeout() {
+        let cases = [
+            // Hangs: the substitution waits for the escaped sleep, which holds stderr too.
+            ("A=$(sh -c 'setsid sleep 20 &'; echo x)\n", Err("within 1s")),
+            // Succeeds: the escaped sleep holds stdout and stderr after the shell is done.
+            (
+                "A=x\nB=$(setsid sleep 20 >/dev/null </dev/null & echo y)\n",
+                Ok("x"),
+            ),
+        ];
+        for (text, want) in cases {
+            let lines = parse(text).unwrap();
+            let started = Instant::now();
+            let got = evaluate(
+                Path::new("."),
+                &lines,
+                &["A".into()],
+                Duration::from_secs(1),
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{text}: {:?}",
+                started.elapsed()
+            );
+            match (got, want) {
+                (Ok(values), Ok(a)) => assert_eq!(values["A"], a, "{text}"),
+                (Err(e), Err(said)) => assert!(e.to_string().contains(said), "{text}: {e}"),
+                (got, _) => panic!("{text}: {got:?}"),
+            }
+        }
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub struct KamalSecrets {
 /// A `$VAR` line whose variable is not set.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnsetReference {
+    /// The file the line is in, and its number there.
+    pub file: String,
     pub line: usize,
     pub key: String,
     pub var: String,
@@ -117,16 +119,18 @@ pub fn kamal_secrets(
         Some(d) => format!(".kamal/secrets.{d}"),
         None => ".kamal/secrets".to_string(),
     };
-    let common = fs_err::read_to_string(dir.join(".kamal/secrets-common")).ok();
-    let found = fs_err::read_to_string(dir.join(&own)).ok();
-    // Line numbers count from the top of the common file, as Kamal reads them together.
-    let text = match (common, found) {
-        (Some(c), Some(f)) => format!("{c}\n{f}"),
-        (Some(c), None) => c,
-        (None, Some(f)) => f,
-        (None, None) => return Ok(None),
-    };
-    let lines = kamal::parse(&text)?;
+    // Kamal reads the two together; each keeps its own name and line numbers here.
+    let mut lines = Vec::new();
+    let mut found_any = false;
+    for file in [".kamal/secrets-common".to_string(), own] {
+        if let Ok(text) = fs_err::read_to_string(dir.join(&file)) {
+            found_any = true;
+            lines.extend(kamal::parse_file(&text, &file)?);
+        }
+    }
+    if !found_any {
+        return Ok(None);
+    }
     let wanted = lines
         .iter()
         .filter(|l| spec.secrets.contains(&l.key) && !have.contains_key(&l.key))
@@ -135,7 +139,11 @@ pub fn kamal_secrets(
     let commands = lines
         .iter()
         .filter(|l| matches!(l.value, KamalValue::Command(_)))
-        .map(|l| format!("line {}: {}", l.line, l.key))
+        // The messages name `.kamal/secrets`; another file is named with its lines.
+        .map(|l| match l.file.as_str() {
+            ".kamal/secrets" => format!("line {}: {}", l.line, l.key),
+            file => format!("`{file}` line {}: {}", l.line, l.key),
+        })
         .collect();
     Ok(Some(KamalSecrets {
         lines,
@@ -159,30 +167,48 @@ impl KamalSecrets {
         kamal::evaluate(dir, &self.lines, &self.wanted, timeout)
     }
 
-    /// The wanted values that need no command: plain values, and `$VAR` references to this
-    /// process's environment (those whose variable is unset are returned apart).
+    /// The wanted values that need no command: plain values, and `$VAR` references, to a key
+    /// an earlier line set (as Kamal's dotenv reads them), else to this process's environment
+    /// (those whose variable is set nowhere are returned apart).
     pub fn without_commands(self) -> (BTreeMap<String, String>, Vec<UnsetReference>) {
+        self.without_commands_in(|var| std::env::var(var).ok())
+    }
+
+    fn without_commands_in(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> (BTreeMap<String, String>, Vec<UnsetReference>) {
         let (mut values, mut unset) = (BTreeMap::new(), Vec::new());
+        // Every line's value so far, wanted or not: a later line may refer to it. A command's
+        // value is unknown without running it (`None`): a later reference to it must not read
+        // the environment's.
+        let mut set: BTreeMap<String, Option<String>> = BTreeMap::new();
         for line in self.lines {
-            if !self.wanted.contains(&line.key) {
-                continue;
-            }
-            match line.value {
-                KamalValue::Plain(v) => {
-                    values.insert(line.key, v);
-                }
-                KamalValue::Reference(var) => match std::env::var(&var) {
-                    Ok(v) => {
-                        values.insert(line.key, v);
+            let value = match line.value {
+                KamalValue::Plain(v) => Some(v),
+                KamalValue::Reference(var) => {
+                    let value = match set.get(&var) {
+                        Some(known) => known.clone(),
+                        None => env(&var),
+                    };
+                    if value.is_none() && self.wanted.contains(&line.key) {
+                        unset.push(UnsetReference {
+                            file: line.file.clone(),
+                            line: line.line,
+                            key: line.key.clone(),
+                            var,
+                        });
                     }
-                    Err(_) => unset.push(UnsetReference {
-                        line: line.line,
-                        key: line.key,
-                        var,
-                    }),
-                },
-                KamalValue::Command(_) => {}
+                    value
+                }
+                KamalValue::Command(_) => None,
+            };
+            if let Some(v) = &value
+                && self.wanted.contains(&line.key)
+            {
+                values.insert(line.key.clone(), v.clone());
             }
+            set.insert(line.key, value);
         }
         (values, unset)
     }
@@ -270,5 +296,72 @@ mod tests {
             (key.file.as_str(), key.value.as_str()),
             ("config/credentials/staging.key", "stage")
         );
+    }
+
+    fn write(dir: &Path, file: &str, text: &str) {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// A bad line of the destination's file is named by that file and its own line number, not
+    /// a number counted from the top of `secrets-common` (#27 L5).
+    #[test]
+    fn a_bad_line_names_its_own_file_and_number() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), ".kamal/secrets-common", "A=1\nB=2\nC=3\n");
+        write(dir.path(), ".kamal/secrets.production", "D=4\nnot a line\n");
+        let have = BTreeMap::new();
+        let cases = [
+            (Some("production"), Some((".kamal/secrets.production", 2))),
+            (None, None),
+        ];
+        for (destination, bad) in cases {
+            let result = kamal_secrets(dir.path(), destination, &spec("production"), &have);
+            match (result, bad) {
+                (Err(SecretsError::BadLine { file, line, .. }), Some((f, l))) => {
+                    assert_eq!((file.as_str(), line), (f, l), "{destination:?}");
+                }
+                (Ok(_), None) => {}
+                (other, _) => panic!("{destination:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// `$VAR` is what an earlier line set, else the environment, as Kamal's dotenv reads it
+    /// (#27 L5).
+    #[test]
+    fn a_reference_reads_earlier_lines_first() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            ".kamal/secrets",
+            "KUBECTL_RAILS_L5_BASE=from-the-file\nRAILS_MASTER_KEY=$KUBECTL_RAILS_L5_BASE\n",
+        );
+        let found = kamal_secrets(dir.path(), None, &spec("production"), &BTreeMap::new())
+            .unwrap()
+            .unwrap();
+        let (values, unset) = found.without_commands();
+        assert_eq!(values["RAILS_MASTER_KEY"], "from-the-file");
+        assert!(unset.is_empty());
+    }
+
+    /// A key an earlier line sets by a command is unknown without running it: a reference to it
+    /// never reads the environment's value of that name.
+    #[test]
+    fn a_reference_to_a_command_is_not_the_environments() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            ".kamal/secrets",
+            "BASE=$(pass show base)\nRAILS_MASTER_KEY=$BASE\n",
+        );
+        let env = |var: &str| (var == "BASE").then(|| "from-the-environment".to_string());
+        let found = kamal_secrets(dir.path(), None, &spec("production"), &BTreeMap::new())
+            .unwrap()
+            .unwrap();
+        let (values, unset) = found.without_commands_in(env);
+        assert!(values.is_empty(), "{values:?}");
+        assert_eq!(unset.len(), 1);
     }
 }

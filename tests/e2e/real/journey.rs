@@ -195,14 +195,25 @@ fn the_example_app_deploys_serves_rolls_forward_and_back_on_the_real_node() {
         run.stdout
             .contains(&format!("{}", 1000 + count.parse::<u32>().unwrap()))
     );
-    let left = ns.pod_names("app.kubernetes.io/component=run");
+    // Deletion is asynchronous in Kubernetes: wait for the pod to be gone, then check.
+    let mut left = String::new();
+    for _ in 0..50 {
+        left = ns.pod_names("app.kubernetes.io/component=run");
+        if left.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(left.trim(), "", "`run` leaves no pod behind");
 
     // 5. A rolling deploy of the second tag under traffic: every answer is 200.
     let traffic = node.request_loop(host, 20);
     std::thread::sleep(Duration::from_secs(2));
     deploy(&ns, dir, &["--tag", "2.0.0"]).success();
-    traffic.settle_on("2.0.0", 20, Duration::from_secs(20));
+    assert!(
+        traffic.settle_on("2.0.0", 20, Duration::from_secs(20)),
+        "the ingress answers with 2.0.0 after the rollout"
+    );
     let (answers, _) = traffic.stop();
     let failed: Vec<_> = answers.iter().filter(|(code, _)| *code != 200).collect();
     assert!(

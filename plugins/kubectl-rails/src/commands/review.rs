@@ -92,12 +92,21 @@ fn review_name(given: Option<&str>, settings: &Settings) -> anyhow::Result<Strin
             })?
         }
     };
-    let label = kubectl_rails_core::validate::suggest_label(&raw, 30).ok_or_else(|| {
+    let label = kubectl_rails_core::validate::review_label(&raw, 30).ok_or_else(|| {
         exit::usage(
             format!("`{raw}` cannot name a review app"),
             Some("use a name such as `pr-123`".into()),
         )
     })?;
+    // A name given is used as it is, or refused: converting it could make it another's.
+    if given.is_some() && label != raw {
+        return Err(exit::usage(
+            format!(
+                "`{raw}` cannot name a review app: a name is a DNS label of at most 30 characters"
+            ),
+            Some(format!("did you mean `{label}`?")),
+        ));
+    }
     Ok(label)
 }
 
@@ -114,6 +123,16 @@ async fn up(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let review_ns = namespace_of(review, spec, name);
+    if kubectl_rails_core::validate::review_label(&review_ns, 63).as_deref()
+        != Some(review_ns.as_str())
+    {
+        return Err(exit::usage(
+            format!(
+                "review app `{name}` would need namespace `{review_ns}`, which is not a DNS label of at most 63 characters"
+            ),
+            Some("use a shorter name, or a shorter `review.namespace` pattern".into()),
+        ));
+    }
     if review_apps::destination_namespaces(spec, &settings.spec_path).contains(&review_ns) {
         return Err(exit::usage(
             format!(
@@ -143,6 +162,8 @@ async fn up(
         None => None,
     };
 
+    // Read before anything is written: no base Secret (or a key an override needs) stops here.
+    let values = review_apps::secret_values(&client, &base.namespace, &spec, review, name).await?;
     let found = review_apps::ensure_namespace(
         &client,
         &spec.name,
@@ -161,7 +182,6 @@ async fn up(
         ));
     }
 
-    let values = review_apps::secret_values(&client, &base.namespace, &spec, review, name).await?;
     for key in review.overrides.keys() {
         if let Some(value) = values.get(key) {
             printer.mask_secret(key, value.as_bytes());
@@ -186,6 +206,15 @@ async fn up(
     if let Some(registry) = &spec.registry {
         review_apps::copy_secret(&client, &base.namespace, &review_ns, &registry.pull_secret)
             .await?;
+    }
+    // An accessory of a review app is a database of its own: its password Secret is made there
+    // (the base's password is not copied into a namespace made for a branch).
+    let store = AppSecrets::new(&client, &review_ns, &spec.name);
+    for accessory in spec.accessories.keys() {
+        let password = store
+            .accessory_password(&spec.accessory_name(accessory))
+            .await?;
+        printer.mask_secret(&spec.accessory_name(accessory), password.as_bytes());
     }
 
     spec.namespace = Some(review_ns.clone());

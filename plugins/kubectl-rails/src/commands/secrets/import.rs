@@ -92,8 +92,8 @@ pub(crate) fn import_sources(
     let (found, unset) = kamal.without_commands();
     for u in unset {
         printer.note(&format!(
-            "`.kamal/secrets` line {}: `{}` refers to `${}`, which is not set",
-            u.line, u.key, u.var
+            "`{}` line {}: `{}` refers to `${}`, which is not set",
+            u.file, u.line, u.key, u.var
         ));
     }
     values.extend(found);
