@@ -403,3 +403,75 @@ fn the_exec_crate_asks_for_crossterms_windows_feature() {
         tree.stdout
     );
 }
+
+/// A kubeconfig whose only user gets its token from an exec plugin that takes `delay` seconds
+/// and leaves `marker` behind when it runs at all; its server is never reached.
+fn slow_exec_kubeconfig(dir: &Path, delay: u32, marker: &Path) -> PathBuf {
+    let plugin = dir.join("slow-login");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\n# An SSO login that waits for a browser.\ntouch '{}'\nsleep {delay}\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"t\"}}}}'\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    crate::netfakes::kubeconfig(
+        dir,
+        "sso",
+        &["server: https://127.0.0.1:1".into()],
+        &[
+            "exec:".into(),
+            "  apiVersion: client.authentication.k8s.io/v1".into(),
+            format!("  command: {}", plugin.display()),
+            "  interactiveMode: Never".into(),
+        ],
+    )
+}
+
+#[test]
+fn a_pinned_spec_refuses_another_context_before_its_credential_plugin_runs() {
+    let app = fixture("rails71-sidekiq");
+    let init = words("init --no-input --image x/imagestorage:1 --no-ingress --uid 1000");
+    rails(app.path(), None, &init).success();
+    let spec = app.path().join("config/kubernetes.yml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}context: production\n")).unwrap();
+    let marker = app.path().join("login-ran");
+    let cfg = slow_exec_kubeconfig(app.path(), 0, &marker);
+    let out = rails(app.path(), Some(&cfg), &["status"]).code(1);
+    out.stderr_has("pinned to context `production`");
+    assert!(
+        !marker.exists(),
+        "the credential plugin ran before the pin refused the context"
+    );
+}
+
+#[test]
+fn completion_gives_up_on_a_credential_plugin_that_waits() {
+    let app = fixture("rails71-sidekiq");
+    let init = words("init --no-input --image x/imagestorage:1 --no-ingress --uid 1000");
+    rails(app.path(), None, &init).success();
+    let marker = app.path().join("login-ran");
+    let cfg = slow_exec_kubeconfig(app.path(), 60, &marker);
+    // The plugin's completion as kubectl calls it. Not through `kubectl __complete`: kubectl
+    // runs the credential plugin itself there before it asks ours, and waits the whole minute
+    // (kubectl's own behaviour, the same for every plugin).
+    let mut cmd = Command::new("kubectl_complete-rails");
+    cmd.args(["status", "-n", ""])
+        .current_dir(app.path())
+        .env("PATH", path_env())
+        .env("KUBECONFIG", &cfg);
+    let started = std::time::Instant::now();
+    let out = run(&mut cmd);
+    let took = started.elapsed();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(marker.exists(), "the lookup never asked the plugin");
+    // Not a speed claim: the lookup's own limit is 2 s, and a TAB that waits for a
+    // minute-long login is the defect (it waited the whole minute).
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "completion waited {took:?} for the credential plugin"
+    );
+}

@@ -192,10 +192,59 @@ fn merged(
     Ok((cluster, user))
 }
 
+/// Where the flags and kubeconfig point, before any credential is fetched: a context's exec
+/// plugin (an SSO login, an MFA prompt) runs only in [`Resolved::connect`], so a caller can
+/// refuse the wrong cluster first.
+pub struct Resolved {
+    config: kube::Config,
+    pub context: String,
+    pub context_namespace: Option<String>,
+    pub user: String,
+    pub server: String,
+    pub proxy: Option<String>,
+}
+
 /// Loads the kubeconfig (flag, then `KUBECONFIG`, then `~/.kube/config`), lays kubectl's flags
 /// over it and builds a client. It does not contact the server; [`Connection::check_reachable`]
 /// does.
 pub async fn connect(args: &ClusterArgs) -> Result<Connection, KubeError> {
+    resolve(args)?.connect().await
+}
+
+impl Resolved {
+    /// Builds the client, which runs the user's exec credential plugin. kube runs it
+    /// synchronously, so it runs on a blocking thread: a caller's timeout (completion's) can
+    /// give up on a plugin that waits for a browser or a prompt.
+    pub async fn connect(self) -> Result<Connection, KubeError> {
+        let Resolved {
+            config,
+            context,
+            context_namespace,
+            user,
+            server,
+            proxy,
+        } = self;
+        let for_error = server.clone();
+        let client = tokio::task::spawn_blocking(move || Client::try_from(config))
+            .await
+            .map_err(|e| invalid(format!("building the client failed: {e}")))?
+            .map_err(|source| KubeError::Client {
+                server: for_error,
+                source,
+            })?;
+        Ok(Connection {
+            client,
+            context,
+            context_namespace,
+            user,
+            server,
+            proxy,
+        })
+    }
+}
+
+/// The kubeconfig and flags, resolved as kubectl resolves them; nothing is run or sent.
+pub fn resolve(args: &ClusterArgs) -> Result<Resolved, KubeError> {
     let kubeconfig = read_kubeconfig(args)?;
     let context_name = args
         .context
@@ -315,12 +364,8 @@ pub async fn connect(args: &ClusterArgs) -> Result<Connection, KubeError> {
         http::header::USER_AGENT,
         http::HeaderValue::from_static(USER_AGENT),
     ));
-    let client = Client::try_from(config).map_err(|source| KubeError::Client {
-        server: server.clone(),
-        source,
-    })?;
-    Ok(Connection {
-        client,
+    Ok(Resolved {
+        config,
         context: context_name,
         context_namespace,
         user: acting_as

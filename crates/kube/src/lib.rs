@@ -10,7 +10,7 @@ mod namespace;
 pub mod proxy;
 
 pub use apply::{Applier, ApplyOutcome, api_resource, comparable, prune_selector};
-pub use connect::{ClusterArgs, Connection, connect};
+pub use connect::{ClusterArgs, Connection, Resolved, connect, resolve};
 pub use namespace::{create_app_namespace, create_restricted_namespace, namespace_exists};
 
 /// The field manager of every server-side apply the plugin makes.

@@ -9,7 +9,7 @@ use kubectl_rails_core::file::{self, Loaded};
 use kubectl_rails_core::validate::check_namespace;
 use kubectl_rails_core::version::ServerVersion;
 use kubectl_rails_kube::proxy::ProxyEnv;
-use kubectl_rails_kube::{ClusterArgs, Connection};
+use kubectl_rails_kube::{ClusterArgs, Connection, Resolved};
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit;
@@ -130,7 +130,7 @@ impl Settings {
     /// A spec pinned to a context or a server (a destination's, usually) is refused on any
     /// other cluster, before a single request: the current context is global state, and a
     /// production deploy into staging is the classic accident.
-    fn check_pinned(&self, spec: &AppSpec, conn: &Connection) -> anyhow::Result<()> {
+    fn check_pinned(&self, spec: &AppSpec, conn: &Resolved) -> anyhow::Result<()> {
         let which = match &self.global.destination {
             Some(d) => format!("destination `{d}`"),
             None => "the spec".to_string(),
@@ -185,10 +185,13 @@ impl Settings {
             request_timeout: g.request_timeout,
             proxy_env: ProxyEnv::from_env(),
         };
-        let conn = kubectl_rails_kube::connect(&args).await?;
+        // The pin is checked before the client exists: building it runs the context's exec
+        // credential plugin (an SSO login, an MFA prompt), which a refused cluster never needs.
+        let resolved = kubectl_rails_kube::resolve(&args)?;
         if let Some(spec) = spec {
-            self.check_pinned(spec, &conn)?;
+            self.check_pinned(spec, &resolved)?;
         }
+        let conn = resolved.connect().await?;
         let info = conn.check_reachable().await.context("preflight")?;
         let version = ServerVersion::parse(&info.major, &info.minor, &info.git_version);
         let namespace = self.namespace(spec, Some(&conn))?;
