@@ -641,3 +641,21 @@ fn an_unreadable_release_record_keeps_its_revision() {
     let run = deploy(&ns, app.path(), &["--tag", "2.0.0"]).success();
     run.stdout_has("as release v2");
 }
+
+#[test]
+fn maintenance_needs_a_deployed_app_with_an_ingress_and_says_which_is_missing() {
+    let ns = TestNs::new("maintenance-refused");
+    let app = rails71_initialised(&["--no-ingress", "-n", &ns.name]);
+    let run = ns.rails(app.path(), &["maintenance", "on"]).code(1);
+    run.stderr_has("has no Ingress in namespace");
+    run.stderr_has("add `ingress:` with the hosts to the spec and deploy");
+    let run = ns.rails(app.path(), &["maintenance", "off"]).code(1);
+    run.stderr_has("is not deployed in namespace");
+    // Nothing was written: no page, and the lease is released.
+    ns.kubectl(&["get", "deployment,configmap", "-o", "name"])
+        .success()
+        .stdout
+        .lines()
+        .for_each(|l| assert!(!l.contains("maintenance"), "{l}"));
+    ns.kubectl(&["get", "lease", "imagestorage-deploy"]).code(1);
+}

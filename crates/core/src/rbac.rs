@@ -96,7 +96,7 @@ pub const PERMISSIONS: &[Permission] = &[
         group: "networking.k8s.io",
         resource: "ingresses",
         verbs: RW,
-        used_by: "deploy",
+        used_by: "deploy, maintenance",
         named: false,
     },
     Permission {

@@ -45,6 +45,10 @@ fn accessory_collision(spec: &AppSpec, name: &str) -> Option<String> {
         ("env", "the app's plain env ConfigMap"),
         ("deploy", "the deploy lease"),
         ("deployer", "the deployer Role"),
+        (
+            "maintenance",
+            "the maintenance page's Deployment and Service",
+        ),
     ];
     for (taken, what) in exact {
         if name == taken {
@@ -322,6 +326,11 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             out.push(Violation::new(
                 &at,
                 "`web` is the web process; give the worker another name",
+            ));
+        } else if name == crate::render::MAINTENANCE {
+            out.push(Violation::new(
+                &at,
+                "`maintenance` is the maintenance page's Deployment (`kubectl rails maintenance on`); give the worker another name",
             ));
         } else if let Err(e) = check_label(name, 63usize.saturating_sub(spec.name.len() + 1), true)
         {
@@ -764,6 +773,10 @@ mod tests {
             ),
             ("deploy", Some("`shop-deploy` is the deploy lease")),
             ("deployer", Some("`shop-deployer` is the deployer Role")),
+            (
+                "maintenance",
+                Some("`shop-maintenance` is the maintenance page's Deployment and Service"),
+            ),
             ("storage", Some("`shop-storage` is the app's volume claim")),
             ("registry", Some("`shop-registry` is the pull secret")),
             (
@@ -817,6 +830,32 @@ mod tests {
                     assert!(found[0].hint.is_some(), "{name}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn workers_never_take_the_web_or_maintenance_name() {
+        for (name, why) in [
+            ("web", "`web` is the web process"),
+            (
+                "maintenance",
+                "`maintenance` is the maintenance page's Deployment",
+            ),
+        ] {
+            let text = format!(
+                "name: shop\nimage: {{repository: ghcr.io/acme/shop}}\nweb: {{port: 3000, replicas: 1}}\nworkers: {{{name}: {{command: [bin/jobs], replicas: 1}}}}\n"
+            );
+            let spec: AppSpec = serde_saphyr::from_str(&text).unwrap();
+            let found: Vec<_> = validate(&spec)
+                .into_iter()
+                .filter(|v| v.path == ["workers", name])
+                .collect();
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            assert!(
+                found[0].message.contains(why),
+                "{name}: {}",
+                found[0].message
+            );
         }
     }
 

@@ -45,6 +45,7 @@ pub async fn plan(
         volume_node: crate::holder_node(client, ns, spec).await?,
         server_version,
         migrate_deadline_seconds: Some(migrate_deadline),
+        maintenance: crate::maintenance::current(client, ns, spec).await?,
     };
     // The migration Job's deadline is the `--timeout` of the deploy that wrote it, which diff
     // does not know: the live Job's own deadline is no change.

@@ -15,6 +15,7 @@ pub mod destroy;
 pub mod diagnose;
 pub mod diff;
 pub mod lease;
+pub mod maintenance;
 mod migrate;
 mod patience;
 mod preflight;

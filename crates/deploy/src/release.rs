@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kubectl_rails_core::render::labels;
 use kubectl_rails_kube::{KubeError, api_err};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,9 @@ pub struct ReleaseRecord {
     /// What happened, for failed releases and rollbacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What happened to it after (or while) it deployed: maintenance turned on and off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
     /// The spec file text as deployed.
     pub spec: String,
 }
@@ -161,6 +164,48 @@ pub async fn record(
     Ok(())
 }
 
+/// Adds an event (maintenance turned on or off) to the current release's record; with no
+/// release recorded yet there is nothing to add it to.
+pub async fn add_event(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    event: &str,
+) -> Result<Option<u32>, KubeError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    // A deploy recording meanwhile changes the record's resourceVersion: read it again.
+    for _ in 0..3 {
+        let history = list(client, namespace, app).await?;
+        let Some(current) = current(&history) else {
+            return Ok(None);
+        };
+        let name = record_name(app, current.revision);
+        let Some(cm) = api
+            .get_opt(&name)
+            .await
+            .map_err(api_err(format!("read release record `{name}`")))?
+        else {
+            continue;
+        };
+        let mut rec = current.clone();
+        rec.events.push(event.to_string());
+        // A merge patch (the deployer Role's `patch`) that holds only if nothing wrote since.
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": cm.metadata.resource_version},
+            "data": {"release.json": serde_json::to_string_pretty(&rec).expect("records always serialize")},
+        });
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(Some(rec.revision)),
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(api_err(format!("update release record `{name}`"))(e)),
+        }
+    }
+    Ok(None)
+}
+
 /// Revisions older than the newest `keep`, except the current release, which a rollback of a
 /// run of failed releases needs.
 pub fn beyond_the_limit(history: &[ReleaseRecord], keep: u32) -> Vec<u32> {
@@ -210,6 +255,7 @@ mod tests {
             user: "dev".into(),
             git_sha: None,
             note: None,
+            events: Vec::new(),
             spec: String::new(),
         }
     }

@@ -91,7 +91,13 @@ async fn deploy_held(
     {
         return Ok(outcome);
     }
-    let recorder = Recorder::new(client, req, &plan.history, digest.as_deref());
+    let mut recorder = Recorder::new(client, req, &plan.history, digest.as_deref());
+    if let Some(m) = &plan.inputs.maintenance {
+        recorder.events.push(format!(
+            "deployed during {}",
+            crate::maintenance::describe(m)
+        ));
+    }
     let live = Applier::new(client.clone(), &req.namespace, false);
     held.check().await?;
     let mut done = live
@@ -183,7 +189,16 @@ async fn plan(
     reporter: &dyn Reporter,
 ) -> Result<Plan, DeployError> {
     let (spec, ns) = (&req.spec, &req.namespace);
-    let volume_node = volume::holder_node(client, ns, spec).await?;
+    let (volume_node, maintenance) = tokio::try_join!(
+        volume::holder_node(client, ns, spec),
+        crate::maintenance::current(client, ns, spec),
+    )?;
+    if let Some(m) = &maintenance {
+        reporter.note(&format!(
+            "maintenance is on (since {}): the app's hosts keep getting the maintenance page after this deploy, until `kubectl rails maintenance off`",
+            m.since
+        ));
+    }
     let inputs = RenderInputs {
         secret_digest: digest.map(str::to_string),
         volume_node: volume_node.clone(),
@@ -194,6 +209,7 @@ async fn plan(
                 .unwrap_or(i64::MAX)
                 .max(1),
         ),
+        maintenance,
     };
     let release = render::render(spec, &inputs);
     let job = release
@@ -466,6 +482,8 @@ struct Recorder<'a> {
     /// The spec as deployed, and a hash of it with the secrets' digest.
     spec_text: String,
     config_hash: String,
+    /// What else the history should know of this release (deployed during maintenance).
+    events: Vec<String>,
 }
 
 impl<'a> Recorder<'a> {
@@ -482,6 +500,7 @@ impl<'a> Recorder<'a> {
             revision: release::next_revision(history),
             config_hash: config_hash(&spec_text, digest),
             spec_text,
+            events: Vec::new(),
         }
     }
 
@@ -501,6 +520,7 @@ impl<'a> Recorder<'a> {
             user: req.user.clone(),
             git_sha,
             note: note.or_else(|| req.note.clone()),
+            events: self.events.clone(),
             spec: self.spec_text.clone(),
         };
         release::record(

@@ -30,8 +30,16 @@ pub struct StatusData {
     pub processes: Vec<ProcessRow>,
     pub pods: Vec<PodRow>,
     pub ingress: Option<IngressRow>,
+    /// Set while `maintenance on` sends the hosts to the maintenance page.
+    pub maintenance: Option<MaintenanceRow>,
     pub autoscalers: Vec<AutoscalerRow>,
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MaintenanceRow {
+    pub since: String,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +91,7 @@ pub async fn collect(client: &Client, ns: &str, spec: &AppSpec) -> Result<Status
     let pod_api = Api::<Pod>::namespaced(client.clone(), ns);
     let ingress_api = Api::<Ingress>::namespaced(client.clone(), ns);
     let hpa_api = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns);
-    let (deployments, pods, ingress, autoscalers, warnings, history) = tokio::join!(
+    let (deployments, pods, ingress, autoscalers, warnings, history, maintenance) = tokio::join!(
         deployment_api.list(&params),
         pod_api.list(&params),
         async {
@@ -95,6 +103,7 @@ pub async fn collect(client: &Client, ns: &str, spec: &AppSpec) -> Result<Status
         hpa_api.list(&params),
         recent_warnings(client, ns, &spec.name),
         release::list(client, ns, &spec.name),
+        kubectl_rails_deploy::maintenance::current(client, ns, spec),
     );
     let deployments = deployments.map_err(api_err(format!(
         "list the Deployments of `{}` in namespace `{ns}`",
@@ -149,6 +158,10 @@ pub async fn collect(client: &Client, ns: &str, spec: &AppSpec) -> Result<Status
         processes,
         pods: pod_rows,
         ingress,
+        maintenance: maintenance?.map(|m| MaintenanceRow {
+            since: m.since,
+            message: m.message,
+        }),
         autoscalers,
         warnings,
     })

@@ -5,6 +5,7 @@
 
 mod build;
 mod journey;
+mod maintenance;
 mod registry;
 mod shapes;
 mod trouble;

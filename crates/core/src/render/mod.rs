@@ -7,6 +7,7 @@
 mod accessory;
 mod config;
 mod cron;
+mod maintenance;
 mod migrate;
 mod network;
 mod policy;
@@ -33,6 +34,11 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{AppSpec, Resources};
 use crate::version::ServerVersion;
+
+pub use maintenance::{
+    MAINTENANCE, MESSAGE_ANNOTATION, Maintenance, PAGE_KEY, RETRY_AFTER_SECONDS, SINCE_ANNOTATION,
+    maintenance_page,
+};
 
 /// Label keys the plugin owns. Pruning selects on these, so it never touches other objects.
 pub mod labels {
@@ -84,6 +90,9 @@ pub struct RenderInputs {
     pub server_version: Option<ServerVersion>,
     /// How long the migration Job may run (the deploy's `--timeout`); `None` gives 30 minutes.
     pub migrate_deadline_seconds: Option<i64>,
+    /// Maintenance mode, when it is on: the page's objects are part of the release and the
+    /// Ingress sends the hosts to it.
+    pub maintenance: Option<Maintenance>,
 }
 
 /// The resource name of local disk.
@@ -295,10 +304,61 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
             &r.cron_job(name, cron),
         ));
     }
+    if let Some(m) = &inputs.maintenance {
+        objects.extend(r.maintenance_objects(m));
+    }
     if let Some(ingress) = r.ingress() {
         objects.push(object(Stage::Workload, "Ingress", &spec.name, &ingress));
     }
     Release { objects, checksum }
+}
+
+/// The maintenance page's objects alone (ConfigMap, NetworkPolicy, Deployment, Service), in
+/// apply order, with the spec's image: what `maintenance on` applies before it turns the
+/// Ingress to them.
+pub fn render_maintenance(
+    spec: &AppSpec,
+    m: &Maintenance,
+    server_version: Option<ServerVersion>,
+) -> Vec<Object> {
+    let inputs = RenderInputs {
+        server_version,
+        ..RenderInputs::default()
+    };
+    let r = Renderer {
+        spec,
+        checksum: "",
+        inputs: &inputs,
+    };
+    r.maintenance_objects(m)
+}
+
+impl Renderer<'_> {
+    fn maintenance_objects(&self, m: &Maintenance) -> Vec<Object> {
+        let name = self.spec.deployment_name(MAINTENANCE);
+        let mut objects = vec![object(
+            Stage::Config,
+            "ConfigMap",
+            &name,
+            &self.maintenance_config_map(m),
+        )];
+        if let Some(policy) = self.maintenance_policy() {
+            objects.push(object(Stage::Config, "NetworkPolicy", &name, &policy));
+        }
+        objects.push(object(
+            Stage::Workload,
+            "Deployment",
+            &name,
+            &self.maintenance_deployment(m),
+        ));
+        objects.push(object(
+            Stage::Workload,
+            "Service",
+            &name,
+            &self.maintenance_service(),
+        ));
+        objects
+    }
 }
 
 /// The CronJob of a `cron:` entry: `shop-cron-nightly-report`.

@@ -33,9 +33,15 @@ impl Renderer<'_> {
 
     pub(super) fn ingress(&self) -> Option<Ingress> {
         let ingress = self.spec.ingress.as_ref()?;
+        // In maintenance the hosts go to the page, web keeps running behind its Service.
+        let to = if self.inputs.maintenance.is_some() {
+            super::MAINTENANCE
+        } else {
+            "web"
+        };
         let backend = IngressBackend {
             service: Some(IngressServiceBackend {
-                name: self.spec.deployment_name("web"),
+                name: self.spec.deployment_name(to),
                 port: Some(ServiceBackendPort {
                     name: Some("http".into()),
                     ..ServiceBackendPort::default()

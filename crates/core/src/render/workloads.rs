@@ -19,6 +19,35 @@ use super::Renderer;
 use crate::version::SLEEP_ACTION;
 
 impl Renderer<'_> {
+    /// Gives the ingress time to stop routing to a terminating pod. A kubelet older than
+    /// 1.30 has no `sleep` action; the image's own `sleep` does the same there (Rails images
+    /// are Debian or Alpine based; without one the hook fails and the pod stops at once, as it
+    /// would with no hook).
+    pub(super) fn pre_stop_sleep(&self) -> Lifecycle {
+        let old_kubelet = self
+            .inputs
+            .server_version
+            .as_ref()
+            .is_some_and(|v| !v.at_least(SLEEP_ACTION));
+        let pre_stop = if old_kubelet {
+            LifecycleHandler {
+                exec: Some(ExecAction {
+                    command: Some(vec!["sleep".into(), "5".into()]),
+                }),
+                ..LifecycleHandler::default()
+            }
+        } else {
+            LifecycleHandler {
+                sleep: Some(SleepAction { seconds: 5 }),
+                ..LifecycleHandler::default()
+            }
+        };
+        Lifecycle {
+            pre_stop: Some(pre_stop),
+            ..Lifecycle::default()
+        }
+    }
+
     pub(super) fn deployment(&self, process: &str) -> Deployment {
         let spec = self.spec;
         let (replicas, container, grace) = if process == "web" {
@@ -40,32 +69,7 @@ impl Renderer<'_> {
             c.readiness_probe = Some(self.probe(10, 3));
             c.liveness_probe =
                 (spec.web.health_path != crate::model::TCP_PROBE).then(|| Self::port_probe(20, 6));
-            // Give the ingress time to stop routing to a terminating pod. A kubelet older than
-            // 1.30 has no `sleep` action; the image's own `sleep` does the same there (Rails
-            // images are Debian or Alpine based; without one the hook fails and the pod stops
-            // at once, as it would with no hook).
-            let old_kubelet = self
-                .inputs
-                .server_version
-                .as_ref()
-                .is_some_and(|v| !v.at_least(SLEEP_ACTION));
-            let pre_stop = if old_kubelet {
-                LifecycleHandler {
-                    exec: Some(ExecAction {
-                        command: Some(vec!["sleep".into(), "5".into()]),
-                    }),
-                    ..LifecycleHandler::default()
-                }
-            } else {
-                LifecycleHandler {
-                    sleep: Some(SleepAction { seconds: 5 }),
-                    ..LifecycleHandler::default()
-                }
-            };
-            c.lifecycle = Some(Lifecycle {
-                pre_stop: Some(pre_stop),
-                ..Lifecycle::default()
-            });
+            c.lifecycle = Some(self.pre_stop_sleep());
             let grace = spec.web.drain_timeout.map_or(30, i64::from);
             (spec.web.replicas, c, grace)
         } else {

@@ -160,6 +160,11 @@ pub(crate) enum Command {
     Scale(ScaleArgs),
     /// Create (or with `--off`, remove) a CPU autoscaler for a process
     Autoscale(AutoscaleArgs),
+    /// Answer every request with a 503 page while the pods keep running: `on [--message TEXT]`, `off`
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Delete every object kubectl-rails created for the app (Secrets are kept)
     Destroy(DestroyArgs),
     /// Check that the cluster is ready for the app: ✓ or ✗ with the fix

@@ -120,6 +120,22 @@ pub(crate) struct RollbackArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum MaintenanceCommand {
+    /// Answer every request to the app's hosts with 503 and the app's `public/503.html` (or a
+    /// page with `--message`); the pods keep running, and deploys keep the page until `off`
+    On {
+        /// The page says this instead of `public/503.html`
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
+        /// How long the page's pod may take to be Ready, such as `60s` or `5m`
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Send the app's hosts back to the app and remove the page
+    Off,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum ReviewCommand {
     /// Deploy a review app into its own namespace and print its URL
     Up {

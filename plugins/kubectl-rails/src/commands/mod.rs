@@ -14,6 +14,7 @@ pub(crate) mod env;
 pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod logs;
+pub(crate) mod maintenance;
 pub(crate) mod migrate;
 pub(crate) mod rbac;
 pub(crate) mod releases;

@@ -14,6 +14,16 @@ pub(crate) fn shown(r: &ReleaseRecord) -> String {
     image.shown()
 }
 
+/// The record's note and what happened to it since (maintenance on and off), in one cell.
+fn note(r: &ReleaseRecord) -> String {
+    r.note
+        .iter()
+        .chain(r.events.iter())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The history as a table, newest first.
 pub(crate) fn table(history: &[ReleaseRecord]) -> Table {
     let mut t = Table::new();
@@ -35,7 +45,7 @@ pub(crate) fn table(history: &[ReleaseRecord]) -> Table {
             r.user.clone(),
             r.git_sha.clone().unwrap_or_else(|| "-".into()),
             r.time.clone(),
-            r.note.clone().unwrap_or_default(),
+            note(r),
         ]);
     }
     t

@@ -87,6 +87,15 @@ pub(crate) fn render_text(d: &StatusData, wide: bool) -> String {
         processes_table(d)
     );
     out.push_str(&ingress_line(d));
+    if let Some(m) = &d.maintenance {
+        out.push_str(&format!(
+            "Maintenance: on since {}{}: every request gets the 503 page; `kubectl rails maintenance off` ends it\n",
+            m.since,
+            m.message
+                .as_ref()
+                .map_or(String::new(), |t| format!(" ({t})"))
+        ));
+    }
     if !d.autoscalers.is_empty() {
         out.push('\n');
         for a in &d.autoscalers {
