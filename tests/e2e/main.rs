@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 
+mod cluster_scripts;
 mod cluster_smoke;
 mod conventions;
 mod corpus;
