@@ -126,8 +126,8 @@ fn env_and_secrets_move_a_key_between_plain_and_secret() {
     let listed = rails(app.path(), None, &["env", "list"]).success();
     listed.stdout_has("MAILER_FROM");
     // And a plain value that turns out secret moves the other way.
-    leaks::register("Web-Concurrency-Is-Secret-9");
-    let set = words("secrets set WEB_CONCURRENCY=Web-Concurrency-Is-Secret-9");
+    leaks::register("Wq7Zk3xVb9pLm2Tr");
+    let set = words("secrets set WEB_CONCURRENCY=Wq7Zk3xVb9pLm2Tr");
     ns.rails(app.path(), &set)
         .success()
         .stderr_has("moved WEB_CONCURRENCY from plain `env` to `secrets:`");

@@ -160,6 +160,8 @@ impl Renderer<'_> {
                 ..ContainerPort::default()
             }]),
             readiness_probe: Some(Self::port_probe(2, 3)),
+            // A hung server is restarted; the port answers as long as Ruby accepts.
+            liveness_probe: Some(Self::port_probe(20, 6)),
             // A page pod that a deploy replaces keeps answering until the ingress has moved on.
             lifecycle: Some(self.pre_stop_sleep()),
             resources: Some(Self::resources(
