@@ -659,3 +659,76 @@ fn maintenance_needs_a_deployed_app_with_an_ingress_and_says_which_is_missing() 
         .for_each(|l| assert!(!l.contains("maintenance"), "{l}"));
     ns.kubectl(&["get", "lease", "imagestorage-deploy"]).code(1);
 }
+
+/// `deploy ARGS` in a pseudo-terminal `cols` wide with `TERM=term`: the screen a terminal
+/// shows at the end (an emulator tall enough that nothing scrolls away) and the raw output.
+fn deploy_on_screen(
+    ns: &TestNs,
+    dir: &Path,
+    cols: u16,
+    term: &str,
+    args: &[&str],
+) -> (String, String) {
+    use expectrl::Expect;
+    let mut all = vec!["deploy", "--no-input"];
+    all.extend(args);
+    let mut p = crate::support::in_terminal_with(ns, dir, &all, &[("TERM", term)]);
+    p.get_process_mut().set_window_size(cols, 24).unwrap();
+    // Eof's match is the whole output.
+    let out = p.expect(expectrl::Eof).unwrap();
+    let bytes: Vec<u8> = out
+        .before()
+        .iter()
+        .chain(out.matches().flatten())
+        .copied()
+        .collect();
+    let mut screen = vt100::Parser::new(2000, cols, 0);
+    screen.process(&bytes);
+    (
+        screen.screen().contents(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[test]
+fn the_rollout_board_stays_whole_in_a_narrow_terminal_and_plain_where_term_is_dumb() {
+    let ns = TestNs::new("board");
+    let app = rails71_app(&ns, "3");
+    let dir = app.path();
+    ns.rails(dir, &["deploy", "--no-input"]).success();
+
+    // A new release: old pods still running make board lines wider than 40 columns.
+    let (screen, raw) = deploy_on_screen(&ns, dir, 40, "xterm", &["--tag", "1.4.3"]);
+    let headers = screen
+        .lines()
+        .filter(|l| l.starts_with("  rollout, "))
+        .count();
+    assert_eq!(
+        headers, 1,
+        "the board was left behind in pieces:\n{screen}\n{raw:?}"
+    );
+    let board: Vec<String> = screen
+        .lines()
+        .skip_while(|l| !l.starts_with("  rollout, "))
+        .take_while(|l| {
+            l.starts_with("  rollout, ") || l.starts_with("  migration") || l.starts_with("✓ ")
+        })
+        .map(|l| {
+            let digits = l.trim_start_matches("  rollout, ");
+            if l.starts_with("  rollout, ") && digits.ends_with("s elapsed") {
+                "  rollout, Ns elapsed".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    insta::assert_snapshot!("board_40_columns", board.join("\n"));
+
+    // TERM=dumb: no cursor movement at all, and the rollout still says where it stands.
+    let (_, raw) = deploy_on_screen(&ns, dir, 40, "dumb", &["--tag", "1.4.4"]);
+    assert!(
+        !raw.contains("\u{1b}["),
+        "escape sequences with TERM=dumb:\n{raw}"
+    );
+    assert!(raw.contains("web 3/3 ready"), "{raw}");
+}

@@ -4,27 +4,44 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
 use crate::mask::{Masks, StreamMask};
 
 /// Writes data and messages; one per process. Every line it prints is masked: a value the
 /// plugin set or read as a secret, quoted back by the server (an admission webhook's message)
 /// or by a pod (a log line), shows as `[secret KEY]`.
 pub(crate) struct Printer {
+    /// stderr is a terminal that can redraw (not `TERM=dumb`).
     stderr_tty: bool,
     verbose: u8,
     last_progress: Mutex<String>,
-    /// Lines of the live board now on screen, redrawn in place (a terminal only).
-    board_height: Mutex<usize>,
+    /// The live lines on screen (the board, or one progress line), redrawn in place by
+    /// indicatif: it fits each line to the terminal's width as it is at each draw, so a long
+    /// line or a resized terminal never leaves copies behind.
+    live: Mutex<Option<Live>>,
     masks: Mutex<Masks>,
+}
+
+/// Lines drawn in place, and their text (printed for good when they stop being live).
+struct Live {
+    multi: MultiProgress,
+    bars: Vec<ProgressBar>,
+    lines: Vec<String>,
+}
+
+/// Whether stderr can show lines redrawn in place.
+fn redrawable() -> bool {
+    std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
 impl Printer {
     pub(crate) fn new(verbose: u8) -> Self {
         Self {
-            stderr_tty: std::io::stderr().is_terminal(),
+            stderr_tty: redrawable(),
             verbose,
             last_progress: Mutex::new(String::new()),
-            board_height: Mutex::new(0),
+            live: Mutex::new(None),
             masks: Mutex::new(Masks::default()),
         }
     }
@@ -100,36 +117,55 @@ impl Printer {
         if *last == line {
             return;
         }
-        let mut err = std::io::stderr().lock();
-        if self.stderr_tty {
-            let _ = write!(err, "\r\x1b[2K{line}");
-        } else {
-            let _ = writeln!(err, "{line}");
-        }
-        let _ = err.flush();
         *last = line.to_string();
+        drop(last);
+        if self.stderr_tty {
+            self.draw(vec![line.to_string()]);
+        } else {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
     }
 
-    /// Whether a live board can be drawn (stderr is a terminal).
+    /// Whether a live board can be drawn (stderr is a terminal that redraws).
     pub(crate) fn can_redraw(&self) -> bool {
         self.stderr_tty
     }
 
-    /// A block of lines redrawn in place on a terminal: the rows of a live display. Messages
-    /// printed meanwhile go below it, and the next board starts under them.
+    /// A block of lines redrawn in place on a terminal: the rows of a live display. A message
+    /// printed meanwhile leaves the board as it was last drawn, and the next board starts
+    /// under the message.
     pub(crate) fn board(&self, lines: &[String]) {
-        let mut height = self.board_height.lock().unwrap_or_else(|p| p.into_inner());
-        let mut err = std::io::stderr().lock();
-        let mut text = String::new();
-        if *height > 0 {
-            text.push_str(&format!("\x1b[{}A", *height));
+        if !self.stderr_tty {
+            return;
         }
-        for line in lines {
-            text.push_str(&format!("\r\x1b[2K{}\n", self.masked(line)));
+        self.draw(lines.iter().map(|l| self.masked(l)).collect());
+    }
+
+    fn draw(&self, lines: Vec<String>) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let live = live.get_or_insert_with(|| Live {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Vec::new(),
+            lines: Vec::new(),
+        });
+        while live.bars.len() < lines.len() {
+            let bar = live.multi.add(ProgressBar::new_spinner());
+            // Cut at the terminal's width: a wrapped line would break the redraw.
+            bar.set_style(
+                ProgressStyle::with_template("{wide_msg}").expect("a valid indicatif template"),
+            );
+            live.bars.push(bar);
         }
-        let _ = err.write_all(text.as_bytes());
-        let _ = err.flush();
-        *height = lines.len();
+        while live.bars.len() > lines.len() {
+            if let Some(bar) = live.bars.pop() {
+                bar.finish_and_clear();
+                live.multi.remove(&bar);
+            }
+        }
+        for (bar, line) in live.bars.iter().zip(&lines) {
+            bar.set_message(line.clone());
+        }
+        live.lines = lines;
     }
 
     /// Masks the values of the app Secret, when it can be read: before a command prints what
@@ -176,15 +212,33 @@ impl Printer {
         }
     }
 
-    /// Ends a progress line so that the next message starts on its own line.
+    /// Ends the live lines: they are printed for good as last drawn (whole, as the terminal
+    /// wraps them), and the next message starts under them.
     pub(crate) fn clear_progress(&self) {
-        let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
-        if self.stderr_tty && !last.is_empty() {
-            let _ = writeln!(std::io::stderr().lock());
+        self.last_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        let Some(live) = self.live.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        for bar in &live.bars {
+            bar.finish_and_clear();
         }
-        last.clear();
-        // A message after a board leaves the board where it is.
-        *self.board_height.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+        let _ = live.multi.clear();
+        let mut err = std::io::stderr().lock();
+        for line in &live.lines {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+}
+
+impl Drop for Printer {
+    /// Live lines still drawn at exit are printed for good, so the shell's prompt starts on a
+    /// line of its own.
+    fn drop(&mut self) {
+        self.clear_progress();
     }
 }
 
