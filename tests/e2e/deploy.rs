@@ -732,3 +732,19 @@ fn the_rollout_board_stays_whole_in_a_narrow_terminal_and_plain_where_term_is_du
     );
     assert!(raw.contains("web 3/3 ready"), "{raw}");
 }
+
+#[test]
+fn bake_limits_are_checked_and_an_unchanged_deploy_has_nothing_to_bake() {
+    let ns = TestNs::new("bake-flags");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    let run = ns
+        .rails(dir, &["deploy", "--bake", "30s", "--max-error-rate", "150"])
+        .code(2);
+    run.stderr_has("`150` is not between 0 and 100");
+    ns.rails(dir, &["deploy", "--no-input"]).success();
+    let run = ns
+        .rails(dir, &["deploy", "--no-input", "--bake", "30s"])
+        .success();
+    run.stderr_has("no new release, so nothing to bake");
+}

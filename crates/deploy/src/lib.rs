@@ -11,6 +11,7 @@
 //! key to a Secret written without one (by `kubectl create secret`), once the lease is held. It
 //! never reports a value.
 
+pub mod bake;
 pub mod destroy;
 pub mod diagnose;
 pub mod diff;

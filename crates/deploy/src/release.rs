@@ -172,14 +172,33 @@ pub async fn add_event(
     app: &str,
     event: &str,
 ) -> Result<Option<u32>, KubeError> {
+    amend(client, namespace, app, None, |rec| {
+        rec.events.push(event.to_string())
+    })
+    .await
+}
+
+/// Changes the record of `revision` (the current release when `None`) and writes it back;
+/// `None` when there is no such record.
+pub async fn amend(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    revision: Option<u32>,
+    change: impl Fn(&mut ReleaseRecord),
+) -> Result<Option<u32>, KubeError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     // A deploy recording meanwhile changes the record's resourceVersion: read it again.
     for _ in 0..3 {
         let history = list(client, namespace, app).await?;
-        let Some(current) = current(&history) else {
+        let found = match revision {
+            Some(r) => history.iter().find(|h| h.revision == r),
+            None => current(&history),
+        };
+        let Some(found) = found else {
             return Ok(None);
         };
-        let name = record_name(app, current.revision);
+        let name = record_name(app, found.revision);
         let Some(cm) = api
             .get_opt(&name)
             .await
@@ -187,8 +206,8 @@ pub async fn add_event(
         else {
             continue;
         };
-        let mut rec = current.clone();
-        rec.events.push(event.to_string());
+        let mut rec = found.clone();
+        change(&mut rec);
         // A merge patch (the deployer Role's `patch`) that holds only if nothing wrote since.
         let patch = serde_json::json!({
             "metadata": {"resourceVersion": cm.metadata.resource_version},

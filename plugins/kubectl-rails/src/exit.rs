@@ -4,6 +4,8 @@ use std::fmt;
 
 pub(crate) const FAILURE: u8 = 1;
 pub(crate) const USAGE: u8 = 2;
+/// The release failed its bake (`deploy --bake`) and was rolled back.
+pub(crate) const BAKE_FAILED: u8 = 3;
 pub(crate) const TIMEOUT: u8 = 124;
 pub(crate) const INTERRUPTED: u8 = 130;
 

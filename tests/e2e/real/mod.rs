@@ -3,6 +3,7 @@
 //! a real ingress controller. Nothing here is simulated: if the real node is missing, these tests
 //! fail and say why.
 
+mod bake;
 mod build;
 mod journey;
 mod maintenance;

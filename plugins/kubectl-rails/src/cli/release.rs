@@ -36,8 +36,32 @@ pub(crate) struct DeployArgs {
     /// Public host name for the ingress, when the first deploy writes the spec (repeat for several)
     #[arg(long = "host")]
     pub hosts: Vec<String>,
+    /// After the rollout, watch the new release this long (`60s`, `5m`): its 5xx responses
+    /// (from the Rails request log), restarts and readiness; past a limit it is rolled back at
+    /// once and the deploy exits 3. Migrations are never run down.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub bake: Option<std::time::Duration>,
+    /// With `--bake`: the percent of requests answered 5xx that fails the release
+    #[arg(long, value_name = "PERCENT", default_value = "5", value_parser = parse_percent)]
+    pub max_error_rate: f64,
+    /// With `--bake`: the container restarts of the new pods that fail the release
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub max_restarts: u32,
     #[command(flatten)]
     pub build: BuildChoice,
+}
+
+/// A percent between 0 and 100.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of percent, such as `5` or `0.5`"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` is not between 0 and 100"))
+    }
 }
 
 /// Whether and how `deploy` builds the image (the spec's `build:` section).

@@ -1,14 +1,16 @@
 //! `kubectl rails rollback [REVISION]`: deploy an earlier release's spec again, image and config
 //! together. Migrations are not reversed.
 
-use kubectl_rails_core::file;
-use kubectl_rails_deploy::release::{self, ReleaseStatus};
-use kubectl_rails_deploy::{Commit, DeployRequest, MigrateMode};
+use kubectl_rails_core::{AppSpec, file};
+use kubectl_rails_deploy::release::{self, ReleaseRecord, ReleaseStatus};
+use kubectl_rails_deploy::{Commit, DeployOutcome, DeployRequest, MigrateMode};
 
 use crate::cli::{OutputFormat, RollbackArgs};
 use crate::commands::deploy;
 use crate::context::Context;
 use crate::exit;
+use crate::printer::Printer;
+use crate::settings::Target;
 
 pub(crate) async fn run(args: &RollbackArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
     let printer = ctx.printer;
@@ -50,6 +52,26 @@ pub(crate) async fn run(args: &RollbackArgs, ctx: &Context<'_>) -> anyhow::Resul
             None,
         ));
     }
+    let (spec, outcome) = redeploy(
+        target,
+        wanted,
+        format!("rollback to v{}", wanted.revision),
+        args.timeout,
+        printer,
+    )
+    .await?;
+    deploy::report(target, &spec, &outcome, format, printer).await
+}
+
+/// Deploys an earlier release's spec again (image and config together, no migration): what
+/// `rollback` does, and what a failed bake does on its own.
+pub(crate) async fn redeploy(
+    target: &Target,
+    wanted: &ReleaseRecord,
+    note: String,
+    timeout: std::time::Duration,
+    printer: &Printer,
+) -> anyhow::Result<(AppSpec, DeployOutcome)> {
     let mut spec = file::parse(
         &wanted.spec,
         std::path::Path::new(&format!("release v{}", wanted.revision)),
@@ -70,12 +92,12 @@ pub(crate) async fn run(args: &RollbackArgs, ctx: &Context<'_>) -> anyhow::Resul
         namespace: target.namespace.clone(),
         migrate: MigrateMode::Skip,
         dry_run: false,
-        timeout: args.timeout,
+        timeout,
         user: deploy::holder(&target.conn.user),
         git_sha: Commit::known(wanted.git_sha.clone()),
-        note: Some(format!("rollback to v{}", wanted.revision)),
+        note: Some(note),
         server_version: target.version.clone(),
     };
     let outcome = deploy::execute(target, request, printer, None).await?;
-    deploy::report(target, &spec, &outcome, format, printer).await
+    Ok((spec, outcome))
 }

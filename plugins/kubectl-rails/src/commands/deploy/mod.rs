@@ -5,6 +5,7 @@ use kubectl_rails_core::file::SpecFileError;
 use kubectl_rails_core::{AppSpec, ImageSpec};
 use kubectl_rails_deploy::{DeployError, DeployOutcome, DeployRequest, MigrateMode, lease};
 
+mod bake;
 mod board;
 mod hooks;
 pub(crate) mod image;
@@ -179,7 +180,35 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         timeout: args.timeout,
     });
     let outcome = execute(target, request, printer, pre_deploy.as_ref()).await?;
-    report(target, &spec, &outcome, format, printer).await?;
+    let verdict = match bake::limits(args) {
+        Some(limits) if !args.dry_run => {
+            bake::watch(target, &spec, &outcome, &limits, printer).await?
+        }
+        _ => None,
+    };
+    match (&verdict, format) {
+        (Some(v), Some(f @ (OutputFormat::Json | OutputFormat::Yaml))) => {
+            let mut doc = serde_json::to_value(&outcome)?;
+            doc["bake"] = serde_json::to_value(v)?;
+            printer.out(&match f {
+                OutputFormat::Json => serde_json::to_string_pretty(&doc)?,
+                _ => serde_saphyr::to_string(&doc)?,
+            })?;
+        }
+        _ => report(target, &spec, &outcome, format, printer).await?,
+    }
+    if let Some(kubectl_rails_deploy::bake::BakeVerdict::Failed { reason, tally }) = &verdict {
+        return Err(bake::roll_back(
+            target,
+            &spec,
+            &outcome,
+            reason,
+            &tally.evidence,
+            args.timeout,
+            printer,
+        )
+        .await);
+    }
     if let Some(folder) = &hooks {
         let env = hook_env()
             .with("KAMAL_RUNTIME", started.elapsed().as_secs().to_string())
