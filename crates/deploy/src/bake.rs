@@ -27,7 +27,8 @@ pub struct BakeLimits {
     pub duration: Duration,
     /// Percent of requests answered 5xx, above which the release fails.
     pub max_error_rate: f64,
-    /// Container restarts of the new pods, above which the release fails.
+    /// Container restarts of the new pods (and, counted apart, times a new pod stopped being
+    /// Ready), above which the release fails.
     pub max_restarts: u32,
     /// Requests needed before an error rate counts: one 500 out of one is no rate.
     pub min_requests: u64,
@@ -79,6 +80,12 @@ pub fn judge(tally: &BakeTally, limits: &BakeLimits) -> Option<String> {
         return Some(format!(
             "its pods restarted {} time(s) (the limit is {})",
             tally.restarts, limits.max_restarts
+        ));
+    }
+    if tally.readiness_lost > limits.max_restarts {
+        return Some(format!(
+            "its pods stopped being Ready {} time(s) (the limit is {})",
+            tally.readiness_lost, limits.max_restarts
         ));
     }
     if tally.requests >= limits.min_requests.max(1) {
@@ -302,6 +309,13 @@ mod tests {
             (tally(3, 3, 0), None),
             (tally(10, 10, 0), Some("10 of 10 requests")),
             (tally(0, 0, 1), Some("restarted 1 time(s)")),
+            (
+                BakeTally {
+                    readiness_lost: 1,
+                    ..BakeTally::default()
+                },
+                Some("stopped being Ready 1 time(s)"),
+            ),
         ];
         for (t, expected) in cases {
             match (judge(t, &limits), expected) {

@@ -44,7 +44,8 @@ pub(crate) struct DeployArgs {
     /// With `--bake`: the percent of requests answered 5xx that fails the release
     #[arg(long, value_name = "PERCENT", default_value = "5", value_parser = parse_percent)]
     pub max_error_rate: f64,
-    /// With `--bake`: the container restarts of the new pods that fail the release
+    /// With `--bake`: the container restarts of the new pods (or times one stops being Ready)
+    /// that fail the release
     #[arg(long, value_name = "N", default_value = "0")]
     pub max_restarts: u32,
     #[command(flatten)]
