@@ -203,6 +203,23 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            fixture: "wild/root-ruby-drop-carrierwave",
+            first_error_flags: &[("--image", "registry.example.com/profiles:1")],
+            facts: vec![
+                // No USER, and Ruby that Puma loads drops to 2000 after a chown: the pods
+                // start as root, as Docker starts them.
+                ("spec", "/uid", json!(0)),
+                (
+                    "Deployment/root-ruby-drop-carrierwave-web",
+                    "/spec/template/spec/securityContext/runAsUser",
+                    json!(0),
+                ),
+                // CarrierWave's local uploads under public/ are the volume.
+                ("spec", "/volume/mount_path", json!("/app/public/uploads")),
+                ("spec", "/web/replicas", json!(1)),
+            ],
+        },
+        Case {
             fixture: "wild/no-dockerfile-delayed-job",
             // No Dockerfile: nothing says who the image runs as.
             first_error_flags: &[

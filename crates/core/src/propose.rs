@@ -868,6 +868,11 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
             Some(in_workdir(path)),
             format!("{}'s default at {}", r.key, r.at),
         )
+    } else if let Some(u) = d.upload_dirs.first() {
+        (
+            Some(in_workdir(&u.path)),
+            format!("CarrierWave's store_dir at {}", u.at),
+        )
     } else {
         (None, String::new())
     };
@@ -881,6 +886,18 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
             notes.push(format!(
                 "the app also writes to `{path}` ({}'s default at {}), which no volume keeps: set {} to a folder under the volume, or move those files to object storage",
                 r.key, r.at, r.key
+            ));
+        }
+    }
+    for u in &d.upload_dirs {
+        let path = in_workdir(&u.path);
+        if volume_path
+            .as_ref()
+            .is_some_and(|v| !path.starts_with(v.as_str()))
+        {
+            notes.push(format!(
+                "CarrierWave writes uploads to `{path}` ({}), which no volume keeps: point the uploader's `store_dir` under the volume, or store them in object storage (`storage :fog`)",
+                u.at
             ));
         }
     }

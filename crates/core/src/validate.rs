@@ -709,7 +709,7 @@ pub fn warnings(spec: &AppSpec) -> Vec<String> {
     }
     if spec.starts_as_root() {
         out.push(
-            "`uid: 0`: the pods start as root for the entrypoint to drop to its user; they pass the baseline Pod Security Standard, not restricted (a namespace the plugin creates enforces baseline)".into(),
+            "`uid: 0`: the pods start as root for the image's start (its entrypoint, or the app's boot code) to drop to its user; they pass the baseline Pod Security Standard, not restricted (a namespace the plugin creates enforces baseline)".into(),
         );
     }
     if let Some(volume) = spec.single_node_volume()

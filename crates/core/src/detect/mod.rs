@@ -12,7 +12,9 @@ pub mod procfile;
 pub mod production;
 pub mod puma;
 pub mod routes;
+pub mod ruby_boot;
 pub mod storage;
+pub mod uploads;
 
 pub use database::{Database, ProductionDatabase};
 pub use dockerfile::{Dockerfile, ImageUser};
@@ -154,8 +156,11 @@ pub struct Detection {
     pub sidekiq_config: Option<String>,
     /// Mongoid's production client reads these keys: (required, optional).
     pub mongoid_env: Option<(Vec<String>, Vec<String>)>,
-    /// Where the image's start drops from root to its user (`bin/docker-entrypoint:4`).
+    /// Where the image's start drops from root to its user (`bin/docker-entrypoint:4`), or the
+    /// app's own boot code does (`config/dotenv.rb:72`).
     pub privilege_drop: Option<String>,
+    /// Folders CarrierWave uploaders write files to on the local disk.
+    pub upload_dirs: Vec<uploads::UploadDir>,
 }
 
 impl Detection {
@@ -423,6 +428,37 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     if let Some(f) = &d.dockerfile {
         d.privilege_drop = dockerfile::privilege_drop(&f.start_command(), &d.start_scripts);
     }
+    // Ruby that runs at boot: what Puma and Rails load before the app serves.
+    if d.privilege_drop.is_none() {
+        let mut boot = Vec::new();
+        for folder in ["config", "config/initializers"] {
+            for name in names_in(&dir.join(folder)) {
+                let rel = format!("{folder}/{name}");
+                if (rel.ends_with(".rb") || rel.ends_with(".ru"))
+                    && let Some(text) = read(&rel)?
+                {
+                    boot.push((rel, text));
+                }
+            }
+        }
+        if let Some(text) = read("config.ru")? {
+            boot.push(("config.ru".into(), text));
+        }
+        d.privilege_drop = ruby_boot::privilege_drop(&boot);
+    }
+    let mut uploaders = Vec::new();
+    for name in names_in(&dir.join("app/uploaders")) {
+        let rel = format!("app/uploaders/{name}");
+        if rel.ends_with(".rb")
+            && let Some(text) = read(&rel)?
+        {
+            uploaders.push((rel, text));
+        }
+    }
+    d.upload_dirs = uploads::carrierwave_dirs(
+        &uploaders,
+        read("config/initializers/carrierwave.rb")?.as_deref(),
+    );
 
     for name in [".env", "example.env", ".env.example", ".env.sample"] {
         let file = dir.join(name);

@@ -155,7 +155,7 @@ pub(super) fn table(
         "runs as",
         match (spec.uid, spec.gid) {
             (Some(0), _) => format!(
-                "root at start, then the image's own user: the entrypoint drops to it{}",
+                "root at start, then the image's own user: its start drops to it{}",
                 from("user")
             ),
             (Some(u), Some(g)) => format!("uid {u}, gid {g}"),
