@@ -168,10 +168,12 @@ fn rails71_deploys_migrates_and_reports() {
 }
 
 /// The volume appears only once the migration pod waits for it, as when a provisioner is slow:
-/// an unschedulable pod is waited for, not called hopeless at once.
+/// an unschedulable pod is waited for, not called hopeless at once. On the fault tests'
+/// cluster, which has no default StorageClass: the claim waits for a volume made by hand.
 #[test]
 fn rails8_kamal_app_deploys_and_waits_for_its_volume_to_bind() {
-    let ns = TestNs::restricted("deploy8");
+    let (_, kubeconfig) = crate::support::fault_cluster();
+    let ns = TestNs::restricted_on(kubeconfig, "deploy8");
     let app = rails8_app(&ns);
     let (child, rx) = spawn(
         &ns,
@@ -193,9 +195,12 @@ fn rails8_kamal_app_deploys_and_waits_for_its_volume_to_bind() {
     assert_eq!(claim, "Bound");
 }
 
+/// On the fault tests' cluster: the main one's default StorageClass (the real node's
+/// provisioner) would take the claim; this one, like a bare cluster, has none.
 #[test]
 fn a_volume_that_never_binds_fails_with_the_storage_hint() {
-    let ns = TestNs::restricted("novolume");
+    let (_, kubeconfig) = crate::support::fault_cluster();
+    let ns = TestNs::restricted_on(kubeconfig, "novolume");
     let app = rails8_app(&ns);
     let run = deploy(&ns, app.path(), &[]).code(1);
     // Said before anything changes, by doctor's storage check.

@@ -435,12 +435,23 @@ impl TestNs {
             .stdout
     }
 
-    /// A PersistentVolume pre-bound to `claim`, standing in for a provisioner (none runs here).
-    /// It has no node affinity of its own: only what the plugin renders can put the pods that
-    /// mount it on one node.
+    /// A PersistentVolume pre-bound to `claim`, standing in for a provisioner (the real node's
+    /// makes volumes on the real node only, and these pods run on kwok nodes). It has no node
+    /// affinity of its own: only what the plugin renders can put the pods that mount it on one
+    /// node. Its class is the one the claim gets: the cluster's default (`real-local`) where
+    /// there is one, none elsewhere.
     pub fn volume_for_claim(&self, claim: &str) {
+        let class = self
+            .kubectl(&[
+                "get",
+                "storageclass",
+                "-o",
+                r#"jsonpath={.items[?(@.metadata.annotations.storageclass\.kubernetes\.io/is-default-class=="true")].metadata.name}"#,
+            ])
+            .success()
+            .stdout;
         let pv = format!(
-            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-{claim}}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: {claim}}}\n",
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-{claim}}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  storageClassName: \"{class}\"\n  hostPath: {{path: /tmp/{ns}}}\n  claimRef: {{namespace: {ns}, name: {claim}}}\n",
             ns = self.name
         );
         self.apply(&pv).success();

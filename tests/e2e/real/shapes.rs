@@ -161,16 +161,19 @@ fn a_sqlite_app_keeps_its_rows_on_its_volume_across_a_redeploy_and_a_restart() {
         !spec["secrets"].to_string().contains("DATABASE_URL"),
         "{spec}"
     );
-    crate::support::edit_spec(
-        dir,
-        "  size: 1Gi\n",
-        &format!(
-            "  size: 1Gi\n  storage_class: {}\n",
-            node.get("REAL_STORAGE_CLASS")
-        ),
-    );
-
+    // No class named: the cluster's default one (the real node's provisioner) makes the volume.
+    assert!(spec["volume"]["storage_class"].is_null(), "{spec}");
     deploy(&ns, dir, &[]).success();
+    let classes = ns
+        .kubectl(&[
+            "get",
+            "pvc",
+            "-o",
+            "jsonpath={.items[*].spec.storageClassName}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(classes, "real-local", "the claim took the default class");
     serves_and_logs(node, &ns, dir, host, "6.0.0");
     let count = |what: &str| -> String {
         ns.rails(dir, &["exec", "--", "bin/rails", "runner", what])
