@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod exit;
 mod mask;
+mod namespace;
 mod overlay;
 mod printer;
 mod prompt;
