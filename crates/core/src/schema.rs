@@ -48,7 +48,7 @@ pub fn spec() -> Value {
         "One Rails app as kubectl-rails deploys it. `kubectl rails explain KEY` describes each key."
             .into(),
     );
-    order(schema)
+    schema
 }
 
 /// The schema of a destination's overlay: a partial spec laid over the base one (mappings
@@ -87,21 +87,6 @@ fn drop_required(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(drop_required),
         _ => {}
     }
-}
-
-/// `$schema`, `$id`, `title` and `description` first: what a reader of the file looks for.
-fn order(schema: Value) -> Value {
-    let Value::Object(mut map) = schema else {
-        return schema;
-    };
-    let mut out = Map::new();
-    for key in ["$schema", "$id", "title", "description"] {
-        if let Some(v) = map.remove(key) {
-            out.insert(key.into(), v);
-        }
-    }
-    out.extend(map);
-    Value::Object(out)
 }
 
 /// One key of the spec, as `kubectl rails explain` shows it.
@@ -152,7 +137,9 @@ pub struct UnknownKey {
     pub key: String,
     /// The known keys closest to it, dotted, closest first.
     pub closest: Vec<String>,
-    /// Every key where it went wrong: the children of its deepest known parent, dotted.
+    /// The deepest known key on its way, dotted; empty at the top.
+    pub parent: String,
+    /// The keys of `parent`, dotted.
     pub siblings: Vec<String>,
 }
 
@@ -183,6 +170,7 @@ pub fn explain(schema: &Value, key: &str) -> Result<Explained, UnknownKey> {
                 return Err(UnknownKey {
                     key: key.to_string(),
                     closest,
+                    parent: parent.join("."),
                     siblings,
                 });
             }
@@ -469,6 +457,23 @@ fn inline(node: &mut Value, defs: &Value, depth: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The copies under `schema/` are what editors and the release read: they must be what the
+    /// spec types give today.
+    #[test]
+    fn the_committed_schemas_are_current() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema");
+        for (file, schema, flag) in [
+            (SPEC_FILE, spec(), ""),
+            (OVERLAY_FILE, overlay(), " --overlay"),
+        ] {
+            let committed = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+            assert!(
+                committed == to_pretty(&schema),
+                "`schema/{file}` is stale: regenerate it with `cargo run -p kubectl-rails -- explain --schema{flag} > schema/{file}`"
+            );
+        }
+    }
 
     #[test]
     fn top_level_keys_are_the_specs() {
