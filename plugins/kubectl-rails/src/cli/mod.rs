@@ -187,7 +187,7 @@ pub(crate) enum OutputFormat {
 pub(crate) enum Command {
     /// Read the app folder and write `config/kubernetes.yml`
     Init(InitArgs),
-    /// Describe a key of the spec file: its type, default, what it does and the keys under it
+    /// Describe a key of the spec file: its type, default, what it does, the keys under it
     Explain(ExplainArgs),
     /// Print the Kubernetes objects of the app, or write them to a folder
     Render(RenderArgs),
