@@ -103,7 +103,10 @@ fn the_release_publishes_the_spec_schemas() {
         let published = std::fs::read_to_string(dist.path().join(file))
             .unwrap_or_else(|e| panic!("scripts/release wrote no `{file}`: {e}"));
         let committed = std::fs::read_to_string(root().join("schema").join(file)).unwrap();
-        assert!(published == committed, "`{file}` differs from `schema/{file}`");
+        assert!(
+            published == committed,
+            "`{file}` differs from `schema/{file}`"
+        );
     }
 }
 
