@@ -158,7 +158,8 @@ pub(crate) fn command() -> clap::Command {
             .map(|a| a.clone().hide(true))
             .collect()
     };
-    let init = hidden(&[CLUSTER_FLAGS, &["output"]]);
+    // `init` writes the base spec (and Kamal's destinations' overlays): `-d` and `-o` do nothing.
+    let init = hidden(&[CLUSTER_FLAGS, &["output", "destination"]]);
     let explain = hidden(&[CLUSTER_FLAGS, APP_FLAGS]);
     root.clone()
         .mut_subcommand("init", |c| c.args(init))
@@ -417,6 +418,10 @@ mod tests {
             }
         }
         assert!(help("init").contains("--namespace"), "init writes it");
+        assert!(
+            !help("init").contains("--destination"),
+            "init reads no overlay"
+        );
         assert!(!help("explain").contains("--app-dir"));
         for flag in ["--kubeconfig", "--context", "--token"] {
             assert!(help("deploy").contains(flag), "deploy --help lacks {flag}");
