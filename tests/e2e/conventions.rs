@@ -94,6 +94,22 @@ fn the_committed_manifest_is_a_template_the_install_check_refuses() {
     );
 }
 
+/// A release publishes the schemas the spec's first line points at, the same as `schema/`.
+#[test]
+fn the_release_publishes_the_spec_schemas() {
+    let dist = tempfile::tempdir().unwrap();
+    release(dist.path());
+    for file in ["kubernetes.schema.json", "kubernetes.overlay.schema.json"] {
+        let published = std::fs::read_to_string(dist.path().join(file))
+            .unwrap_or_else(|e| panic!("scripts/release wrote no `{file}`: {e}"));
+        let committed = std::fs::read_to_string(root().join("schema").join(file)).unwrap();
+        assert!(
+            published == committed,
+            "`{file}` differs from `schema/{file}`"
+        );
+    }
+}
+
 #[test]
 fn krew_validates_installs_and_uninstalls_the_plugin() {
     let bin = krew_bin();

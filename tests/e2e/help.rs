@@ -28,3 +28,21 @@ fn unknown_subcommand_is_a_usage_error() {
     let run = rails(&root(), None, &["deploy-everything"]).code(2);
     run.stderr_has("unrecognized subcommand");
 }
+
+/// `init` reaches no cluster: its help leaves kubectl's cluster flags out; `deploy` keeps them.
+#[test]
+fn init_help_leaves_out_the_cluster_flags() {
+    let init = rails(&root(), None, &["init", "--help"]).success();
+    for flag in ["--kubeconfig", "--context", "--token"] {
+        assert!(
+            !init.stdout.contains(flag),
+            "init --help shows {flag}:\n{}",
+            init.stdout
+        );
+    }
+    init.stdout_has("--namespace");
+    let deploy = rails(&root(), None, &["deploy", "--help"]).success();
+    for flag in ["--kubeconfig", "--context", "--token"] {
+        deploy.stdout_has(flag);
+    }
+}

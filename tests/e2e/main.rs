@@ -14,6 +14,7 @@ mod deploy;
 mod destinations;
 mod doctor;
 mod exec;
+mod explain;
 mod faults;
 mod first_deploy;
 mod hardening;

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::model::AppSpec;
+use crate::schema;
 use crate::validate::{self, Violation};
 
 /// What went wrong with a spec file, and where.
@@ -352,15 +353,18 @@ fn line_col(prefix: &str) -> (u64, u64) {
     (line, column)
 }
 
-/// The spec as the file holds it, with a header that says what it is.
+/// The spec as the file holds it: first the line that gives editors its schema
+/// ([`schema::modeline`]), then a header that says what it is.
 pub fn to_yaml(spec: &AppSpec) -> String {
     let mut body = serde_saphyr::to_string(spec).expect("an AppSpec always serializes");
     if !body.ends_with('\n') {
         body.push('\n');
     }
     format!(
-        "# kubectl-rails app spec: commit it with the app. It names secret keys, never values;\n\
-         # set those with `kubectl rails secrets set KEY`. Docs: `kubectl rails help init`.\n{body}"
+        "{}\n\
+         # kubectl-rails app spec: commit it with the app. It names secret keys, never values;\n\
+         # set those with `kubectl rails secrets set KEY`. Keys: `kubectl rails explain [KEY]`.\n{body}",
+        schema::modeline(false)
     )
 }
 
@@ -426,6 +430,20 @@ mod tests {
         assert!(loaded.warnings.is_empty());
         let again = parse(&to_yaml(&loaded.spec), Path::new("x")).unwrap();
         assert_eq!(again.spec, loaded.spec);
+    }
+
+    /// Editors find the schema from the first line; YAML reads it as a comment.
+    #[test]
+    fn the_spec_starts_with_the_line_that_names_its_schema() {
+        let text = to_yaml(&parse(GOOD, Path::new("x")).unwrap().spec);
+        let first = text.lines().next().unwrap();
+        assert_eq!(first, crate::schema::modeline(false));
+        assert!(
+            first.starts_with("# yaml-language-server: $schema=https://"),
+            "{first}"
+        );
+        assert!(text.contains("`kubectl rails explain [KEY]`"), "{text}");
+        assert!(!text.contains("help init"), "{text}");
     }
 
     #[test]
@@ -847,7 +865,7 @@ pub mod edit {
             }
         }
         at.as_object_mut()?.insert(last.to_string(), new);
-        finish(set_block(text, keys, value), wanted)
+        finish(text, set_block(text, keys, value), wanted)
     }
 
     /// Removes the entry at `keys`, if there is one, as [`set_value`] sets one; a mapping it
@@ -880,17 +898,28 @@ pub mod edit {
             at = at.get_mut(*k)?;
         }
         at.as_object_mut()?.remove(*last);
-        finish(remove(text, &keys[..cut]), wanted)
+        finish(text, remove(text, &keys[..cut]), wanted)
     }
 
-    fn finish(edited: Option<String>, wanted: serde_json::Value) -> Option<(String, Made)> {
+    fn finish(
+        text: &str,
+        edited: Option<String>,
+        wanted: serde_json::Value,
+    ) -> Option<(String, Made)> {
         if let Some(edited) = edited
             && as_value(&edited).as_ref() == Some(&wanted)
         {
             return Some((edited, Made::InPlace));
         }
+        // The comments at the top stay: they are about the whole file, and the first may be the
+        // line that gives editors the schema (`# yaml-language-server: $schema=...`).
+        let head: String = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let out = serde_saphyr::to_string(&wanted).ok()?;
-        Some((out, Made::Rewritten))
+        Some((head + &out, Made::Rewritten))
     }
 
     #[cfg(test)]
@@ -980,6 +1009,25 @@ pub mod edit {
                 );
             }
             assert_eq!(set_value("web: [1]\n", &["web", "replicas"], "3"), None);
+        }
+
+        /// A file written anew from its data keeps its first comments: the schema line above all.
+        #[test]
+        fn a_rewrite_keeps_the_comments_at_the_top() {
+            let text = "# yaml-language-server: $schema=x\n# about\nweb: {replicas: 2}\n";
+            let (out, made) = set_value(text, &["web", "replicas"], "3").unwrap();
+            assert_eq!(made, Made::Rewritten);
+            assert_eq!(
+                out,
+                "# yaml-language-server: $schema=x\n# about\nweb:\n  replicas: 3\n"
+            );
+            let text = "# yaml-language-server: $schema=x\nweb: {replicas: 2, port: 3000}\n";
+            let (out, made) = remove_value(text, &["web", "replicas"]).unwrap();
+            assert_eq!(made, Made::Rewritten);
+            assert_eq!(
+                out,
+                "# yaml-language-server: $schema=x\nweb:\n  port: 3000\n"
+            );
         }
 
         #[test]

@@ -15,6 +15,7 @@ pub mod propose;
 pub mod rbac;
 pub mod render;
 pub mod schedule;
+pub mod schema;
 pub mod validate;
 pub mod version;
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where `init` writes the spec, relative to the app folder.
@@ -15,7 +16,7 @@ pub const TCP_PROBE: &str = "tcp";
 pub const DEFAULT_MIGRATE: &[&str] = &["bin/rails", "db:migrate"];
 
 /// One Rails app as kubectl-rails deploys it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
     /// App name: a DNS label, used as the prefix of every object name.
@@ -23,6 +24,7 @@ pub struct AppSpec {
     /// Namespace to deploy into; `-n` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The image every process runs.
     pub image: ImageSpec,
     /// The numeric user the image runs as (`USER 1000:1000` in the Rails Dockerfile, or the
     /// `useradd --uid` of a named user). `None`: the image's own numeric `USER`, unchanged.
@@ -36,10 +38,12 @@ pub struct AppSpec {
     /// Private registry the image is pulled from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySpec>,
+    /// The web process: the Rails server behind the Service and the Ingress.
     pub web: WebSpec,
     /// Background processes (Solid Queue `bin/jobs`, Sidekiq, ...), keyed by process name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub workers: BTreeMap<String, WorkerSpec>,
+    /// How the web process is reached from outside the cluster; none: only inside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
     /// Plain environment, rendered to a ConfigMap.
@@ -48,6 +52,7 @@ pub struct AppSpec {
     /// Names of the keys of the app Secret; values live only in the cluster.
     #[serde(default, skip_serializing_if = "SecretKeys::none")]
     pub secrets: SecretKeys,
+    /// The migration a deploy runs in a Job before any pod changes.
     #[serde(default)]
     pub migrate: MigrateSpec,
     /// A persistent volume, for example Active Storage's disk service at `/rails/storage`.
@@ -61,6 +66,7 @@ pub struct AppSpec {
         default = "default_history_limit",
         skip_serializing_if = "is_default_history_limit"
     )]
+    #[schemars(extend("default" = DEFAULT_HISTORY_LIMIT))]
     pub history_limit: u32,
     /// Scheduled commands, keyed by name: each a CronJob cloned from the web pod.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -91,11 +97,12 @@ pub struct AppSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
     /// Every container's root filesystem is read-only, with an emptyDir at each path the app
-    /// writes (`tmp/`, `/tmp`, [`AppSpec::writable`]), where those are known; `false` turns it off.
+    /// writes (`tmp/`, `/tmp`, `writable`), where those are known; `false` turns it off.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    #[schemars(extend("default" = true))]
     pub read_only_root: bool,
     /// Folders the app writes besides `tmp/` and `/tmp` (`log` when it logs to files), relative
-    /// to [`AppSpec::workdir`] or absolute: each gets an emptyDir under a read-only root.
+    /// to `workdir` or absolute: each gets an emptyDir under a read-only root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writable: Vec<String>,
     /// How `deploy` and `build` build the image from the app folder; `None`: it is built
@@ -105,6 +112,7 @@ pub struct AppSpec {
     /// A NetworkPolicy per process: web takes traffic on its port only, other pods none, an
     /// accessory only from the app's pods; `false` renders none.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    #[schemars(extend("default" = true))]
     pub network_policy: bool,
 }
 
@@ -117,7 +125,7 @@ fn is_yes(b: &bool) -> bool {
 }
 
 /// How the image is built from the app folder (Kamal's `builder`, Docker's build flags).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     /// The Dockerfile, relative to the app folder.
@@ -128,6 +136,7 @@ pub struct BuildSpec {
         default = "default_context",
         skip_serializing_if = "is_default_context"
     )]
+    #[schemars(extend("default" = "."))]
     pub context: String,
     /// The stage to build (`--target`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,9 +258,11 @@ impl std::ops::DerefMut for SecretKeys {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// How a secret key is used.
+#[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SecretOptions {
+    /// The app runs without it: a missing value never blocks a deploy.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     optional: bool,
     /// Mounted read-only at this path, instead of set in the env.
@@ -276,6 +287,24 @@ impl Serialize for SecretKeys {
             )?;
         }
         map.end()
+    }
+}
+
+impl JsonSchema for SecretKeys {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretKeys".into()
+    }
+
+    /// Either form `Deserialize` reads: a list of names, or a map of names to their options.
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let options = generator.subschema_for::<SecretOptions>();
+        schemars::json_schema!({
+            "description": "The app Secret's keys by name: a list (`[A, B]`), or a map of names to their options when some are optional or files (`{A: {}, B: {optional: true}}`).",
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object", "additionalProperties": {"anyOf": [options, {"type": "null"}]}},
+            ],
+        })
     }
 }
 
@@ -309,7 +338,7 @@ impl<'de> Deserialize<'de> for SecretKeys {
 /// How a review app is made from the app. Patterns may hold `{app}` and `{name}` (the review
 /// app's name, such as `pr-123`); override values may also hold `{db_name}` (the name with `_`
 /// for `-`) and `{KEY}`, the value of `KEY` in the base Secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewSpec {
     /// The ingress host of a review app, such as `{name}.review.example.com`.
@@ -348,11 +377,12 @@ impl ReviewSpec {
 }
 
 /// A scheduled command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CronSpec {
     /// Five-field cron syntax, such as `30 4 * * *`.
     pub schedule: String,
+    /// The command it runs, as a list of words (`[bin/rails, cleanup:run]`).
     pub command: Vec<String>,
     /// An IANA time zone, such as `Europe/Madrid`; the cluster's (usually UTC) when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,17 +393,20 @@ pub struct CronSpec {
 }
 
 /// A service run beside the app, in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessorySpec {
+    /// What it is: `postgres` or `redis`.
     pub kind: AccessoryKind,
+    /// The image it runs, such as `postgres:16`.
     pub image: String,
     /// The size of its data volume.
     #[serde(default = "default_accessory_size")]
     pub size: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The kinds of accessory kubectl-rails knows how to run.
 #[serde(rename_all = "lowercase")]
 pub enum AccessoryKind {
     Postgres,
@@ -430,7 +463,8 @@ fn is_default_history_limit(n: &u32) -> bool {
     *n == DEFAULT_HISTORY_LIMIT
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The image reference, split into its parts.
 #[serde(deny_unknown_fields)]
 pub struct ImageSpec {
     /// For example `ghcr.io/acme/shop`.
@@ -512,7 +546,8 @@ impl ImageSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// A private registry and the pull secret for it (`kubectl rails secrets registry`).
 #[serde(deny_unknown_fields)]
 pub struct RegistrySpec {
     /// Registry host, for example `ghcr.io`.
@@ -521,7 +556,8 @@ pub struct RegistrySpec {
     pub pull_secret: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The web process.
 #[serde(deny_unknown_fields)]
 pub struct WebSpec {
     /// Overrides the image's CMD; `None` keeps the image's own.
@@ -529,12 +565,16 @@ pub struct WebSpec {
     pub command: Option<Vec<String>>,
     /// The port the container listens on.
     pub port: u16,
+    /// How many pods run it (`kubectl rails scale web=N` changes it).
     pub replicas: i32,
     /// A HorizontalPodAutoscaler owns the replica count when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<Autoscale>,
+    /// The path the readiness and liveness probes ask (Rails's `/up`); `tcp`: the probes only
+    /// open a TCP connection to the port, for an app that routes no health check.
     #[serde(default = "default_health_path")]
     pub health_path: String,
+    /// CPU and memory of each web pod.
     #[serde(default = "Resources::web_default")]
     pub resources: Resources,
     /// Where web pods (and the migration and one-off pods cloned from them) run.
@@ -548,17 +588,22 @@ pub struct WebSpec {
     pub drain_timeout: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// A background process, run by its own Deployment.
 #[serde(deny_unknown_fields)]
 pub struct WorkerSpec {
+    /// The command it runs, as a list of words (`[bundle, exec, sidekiq]`).
     pub command: Vec<String>,
+    /// How many pods run it (`kubectl rails scale NAME=N` changes it).
     #[serde(default = "one")]
     pub replicas: i32,
     /// A HorizontalPodAutoscaler owns the replica count when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<Autoscale>,
+    /// CPU and memory of each of its pods.
     #[serde(default = "Resources::worker_default")]
     pub resources: Resources,
+    /// Where its pods run, laid over the app's `placement`.
     #[serde(default, skip_serializing_if = "Placement::is_empty")]
     pub placement: Placement,
     /// Plain env of this process only, laid over the app's `env`.
@@ -569,11 +614,13 @@ pub struct WorkerSpec {
 /// Which nodes a process runs on, as users of node pools say it: labels the node must carry and
 /// taints the pods tolerate. A process's own placement overrides the app's: its node selector
 /// is merged over the app's (its keys win), its tolerations replace the app's when it has any.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Placement {
+    /// Labels a node must carry for the pods to run on it (`kubernetes.io/arch: arm64`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// Taints of the nodes the pods tolerate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
 }
@@ -600,10 +647,12 @@ impl Placement {
 
 /// A taint the pods tolerate: `key`, with `value` (operator `Equal`) or without (`Exists`), for
 /// one `effect` or all of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Toleration {
+    /// The taint's key.
     pub key: String,
+    /// The taint's value; none tolerates the key with any value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; none means every effect.
@@ -647,20 +696,24 @@ impl Toleration {
 }
 
 /// CPU-based autoscaling (`autoscaling/v2`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Autoscale {
+    /// The fewest pods.
     pub min: i32,
+    /// The most pods.
     pub max: i32,
     /// Target average CPU utilization, in percent of the CPU request.
     pub cpu: i32,
 }
 
 /// Container requests and limits, in Kubernetes quantities.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
+    /// CPU request, such as `250m`.
     pub cpu: String,
+    /// Memory request, such as `512Mi`.
     pub memory: String,
     /// Memory limit; CPU is left unlimited so that Ruby is not throttled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -696,9 +749,11 @@ impl Resources {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The Ingress of the web process.
 #[serde(deny_unknown_fields)]
 pub struct IngressSpec {
+    /// The host names it answers, such as `shop.example.com`.
     pub hosts: Vec<String>,
     /// The IngressClass; `None` uses the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -711,6 +766,7 @@ pub struct IngressSpec {
     pub issuer: Option<String>,
     /// `ClusterIssuer` (the default) or a namespaced `Issuer`.
     #[serde(default, skip_serializing_if = "IssuerKind::is_cluster")]
+    #[schemars(extend("default" = "ClusterIssuer"))]
     pub issuer_kind: IssuerKind,
     /// Redirect `www.HOST` to `HOST` (ingress-nginx).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -724,7 +780,7 @@ pub struct IngressSpec {
 }
 
 /// Which kind of cert-manager issuer signs the certificates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum IssuerKind {
     #[default]
     ClusterIssuer,
@@ -745,14 +801,17 @@ impl IssuerKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The migration Job.
 #[serde(deny_unknown_fields)]
 pub struct MigrateSpec {
+    /// The command it runs, as a list of words.
     pub command: Vec<String>,
     /// `false` when the migration writes into the app's folder (`db/schema.rb`, which Rails
     /// dumps after `db:migrate` unless `dump_schema_after_migration` is off): its Job then keeps
     /// a writable root filesystem while the app's processes do not.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    #[schemars(extend("default" = true))]
     pub read_only_root: bool,
 }
 
@@ -765,18 +824,21 @@ impl Default for MigrateSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// A PersistentVolumeClaim the app mounts.
 #[serde(deny_unknown_fields)]
 pub struct VolumeSpec {
     /// Volume name, for example `storage`.
     pub name: String,
     /// Where the volume is mounted, for example `/rails/storage`.
     pub mount_path: String,
+    /// The size of the claim, such as `5Gi`.
     #[serde(default = "default_volume_size")]
     pub size: String,
     /// `ReadWriteOnce` (the default, what block storage gives: one node at a time) or
     /// `ReadWriteMany` (a shared filesystem, which lets the app scale out).
     #[serde(default, skip_serializing_if = "AccessMode::is_read_write_once")]
+    #[schemars(extend("default" = "ReadWriteOnce"))]
     pub access_mode: AccessMode,
     /// The StorageClass of the claim; the cluster's default when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -784,7 +846,7 @@ pub struct VolumeSpec {
 }
 
 /// How many nodes may mount a volume at once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AccessMode {
     #[default]
     ReadWriteOnce,

@@ -1295,9 +1295,11 @@ pub fn destination_overlay(
     let body =
         serde_saphyr::to_string(&serde_json::Value::Object(overlay)).map_err(|e| e.to_string())?;
     Ok(format!(
-        "# Destination `{destination}`, from Kamal's config/deploy.{destination}.yml: laid over config/kubernetes.yml\n\
+        "{}\n\
+         # Destination `{destination}`, from Kamal's config/deploy.{destination}.yml: laid over config/kubernetes.yml\n\
          # by `kubectl rails -d {destination} ...` (maps merge, lists replace). Pin it to its cluster with\n\
-         # `context: <kubeconfig context>` (or `server: <API server URL>`), so no other cluster takes it.\n{body}"
+         # `context: <kubeconfig context>` (or `server: <API server URL>`), so no other cluster takes it.\n{body}",
+        crate::schema::modeline(true)
     ))
 }
 
@@ -1340,5 +1342,10 @@ mod tests {
         );
         assert_eq!(body["workers"]["job"]["env"]["QUEUES"], "*");
         assert_eq!(body["namespace"], "shop-staging");
+        assert_eq!(
+            overlay.lines().next(),
+            Some(crate::schema::modeline(true).as_str()),
+            "editors check an overlay with the overlay schema"
+        );
     }
 }

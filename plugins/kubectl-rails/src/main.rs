@@ -7,14 +7,13 @@ mod commands;
 mod context;
 mod exit;
 mod mask;
+mod namespace;
 mod overlay;
 mod printer;
 mod prompt;
 mod settings;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::context::Context;
@@ -26,7 +25,7 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("__complete") {
         return complete(&args[2..]);
     }
-    let mut cli = match Cli::try_parse_from(&args) {
+    let mut cli = match cli::parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -102,6 +101,7 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
     let ctx = &Context::new(settings, printer);
     match command {
         Command::Init(args) => commands::init::run(&args, ctx),
+        Command::Explain(args) => commands::explain::run(&args, ctx),
         Command::Render(args) => commands::render::run(&args, ctx),
         Command::Deploy(args) => commands::deploy::run(&args, ctx).await,
         Command::Build(args) => commands::build::run(&args, ctx).await,
@@ -160,7 +160,7 @@ fn alias(
     let mut argv = typed_before.to_vec();
     argv.extend(kubectl_rails_core::kamal::shell_words(line));
     argv.extend(words[1..].iter().cloned());
-    let cli = Cli::try_parse_from(&argv).map_err(|e| {
+    let cli = cli::parse_from(&argv).map_err(|e| {
         exit::usage(
             format!(
                 "alias `{name}` (`{line}`) is not a `kubectl rails` command line: {}",

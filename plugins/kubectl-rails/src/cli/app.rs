@@ -8,6 +8,25 @@ use clap::{Args, Subcommand};
 use super::parse_duration;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Keys: `kubectl rails explain`, or `kubectl rails explain KEY` for one \
+                        (`web.health_path`, `workers.NAME.command`); `-o json` prints its schema."
+)]
+pub(crate) struct ExplainArgs {
+    /// A key of the spec, dotted (`web`, `ingress.tls`, `workers.jobs.command`: an entry of a
+    /// map, such as a worker, by any name); none: the top-level keys
+    #[arg(value_name = "KEY")]
+    pub key: Option<String>,
+    /// Print the JSON Schema of the spec file, as published with each release
+    #[arg(long, conflicts_with = "key")]
+    pub schema: bool,
+    /// With `--schema`: the schema of a destination overlay (`config/kubernetes.<DEST>.yml`),
+    /// where every key is optional
+    #[arg(long, requires = "schema")]
+    pub overlay: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// App name, used as the prefix of every object name
     #[arg(long)]

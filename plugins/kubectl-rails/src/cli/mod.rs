@@ -14,7 +14,7 @@ pub(crate) use secrets::*;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -116,6 +116,66 @@ pub(crate) struct GlobalArgs {
     pub verbose: u8,
 }
 
+/// The flags that reach a cluster (the ids of [`GlobalArgs`]' fields). kubectl may pass them to
+/// any plugin command, so every command accepts them; the help of a command that never reaches
+/// a cluster leaves them out.
+const CLUSTER_FLAGS: &[&str] = &[
+    "kubeconfig",
+    "context",
+    "cluster",
+    "user",
+    "server",
+    "token",
+    "as_user",
+    "as_group",
+    "as_uid",
+    "certificate_authority",
+    "client_certificate",
+    "client_key",
+    "insecure_skip_tls_verify",
+    "tls_server_name",
+    "request_timeout",
+];
+
+/// The flags of the app folder and its spec, which `explain` (reading no app) has no use for.
+const APP_FLAGS: &[&str] = &[
+    "namespace",
+    "no_input",
+    "yes",
+    "app_dir",
+    "destination",
+    "spec_file",
+];
+
+/// The command line as clap parses it: [`Cli`], with the global flags a command does not use
+/// hidden from its help (`init --help` lists no `--kubeconfig`). A global flag given to a
+/// subcommand that has one of its own (hidden, the same) is parsed just as one it inherits.
+pub(crate) fn command() -> clap::Command {
+    let root = Cli::command();
+    let hidden = |ids: &[&[&str]]| -> Vec<clap::Arg> {
+        root.get_arguments()
+            .filter(|a| ids.iter().any(|ids| ids.contains(&a.get_id().as_str())))
+            .map(|a| a.clone().hide(true))
+            .collect()
+    };
+    // `init` writes the base spec (and Kamal's destinations' overlays): `-d` and `-o` do nothing.
+    let init = hidden(&[CLUSTER_FLAGS, &["output", "destination"]]);
+    let explain = hidden(&[CLUSTER_FLAGS, APP_FLAGS]);
+    root.clone()
+        .mut_subcommand("init", |c| c.args(init))
+        .mut_subcommand("explain", |c| c.args(explain))
+}
+
+/// Parses a command line with [`command`].
+pub(crate) fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut matches = command().try_get_matches_from(args)?;
+    Cli::from_arg_matches_mut(&mut matches)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputFormat {
     Yaml,
@@ -128,6 +188,8 @@ pub(crate) enum OutputFormat {
 pub(crate) enum Command {
     /// Read the app folder and write `config/kubernetes.yml`
     Init(InitArgs),
+    /// Describe a key of the spec file: its type, default, what it does, the keys under it
+    Explain(ExplainArgs),
     /// Print the Kubernetes objects of the app, or write them to a folder
     Render(RenderArgs),
     /// Migrate, apply and wait for the app to be Ready
@@ -334,6 +396,52 @@ mod tests {
     #[test]
     fn flags_do_not_clash_in_any_subcommand() {
         super::Cli::command().debug_assert();
+        super::command().debug_assert();
+    }
+
+    /// `init` and `explain` reach no cluster: their help leaves the cluster flags out, yet they
+    /// still take them (kubectl may pass them), as every other command does.
+    #[test]
+    fn cluster_flags_are_hidden_only_where_unused() {
+        let help = |name: &str| {
+            let mut root = super::command();
+            root.build();
+            root.find_subcommand_mut(name)
+                .unwrap()
+                .render_long_help()
+                .to_string()
+        };
+        for name in ["init", "explain"] {
+            let text = help(name);
+            for flag in ["--kubeconfig", "--context", "--token", "--as-group"] {
+                assert!(!text.contains(flag), "{name} --help shows {flag}:\n{text}");
+            }
+        }
+        assert!(help("init").contains("--namespace"), "init writes it");
+        assert!(
+            !help("init").contains("--destination"),
+            "init reads no overlay"
+        );
+        assert!(!help("explain").contains("--app-dir"));
+        for flag in ["--kubeconfig", "--context", "--token"] {
+            assert!(help("deploy").contains(flag), "deploy --help lacks {flag}");
+        }
+        let cli = super::parse_from([
+            "kubectl rails",
+            "init",
+            "--context",
+            "prod",
+            "--token",
+            "t",
+            "-n",
+            "shop",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.context.as_deref(), Some("prod"));
+        assert_eq!(cli.global.token.as_deref(), Some("t"));
+        assert_eq!(cli.global.namespace.as_deref(), Some("shop"));
+        let cli = super::parse_from(["kubectl rails", "--context", "prod", "explain"]).unwrap();
+        assert_eq!(cli.global.context.as_deref(), Some("prod"));
     }
 
     /// Durations past a year are refused as usage errors: never a panic (an `Instant` past the

@@ -9,9 +9,9 @@ use kubectl_rails_core::model::AccessoryKind;
 use kubectl_rails_secrets::AppSecrets;
 
 use crate::cli::{AccessoryArgs, AccessoryCommand};
-use crate::commands::deploy::ensure_namespace;
 use crate::context::Context;
 use crate::exit;
+use crate::namespace;
 use crate::overlay::{Edited, OverlayEdit};
 use crate::settings::Settings;
 
@@ -74,7 +74,7 @@ async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
 
     // The edit adds an accessory; the namespace stays the spec's as read.
     let target = ctx.target().await?;
-    ensure_namespace(ctx, false).await?;
+    namespace::ensure(ctx, false).await?;
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &edited.name);
     let existing = store.get().await?.and_then(|s| s.data).unwrap_or_default();
     let other_url = existing.contains_key(url_key)

@@ -12,6 +12,7 @@ pub(crate) mod diff;
 pub(crate) mod doctor;
 pub(crate) mod env;
 pub(crate) mod exec;
+pub(crate) mod explain;
 pub(crate) mod init;
 pub(crate) mod logs;
 pub(crate) mod maintenance;

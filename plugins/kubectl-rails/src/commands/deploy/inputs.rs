@@ -12,6 +12,7 @@ use kubectl_rails_secrets::{AppSecrets, docker};
 use crate::commands::secrets;
 use crate::context::Context;
 use crate::exit;
+use crate::namespace;
 use crate::settings::Settings;
 
 /// Makes sure the namespace, the app Secret's keys and the pull secret are there, asking for
@@ -24,7 +25,7 @@ pub(crate) async fn resolve(
     let (settings, target) = (ctx.settings, ctx.target().await?);
     let client = &target.conn.client;
     let ns = &target.namespace;
-    let ns_exists = super::namespace::exists(ctx).await?;
+    let ns_exists = namespace::exists(ctx).await?;
     let missing = if ns_exists {
         missing_inputs(client, ns, spec).await?
     } else {
@@ -36,7 +37,7 @@ pub(crate) async fn resolve(
         return Err(nobody_to_ask(spec, ns, ns_exists, &missing, settings));
     }
     if !ns_exists {
-        super::ensure_namespace(ctx, false).await?;
+        namespace::ensure(ctx, false).await?;
     }
     if !missing.secret_keys.is_empty() {
         fill_secret(ctx, spec, &missing.secret_keys).await?;

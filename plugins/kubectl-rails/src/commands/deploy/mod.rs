@@ -10,18 +10,17 @@ mod board;
 mod hooks;
 pub(crate) mod image;
 mod inputs;
-mod namespace;
 mod pin;
 pub(crate) use pin::{pin, registry_login};
 
 pub(crate) use board::{PreDeploy, PrinterReporter};
 pub(crate) use image::{commit_of, holder, resolve_image};
-pub(crate) use namespace::ensure as ensure_namespace;
 
 use crate::cli::{DeployArgs, OutputFormat};
 use crate::commands::{init, status};
 use crate::context::Context;
 use crate::exit;
+use crate::namespace;
 use crate::printer::Printer;
 use crate::settings::Target;
 
@@ -155,7 +154,7 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     };
     let started = std::time::Instant::now();
     if args.dry_run {
-        ensure_namespace(ctx, true).await?;
+        namespace::ensure(ctx, true).await?;
     } else {
         inputs::resolve(ctx, &spec, registry_user).await?;
     }

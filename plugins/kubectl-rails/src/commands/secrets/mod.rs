@@ -15,8 +15,8 @@ pub(crate) use import::import_sources;
 pub(crate) use registry::write_registry;
 
 use crate::cli::{OutputFormat, SecretsCommand};
-use crate::commands::deploy::ensure_namespace;
 use crate::context::Context;
+use crate::namespace;
 use crate::printer::Printer;
 
 /// The time of a change, as the Secret's annotations record it.
@@ -89,7 +89,7 @@ pub(crate) async fn run(command: &SecretsCommand, ctx: &Context<'_>) -> anyhow::
     let store = AppSecrets::new(&target.conn.client, &target.namespace, &spec.name);
     if !matches!(command, SecretsCommand::List | SecretsCommand::Unset { .. }) {
         // Secrets come before the first deploy, so they may be the first thing in the namespace.
-        ensure_namespace(ctx, false).await?;
+        namespace::ensure(ctx, false).await?;
     }
     match command {
         SecretsCommand::Set { restart, .. } => {

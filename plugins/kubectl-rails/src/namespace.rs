@@ -1,5 +1,6 @@
 //! The namespace a deploy (or a first secret) goes into: created when missing, after asking (or
-//! with `--yes`), enforcing the restricted Pod Security Standard.
+//! with `--yes`), enforcing the restricted Pod Security Standard. `deploy`, `secrets` and
+//! `accessory` all create it, so it lives below the commands and imports none of them.
 
 use kubectl_rails_kube::{create_app_namespace, namespace_exists};
 
