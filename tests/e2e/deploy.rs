@@ -752,4 +752,24 @@ fn bake_limits_are_checked_and_an_unchanged_deploy_has_nothing_to_bake() {
         .rails(dir, &["deploy", "--no-input", "--bake", "30s"])
         .success();
     run.stderr_has("no new release, so nothing to bake");
+
+    // The spec's `rollout.bake` bakes every deploy; its limits are the spec's too.
+    let spec = dir.join("config/kubernetes.yml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(
+        &spec,
+        format!("{text}rollout: {{bake: 2s, max_error_rate: 1.5}}\n"),
+    )
+    .unwrap();
+    let run = ns
+        .rails(dir, &["deploy", "--no-input", "--tag", "1.4.3"])
+        .success();
+    run.stderr_has(
+        "baking release v2 for 2s: rolled back at once if more than 1.5% of its requests",
+    );
+    run.stderr_has("release v2 held for 2s");
+    std::fs::write(&spec, format!("{text}rollout: {{bake: soon}}\n")).unwrap();
+    ns.rails(dir, &["deploy", "--no-input", "--tag", "1.4.4"])
+        .code(1)
+        .stderr_has("`soon` is not a duration");
 }

@@ -7,6 +7,7 @@
 pub mod detect;
 pub mod digest;
 pub mod dotenv;
+pub mod duration;
 pub mod file;
 pub mod judge;
 pub mod kamal;

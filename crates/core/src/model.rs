@@ -114,6 +114,30 @@ pub struct AppSpec {
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     #[schemars(extend("default" = true))]
     pub network_policy: bool,
+    /// What `deploy` does once a new release is Ready: watch it for a while and roll it back
+    /// when it fails (`deploy --bake` and its flags override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
+}
+
+/// The bake after a rollout: the new release watched before it is trusted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSpec {
+    /// How long to watch a new release once it is Ready (`90s`, `5m`): its 5xx responses (from
+    /// the Rails request log), restarts and readiness; past a limit the release before is
+    /// deployed again at once and the deploy exits 3. None: no bake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<String>,
+    /// The percent of requests answered 5xx (of at least 10) that fails the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 5.0))]
+    pub max_error_rate: Option<f64>,
+    /// The container restarts of the new pods (or times one stops being Ready) that fail the
+    /// release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 0))]
+    pub max_restarts: Option<u32>,
 }
 
 fn yes() -> bool {

@@ -1213,6 +1213,7 @@ impl Proposal {
             review: None,
             workdir: self.workdir,
             build: self.build,
+            rollout: None,
             read_only_root: true,
             writable: self.writable,
             network_policy: true,

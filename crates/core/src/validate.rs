@@ -32,6 +32,27 @@ pub const MAX_APP_NAME: usize = 40;
 /// The suffix of an accessory's headless Service, which governs its StatefulSet's pods.
 pub const ACCESSORY_PODS_SUFFIX: &str = "-pods";
 
+fn check_rollout(r: &crate::model::RolloutSpec) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if let Some(bake) = &r.bake
+        && let Err(e) = crate::duration::parse(bake)
+    {
+        out.push(Violation::new(&["rollout", "bake"], e).hint("write it as `90s`, `5m` or `1h`"));
+    }
+    if let Some(rate) = r.max_error_rate
+        && !(0.0..=100.0).contains(&rate)
+    {
+        out.push(
+            Violation::new(
+                &["rollout", "max_error_rate"],
+                format!("{rate} is not a percent between 0 and 100"),
+            )
+            .hint("`5` fails a release when more than 5% of its requests answer 5xx"),
+        );
+    }
+    out
+}
+
 /// What an accessory's objects would collide with, if anything. Its Service, StatefulSet and
 /// password Secret are all named `<app>-<name>`, and its pods are selected by the component
 /// `accessory-<name>`: any of the app's own objects of that name (the web Service, the app
@@ -251,6 +272,9 @@ pub fn is_host(host: &str) -> bool {
 /// Every rule the spec breaks, in file order.
 pub fn validate(spec: &AppSpec) -> Vec<Violation> {
     let mut out = Vec::new();
+    if let Some(r) = &spec.rollout {
+        out.extend(check_rollout(r));
+    }
     if let Err(e) = check_app_name(&spec.name) {
         let mut v = Violation::new(
             &["name"],
@@ -856,6 +880,37 @@ mod tests {
                 "{name}: {}",
                 found[0].message
             );
+        }
+    }
+
+    #[test]
+    fn rollout_bake_and_error_rate_are_checked() {
+        let base =
+            "name: shop\nimage: {repository: ghcr.io/acme/shop}\nweb: {port: 3000, replicas: 1}\n";
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "rollout: {bake: 90s, max_error_rate: 2.5, max_restarts: 1}",
+                None,
+            ),
+            ("rollout: {bake: soon}", Some("`soon` is not a duration")),
+            (
+                "rollout: {max_error_rate: 150}",
+                Some("150 is not a percent"),
+            ),
+        ];
+        for (extra, expected) in cases {
+            let spec: AppSpec = serde_saphyr::from_str(&format!("{base}{extra}\n")).unwrap();
+            let found: Vec<_> = validate(&spec)
+                .into_iter()
+                .filter(|v| v.path.first().map(String::as_str) == Some("rollout"))
+                .collect();
+            match expected {
+                None => assert!(found.is_empty(), "{extra}: {found:?}"),
+                Some(why) => assert!(
+                    found.len() == 1 && found[0].message.contains(why),
+                    "{extra}: {found:?}"
+                ),
+            }
         }
     }
 

@@ -265,27 +265,11 @@ pub(crate) enum Command {
 
 /// The longest duration a flag takes: a year. Anything longer is a typo, and would overflow
 /// the deadlines computed from it.
-pub(crate) const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(8760 * 3600);
+pub(crate) const MAX_DURATION: std::time::Duration = kubectl_rails_core::duration::MAX;
 
 /// Parses `90`, `90s`, `5m` or `1h`.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `90s` or `10m`"))?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("`{text}` is not a duration such as `90s` or `10m`")),
-    };
-    n.checked_mul(scale)
-        .map(std::time::Duration::from_secs)
-        .filter(|d| *d <= MAX_DURATION)
-        .ok_or_else(|| too_long(text))
+    kubectl_rails_core::duration::parse(text)
 }
 
 fn too_long(text: &str) -> String {

@@ -38,16 +38,18 @@ pub(crate) struct DeployArgs {
     pub hosts: Vec<String>,
     /// After the rollout, watch the new release this long (`60s`, `5m`): its 5xx responses
     /// (from the Rails request log), restarts and readiness; past a limit it is rolled back at
-    /// once and the deploy exits 3. Migrations are never run down.
+    /// once and the deploy exits 3. Migrations are never run down. Default: the spec's
+    /// `rollout.bake`, else no bake
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub bake: Option<std::time::Duration>,
-    /// With `--bake`: the percent of requests answered 5xx that fails the release
-    #[arg(long, value_name = "PERCENT", default_value = "5", value_parser = parse_percent)]
-    pub max_error_rate: f64,
-    /// With `--bake`: the container restarts of the new pods (or times one stops being Ready)
-    /// that fail the release
-    #[arg(long, value_name = "N", default_value = "0")]
-    pub max_restarts: u32,
+    /// With a bake: the percent of requests answered 5xx that fails the release [default: the
+    /// spec's `rollout.max_error_rate`, else 5]
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub max_error_rate: Option<f64>,
+    /// With a bake: the container restarts of the new pods (or times one stops being Ready)
+    /// that fail the release [default: the spec's `rollout.max_restarts`, else 0]
+    #[arg(long, value_name = "N")]
+    pub max_restarts: Option<u32>,
     #[command(flatten)]
     pub build: BuildChoice,
 }

@@ -2,6 +2,7 @@
 //! the release before it when it breaks its limits.
 
 use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::model::RolloutSpec;
 use kubectl_rails_deploy::bake::{self, BakeLimits, BakeVerdict};
 use kubectl_rails_deploy::release::{self, ReleaseStatus};
 use kubectl_rails_deploy::{DeployOutcome, MigrationOutcome};
@@ -12,14 +13,28 @@ use crate::exit;
 use crate::printer::Printer;
 use crate::settings::Target;
 
-/// The limits `--bake` asks for, if it does.
-pub(crate) fn limits(args: &DeployArgs) -> Option<BakeLimits> {
-    args.bake.map(|duration| BakeLimits {
+/// The bake asked for: the flags over the spec's `rollout:`, if either asks for one.
+pub(crate) fn limits(args: &DeployArgs, spec: &AppSpec) -> anyhow::Result<Option<BakeLimits>> {
+    let rollout = spec.rollout.clone().unwrap_or(RolloutSpec {
+        bake: None,
+        max_error_rate: None,
+        max_restarts: None,
+    });
+    let duration = match (args.bake, &rollout.bake) {
+        (Some(d), _) => d,
+        (None, Some(text)) => kubectl_rails_core::duration::parse(text)
+            .map_err(|e| exit::usage(format!("rollout.bake: {e}"), None))?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(BakeLimits {
         duration,
-        max_error_rate: args.max_error_rate,
-        max_restarts: args.max_restarts,
+        max_error_rate: args
+            .max_error_rate
+            .or(rollout.max_error_rate)
+            .unwrap_or(5.0),
+        max_restarts: args.max_restarts.or(rollout.max_restarts).unwrap_or(0),
         min_requests: 10,
-    })
+    }))
 }
 
 /// Watches the release `outcome` recorded; `None` when the deploy recorded none (nothing

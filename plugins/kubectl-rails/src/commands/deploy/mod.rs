@@ -178,10 +178,11 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         app_dir: app_dir.clone(),
         timeout: args.timeout,
     });
+    let bake_limits = bake::limits(args, &spec)?;
     let outcome = execute(target, request, printer, pre_deploy.as_ref()).await?;
-    let verdict = match bake::limits(args) {
+    let verdict = match &bake_limits {
         Some(limits) if !args.dry_run => {
-            bake::watch(target, &spec, &outcome, &limits, printer).await?
+            bake::watch(target, &spec, &outcome, limits, printer).await?
         }
         _ => None,
     };
