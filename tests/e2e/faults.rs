@@ -52,9 +52,21 @@ fn an_apiserver_restart_during_the_wait_recovers_or_fails_clearly_and_a_rerun_co
             "it saw the outage and recovered:\n{}",
             run.stderr
         ),
-        _ => assert!(
-            run.stderr.contains("error: "),
-            "a failure says why:\n{}",
+        // A failure is the plugin's own, about the cluster it lost, with the exit code of a
+        // failure: not any error, not a panic, not a usage code.
+        code => assert!(
+            code == 1
+                && run.stderr.contains("error: ")
+                && [
+                    "cannot reach the cluster",
+                    "lost the watch on the cluster",
+                    "could not be renewed",
+                    "connection refused",
+                    "client error (Connect)",
+                ]
+                .iter()
+                .any(|why| run.stderr.contains(why)),
+            "a failure says that the cluster went away (exit {code}):\n{}",
             run.stderr
         ),
     }

@@ -136,8 +136,8 @@ fn a_puma_that_binds_loopback_by_default_is_told_to_listen_on_all_addresses() {
 }
 
 /// Rails 8's default shape on a real pod: SQLite in `/rails/storage`, a volume the test cluster's
-/// provisioner makes on the real node, the heartbeat worker writing beside web. Its rows survive
-/// a redeploy and a pod restart.
+/// default StorageClass makes on the real node, jobs run inside Puma, the heartbeat worker
+/// writing beside web. Its rows survive a redeploy and a pod restart.
 #[test]
 fn a_sqlite_app_keeps_its_rows_on_its_volume_across_a_redeploy_and_a_restart() {
     let (node, _alone) = RealNode::take();
@@ -182,6 +182,23 @@ fn a_sqlite_app_keeps_its_rows_on_its_volume_across_a_redeploy_and_a_restart() {
             .trim()
             .to_string()
     };
+    // Jobs run inside Puma (the variant's plugin, as Solid Queue's): a job queued from another
+    // process is done by a web pod, not by the heartbeat worker.
+    count("Job.create!(name: 'queued-by-the-test')");
+    let web_pods = ns.pod_names("app.kubernetes.io/component=web");
+    let mut done_by = String::new();
+    RealNode::eventually(
+        std::time::Duration::from_secs(30),
+        "a web pod runs the queued job",
+        || {
+            done_by = count("puts Job.find_by(name: 'queued-by-the-test')&.done_by.to_s");
+            !done_by.is_empty()
+        },
+    );
+    assert!(
+        web_pods.lines().any(|p| p == format!("pod/{done_by}")),
+        "the job was done by `{done_by}`, not by a web pod ({web_pods})"
+    );
     count("Post.create!(title: 'kept', body: 'on the volume')");
     assert_eq!(count("puts Post.where(title: 'kept').count"), "1");
     assert_eq!(
