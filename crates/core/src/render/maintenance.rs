@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSecurityContext,
-    PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
-    Volume, VolumeMount,
+    PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Service, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
@@ -223,21 +222,9 @@ impl Renderer<'_> {
             ..PodSpec::default()
         };
         // Where web may run, the page may run (a tainted node, a node pool).
+        pod.tolerations = super::tolerations(&placement);
         pod.node_selector =
             (!placement.node_selector.is_empty()).then_some(placement.node_selector);
-        pod.tolerations = (!placement.tolerations.is_empty()).then(|| {
-            placement
-                .tolerations
-                .iter()
-                .map(|t| k8s_openapi::api::core::v1::Toleration {
-                    key: Some(t.key.clone()),
-                    operator: Some(if t.value.is_some() { "Equal" } else { "Exists" }.into()),
-                    value: t.value.clone(),
-                    effect: t.effect.clone(),
-                    ..Default::default()
-                })
-                .collect()
-        });
         let template = PodTemplateSpec {
             metadata: Some(ObjectMeta {
                 labels: Some(self.labels(MAINTENANCE)),
@@ -273,22 +260,7 @@ impl Renderer<'_> {
     }
 
     pub(super) fn maintenance_service(&self) -> Service {
-        Service {
-            metadata: self.meta(&self.maintenance_name(), MAINTENANCE),
-            spec: Some(ServiceSpec {
-                type_: Some("ClusterIP".into()),
-                selector: Some(self.selector(MAINTENANCE)),
-                ports: Some(vec![ServicePort {
-                    name: Some("http".into()),
-                    port: 80,
-                    target_port: Some(IntOrString::String("http".into())),
-                    protocol: Some("TCP".into()),
-                    ..ServicePort::default()
-                }]),
-                ..ServiceSpec::default()
-            }),
-            ..Service::default()
-        }
+        self.http_service(MAINTENANCE)
     }
 
     /// The page takes traffic on its port, as web does; the app's isolating policy lets

@@ -361,6 +361,23 @@ impl Renderer<'_> {
     }
 }
 
+/// The spec's tolerations as Kubernetes writes them; none when there are none.
+fn tolerations(placement: &crate::model::Placement) -> Option<Vec<K8sToleration>> {
+    (!placement.tolerations.is_empty()).then(|| {
+        placement
+            .tolerations
+            .iter()
+            .map(|t| K8sToleration {
+                key: Some(t.key.clone()),
+                operator: Some(if t.value.is_some() { "Equal" } else { "Exists" }.into()),
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+                ..K8sToleration::default()
+            })
+            .collect()
+    })
+}
+
 /// The CronJob of a `cron:` entry: `shop-cron-nightly-report`.
 pub fn cron_job_name(app: &str, name: &str) -> String {
     format!("{app}-cron-{name}")
@@ -681,6 +698,27 @@ impl Renderer<'_> {
         }
     }
 
+    /// The Service in front of a process's pods, on port 80 to their `http` port.
+    fn http_service(&self, component: &str) -> k8s_openapi::api::core::v1::Service {
+        use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+        Service {
+            metadata: self.meta(&self.spec.deployment_name(component), component),
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(self.selector(component)),
+                ports: Some(vec![ServicePort {
+                    name: Some("http".into()),
+                    port: 80,
+                    target_port: Some(IntOrString::String("http".into())),
+                    protocol: Some("TCP".into()),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
     fn pod_spec(
         &self,
         process: &str,
@@ -689,20 +727,8 @@ impl Renderer<'_> {
     ) -> PodSpec {
         let placement = self.spec.placement_of(process);
         PodSpec {
+            tolerations: tolerations(&placement),
             node_selector: (!placement.node_selector.is_empty()).then_some(placement.node_selector),
-            tolerations: (!placement.tolerations.is_empty()).then(|| {
-                placement
-                    .tolerations
-                    .iter()
-                    .map(|t| K8sToleration {
-                        key: Some(t.key.clone()),
-                        operator: Some(if t.value.is_some() { "Equal" } else { "Exists" }.into()),
-                        value: t.value.clone(),
-                        effect: t.effect.clone(),
-                        ..K8sToleration::default()
-                    })
-                    .collect()
-            }),
             containers,
             restart_policy: restart_policy.map(str::to_string),
             // The app never talks to the Kubernetes API.
