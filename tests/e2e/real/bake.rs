@@ -1,6 +1,7 @@
 //! `deploy --bake` on the real node, under load through the real ingress: a healthy release
 //! holds its bake without losing a request, and a release that boots and passes `/up` but
-//! answers 500 on its main page is rolled back before its bake ends.
+//! answers 500 on its main page is rolled back before its bake ends. Without a bake, the same
+//! release deploys, and `kubectl rollout status` calls it a success.
 
 use std::time::{Duration, Instant};
 
@@ -105,4 +106,20 @@ fn a_release_that_fails_its_requests_is_rolled_back_during_its_bake_and_a_health
             .is_some_and(|n| n.starts_with("automatic rollback of v3 to v2")),
         "{v4}"
     );
+
+    // What readiness alone says of that release: a deploy without a bake succeeds, and
+    // `kubectl rollout status` (what `helm --wait` waits on too) exits 0, while the page fails.
+    deploy(&ns, dir, &["--tag", "7.0.0-broken-page"]).success();
+    ns.kubectl(&[
+        "rollout",
+        "status",
+        "deployment/blog-web",
+        "--timeout",
+        "60s",
+    ])
+    .success()
+    .stdout_has("successfully rolled out");
+    RealNode::eventually(Duration::from_secs(20), "the broken page serves", || {
+        node.get_page(host, "/").0 == 500
+    });
 }
