@@ -10,9 +10,10 @@ use kubectl_rails_core::AppSpec;
 use kubectl_rails_registry::{ImageRef, RegistryError};
 
 use crate::cli::{BuildArgs, BuildHow};
-use crate::commands::deploy::{self, resolve_image};
 use crate::context::Context;
 use crate::exit;
+use crate::image::resolve_image;
+use crate::pin;
 use crate::printer::Printer;
 use crate::settings::Target;
 
@@ -48,7 +49,7 @@ pub(crate) async fn needed(target: &Target, spec: &AppSpec, printer: &Printer) -
         return true;
     };
     let image = ImageRef::new(&spec.image.repository, tag);
-    let login = deploy::registry_login(target, spec).await;
+    let login = pin::registry_login(target, spec).await;
     match kubectl_rails_registry::digest(&image, login.as_ref(), Duration::from_secs(10)).await {
         Ok(_) => {
             printer.step(&format!(
@@ -130,7 +131,7 @@ pub(crate) async fn build_and_push(
     let mut env = Vec::new();
     if let Some(server) = spec.image.registry_host() {
         let login = match target {
-            Some(t) => deploy::registry_login(t, spec).await,
+            Some(t) => pin::registry_login(t, spec).await,
             None => None,
         };
         let own = docker_config_text();

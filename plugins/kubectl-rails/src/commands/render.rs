@@ -24,7 +24,7 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         spec.image.tag = Some(tag.clone());
     }
     if spec.image.tag.is_none() {
-        spec.image.tag = crate::commands::deploy::image::git_commit(&ctx.settings.global.app_dir);
+        spec.image.tag = crate::image::git_commit(&ctx.settings.global.app_dir);
     }
     let release = render::render(&spec, &RenderInputs::default());
     match &args.out_dir {

@@ -131,7 +131,7 @@ pub(crate) async fn roll_back(
         "automatic rollback of v{failed} to v{} ({why})",
         previous.revision
     );
-    match crate::commands::rollback::redeploy(target, &previous, note, timeout, printer).await {
+    match super::redeploy(target, &previous, note, timeout, printer).await {
         Ok((_, back)) => exit::with_code(
             exit::BAKE_FAILED,
             format!(

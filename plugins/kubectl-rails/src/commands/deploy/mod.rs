@@ -8,18 +8,19 @@ use kubectl_rails_deploy::{DeployError, DeployOutcome, DeployRequest, MigrateMod
 mod bake;
 mod board;
 mod hooks;
-pub(crate) mod image;
 mod inputs;
-mod pin;
-pub(crate) use pin::{pin, registry_login};
+mod redeploy;
+pub(crate) use crate::pin::pin;
+pub(crate) use redeploy::redeploy;
 
+pub(crate) use crate::image::{commit_of, holder, resolve_image};
 pub(crate) use board::{PreDeploy, PrinterReporter};
-pub(crate) use image::{commit_of, holder, resolve_image};
 
 use crate::cli::{DeployArgs, OutputFormat};
 use crate::commands::{init, status};
 use crate::context::Context;
 use crate::exit;
+use crate::image;
 use crate::namespace;
 use crate::printer::Printer;
 use crate::settings::Target;
@@ -158,7 +159,7 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     } else {
         inputs::resolve(ctx, &spec, registry_user).await?;
     }
-    pin::pin(target, &mut spec, args.no_pin, printer).await?;
+    crate::pin::pin(target, &mut spec, args.no_pin, printer).await?;
     let request = DeployRequest {
         spec: spec.clone(),
         namespace: target.namespace.clone(),
