@@ -286,7 +286,7 @@ async fn wait_ready(
         let d = deployments.get(&name).await.map_err(api_err(format!(
             "read Deployment `{name}` in namespace `{ns}`"
         )))?;
-        if rolled_out(&d) {
+        if crate::progress::progress(MAINTENANCE, &d).done {
             return Ok(());
         }
         let waiting = pods
@@ -312,17 +312,6 @@ async fn wait_ready(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-fn rolled_out(d: &Deployment) -> bool {
-    let (Some(spec), Some(status)) = (&d.spec, &d.status) else {
-        return false;
-    };
-    let want = spec.replicas.unwrap_or(1);
-    status.observed_generation >= d.metadata.generation
-        && status.updated_replicas.unwrap_or(0) >= want
-        && status.ready_replicas.unwrap_or(0) >= want
-        && status.replicas.unwrap_or(0) == want
 }
 
 fn waiting_reason(pod: &Pod) -> Option<String> {

@@ -5,7 +5,7 @@
 
 use kube::Client;
 use kubectl_rails_core::AppSpec;
-use kubectl_rails_deploy::{DeployError, destroy, lease};
+use kubectl_rails_deploy::{destroy, lease};
 
 use crate::cli::DestroyArgs;
 use crate::commands::deploy;
@@ -25,18 +25,15 @@ pub(crate) async fn run(args: &DestroyArgs, ctx: &Context<'_>) -> anyhow::Result
         return Ok(());
     }
     // A crashed deploy's expired lease is taken here, and goes with the rest.
-    let holder = lease::holder_identity(&deploy::holder(&target.conn.user));
     let reporter = deploy::PrinterReporter::new(ctx.printer, None);
-    let held = match lease::acquire(client, ns, &spec.name, &holder, &reporter).await {
-        Ok(held) => held,
-        Err(e @ DeployError::Locked { .. }) => {
-            return Err(exit::failure(
-                format!("{e}; nothing was deleted"),
-                Some("wait for it to finish, then run `kubectl rails destroy` again".into()),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let held = deploy::hold_lease(
+        target,
+        &spec.name,
+        &reporter,
+        "nothing was deleted",
+        "destroy",
+    )
+    .await?;
     let result = tokio::select! {
         r = destroy_holding_the_lease(args, ctx, client, ns, spec, &held) => r,
         e = held.lost() => Err(e.into()),

@@ -5,7 +5,7 @@
 
 use kubectl_rails_core::render::{self, Maintenance};
 use kubectl_rails_core::{AppSpec, ImageSpec};
-use kubectl_rails_deploy::{DeployError, lease, maintenance, release};
+use kubectl_rails_deploy::{maintenance, release};
 
 use crate::cli::{MaintenanceCommand, OutputFormat};
 use crate::commands::deploy;
@@ -22,19 +22,15 @@ pub(crate) async fn run(command: &MaintenanceCommand, ctx: &Context<'_>) -> anyh
         .output(&[OutputFormat::Json, OutputFormat::Yaml])?;
     let spec = ctx.spec()?;
     let target = ctx.target().await?;
-    let holder = lease::holder_identity(&deploy::holder(&target.conn.user));
     let reporter = deploy::PrinterReporter::new(ctx.printer, None);
-    let (client, ns) = (&target.conn.client, &target.namespace);
-    let held = match lease::acquire(client, ns, &spec.name, &holder, &reporter).await {
-        Ok(held) => held,
-        Err(e @ DeployError::Locked { .. }) => {
-            return Err(exit::failure(
-                format!("{e}; maintenance was not changed"),
-                Some("wait for it to finish, then run `kubectl rails maintenance` again".into()),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let held = deploy::hold_lease(
+        target,
+        &spec.name,
+        &reporter,
+        "maintenance was not changed",
+        "maintenance",
+    )
+    .await?;
     let result = tokio::select! {
         r = switch(command, ctx, target, spec, &reporter, format) => r,
         e = held.lost() => Err(e.into()),

@@ -232,6 +232,37 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     Ok(())
 }
 
+/// Takes the app's deploy lease for a command that must not run beside a deploy (`destroy`,
+/// `maintenance`). Another holder is refused with what did not happen (`untouched`) and how to
+/// run `command` again.
+pub(crate) async fn hold_lease(
+    target: &Target,
+    app: &str,
+    reporter: &PrinterReporter<'_>,
+    untouched: &str,
+    command: &str,
+) -> anyhow::Result<lease::DeployLease> {
+    let holder = lease::holder_identity(&holder(&target.conn.user));
+    match lease::acquire(
+        &target.conn.client,
+        &target.namespace,
+        app,
+        &holder,
+        reporter,
+    )
+    .await
+    {
+        Ok(held) => Ok(held),
+        Err(e @ DeployError::Locked { .. }) => Err(exit::failure(
+            format!("{e}; {untouched}"),
+            Some(format!(
+                "wait for it to finish, then run `kubectl rails {command}` again"
+            )),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs a deploy request, turning Ctrl-C and failures into messages and exit codes.
 pub(crate) async fn execute(
     target: &Target,
