@@ -271,3 +271,35 @@ fn global_flags_around_and_inside_an_alias_are_kept() {
     assert_ne!(run.code, 0, "{}", run.stderr);
     run.stderr_has("no-such-context");
 }
+
+/// Spec edits run at the same time (a script setting several keys in parallel, two terminals)
+/// take turns on the spec: none is lost to another's write (#27 L4). Before the lock, each read
+/// the spec, edited its copy and renamed it over the file, so the last writer undid the others.
+#[test]
+fn spec_edits_at_the_same_time_all_land() {
+    let app = fixture("rails71-sidekiq");
+    rails(app.path(), None, &words(RAILS71_INIT)).success();
+    let (writers, each) = (4, 12);
+    std::thread::scope(|s| {
+        for w in 0..writers {
+            let dir = app.path();
+            s.spawn(move || {
+                for i in 0..each {
+                    rails(dir, None, &["env", "set", &format!("PARALLEL_{w}_{i}=set")]).success();
+                }
+            });
+        }
+    });
+    let run = rails(app.path(), None, &["env", "list", "-o", "json"]).success();
+    let env = run.json();
+    let missing: Vec<String> = (0..writers)
+        .flat_map(|w| (0..each).map(move |i| format!("PARALLEL_{w}_{i}")))
+        .filter(|k| env.get(k).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} keys were lost: {missing:?}",
+        missing.len(),
+        writers * each
+    );
+}

@@ -29,6 +29,12 @@ pub enum SpecFileError {
     },
     #[error("destination `{destination}` has no overlay `{}`", path.display())]
     NoDestination { destination: String, path: PathBuf },
+    #[error("cannot lock the folder of `{}` for an edit", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to write `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -47,6 +53,9 @@ impl SpecFileError {
             Self::Invalid { hint, .. } => hint.clone(),
             Self::NoDestination { .. } => Some(
                 "write it (keys laid over `config/kubernetes.yml`, such as `namespace`, `context`, `ingress`), or import Kamal's `config/deploy.<destination>.yml` with `kubectl rails init`".into(),
+            ),
+            Self::Lock { .. } => Some(
+                "the file system of the app folder does not support locks (flock): edit the spec with one command at a time".into(),
             ),
             Self::Read { .. } | Self::Write { .. } => None,
         }
@@ -403,6 +412,57 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<(), SpecFileError> {
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(&target).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// Held while a command reads, edits and writes the spec or an overlay, so that two edits at
+/// once (two terminals, a script running several) take turns instead of the last one undoing
+/// the other's change. It is an advisory lock (`flock`) on the spec's folder, so no lock file is
+/// left in the app; it ends when dropped, or when the process ends however it ends.
+#[derive(Debug)]
+pub struct EditLock {
+    _folder: std::fs::File,
+}
+
+impl EditLock {
+    fn folder(spec: &Path) -> Result<std::fs::File, SpecFileError> {
+        let dir = spec
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(dir).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => SpecFileError::Missing {
+                path: spec.to_path_buf(),
+            },
+            _ => SpecFileError::Read {
+                path: dir.to_path_buf(),
+                source,
+            },
+        })
+    }
+
+    fn lock_error(spec: &Path, source: std::io::Error) -> SpecFileError {
+        SpecFileError::Lock {
+            path: spec.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Takes the lock if no other edit holds it; `None` when one does.
+    pub fn try_take(spec: &Path) -> Result<Option<Self>, SpecFileError> {
+        let folder = Self::folder(spec)?;
+        match folder.try_lock() {
+            Ok(()) => Ok(Some(Self { _folder: folder })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Self::lock_error(spec, e)),
+        }
+    }
+
+    /// Waits until the other edit ends, then takes the lock.
+    pub fn take(spec: &Path) -> Result<Self, SpecFileError> {
+        let folder = Self::folder(spec)?;
+        folder.lock().map_err(|e| Self::lock_error(spec, e))?;
+        Ok(Self { _folder: folder })
+    }
 }
 
 #[cfg(test)]

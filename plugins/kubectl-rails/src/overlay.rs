@@ -184,6 +184,19 @@ impl OverlayEdit {
     }
 }
 
+/// Takes the spec's edit lock before a command reads what it edits; when another command holds
+/// it, says so and waits for it to end.
+pub(crate) fn lock_spec(settings: &Settings, printer: &Printer) -> anyhow::Result<file::EditLock> {
+    if let Some(lock) = file::EditLock::try_take(&settings.spec_path)? {
+        return Ok(lock);
+    }
+    printer.note(&format!(
+        "another kubectl rails command is editing the spec beside `{}`: waiting for it to end",
+        settings.spec_path.display()
+    ));
+    Ok(file::EditLock::take(&settings.spec_path)?)
+}
+
 /// A spec edit ready to write: into the base spec, or (with `-d`) into the overlay.
 pub(crate) enum Edited {
     Base { path: PathBuf, text: String },

@@ -37,6 +37,7 @@ async fn add(args: &AccessoryArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         AccessoryKind::Postgres => "postgres".into(),
         AccessoryKind::Redis => "redis".into(),
     });
+    let _lock = crate::overlay::lock_spec(settings, printer)?;
     let spec = ctx.spec()?;
     if spec.accessories.contains_key(&name) {
         return Err(exit::usage(

@@ -143,7 +143,9 @@ async fn run_now(ctx: &Context<'_>, name: &str, timeout: Duration) -> anyhow::Re
 /// Suspends (`on`) or resumes an entry in the cluster and in the spec file, which is checked
 /// before the cluster changes and written after.
 async fn suspend(ctx: &Context<'_>, name: &str, on: bool) -> anyhow::Result<()> {
-    let (settings, printer, spec) = (ctx.settings, ctx.printer, ctx.spec()?);
+    let (settings, printer) = (ctx.settings, ctx.printer);
+    let _lock = crate::overlay::lock_spec(settings, printer)?;
+    let spec = ctx.spec()?;
     let cj_name = cron_job_name(&spec.name, name);
     let keys = ["cron", name, "suspend"];
     let edited = match OverlayEdit::open(settings)? {

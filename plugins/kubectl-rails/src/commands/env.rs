@@ -33,6 +33,10 @@ pub(crate) fn run(command: &EnvCommand, ctx: &Context<'_>) -> anyhow::Result<()>
         }
         EnvCommand::List => vec![],
     };
+    let _lock = match command {
+        EnvCommand::List => None,
+        _ => Some(crate::overlay::lock_spec(settings, printer)?),
+    };
     let spec = ctx.spec()?;
     match command {
         EnvCommand::List => {

@@ -33,6 +33,7 @@ fn read_spec_text(settings: &Settings) -> anyhow::Result<String> {
 pub(crate) async fn scale(args: &ScaleArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
     let (settings, printer) = (ctx.settings, ctx.printer);
     settings.output(&[])?;
+    let _lock = crate::overlay::lock_spec(settings, printer)?;
     let spec = ctx.spec()?;
     let targets = scaling::parse_targets(&args.targets, spec).map_err(usage_or)?;
     if !args.force {
@@ -79,6 +80,7 @@ pub(crate) async fn scale(args: &ScaleArgs, ctx: &Context<'_>) -> anyhow::Result
 pub(crate) async fn autoscale(args: &AutoscaleArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
     let (settings, printer) = (ctx.settings, ctx.printer);
     settings.output(&[])?;
+    let _lock = crate::overlay::lock_spec(settings, printer)?;
     let spec = ctx.spec()?;
     if spec.replicas_of(&args.process).is_none() {
         return Err(usage_or(ScaleError::UnknownProcess {

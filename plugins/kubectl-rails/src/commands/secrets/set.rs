@@ -98,6 +98,7 @@ pub(super) fn move_out_of_env<'a>(
     if moving.is_empty() {
         return Ok(());
     }
+    let _lock = crate::overlay::lock_spec(settings, printer)?;
     if let Some(mut overlay) = OverlayEdit::open(settings)? {
         for key in &moving {
             overlay.remove(&["env", key])?;
