@@ -279,6 +279,96 @@ fn ctrl_c_while_a_one_off_pod_starts_removes_it() {
     assert_eq!(left.trim(), "", "the one-off pod is gone");
 }
 
+/// A deployer that may do anything in the test namespace but watch: every watch it starts is
+/// refused with 403. Its name, for `--as`.
+fn deployer_without_watch(ns: &crate::support::TestNs) -> String {
+    ns.apply(&format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: no-watch, namespace: {ns}}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: no-watch, namespace: {ns}}}\nrules:\n- {{apiGroups: ['*'], resources: ['*'], verbs: [get, list, create, update, patch, delete]}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: no-watch, namespace: {ns}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: no-watch}}\nsubjects:\n- {{kind: ServiceAccount, name: no-watch, namespace: {ns}}}\n",
+        ns = ns.name
+    ))
+    .success();
+    format!("system:serviceaccount:{}:no-watch", ns.name)
+}
+
+/// The same refused watch while `cron run` follows its Job is not "Job failed" (with an empty
+/// log, while the Job may well succeed): the watch is resumed and the timeout names it (#27 M11).
+#[test]
+fn a_refused_watch_while_cron_run_follows_its_job_is_not_a_failure() {
+    let ns = crate::support::TestNs::restricted("cron-watch");
+    let app = crate::kamal::deployable(&ns);
+    let dir = app.path();
+    ns.rails(
+        dir,
+        &["deploy", "--no-input", "--timeout", "120s", "--skip-hooks"],
+    )
+    .success();
+    let who = deployer_without_watch(&ns);
+    let run = ns.rails(
+        dir,
+        &[
+            "--as",
+            &who,
+            "cron",
+            "run",
+            "report-send-daily",
+            "--timeout",
+            "6s",
+        ],
+    );
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    run.stderr_has("did not finish within 6s (the watch on its pod failed:");
+    run.stderr_has("forbidden");
+}
+
+/// A watch that fails while the one-off pod of `run` starts (here the deployer may list pods
+/// but not watch them, so every watch is refused with 403) is neither "Running" nor "Failed":
+/// the watch is resumed, and at `--timeout` the run fails naming the watch's last error and
+/// removes its pod (#27 M11). Before, the first watch error ended the wait as if the pod ran,
+/// and the exec then failed on a pod that had never started.
+#[test]
+fn a_refused_watch_while_a_one_off_pod_starts_is_named_and_the_pod_removed() {
+    let (ns, app) = deployed_rails71("run-watch", "1");
+    let nowhere =
+        r#"{"spec":{"template":{"spec":{"nodeSelector":{"kubectl-rails.dev/nowhere":"true"}}}}}"#;
+    ns.kubectl(&[
+        "patch",
+        "deployment",
+        "imagestorage-web",
+        "--type",
+        "merge",
+        "-p",
+        nowhere,
+    ])
+    .success();
+    let who = deployer_without_watch(&ns);
+    let run = ns.rails(
+        app.path(),
+        &[
+            "--as",
+            &who,
+            "run",
+            "--timeout",
+            "8s",
+            "--",
+            "echo",
+            "never",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.stderr_has("did not start within 8s (the watch on it failed:");
+    run.stderr_has("forbidden");
+    assert!(!run.stdout.contains("never"), "{}", run.stdout);
+    let mut left = String::new();
+    for _ in 0..50 {
+        left = ns.pod_names("app.kubernetes.io/component=run");
+        if left.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(left.trim(), "", "the one-off pod is gone");
+}
+
 /// `logs -f` follows a container again after it restarts (a new run logs anew), not only the
 /// run it first saw (#27 L8).
 #[test]

@@ -80,8 +80,9 @@ pub enum JobEnd {
     Succeeded(Vec<String>),
     /// Its pod failed; the last lines of its log.
     Failed(Vec<String>),
-    /// It did not end within the time given; it goes on.
-    TimedOut,
+    /// It did not end within the time given; it goes on. The last error of the watch on its
+    /// pod, when the watch failed meanwhile (it is resumed after one).
+    TimedOut(Option<String>),
 }
 
 /// Starts a Job from the CronJob of `cron:` entry `name`, owned by it, as
@@ -152,10 +153,17 @@ impl StartedJob {
         .applied_objects();
         futures::pin_mut!(events);
         // A watch error says nothing about the Job: the watch is resumed (with backoff) until
-        // the pod ends or `timeout` passes.
+        // the pod ends or `timeout` passes, which then names the last error.
+        let mut last_error = None;
         let ended = tokio::time::timeout(timeout, async {
             while let Some(event) = events.next().await {
-                let Ok(pod) = event else { continue };
+                let pod = match event {
+                    Ok(pod) => pod,
+                    Err(e) => {
+                        last_error = Some(e.to_string());
+                        continue;
+                    }
+                };
                 match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
                     Some("Succeeded") => return Some(Ok(pod)),
                     Some("Failed") => return Some(Err(pod)),
@@ -168,7 +176,7 @@ impl StartedJob {
         match ended {
             Ok(Some(Ok(pod))) => JobEnd::Succeeded(self.log_tail(&pod).await),
             Ok(Some(Err(pod))) => JobEnd::Failed(self.log_tail(&pod).await),
-            Ok(None) | Err(_) => JobEnd::TimedOut,
+            Ok(None) | Err(_) => JobEnd::TimedOut(last_error),
         }
     }
 

@@ -130,9 +130,14 @@ async fn run_now(ctx: &Context<'_>, name: &str, timeout: Duration) -> anyhow::Re
                 Some(format!("its log: `kubectl logs job/{job_name}`")),
             ))
         }
-        JobEnd::TimedOut => Err(exit::with_code(
+        JobEnd::TimedOut(watch_error) => Err(exit::with_code(
             exit::TIMEOUT,
-            format!("Job `{job_name}` did not finish within {timeout:?}"),
+            match watch_error {
+                Some(e) => format!(
+                    "Job `{job_name}` did not finish within {timeout:?} (the watch on its pod failed: {e})"
+                ),
+                None => format!("Job `{job_name}` did not finish within {timeout:?}"),
+            },
             Some(format!(
                 "it goes on; follow it with `kubectl logs -f job/{job_name}`"
             )),
