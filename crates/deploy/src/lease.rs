@@ -488,3 +488,195 @@ mod tests {
         }
     }
 }
+
+/// Release racing a renewal in flight (#27 M5), against a stand-in API server that serves one
+/// Lease the way the real one does (resourceVersions, a conditional delete) and lets the test
+/// hold a renewal's write on the wire. A real API server cannot be made to hold one write while
+/// another request passes it; this is the one place a stand-in is needed.
+#[cfg(test)]
+mod release_race {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use tokio::sync::Notify;
+
+    #[derive(Default)]
+    struct Server {
+        lease: Option<Lease>,
+        version: u64,
+        /// A renewal's write that arrived and has not landed yet.
+        held: Option<Lease>,
+        /// Delete preconditions the server refused.
+        refused_deletes: usize,
+    }
+
+    impl Server {
+        fn store(&mut self, mut lease: Lease) {
+            self.version += 1;
+            lease.metadata.resource_version = Some(self.version.to_string());
+            lease.metadata.uid = Some("uid-1".into());
+            self.lease = Some(lease);
+        }
+
+        /// Lands a held write: it reached the server while something else was read.
+        fn land_held(&mut self) {
+            if let Some(lease) = self.held.take() {
+                self.store(lease);
+            }
+        }
+    }
+
+    fn reply(
+        code: u16,
+        body: &serde_json::Value,
+    ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+        http::Response::builder()
+            .status(code)
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap()
+    }
+
+    fn status(code: u16, reason: &str) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+        reply(
+            code,
+            &serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "reason": reason, "message": reason, "code": code}),
+        )
+    }
+
+    fn lease_reply(lease: &Lease) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+        let mut json = serde_json::to_value(lease).unwrap();
+        json["apiVersion"] = "coordination.k8s.io/v1".into();
+        json["kind"] = "Lease".into();
+        reply(200, &json)
+    }
+
+    /// Serves the lease; a PUT (a renewal) is held until a read passes it or 2 s go by, and
+    /// `renewing` is told when one arrives.
+    async fn serve(
+        server: Arc<Mutex<Server>>,
+        renewing: Arc<Notify>,
+        passed: Arc<Notify>,
+        req: http::Request<kube::client::Body>,
+    ) -> Result<http::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+        let method = req.method().clone();
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        match method.as_str() {
+            "POST" => {
+                let mut s = server.lock().unwrap();
+                if s.lease.is_some() {
+                    return Ok(status(409, "AlreadyExists"));
+                }
+                s.store(serde_json::from_value(json).unwrap());
+                let mut r = lease_reply(s.lease.as_ref().unwrap());
+                *r.status_mut() = http::StatusCode::CREATED;
+                Ok(r)
+            }
+            "GET" => {
+                let mut s = server.lock().unwrap();
+                // The reader gets what is stored now; a held write lands just after.
+                let seen = s.lease.clone();
+                if s.held.is_some() {
+                    s.land_held();
+                    passed.notify_one();
+                }
+                Ok(match seen {
+                    Some(lease) => lease_reply(&lease),
+                    None => status(404, "NotFound"),
+                })
+            }
+            "PUT" => {
+                let lease: Lease = serde_json::from_value(json).unwrap();
+                {
+                    let mut s = server.lock().unwrap();
+                    if s.lease
+                        .as_ref()
+                        .and_then(|l| l.metadata.resource_version.clone())
+                        != lease.metadata.resource_version
+                    {
+                        return Ok(status(409, "Conflict"));
+                    }
+                    s.held = Some(lease);
+                }
+                renewing.notify_one();
+                let _ = tokio::time::timeout(Duration::from_secs(2), passed.notified()).await;
+                let mut s = server.lock().unwrap();
+                s.land_held();
+                Ok(match &s.lease {
+                    Some(lease) => lease_reply(lease),
+                    None => status(404, "NotFound"),
+                })
+            }
+            "DELETE" => {
+                let mut s = server.lock().unwrap();
+                let wanted = json["preconditions"]["resourceVersion"]
+                    .as_str()
+                    .map(String::from);
+                let stored = s
+                    .lease
+                    .as_ref()
+                    .and_then(|l| l.metadata.resource_version.clone());
+                match (&s.lease, wanted) {
+                    (None, _) => Ok(status(404, "NotFound")),
+                    (Some(_), Some(w)) if Some(w.clone()) != stored => {
+                        s.refused_deletes += 1;
+                        Ok(status(409, "Conflict"))
+                    }
+                    (Some(_), _) => {
+                        s.lease = None;
+                        Ok(reply(
+                            200,
+                            &serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+                        ))
+                    }
+                }
+            }
+            other => panic!("the lease code sent {other}"),
+        }
+    }
+
+    struct Quiet;
+    impl crate::Reporter for Quiet {
+        fn step(&self, _: &str) {}
+        fn progress(&self, _: &str) {}
+        fn log(&self, _: &str) {}
+        fn warn(&self, _: &str) {}
+        fn note(&self, _: &str) {}
+    }
+
+    /// Release while a renewal's write is on its way: the release waits for it to land, then
+    /// deletes the lease over the version it made. Released without waiting, the delete was
+    /// conditional on the version before the renewal and was refused (409, ignored), and the
+    /// lease stayed "held" for 30 s, so the next deploy failed with `Locked`.
+    #[tokio::test(start_paused = true)]
+    async fn release_waits_for_a_renewal_in_flight_and_the_lease_is_gone() {
+        let server = Arc::new(Mutex::new(Server::default()));
+        let (renewing, passed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let service = {
+            let (server, renewing, passed) = (server.clone(), renewing.clone(), passed.clone());
+            tower::service_fn(move |req| {
+                serve(server.clone(), renewing.clone(), passed.clone(), req)
+            })
+        };
+        let client = kube::Client::new(service, "default");
+        let lease = super::acquire(&client, "default", "blog", "me@here-1", &Quiet)
+            .await
+            .unwrap();
+        assert_eq!(server.lock().unwrap().version, 1);
+        renewing.notified().await;
+        lease.release().await;
+        let s = server.lock().unwrap();
+        assert_eq!(s.version, 2, "the renewal landed");
+        assert_eq!(
+            s.refused_deletes, 0,
+            "the delete was over the version the renewal made"
+        );
+        assert!(s.lease.is_none(), "the lease is gone: {:?}", s.lease);
+    }
+}
