@@ -52,8 +52,6 @@ fn selector(spec: &AppSpec, process: Option<&str>) -> Result<String, ExecError> 
     ))
 }
 
-/// The app's container in a pod: it is named after its process (the pod's component label),
-/// so that pods with sidecars (a mesh proxy, a log shipper) show the app's log.
 /// One pod's log in the merge: its next line (time, text), read when the last one was shown.
 struct Source<R> {
     pod: String,
@@ -94,6 +92,8 @@ fn restarts(pod: &Pod) -> i32 {
         .map_or(0, |c| c.restart_count)
 }
 
+/// The app's container in a pod: it is named after its process (the pod's component label),
+/// so that pods with sidecars (a mesh proxy, a log shipper) show the app's log.
 fn app_container(pod: &Pod) -> Option<String> {
     let component = labels::component_of(&pod.metadata);
     (!component.is_empty()).then_some(component)

@@ -6,6 +6,7 @@
 mod bake;
 mod build;
 mod journey;
+mod logs;
 mod maintenance;
 mod registry;
 mod shapes;
