@@ -19,6 +19,7 @@ pub(crate) fn limits(args: &DeployArgs, spec: &AppSpec) -> anyhow::Result<Option
         bake: None,
         max_error_rate: None,
         max_restarts: None,
+        canary: None,
     });
     let duration = match (args.bake, &rollout.bake) {
         (Some(d), _) => d,
