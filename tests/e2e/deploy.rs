@@ -802,7 +802,10 @@ fn canary_refusals_name_what_to_do_and_a_canary_without_weights_says_so() {
     ns.rails(dir, &["deploy", "--no-input", "--promote", "--bake", "5s"])
         .code(2)
         .stderr_has("`--promote` promotes a canary");
-    for (command, what) in [("promote", "nothing to promote"), ("abort", "nothing to abort")] {
+    for (command, what) in [
+        ("promote", "nothing to promote"),
+        ("abort", "nothing to abort"),
+    ] {
         let run = ns.rails(dir, &["canary", command]).code(1);
         run.stderr_has(&format!(
             "no canary of `imagestorage` is running in namespace `{}`: {what}",
@@ -816,13 +819,30 @@ fn canary_refusals_name_what_to_do_and_a_canary_without_weights_says_so() {
 
     deploy(&ns, dir, &[]).success();
     // A dry run writes nothing.
-    deploy(&ns, dir, &["--tag", "1.4.3", "--canary", "20", "--dry-run", "-o", "json"]).success();
-    ns.kubectl(&["get", "deployment", "imagestorage-web-canary"]).code(1);
+    deploy(
+        &ns,
+        dir,
+        &[
+            "--tag",
+            "1.4.3",
+            "--canary",
+            "20",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    )
+    .success();
+    ns.kubectl(&["get", "deployment", "imagestorage-web-canary"])
+        .code(1);
 
     // No ingress that can weigh releases: the share is the canary's part of the pods, said plainly.
     let run = deploy(&ns, dir, &["--tag", "1.4.3", "--canary", "20"]).success();
     run.stdout_has("a browser may see both releases");
-    let status = ns.rails(dir, &["canary", "status", "-o", "json"]).success().json();
+    let status = ns
+        .rails(dir, &["canary", "status", "-o", "json"])
+        .success()
+        .json();
     assert_eq!(status["routing"], "replica-ratio", "{status}");
     assert_eq!(status["sticky"], false, "{status}");
     assert_eq!(status["releases"][1]["share"], 50.0, "{status}");
@@ -830,5 +850,6 @@ fn canary_refusals_name_what_to_do_and_a_canary_without_weights_says_so() {
     again.stderr_has("a canary of `imagestorage` is already running");
     again.stderr_has("`kubectl rails canary abort`");
     ns.rails(dir, &["canary", "abort"]).success();
-    ns.kubectl(&["get", "deployment", "imagestorage-web-canary"]).code(1);
+    ns.kubectl(&["get", "deployment", "imagestorage-web-canary"])
+        .code(1);
 }

@@ -154,7 +154,7 @@ async fn bake_pods(
     reporter: &dyn Reporter,
 ) -> Result<BakeVerdict, DeployError> {
     let checksum = Api::<Deployment>::namespaced(client.clone(), ns)
-        .get(&web)
+        .get(web)
         .await
         .map_err(api_err(format!(
             "read Deployment `{web}` in namespace `{ns}`"

@@ -56,12 +56,18 @@ pub async fn routing(client: &Client, spec: &AppSpec) -> Result<CanaryRouting, K
 }
 
 /// The running canary's Deployment, if there is one.
-pub async fn current(client: &Client, ns: &str, spec: &AppSpec) -> Result<Option<Deployment>, KubeError> {
+pub async fn current(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+) -> Result<Option<Deployment>, KubeError> {
     let name = core_canary::canary_deployment_name(spec);
     Api::<Deployment>::namespaced(client.clone(), ns)
         .get_opt(&name)
         .await
-        .map_err(api_err(format!("read Deployment `{name}` in namespace `{ns}`")))
+        .map_err(api_err(format!(
+            "read Deployment `{name}` in namespace `{ns}`"
+        )))
 }
 
 /// The spec file text the canary was deployed from (what `promote` deploys).
@@ -100,9 +106,12 @@ pub(crate) async fn plan(
     let deployments = Api::<Deployment>::namespaced(client.clone(), ns);
     let (web, running, history, routing) = tokio::try_join!(
         async {
-            deployments.get_opt(&web_name).await.map_err(api_err(format!(
-                "read Deployment `{web_name}` in namespace `{ns}`"
-            )))
+            deployments
+                .get_opt(&web_name)
+                .await
+                .map_err(api_err(format!(
+                    "read Deployment `{web_name}` in namespace `{ns}`"
+                )))
         },
         current(client, ns, spec),
         release::list(client, ns, &spec.name),
@@ -193,13 +202,19 @@ pub struct CanaryStatus {
 }
 
 /// The running canary and the release beside it, or `None` when no canary runs.
-pub async fn status(client: &Client, ns: &str, spec: &AppSpec) -> Result<Option<CanaryStatus>, KubeError> {
+pub async fn status(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+) -> Result<Option<CanaryStatus>, KubeError> {
     let web_name = spec.deployment_name("web");
     let (canary, web) = tokio::try_join!(current(client, ns, spec), async {
         Api::<Deployment>::namespaced(client.clone(), ns)
             .get_opt(&web_name)
             .await
-            .map_err(api_err(format!("read Deployment `{web_name}` in namespace `{ns}`")))
+            .map_err(api_err(format!(
+                "read Deployment `{web_name}` in namespace `{ns}`"
+            )))
     })?;
     let Some(canary) = canary else {
         return Ok(None);
@@ -213,7 +228,12 @@ pub async fn status(client: &Client, ns: &str, spec: &AppSpec) -> Result<Option<
         .get(ROUTING_ANNOTATION)
         .and_then(|r| CanaryRouting::parse(r))
         .unwrap_or(CanaryRouting::ReplicaRatio);
-    let ready = |d: &Deployment| d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    let ready = |d: &Deployment| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0)
+    };
     let stable_ready = web.as_ref().map_or(0, ready);
     let canary_ready = ready(&canary);
     let share = core_canary::canary_share(routing, percent, stable_ready, canary_ready);
@@ -264,7 +284,12 @@ fn version_of(d: &Deployment) -> String {
 /// Ends a canary: its Deployment is deleted and its pods waited out (so no request reaches
 /// them), then the Ingress goes back to what the current release renders, without the split.
 /// The current web Deployment is not touched. Nothing to do when no canary runs.
-pub async fn end(client: &Client, ns: &str, spec: &AppSpec, timeout: Duration) -> Result<bool, DeployError> {
+pub async fn end(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+    timeout: Duration,
+) -> Result<bool, DeployError> {
     let name = core_canary::canary_deployment_name(spec);
     let deployments = Api::<Deployment>::namespaced(client.clone(), ns);
     let existed = current(client, ns, spec).await?.is_some();
@@ -277,10 +302,9 @@ pub async fn end(client: &Client, ns: &str, spec: &AppSpec, timeout: Duration) -
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => {
-                return Err(api_err(format!(
-                    "delete Deployment `{name}` in namespace `{ns}`"
-                ))(e)
-                .into());
+                return Err(
+                    api_err(format!("delete Deployment `{name}` in namespace `{ns}`"))(e).into(),
+                );
             }
         }
     }

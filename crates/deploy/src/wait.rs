@@ -22,6 +22,10 @@ use crate::progress::{self, ProcessProgress};
 use crate::{DeployError, Reporter};
 
 /// Waits until every Deployment of `processes` (name -> process) is rolled out, a pod is hopeless, or the deadline passes.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a deploy and a canary wait on different Deployments of one release"
+)]
 pub(crate) async fn rollout(
     client: &Client,
     ns: &str,

@@ -51,7 +51,12 @@ fn versions(node: &RealNode, host: &str, n: usize, jar: Option<&Path>) -> Vec<St
         });
         rest = after.get(end + 3..).unwrap_or("");
     }
-    assert_eq!(seen.len(), n, "curl answered {} of {n}: {text:.400}", seen.len());
+    assert_eq!(
+        seen.len(),
+        n,
+        "curl answered {} of {n}: {text:.400}",
+        seen.len()
+    );
     seen
 }
 
@@ -99,9 +104,15 @@ fn a_canary_takes_its_share_sticks_per_browser_and_is_promoted_or_aborted() {
     // The figure BENCHMARKS.md quotes (seen with `--nocapture`).
     #[allow(clippy::print_stdout, reason = "the measured share, for BENCHMARKS.md")]
     {
-        println!("canary 20%: of 500 requests without a cookie, {new} reached 2.0.0 ({share:.1}%), {old} 1.0.0");
+        println!(
+            "canary 20%: of 500 requests without a cookie, {new} reached 2.0.0 ({share:.1}%), {old} 1.0.0"
+        );
     }
-    assert_eq!(old + new, 500, "every request answered by one release: {seen:?}");
+    assert_eq!(
+        old + new,
+        500,
+        "every request answered by one release: {seen:?}"
+    );
     assert!(
         (13.0..=27.0).contains(&share),
         "{share:.1}% reached the canary, not 20% ± 7%"
@@ -120,13 +131,21 @@ fn a_canary_takes_its_share_sticks_per_browser_and_is_promoted_or_aborted() {
         );
         landed.push(first);
     }
-    #[allow(clippy::print_stdout, reason = "the measured stickiness, for BENCHMARKS.md")]
+    #[allow(
+        clippy::print_stdout,
+        reason = "the measured stickiness, for BENCHMARKS.md"
+    )]
     {
-        println!("canary 20%: 8 browsers keeping their cookie, 30 requests each, each saw one release: {landed:?}");
+        println!(
+            "canary 20%: 8 browsers keeping their cookie, 30 requests each, each saw one release: {landed:?}"
+        );
     }
 
     // Both releases and their shares.
-    let status = ns.rails(dir, &["canary", "status", "-o", "json"]).success().json();
+    let status = ns
+        .rails(dir, &["canary", "status", "-o", "json"])
+        .success()
+        .json();
     let releases = status["releases"].as_array().unwrap();
     assert_eq!(releases.len(), 2, "{status}");
     assert_eq!(releases[0]["track"], "stable", "{status}");
@@ -149,8 +168,10 @@ fn a_canary_takes_its_share_sticks_per_browser_and_is_promoted_or_aborted() {
     refused.stderr_has("kubectl rails canary promote");
 
     // Promote: every request on 2.0.0, the canary gone.
-    ns.rails(dir, &["canary", "promote", "--timeout", "180s"]).success();
-    ns.kubectl(&["get", "deployment", "blog-web-canary"]).code(1);
+    ns.rails(dir, &["canary", "promote", "--timeout", "180s"])
+        .success();
+    ns.kubectl(&["get", "deployment", "blog-web-canary"])
+        .code(1);
     node.shows_version(host, "2.0.0");
     RealNode::eventually(Duration::from_secs(20), "only 2.0.0 answers", || {
         count(&versions(node, host, 20, None), "2.0.0") == 20
@@ -160,9 +181,11 @@ fn a_canary_takes_its_share_sticks_per_browser_and_is_promoted_or_aborted() {
 
     // A new canary, aborted: nothing reaches it, its pods are gone, web is untouched.
     deploy(&ns, dir, &["--tag", "1.0.0", "--canary", "20"]).success();
-    RealNode::eventually(Duration::from_secs(30), "the new canary gets requests", || {
-        count(&versions(node, host, 20, None), "1.0.0") > 0
-    });
+    RealNode::eventually(
+        Duration::from_secs(30),
+        "the new canary gets requests",
+        || count(&versions(node, host, 20, None), "1.0.0") > 0,
+    );
     ns.rails(dir, &["canary", "abort"]).success();
     assert_eq!(
         ns.pod_names("kubectl-rails.dev/track=canary"),
@@ -183,9 +206,14 @@ fn a_canary_takes_its_share_sticks_per_browser_and_is_promoted_or_aborted() {
     // The history: the canaries and their ends are on the releases.
     let releases = ns.rails(dir, &["releases", "-o", "json"]).success().json();
     let all = releases.as_array().unwrap();
-    let v2 = all.iter().find(|r| r["revision"] == 2).expect("v2 recorded");
+    let v2 = all
+        .iter()
+        .find(|r| r["revision"] == 2)
+        .expect("v2 recorded");
     assert!(
-        v2["note"].as_str().is_some_and(|n| n.starts_with("promoted canary")),
+        v2["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("promoted canary")),
         "{v2}"
     );
     let events: Vec<String> = all

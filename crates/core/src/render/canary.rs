@@ -88,7 +88,12 @@ pub fn canary_replicas(stable_replicas: i32, percent: u8) -> i32 {
 
 /// The share of requests the canary gets, in percent: asked for when the ingress weighs the
 /// releases, its part of the ready pods otherwise.
-pub fn canary_share(routing: CanaryRouting, percent: u8, stable_ready: i32, canary_ready: i32) -> f64 {
+pub fn canary_share(
+    routing: CanaryRouting,
+    percent: u8,
+    stable_ready: i32,
+    canary_ready: i32,
+) -> f64 {
     match routing {
         CanaryRouting::HaproxyWeights if canary_ready == 0 => 0.0,
         CanaryRouting::HaproxyWeights if stable_ready == 0 => 100.0,
@@ -121,10 +126,7 @@ pub fn canary_deployment_name(spec: &AppSpec) -> String {
 }
 
 /// The Ingress annotations that weigh the two releases (none for [`CanaryRouting::ReplicaRatio`]).
-pub fn split_annotations(
-    canary: &CanaryInputs,
-    canary_version: &str,
-) -> BTreeMap<String, String> {
+pub fn split_annotations(canary: &CanaryInputs, canary_version: &str) -> BTreeMap<String, String> {
     match canary.routing {
         CanaryRouting::ReplicaRatio => BTreeMap::new(),
         CanaryRouting::HaproxyWeights => BTreeMap::from([
@@ -143,7 +145,10 @@ pub fn split_annotations(
             // the test cluster. Round robin follows the weights.
             (format!("{HAPROXY}/balance-algorithm"), "roundrobin".into()),
             (format!("{HAPROXY}/affinity"), "cookie".into()),
-            (format!("{HAPROXY}/session-cookie-name"), STICKY_COOKIE.into()),
+            (
+                format!("{HAPROXY}/session-cookie-name"),
+                STICKY_COOKIE.into(),
+            ),
         ]),
     }
 }
@@ -238,7 +243,13 @@ mod tests {
         let mut new = stable.clone();
         new.image.tag = Some("2.0".into());
         let text = file::to_yaml(&new);
-        let release = render_canary(&new, &text, &stable, &RenderInputs::default(), &canary(routing));
+        let release = render_canary(
+            &new,
+            &text,
+            &stable,
+            &RenderInputs::default(),
+            &canary(routing),
+        );
         let workloads: Vec<&Value> = release
             .by_stage(Stage::Workload)
             .map(|o| &o.value)
@@ -275,7 +286,10 @@ mod tests {
             .iter()
             .map(|o| (o.kind, o.name.as_str()))
             .collect();
-        assert!(names.contains(&("Deployment", "shop-web-canary")), "{names:?}");
+        assert!(
+            names.contains(&("Deployment", "shop-web-canary")),
+            "{names:?}"
+        );
         assert!(!names.contains(&("Deployment", "shop-web")), "{names:?}");
         assert!(!names.iter().any(|(k, _)| *k == "Service"), "{names:?}");
         assert!(names.iter().any(|(k, _)| *k == "Job"), "{names:?}");

@@ -254,7 +254,10 @@ mod tests {
             routing: CanaryRouting::HaproxyWeights,
             sticky: true,
             split: CanaryRouting::HaproxyWeights.describe(),
-            releases: vec![track("stable", "1.0.0", 80.0), track("canary", "2.0.0", 20.0)],
+            releases: vec![
+                track("stable", "1.0.0", 80.0),
+                track("canary", "2.0.0", 20.0),
+            ],
         };
         insta::assert_snapshot!(text(&s));
     }

@@ -187,8 +187,12 @@ pub(crate) async fn run(args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<
             })?;
         }
         (None | Some(OutputFormat::Wide), Some(c)) => {
-            printer.out(&format!("{}
-{}", show(&data)?, crate::commands::canary::text(c)))?;
+            printer.out(&format!(
+                "{}
+{}",
+                show(&data)?,
+                crate::commands::canary::text(c)
+            ))?;
         }
         _ => printer.out(&show(&data)?)?,
     }

@@ -244,7 +244,10 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
 }
 
 /// A deploy that replaces the current release (every deploy but a canary's), with its bake.
-#[allow(clippy::too_many_arguments, reason = "the pieces run() resolved, passed on once")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces run() resolved, passed on once"
+)]
 async fn deploy_replacing(
     args: &DeployArgs,
     target: &Target,
