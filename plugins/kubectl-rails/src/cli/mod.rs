@@ -227,7 +227,7 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
-    /// A canary beside the current release (`deploy --canary PERCENT`): status, promote, abort
+    /// A canary beside the current release (`deploy --canary`): status, promote, abort
     Canary {
         #[command(subcommand)]
         command: CanaryCommand,

@@ -339,8 +339,19 @@ async fn canary_deploy(
         spec.image.reference(),
         run.percent
     ));
-    let outcome = execute_as(target, request, printer, pre_deploy, Some(run.percent)).await?;
     let (client, ns) = (&target.conn.client, &target.namespace);
+    let outcome = match execute_as(target, request, printer, pre_deploy, Some(run.percent)).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // A canary that failed to start is left for a look; say how to remove it.
+            if !dry_run
+                && let Ok(Some(_)) = kubectl_rails_deploy::canary::current(client, ns, spec).await
+            {
+                printer.note("the current release keeps serving; `kubectl rails canary abort` removes the canary");
+            }
+            return Err(e);
+        }
+    };
     if dry_run {
         return report(target, spec, &outcome, run.format, printer)
             .await
