@@ -2,6 +2,7 @@
 //! release gets about a fifth of the requests beside the current one, a client keeping its
 //! cookie stays on one release, `canary status` shows both with their shares, `promote` moves
 //! every request to the new release and removes the canary, and `abort` leaves none on it.
+//! `--bake --promote` aborts a canary whose page raises (exit 3) and promotes one that holds.
 
 use std::path::Path;
 use std::process::Command;
@@ -202,6 +203,63 @@ fn a_canary_takes_its_share_sticks_per_browser_and_is_promoted_or_aborted() {
     ns.rails(dir, &["canary", "status"])
         .success()
         .stdout_has("no canary of `blog` is running");
+
+    // `--bake --promote`: a canary whose page raises fails its bake, is aborted, exit 3; web
+    // keeps 2.0.0. A healthy one holds and is promoted.
+    let traffic = node.request_loop(host, 20);
+    let run = deploy(
+        &ns,
+        dir,
+        &[
+            "--tag",
+            "7.0.0-broken-page",
+            "--canary",
+            "50",
+            "--bake",
+            "60s",
+            "--promote",
+        ],
+    )
+    .code(3);
+    run.stderr_has("the canary failed its bake");
+    run.stderr_has("was aborted; the current release serves every request");
+    assert_eq!(
+        web_version(&ns),
+        "2.0.0",
+        "a failed canary is never promoted"
+    );
+    assert_eq!(ns.pod_names("kubectl-rails.dev/track=canary"), "");
+    let run = deploy(
+        &ns,
+        dir,
+        &[
+            "--tag",
+            "1.0.0",
+            "--canary",
+            "50",
+            "--bake",
+            "10s",
+            "--promote",
+        ],
+    )
+    .success();
+    run.stderr_has("the canary held for 10s");
+    assert_eq!(web_version(&ns), "1.0.0", "a canary that holds is promoted");
+    ns.kubectl(&["get", "deployment", "blog-web-canary"])
+        .code(1);
+    assert!(
+        traffic.settle_on("1.0.0", 20, Duration::from_secs(20)),
+        "the promoted release serves"
+    );
+    let (answers, _) = traffic.stop();
+    let failed = answers.iter().filter(|(code, _)| *code != 200).count();
+    #[allow(clippy::print_stdout, reason = "the measured cost, for BENCHMARKS.md")]
+    {
+        println!(
+            "canary 50% of a broken page, --bake 60s --promote: {failed} of {} requests failed until it was aborted",
+            answers.len()
+        );
+    }
 
     // The history: the canaries and their ends are on the releases.
     let releases = ns.rails(dir, &["releases", "-o", "json"]).success().json();
