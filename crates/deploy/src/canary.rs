@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::networking::v1::IngressClass;
 use kube::api::{DeleteParams, ListParams, PropagationPolicy};
 use kube::{Api, Client};
 use kubectl_rails_core::AppSpec;
@@ -20,35 +19,38 @@ use kubectl_rails_core::render::{Release, RenderInputs, labels};
 use kubectl_rails_kube::{Applier, KubeError, api_err};
 use serde::Serialize;
 
-use crate::DeployError;
+use kubectl_rails_doctor::{self as doctor, ClassChoice};
+
 use crate::release;
+use crate::{DeployError, Reporter};
 
 /// The controller name HAProxy Ingress registers its IngressClass under.
 pub const HAPROXY_CONTROLLER: &str = "haproxy-ingress.github.io/controller";
 
 /// How the app's ingress can split requests: by weights when its IngressClass (the spec's, or
-/// the cluster's default) is HAProxy Ingress's, by replica ratio otherwise.
-pub async fn routing(client: &Client, spec: &AppSpec) -> Result<CanaryRouting, KubeError> {
+/// the cluster's default) is HAProxy Ingress's, by replica ratio otherwise. A deployer who may
+/// not list IngressClasses gets the replica ratio, and is told why.
+pub async fn routing(
+    client: &Client,
+    spec: &AppSpec,
+    reporter: &dyn Reporter,
+) -> Result<CanaryRouting, KubeError> {
     let Some(ingress) = &spec.ingress else {
         return Ok(CanaryRouting::ReplicaRatio);
     };
-    let classes = Api::<IngressClass>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(api_err("list the IngressClasses".to_string()))?;
-    let class = classes.items.iter().find(|c| match &ingress.class {
-        Some(name) => c.metadata.name.as_deref() == Some(name),
-        None => c
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("ingressclass.kubernetes.io/is-default-class"))
-            .is_some_and(|v| v == "true"),
-    });
-    let controller = class
-        .and_then(|c| c.spec.as_ref())
-        .and_then(|s| s.controller.as_deref());
-    Ok(if controller == Some(HAPROXY_CONTROLLER) {
+    let classes = match doctor::ingress_classes(client).await {
+        Ok(classes) => classes,
+        Err(e) if e.is_forbidden() => {
+            reporter.note("cannot list IngressClasses (forbidden), so the ingress controller is not known: the canary's share is its part of the pods");
+            return Ok(CanaryRouting::ReplicaRatio);
+        }
+        Err(e) => return Err(e),
+    };
+    let controller = match doctor::choose_class(&classes, ingress.class.as_deref()) {
+        ClassChoice::Named(c) | ClassChoice::Default(c) => c.controller,
+        _ => None,
+    };
+    Ok(if controller.as_deref() == Some(HAPROXY_CONTROLLER) {
         CanaryRouting::HaproxyWeights
     } else {
         CanaryRouting::ReplicaRatio
@@ -101,6 +103,7 @@ pub(crate) async fn plan(
     spec: &AppSpec,
     percent: u8,
     inputs: &RenderInputs,
+    reporter: &dyn Reporter,
 ) -> Result<Release, DeployError> {
     let web_name = spec.deployment_name("web");
     let deployments = Api::<Deployment>::namespaced(client.clone(), ns);
@@ -115,7 +118,7 @@ pub(crate) async fn plan(
         },
         current(client, ns, spec),
         release::list(client, ns, &spec.name),
-        routing(client, spec),
+        routing(client, spec, reporter),
     )?;
     if let Some(running) = running {
         return Err(refuse_second(&spec.name, &running));

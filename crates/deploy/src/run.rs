@@ -263,7 +263,7 @@ async fn plan(
     };
     let release = match canary {
         None => render::render(spec, &inputs),
-        Some(percent) => crate::canary::plan(client, ns, spec, percent, &inputs).await?,
+        Some(percent) => crate::canary::plan(client, ns, spec, percent, &inputs, reporter).await?,
     };
     let job = release
         .by_stage(Stage::Migrate)
