@@ -86,7 +86,8 @@ pub fn spec_text(canary: &Deployment) -> Option<String> {
 pub(crate) fn refuse_second(app: &str, running: &Deployment) -> DeployError {
     DeployError::Refused {
         message: format!(
-            "a canary of `{app}` is already running ({})",
+            "a canary of `{app}` is already running in namespace `{}` ({}); nothing was deployed",
+            running.metadata.namespace.as_deref().unwrap_or_default(),
             image_of(running)
         ),
         hint: Some(
