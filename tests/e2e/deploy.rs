@@ -773,3 +773,83 @@ fn bake_limits_are_checked_and_an_unchanged_deploy_has_nothing_to_bake() {
         .code(1)
         .stderr_has("`soon` is not a duration");
 }
+
+#[test]
+fn canary_refusals_name_what_to_do_and_a_canary_without_weights_says_so() {
+    let ns = TestNs::new("canary-flags");
+    let app = rails71_app(&ns, "1");
+    let dir = app.path();
+    // No Ingress: the Service alone spreads the requests, as behind a controller that cannot
+    // weigh releases.
+    let spec = dir.join("config/kubernetes.yml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let mut in_ingress = false;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            if !l.starts_with(' ') && !l.starts_with('-') {
+                in_ingress = l.starts_with("ingress:");
+            }
+            !in_ingress
+        })
+        .collect();
+    std::fs::write(&spec, kept.join("\n") + "\n").unwrap();
+    for percent in ["0", "150"] {
+        ns.rails(dir, &["deploy", "--no-input", "--canary", percent])
+            .code(2)
+            .stderr_has("--canary <PERCENT>");
+    }
+    ns.rails(dir, &["deploy", "--no-input", "--promote", "--bake", "5s"])
+        .code(2)
+        .stderr_has("`--promote` promotes a canary");
+    for (command, what) in [
+        ("promote", "nothing to promote"),
+        ("abort", "nothing to abort"),
+    ] {
+        let run = ns.rails(dir, &["canary", command]).code(1);
+        run.stderr_has(&format!(
+            "no canary of `imagestorage` is running in namespace `{}`: {what}",
+            ns.name
+        ));
+        run.stderr_has("start one with `kubectl rails deploy --canary PERCENT`");
+    }
+    let run = deploy(&ns, dir, &["--canary", "20"]).code(1);
+    run.stderr_has("has no current release");
+    run.stderr_has("deploy once without `--canary`");
+
+    deploy(&ns, dir, &[]).success();
+    // A dry run writes nothing.
+    deploy(
+        &ns,
+        dir,
+        &[
+            "--tag",
+            "1.4.3",
+            "--canary",
+            "20",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    )
+    .success();
+    ns.kubectl(&["get", "deployment", "imagestorage-web-canary"])
+        .code(1);
+
+    // No ingress that can weigh releases: the share is the canary's part of the pods, said plainly.
+    let run = deploy(&ns, dir, &["--tag", "1.4.3", "--canary", "20"]).success();
+    run.stdout_has("a browser may see both releases");
+    let status = ns
+        .rails(dir, &["canary", "status", "-o", "json"])
+        .success()
+        .json();
+    assert_eq!(status["routing"], "replica-ratio", "{status}");
+    assert_eq!(status["sticky"], false, "{status}");
+    assert_eq!(status["releases"][1]["share"], 50.0, "{status}");
+    let again = deploy(&ns, dir, &["--tag", "1.4.4", "--canary", "20"]).code(1);
+    again.stderr_has("a canary of `imagestorage` is already running");
+    again.stderr_has("`kubectl rails canary abort`");
+    ns.rails(dir, &["canary", "abort"]).success();
+    ns.kubectl(&["get", "deployment", "imagestorage-web-canary"])
+        .code(1);
+}

@@ -138,6 +138,11 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = 0))]
     pub max_restarts: Option<u32>,
+    /// Deploy every new release as a canary taking about this percent (1 to 99) of the
+    /// requests beside the current one, until `kubectl rails canary promote` or `abort`. None:
+    /// every deploy replaces the current release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<u8>,
 }
 
 fn yes() -> bool {

@@ -50,6 +50,17 @@ fn check_rollout(r: &crate::model::RolloutSpec) -> Vec<Violation> {
             .hint("`5` fails a release when more than 5% of its requests answer 5xx"),
         );
     }
+    if let Some(percent) = r.canary
+        && !(1..=99).contains(&percent)
+    {
+        out.push(
+            Violation::new(
+                &["rollout", "canary"],
+                format!("{percent} is not a percent between 1 and 99"),
+            )
+            .hint("`20` sends about a fifth of the requests to the new release"),
+        );
+    }
     out
 }
 
@@ -896,6 +907,15 @@ mod tests {
             (
                 "rollout: {max_error_rate: 150}",
                 Some("150 is not a percent"),
+            ),
+            ("rollout: {canary: 20}", None),
+            (
+                "rollout: {canary: 0}",
+                Some("0 is not a percent between 1 and 99"),
+            ),
+            (
+                "rollout: {canary: 100}",
+                Some("100 is not a percent between 1 and 99"),
             ),
         ];
         for (extra, expected) in cases {

@@ -125,8 +125,36 @@ pub async fn bake(
     reporter: &dyn Reporter,
 ) -> Result<BakeVerdict, DeployError> {
     let web = spec.deployment_name("web");
+    let selector = format!("{}={}", labels::INSTANCE, spec.name);
+    bake_pods(client, ns, spec, &web, &selector, limits, reporter).await
+}
+
+/// The bake of a canary: only its own pods are watched, not the release beside it.
+pub async fn bake_canary(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+    limits: &BakeLimits,
+    reporter: &dyn Reporter,
+) -> Result<BakeVerdict, DeployError> {
+    use kubectl_rails_core::render::canary::{TRACK_LABEL, canary_deployment_name};
+    let selector = format!("{}={},{TRACK_LABEL}=canary", labels::INSTANCE, spec.name);
+    let name = canary_deployment_name(spec);
+    bake_pods(client, ns, spec, &name, &selector, limits, reporter).await
+}
+
+/// Watches the pods `selector` selects that carry the checksum of Deployment `web`'s template.
+async fn bake_pods(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+    web: &str,
+    selector: &str,
+    limits: &BakeLimits,
+    reporter: &dyn Reporter,
+) -> Result<BakeVerdict, DeployError> {
     let checksum = Api::<Deployment>::namespaced(client.clone(), ns)
-        .get(&web)
+        .get(web)
         .await
         .map_err(api_err(format!(
             "read Deployment `{web}` in namespace `{ns}`"
@@ -137,7 +165,6 @@ pub async fn bake(
         .and_then(|a| a.get(CHECKSUM_ANNOTATION).cloned())
         .unwrap_or_default();
     let pods_api = Api::<Pod>::namespaced(client.clone(), ns);
-    let selector = format!("{}={}", labels::INSTANCE, spec.name);
     let tally = Arc::new(Mutex::new(BakeTally::default()));
     // Restarts counted from here, per pod and container; readiness as last seen.
     let mut baseline: BTreeMap<String, i32> = BTreeMap::new();
@@ -147,7 +174,7 @@ pub async fn bake(
     let started = tokio::time::Instant::now();
     let verdict = loop {
         let pods = pods_api
-            .list(&ListParams::default().labels(&selector))
+            .list(&ListParams::default().labels(selector))
             .await
             .map_err(api_err(format!("list the pods of `{}`", spec.name)))?;
         let ours = pods.items.iter().filter(|p| {

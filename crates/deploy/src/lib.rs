@@ -12,6 +12,7 @@
 //! never reports a value.
 
 pub mod bake;
+pub mod canary;
 pub mod destroy;
 pub mod diagnose;
 pub mod diff;
@@ -33,7 +34,7 @@ use kubectl_rails_kube::KubeError;
 use serde::Serialize;
 
 pub use preflight::{MissingInputs, missing_inputs};
-pub use run::deploy;
+pub use run::{deploy, deploy_canary};
 pub use volume::holder_node;
 
 /// Where the deploy says what it is doing.

@@ -28,11 +28,33 @@ pub async fn deploy(
     req: &DeployRequest,
     reporter: &dyn Reporter,
 ) -> Result<DeployOutcome, DeployError> {
+    deploy_as(client, req, reporter, None).await
+}
+
+/// Deploys the request's release as a canary taking about `percent` of the requests beside the
+/// current release, whose web Deployment it leaves as it is: the same preflight, lease and
+/// migration as a deploy, then the canary's objects ([`crate::canary`]), no pruning, and no new
+/// release recorded (the current release's record gets an event; `promote` records one).
+pub async fn deploy_canary(
+    client: &Client,
+    req: &DeployRequest,
+    percent: u8,
+    reporter: &dyn Reporter,
+) -> Result<DeployOutcome, DeployError> {
+    deploy_as(client, req, reporter, Some(percent)).await
+}
+
+async fn deploy_as(
+    client: &Client,
+    req: &DeployRequest,
+    reporter: &dyn Reporter,
+    canary: Option<u8>,
+) -> Result<DeployOutcome, DeployError> {
     if req.dry_run {
         let digest = preflight(client, req, reporter)
             .await?
             .and_then(|data| secret_digest(&data));
-        return deploy_held(client, req, reporter, digest, None).await;
+        return deploy_held(client, req, reporter, digest, None, canary).await;
     }
     // Both only read or take the lease, so they go together; a lease taken for a deploy that
     // fails its preflight is given back at once.
@@ -44,7 +66,7 @@ pub async fn deploy(
     let lease = lease?;
     // Stopped as soon as the lease is lost, even while it only waits (or a hook runs).
     let result = tokio::select! {
-        r = with_lease(client, req, reporter, digest, &lease) => r,
+        r = with_lease(client, req, reporter, digest, &lease, canary) => r,
         e = lease.lost() => Err(e),
     };
     lease.release().await;
@@ -59,6 +81,7 @@ async fn with_lease(
     reporter: &dyn Reporter,
     preflight: Result<Option<BTreeMap<String, ByteString>>, DeployError>,
     lease: &lease::DeployLease,
+    canary: Option<u8>,
 ) -> Result<DeployOutcome, DeployError> {
     let data = preflight?;
     reporter.before_changes().await?;
@@ -69,7 +92,7 @@ async fn with_lease(
         }
         None => None,
     };
-    deploy_held(client, req, reporter, digest, Some(lease)).await
+    deploy_held(client, req, reporter, digest, Some(lease), canary).await
 }
 
 /// The deploy once the lease is held (or, for a dry run, without one).
@@ -79,10 +102,11 @@ async fn deploy_held(
     reporter: &dyn Reporter,
     digest: Option<String>,
     lease: Option<&lease::DeployLease>,
+    canary: Option<u8>,
 ) -> Result<DeployOutcome, DeployError> {
     let deadline = tokio::time::Instant::now() + req.timeout;
     let held = Held(lease);
-    let plan = plan(client, req, digest.as_deref(), reporter).await?;
+    let plan = plan(client, req, digest.as_deref(), reporter, canary).await?;
     if req.dry_run {
         return Ok(dry_run(req, plan, reporter));
     }
@@ -117,8 +141,33 @@ async fn deploy_held(
     // The pods to wait for carry the checksum of the release as planned.
     let checksum = plan.release.checksum.clone();
     let old_env = plan.old_env.clone();
+    if let Some(percent) = canary {
+        let migrated_on = None;
+        apply(&live, req, plan, migrated_on, reporter, &held, &mut done).await?;
+        let name = kubectl_rails_core::render::canary::canary_deployment_name(&req.spec);
+        let processes = BTreeMap::from([(name, "web-canary".to_string())]);
+        let processes = wait(client, req, processes, &checksum, reporter, deadline).await?;
+        held.check().await?;
+        let event = format!(
+            "canary {} started at {percent}% by {}",
+            req.spec.image.reference(),
+            req.user
+        );
+        release::add_event(client, &req.namespace, &req.spec.name, &event).await?;
+        return Ok(DeployOutcome {
+            applied: applied(&done),
+            processes,
+            ..outcome(req, true, None, migration)
+        });
+    }
+    let processes = req
+        .spec
+        .process_names()
+        .into_iter()
+        .map(|p| (req.spec.deployment_name(&p), p))
+        .collect();
     let pruned = apply(&live, req, plan, migrated_on, reporter, &held, &mut done).await?;
-    let result = wait(client, req, &checksum, reporter, deadline).await;
+    let result = wait(client, req, processes, &checksum, reporter, deadline).await;
     if result.is_ok() && !old_env.is_empty() {
         held.check().await?;
         live.delete_all(&old_env).await?;
@@ -187,6 +236,7 @@ async fn plan(
     req: &DeployRequest,
     digest: Option<&str>,
     reporter: &dyn Reporter,
+    canary: Option<u8>,
 ) -> Result<Plan, DeployError> {
     let (spec, ns) = (&req.spec, &req.namespace);
     let (volume_node, maintenance) = tokio::try_join!(
@@ -211,7 +261,10 @@ async fn plan(
         ),
         maintenance,
     };
-    let release = render::render(spec, &inputs);
+    let release = match canary {
+        None => render::render(spec, &inputs),
+        Some(percent) => crate::canary::plan(client, ns, spec, percent, &inputs, reporter).await?,
+    };
     let job = release
         .by_stage(Stage::Migrate)
         .next()
@@ -234,16 +287,22 @@ async fn plan(
         release::history(client, ns, &spec.name),
     )?;
     // The lease keeps other deploys out, so this listing is still true when pruning.
-    let (old_env, doomed): (Vec<_>, Vec<_>) = Applier::unkept(&owned, &keep)
-        .into_iter()
-        .partition(|(kind, name)| kind == "ConfigMap" && spec.is_env_config_map(name));
+    // A canary prunes nothing: the current release keeps running beside it.
+    let (old_env, doomed): (Vec<_>, Vec<_>) = if canary.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        Applier::unkept(&owned, &keep)
+            .into_iter()
+            .partition(|(kind, name)| kind == "ConfigMap" && spec.is_env_config_map(name))
+    };
     let migration_due = req.migrate != MigrateMode::Skip && job_state != JobState::Succeeded;
     let changed = outcomes
         .iter()
         .any(|o| o.kind != "Job" && o.action != "unchanged")
         || !doomed.is_empty()
         || !old_env.is_empty()
-        || migration_due;
+        || migration_due
+        || canary.is_some();
     Ok(Plan {
         inputs,
         release,
@@ -431,6 +490,7 @@ async fn apply(
 async fn wait(
     client: &Client,
     req: &DeployRequest,
+    processes: BTreeMap<String, String>,
     checksum: &str,
     reporter: &dyn Reporter,
     deadline: tokio::time::Instant,
@@ -440,6 +500,7 @@ async fn wait(
         client,
         &req.namespace,
         &req.spec,
+        processes,
         checksum,
         reporter,
         deadline,

@@ -21,11 +21,16 @@ use crate::patience::{self, Unscheduled};
 use crate::progress::{self, ProcessProgress};
 use crate::{DeployError, Reporter};
 
-/// Waits until every process is rolled out, a pod is hopeless, or the deadline passes.
+/// Waits until every Deployment of `processes` (name -> process) is rolled out, a pod is hopeless, or the deadline passes.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a deploy and a canary wait on different Deployments of one release"
+)]
 pub(crate) async fn rollout(
     client: &Client,
     ns: &str,
     spec: &AppSpec,
+    processes: BTreeMap<String, String>,
     checksum: &str,
     reporter: &dyn Reporter,
     deadline: tokio::time::Instant,
@@ -40,11 +45,6 @@ pub(crate) async fn rollout(
         watcher(pods.clone(), watcher::Config::default().labels(&selector)).default_backoff();
     futures::pin_mut!(dep_events, pod_events);
 
-    let processes: BTreeMap<String, String> = spec
-        .process_names()
-        .into_iter()
-        .map(|p| (spec.deployment_name(&p), p))
-        .collect();
     let mut state: BTreeMap<String, ProcessProgress> = processes
         .values()
         .map(|p| {

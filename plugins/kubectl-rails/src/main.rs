@@ -126,6 +126,7 @@ async fn run(command: Command, settings: &Settings, printer: &Printer) -> anyhow
         Command::Secrets { command } => commands::secrets::run(&command, ctx).await,
         Command::Env { command } => commands::env::run(&command, ctx),
         Command::Maintenance { command } => commands::maintenance::run(&command, ctx).await,
+        Command::Canary { command } => commands::canary::run(&command, ctx).await,
         Command::Cron { command } => commands::cron::run(&command, ctx).await,
         Command::Accessory { command } => commands::accessory::run(&command, ctx).await,
         Command::Review { command } => commands::review::run(&command, ctx).await,

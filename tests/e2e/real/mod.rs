@@ -5,6 +5,7 @@
 
 mod bake;
 mod build;
+mod canary;
 mod journey;
 mod logs;
 mod maintenance;

@@ -5,6 +5,7 @@
 //! labels, metadata, the container, the pod spec, its template and probes.
 
 mod accessory;
+pub mod canary;
 mod config;
 mod cron;
 mod maintenance;

@@ -227,6 +227,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
+    /// A canary beside the current release (`deploy --canary`): status, promote, abort
+    Canary {
+        #[command(subcommand)]
+        command: CanaryCommand,
+    },
     /// Delete every object kubectl-rails created for the app (Secrets are kept)
     Destroy(DestroyArgs),
     /// Check that the cluster is ready for the app: ✓ or ✗ with the fix

@@ -50,6 +50,15 @@ pub(crate) struct DeployArgs {
     /// that fail the release [default: the spec's `rollout.max_restarts`, else 0]
     #[arg(long, value_name = "N")]
     pub max_restarts: Option<u32>,
+    /// Run the new release as a canary beside the current one, taking about PERCENT (1 to 99)
+    /// of the requests, until `kubectl rails canary promote` or `abort`; the current web
+    /// Deployment is left as it is. Default: the spec's `rollout.canary`, else no canary
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub canary: Option<u8>,
+    /// With a canary and a bake: promote the canary when its bake holds (it is aborted, and the
+    /// deploy exits 3, when it does not)
+    #[arg(long)]
+    pub promote: bool,
     #[command(flatten)]
     pub build: BuildChoice,
 }
@@ -160,6 +169,29 @@ pub(crate) enum MaintenanceCommand {
     },
     /// Send the app's hosts back to the app and remove the page
     Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CanaryCommand {
+    /// Show the current release and the canary beside it, with their shares of the requests
+    Status,
+    /// Roll the web Deployment forward to the canary's release (a deploy, with its bake if one
+    /// is set), then remove the canary
+    Promote {
+        /// Overall time limit, such as `300s` or `10m`
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+        /// After the rollout, watch the promoted release this long, as `deploy --bake` does
+        /// [default: the spec's `rollout.bake`, else no bake]
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        bake: Option<std::time::Duration>,
+    },
+    /// Remove the canary; the current release keeps running as it is
+    Abort {
+        /// How long the canary's pods may take to stop, such as `60s`
+        #[arg(long, default_value = "2m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]

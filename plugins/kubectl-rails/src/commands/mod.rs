@@ -3,6 +3,7 @@
 
 pub(crate) mod accessory;
 pub(crate) mod build;
+pub(crate) mod canary;
 pub(crate) mod complete;
 pub(crate) mod console;
 pub(crate) mod cron;

@@ -173,7 +173,29 @@ pub(crate) async fn run(args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<
             _ => render_text(d, false),
         })
     };
-    printer.out(&show(&collect(client, ns, spec).await?)?)?;
+    let (data, canary) = tokio::try_join!(
+        async { Ok::<_, anyhow::Error>(collect(client, ns, spec).await?) },
+        async { Ok(kubectl_rails_deploy::canary::status(client, ns, spec).await?) },
+    )?;
+    match (format, &canary) {
+        (Some(f @ (OutputFormat::Json | OutputFormat::Yaml)), Some(c)) => {
+            let mut doc = serde_json::to_value(&data)?;
+            doc["canary"] = serde_json::to_value(c)?;
+            printer.out(&match f {
+                OutputFormat::Json => serde_json::to_string_pretty(&doc)?,
+                _ => serde_saphyr::to_string(&doc)?,
+            })?;
+        }
+        (None | Some(OutputFormat::Wide), Some(c)) => {
+            printer.out(&format!(
+                "{}
+{}",
+                show(&data)?,
+                crate::commands::canary::text(c)
+            ))?;
+        }
+        _ => printer.out(&show(&data)?)?,
+    }
     if !args.watch {
         return Ok(());
     }

@@ -15,12 +15,23 @@ use crate::settings::Target;
 
 /// The bake asked for: the flags over the spec's `rollout:`, if either asks for one.
 pub(crate) fn limits(args: &DeployArgs, spec: &AppSpec) -> anyhow::Result<Option<BakeLimits>> {
+    limits_from(args.bake, args.max_error_rate, args.max_restarts, spec)
+}
+
+/// [`limits`] from the flags' values.
+pub(crate) fn limits_from(
+    bake: Option<std::time::Duration>,
+    max_error_rate: Option<f64>,
+    max_restarts: Option<u32>,
+    spec: &AppSpec,
+) -> anyhow::Result<Option<BakeLimits>> {
     let rollout = spec.rollout.clone().unwrap_or(RolloutSpec {
         bake: None,
         max_error_rate: None,
         max_restarts: None,
+        canary: None,
     });
-    let duration = match (args.bake, &rollout.bake) {
+    let duration = match (bake, &rollout.bake) {
         (Some(d), _) => d,
         (None, Some(text)) => kubectl_rails_core::duration::parse(text)
             .map_err(|e| exit::usage(format!("rollout.bake: {e}"), None))?,
@@ -28,11 +39,8 @@ pub(crate) fn limits(args: &DeployArgs, spec: &AppSpec) -> anyhow::Result<Option
     };
     Ok(Some(BakeLimits {
         duration,
-        max_error_rate: args
-            .max_error_rate
-            .or(rollout.max_error_rate)
-            .unwrap_or(5.0),
-        max_restarts: args.max_restarts.or(rollout.max_restarts).unwrap_or(0),
+        max_error_rate: max_error_rate.or(rollout.max_error_rate).unwrap_or(5.0),
+        max_restarts: max_restarts.or(rollout.max_restarts).unwrap_or(0),
         min_requests: 10,
     }))
 }

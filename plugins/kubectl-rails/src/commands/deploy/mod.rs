@@ -11,6 +11,8 @@ mod hooks;
 mod inputs;
 mod redeploy;
 pub(crate) use crate::pin::pin;
+pub(crate) use bake::limits_from as bake_limits;
+pub(crate) use bake::{roll_back as bake_roll_back, watch as bake_watch};
 pub(crate) use redeploy::redeploy;
 
 pub(crate) use crate::image::{commit_of, holder, resolve_image};
@@ -96,6 +98,22 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         args.allow_latest,
         app_dir,
     )?;
+    let bake_limits = bake::limits(args, &spec)?;
+    let canary_percent = args
+        .canary
+        .or_else(|| spec.rollout.as_ref().and_then(|r| r.canary));
+    if args.promote && canary_percent.is_none() {
+        return Err(exit::usage(
+            "`--promote` promotes a canary, and this deploy is none",
+            Some("add `--canary PERCENT` (or set `rollout.canary` in the spec)".into()),
+        ));
+    }
+    if args.promote && bake_limits.is_none() {
+        return Err(exit::usage(
+            "`--promote` promotes the canary when its bake holds, and no bake was asked for",
+            Some("add `--bake DURATION` (or set `rollout.bake` in the spec), or promote by hand with `kubectl rails canary promote`".into()),
+        ));
+    }
     let migrate = match args.migrate {
         crate::cli::MigrateMode::Auto => MigrateMode::Auto,
         crate::cli::MigrateMode::Skip => MigrateMode::Skip,
@@ -179,9 +197,70 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         app_dir: app_dir.clone(),
         timeout: args.timeout,
     });
-    let bake_limits = bake::limits(args, &spec)?;
-    let outcome = execute(target, request, printer, pre_deploy.as_ref()).await?;
-    let verdict = match &bake_limits {
+    // The release recorded, for the post-deploy hook (a canary records none).
+    let revision = if let Some(percent) = canary_percent {
+        let run = CanaryRun {
+            percent,
+            promote: args.promote,
+            bake: bake_limits.as_ref(),
+            timeout: args.timeout,
+            format,
+        };
+        canary_deploy(target, &spec, request, &run, pre_deploy.as_ref(), printer).await?
+    } else {
+        refuse_beside_canary(target, &spec).await?;
+        deploy_replacing(
+            args,
+            target,
+            &spec,
+            request,
+            bake_limits.as_ref(),
+            format,
+            pre_deploy.as_ref(),
+            printer,
+        )
+        .await?
+    };
+    if let Some(folder) = &hooks {
+        let env = hook_env()
+            .with("KAMAL_RUNTIME", started.elapsed().as_secs().to_string())
+            .with(
+                "KUBECTL_RAILS_REVISION",
+                revision.map(|r| r.to_string()).unwrap_or_default(),
+            );
+        let before = "the deploy itself is done";
+        hooks::run(
+            folder,
+            "post-deploy",
+            &env,
+            app_dir,
+            printer,
+            before,
+            args.timeout,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A deploy that replaces the current release (every deploy but a canary's), with its bake.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces run() resolved, passed on once"
+)]
+async fn deploy_replacing(
+    args: &DeployArgs,
+    target: &Target,
+    spec: &AppSpec,
+    request: DeployRequest,
+    bake_limits: Option<&kubectl_rails_deploy::bake::BakeLimits>,
+    format: Option<OutputFormat>,
+    pre_deploy: Option<&PreDeploy>,
+    printer: &Printer,
+) -> anyhow::Result<Option<u32>> {
+    let spec = spec.clone();
+    let outcome = execute(target, request, printer, pre_deploy).await?;
+    let verdict = match bake_limits {
         Some(limits) if !args.dry_run => {
             bake::watch(target, &spec, &outcome, limits, printer).await?
         }
@@ -210,26 +289,138 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         )
         .await);
     }
-    if let Some(folder) = &hooks {
-        let env = hook_env()
-            .with("KAMAL_RUNTIME", started.elapsed().as_secs().to_string())
-            .with(
-                "KUBECTL_RAILS_REVISION",
-                outcome.revision.map(|r| r.to_string()).unwrap_or_default(),
-            );
-        let before = "the deploy itself is done";
-        hooks::run(
-            folder,
-            "post-deploy",
-            &env,
-            app_dir,
-            printer,
-            before,
-            args.timeout,
-        )
-        .await?;
+    Ok(outcome.revision)
+}
+
+/// What `deploy --canary` was asked for.
+struct CanaryRun<'a> {
+    percent: u8,
+    promote: bool,
+    bake: Option<&'a kubectl_rails_deploy::bake::BakeLimits>,
+    timeout: std::time::Duration,
+    format: Option<OutputFormat>,
+}
+
+/// A deploy of anything but a canary would replace the web Deployment under a running canary
+/// and leave the split pointing at a release that no longer runs: it is refused.
+async fn refuse_beside_canary(target: &Target, spec: &AppSpec) -> anyhow::Result<()> {
+    let (client, ns) = (&target.conn.client, &target.namespace);
+    if let Some(running) = kubectl_rails_deploy::canary::current(client, ns, spec).await? {
+        let image = running
+            .spec
+            .and_then(|s| s.template.spec)
+            .and_then(|p| p.containers.into_iter().next())
+            .and_then(|c| c.image)
+            .unwrap_or_default();
+        return Err(exit::failure(
+            format!(
+                "a canary of `{}` is running in namespace `{ns}` ({image}); nothing was deployed",
+                spec.name
+            ),
+            Some("end it first with `kubectl rails canary promote` or `kubectl rails canary abort`, or deploy with `--canary PERCENT` after that".into()),
+        ));
     }
     Ok(())
+}
+
+/// `deploy --canary PERCENT`: the canary starts beside the current release; with a bake it is
+/// watched, aborted when it fails (exit 3), and with `--promote` promoted when it holds.
+async fn canary_deploy(
+    target: &Target,
+    spec: &AppSpec,
+    request: DeployRequest,
+    run: &CanaryRun<'_>,
+    pre_deploy: Option<&PreDeploy>,
+    printer: &Printer,
+) -> anyhow::Result<Option<u32>> {
+    let dry_run = request.dry_run;
+    printer.step(&format!(
+        "deploying {} as a canary taking about {}% of the requests; the current release keeps running",
+        spec.image.reference(),
+        run.percent
+    ));
+    let (client, ns) = (&target.conn.client, &target.namespace);
+    let outcome = match execute_as(target, request, printer, pre_deploy, Some(run.percent)).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // A canary that failed to start is left for a look; say how to remove it.
+            if !dry_run
+                && let Ok(Some(_)) = kubectl_rails_deploy::canary::current(client, ns, spec).await
+            {
+                printer.note("the current release keeps serving; `kubectl rails canary abort` removes the canary");
+            }
+            return Err(e);
+        }
+    };
+    if dry_run {
+        return report(target, spec, &outcome, run.format, printer)
+            .await
+            .map(|()| None);
+    }
+    let verdict = match run.bake {
+        Some(limits) => {
+            printer.step(&format!(
+                "baking the canary for {}s: aborted at once if more than {}% of its requests answer 5xx or its pods restart more than {} time(s)",
+                limits.duration.as_secs(),
+                limits.max_error_rate,
+                limits.max_restarts
+            ));
+            let reporter = PrinterReporter::new(printer, None);
+            let v = kubectl_rails_deploy::bake::bake_canary(client, ns, spec, limits, &reporter)
+                .await?;
+            printer.clear_progress();
+            Some(v)
+        }
+        None => None,
+    };
+    if let Some(kubectl_rails_deploy::bake::BakeVerdict::Failed { reason, tally }) = &verdict {
+        printer.warn(&format!("the canary failed its bake: {reason}"));
+        for line in &tally.evidence {
+            printer.info(&format!("  | {line}"));
+        }
+        let why = format!(" (bake failed: {reason})");
+        crate::commands::canary::abort(target, spec, run.timeout, &why, printer).await?;
+        return Err(exit::with_code(
+            exit::BAKE_FAILED,
+            format!(
+                "the canary {} failed its bake ({reason}) and was aborted; the current release serves every request",
+                spec.image.reference()
+            ),
+            Some("the lines above are the release's own; fix it, build a new image, and deploy again".into()),
+        ));
+    }
+    if let Some(kubectl_rails_deploy::bake::BakeVerdict::Held { tally }) = &verdict {
+        printer.step(&format!(
+            "the canary held for {}s: {} requests, {} errors, {} restarts",
+            tally.watched_seconds, tally.requests, tally.errors, tally.restarts
+        ));
+    }
+    if run.promote {
+        crate::commands::canary::promote(target, spec, run.timeout, None, run.format, printer)
+            .await?;
+        return Ok(None);
+    }
+    let status = kubectl_rails_deploy::canary::status(client, ns, spec).await?;
+    match run.format {
+        Some(f @ (OutputFormat::Json | OutputFormat::Yaml)) => {
+            let mut doc = serde_json::to_value(&outcome)?;
+            doc["canary"] = serde_json::to_value(&status)?;
+            if let Some(v) = &verdict {
+                doc["bake"] = serde_json::to_value(v)?;
+            }
+            printer.out(&match f {
+                OutputFormat::Json => serde_json::to_string_pretty(&doc)?,
+                _ => serde_saphyr::to_string(&doc)?,
+            })?;
+        }
+        _ => {
+            if let Some(s) = &status {
+                printer.out(&crate::commands::canary::text(s))?;
+            }
+            printer.note("`kubectl rails canary promote` rolls the rest forward; `kubectl rails canary abort` removes the canary");
+        }
+    }
+    Ok(None)
 }
 
 /// Takes the app's deploy lease for a command that must not run beside a deploy (`destroy`,
@@ -270,13 +461,29 @@ pub(crate) async fn execute(
     printer: &Printer,
     pre_deploy: Option<&PreDeploy>,
 ) -> anyhow::Result<DeployOutcome> {
+    execute_as(target, request, printer, pre_deploy, None).await
+}
+
+/// [`execute`], or with `canary` the deploy of a canary taking that percent.
+async fn execute_as(
+    target: &Target,
+    request: DeployRequest,
+    printer: &Printer,
+    pre_deploy: Option<&PreDeploy>,
+    canary: Option<u8>,
+) -> anyhow::Result<DeployOutcome> {
     let client = &target.conn.client;
     printer
         .mask_app_secret(client, &request.namespace, &request.spec.secret_name())
         .await;
     let reporter = PrinterReporter::new(printer, pre_deploy);
     let result = tokio::select! {
-        r = kubectl_rails_deploy::deploy(client, &request, &reporter) => r,
+        r = async {
+            match canary {
+                Some(percent) => kubectl_rails_deploy::deploy_canary(client, &request, percent, &reporter).await,
+                None => kubectl_rails_deploy::deploy(client, &request, &reporter).await,
+            }
+        } => r,
         _ = tokio::signal::ctrl_c() => {
             let holder = lease::holder_identity(&request.user);
             lease::release_if_held(client, &request.namespace, &request.spec.name, &holder).await;
