@@ -330,3 +330,72 @@ fn the_url_appears_once_the_ingress_has_an_address() {
     let again = ns.rails(app.path(), &["deploy", "--no-input"]);
     again.success().stdout_has(url);
 }
+
+/// The `cluster` builder (#28): doctor says whether its namespace admits the privileged
+/// BuildKit pod, and refuses an unpinned BuildKit image, before any build starts.
+#[test]
+fn doctor_says_whether_the_cluster_builder_may_run() {
+    let ns = TestNs::restricted("doctor-bk");
+    let app = rails71_app(&ns, "1");
+    let builds = TestNs::new("doctor-bk-builds");
+    kubectl(
+        &builds.kubeconfig,
+        &[
+            "label",
+            "namespace",
+            &builds.name,
+            "pod-security.kubernetes.io/enforce=privileged",
+        ],
+    )
+    .success();
+    let spec = app.path().join("config/kubernetes.yml");
+    let original = std::fs::read_to_string(&spec).unwrap();
+    let with_build = |section: &str| {
+        let text = match original.find("\nbuild:\n") {
+            Some(_) => original.replacen("\nbuild:\n", &format!("\nbuild:\n{section}"), 1),
+            None => format!("{original}build:\n{section}"),
+        };
+        std::fs::write(&spec, text).unwrap();
+    };
+    // No cluster builder in the spec: nothing said.
+    let plain = ns.rails(app.path(), &["doctor"]);
+    assert!(
+        !plain.stdout.contains("cluster builder"),
+        "{}",
+        plain.stdout
+    );
+    let cases = [
+        (
+            "  builder: cluster\n".to_string(),
+            "✗",
+            "enforces Pod Security `restricted`".to_string(),
+        ),
+        (
+            "  cluster: {namespace: no-such-builds}\n".to_string(),
+            "✗",
+            "namespace `no-such-builds` does not exist".to_string(),
+        ),
+        (
+            format!(
+                "  cluster: {{namespace: {}, image: moby/buildkit:latest}}\n",
+                builds.name
+            ),
+            "✗",
+            "is not pinned to a version".to_string(),
+        ),
+        (
+            format!("  cluster: {{namespace: {}}}\n", builds.name),
+            "✓",
+            format!(
+                "namespace `{}` admits the privileged BuildKit pod (moby/buildkit:v0.26.3)",
+                builds.name
+            ),
+        ),
+    ];
+    for (section, mark, said) in cases {
+        with_build(&section);
+        let run = ns.rails(app.path(), &["doctor"]);
+        let found = line(&run.stdout, mark, "cluster builder");
+        assert!(found.contains(&said), "{section}: {found}");
+    }
+}

@@ -223,7 +223,8 @@ pub fn rails_with_stdin(
     rails_full(dir, kubeconfig, args, stdin, &[])
 }
 
-/// The general form: stdin text and extra environment (a `PATH` goes before the plugin's).
+/// The general form: stdin text and extra environment (a `PATH` goes before the plugin's;
+/// `ONLY_PATH` is the whole `PATH`, the plugin's folder then added).
 pub fn rails_full(
     dir: &Path,
     kubeconfig: Option<&Path>,
@@ -239,6 +240,8 @@ pub fn rails_full(
     for (k, v) in env {
         if *k == "PATH" {
             cmd.env("PATH", format!("{v}:{}", path_env()));
+        } else if *k == "ONLY_PATH" {
+            cmd.env("PATH", format!("{}:{v}", plugin_dir().display()));
         } else {
             cmd.env(k, v);
         }

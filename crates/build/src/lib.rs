@@ -25,7 +25,7 @@ pub enum BuildError {
         "no image builder found on PATH (docker buildx with a reachable daemon, podman, buildah, nerdctl)"
     )]
     NoBuilder,
-    #[error("unknown builder `{0}`: use docker, podman, buildah or nerdctl")]
+    #[error("unknown builder `{0}`: use docker, podman, buildah, nerdctl or cluster")]
     UnknownBuilder(String),
     #[error("builder `{0}` is not usable here: {1}")]
     Unusable(String, String),
@@ -33,6 +33,9 @@ pub enum BuildError {
     MissingSecret(String),
     #[error("{what}: {reason}")]
     Io { what: String, reason: String },
+    /// The `cluster` builder cannot start: why, and what to do.
+    #[error("the cluster builder: {what}")]
+    Cluster { what: String, fix: String },
     #[error("{builder} failed{}", step.as_ref().map(|s| format!(" at `{s}`")).unwrap_or_default())]
     Failed {
         builder: String,
@@ -203,7 +206,7 @@ pub fn commands(builder: Builder, spec: &BuildSpec, job: &Job) -> Vec<Vec<String
 
 /// A builder's line that starts a step: `STEP 4/9: RUN ...` (buildah, podman) or
 /// `#7 [3/5] RUN ...` (BuildKit: docker buildx, nerdctl).
-fn step_of(line: &str) -> Option<String> {
+pub fn step_of(line: &str) -> Option<String> {
     let line = line.trim();
     if line.starts_with("STEP ") && line.contains(": ") {
         return Some(line.to_string());
@@ -273,16 +276,7 @@ impl Private {
         username: &str,
         password: &str,
     ) -> Result<Vec<(String, String)>, BuildError> {
-        let mut auths: BTreeMap<String, serde_json::Value> = own_config
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-            .and_then(|v| v.get("auths").cloned())
-            .and_then(|a| serde_json::from_value(a).ok())
-            .unwrap_or_default();
-        auths.insert(
-            server.to_string(),
-            serde_json::json!({"auth": STANDARD.encode(format!("{username}:{password}"))}),
-        );
-        let text = serde_json::json!({ "auths": auths }).to_string();
+        let text = docker_config(own_config, server, username, password);
         self.write("config.json", text.as_bytes())?;
         let auth_file = self.write("auth.json", text.as_bytes())?;
         Ok(vec![
@@ -293,6 +287,26 @@ impl Private {
             ("REGISTRY_AUTH_FILE".into(), auth_file.display().to_string()),
         ])
     }
+}
+
+/// A Docker config's text with `server`'s credentials over the ones the user's own Docker
+/// config holds (their other registries stay, for base images kept there). Pure.
+pub fn docker_config(
+    own_config: Option<&str>,
+    server: &str,
+    username: &str,
+    password: &str,
+) -> String {
+    let mut auths: BTreeMap<String, serde_json::Value> = own_config
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v.get("auths").cloned())
+        .and_then(|a| serde_json::from_value(a).ok())
+        .unwrap_or_default();
+    auths.insert(
+        server.to_string(),
+        serde_json::json!({"auth": STANDARD.encode(format!("{username}:{password}"))}),
+    );
+    serde_json::json!({ "auths": auths }).to_string()
 }
 
 /// The app folder's committed tree (`git archive HEAD`) in a folder of its own, as Kamal builds
@@ -445,6 +459,7 @@ mod tests {
             platforms: vec!["linux/amd64".into()],
             cache: Some("r.example/shop:cache".into()),
             builder: None,
+            cluster: None,
         }
     }
 

@@ -183,10 +183,36 @@ pub struct BuildSpec {
     /// An image reference used as a registry build cache (`ghcr.io/acme/shop:buildcache`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<String>,
-    /// `docker`, `podman`, `buildah` or `nerdctl`; the first found on PATH when unset.
+    /// `docker`, `podman`, `buildah`, `nerdctl` or `cluster`; the first found on PATH when
+    /// unset, else `cluster` (a BuildKit pod in the cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder: Option<String>,
+    /// The `cluster` builder: a BuildKit pod in the cluster, fed the build context over the
+    /// Kubernetes API, pushing from inside the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterBuilderSpec>,
 }
+
+/// The BuildKit pod the `cluster` builder runs. It runs privileged (BuildKit needs to mount and
+/// unshare), so its namespace must allow Pod Security `privileged`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterBuilderSpec {
+    /// The BuildKit image, pinned to a version (`moby/buildkit:v0.26.3`); never `latest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_BUILDKIT_IMAGE))]
+    pub image: Option<String>,
+    /// The namespace the builder pod runs in; the app's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Mirrors BuildKit pulls `docker.io` images through (`mirror.gcr.io`), as Docker's
+    /// `registry-mirrors`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<String>,
+}
+
+/// The BuildKit image of the `cluster` builder when the spec names none: a pinned release.
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.26.3";
 
 fn default_dockerfile() -> String {
     "Dockerfile".into()

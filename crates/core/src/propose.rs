@@ -1068,6 +1068,7 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
                 .collect(),
             cache: b.cache_image.clone(),
             builder: None,
+            cluster: None,
         });
 
     Proposal {

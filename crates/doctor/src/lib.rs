@@ -8,6 +8,7 @@
 //! SelfSubjectAccessReview, a question about the caller's own permissions), never prompts and
 //! never prints. A finding never holds a secret value: it names keys and registry hosts only.
 
+mod builder;
 mod cluster;
 mod ingress;
 mod network;
@@ -120,6 +121,7 @@ pub async fn check_all(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding
     findings.extend(storage(client, ns, spec).await);
     findings.extend(network_policy(client, spec).await);
     findings.extend(dns(client, ns, spec).await);
+    findings.extend(builder::cluster_builder(client, ns, spec).await);
     findings.push(rbac(client, ns, &spec.own_secret_names()).await);
     findings
 }

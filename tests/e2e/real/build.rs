@@ -148,3 +148,189 @@ fn deploy_builds_the_committed_tree_with_buildah_and_serves_it() {
     );
     node.shows_version(host, "7.1.0");
 }
+
+/// A `PATH` with no image builder on it: only what the plugin needs (kubectl, git, tar).
+fn path_without_builders() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("bin-").tempdir().unwrap();
+    for tool in ["kubectl", "git", "tar"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} is on PATH"));
+        std::os::unix::fs::symlink(found, dir.path().join(tool)).unwrap();
+    }
+    dir
+}
+
+/// #28's `cluster` builder on the real node: with no builder on PATH, `deploy` builds the
+/// committed tree in a BuildKit pod fed over the API, which pushes to the private registry;
+/// the page shows the new version; the same commit is not built again; a build secret never
+/// shows; a RUN step that fails is named and the release is unchanged; a namespace that
+/// refuses privileged pods is named before anything is written.
+#[test]
+fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
+    let (node, _alone) = RealNode::take();
+    let ns = TestNs::restricted("real-bk");
+    let builds = TestNs::new("real-bk-builds");
+    builds
+        .kubectl(&[
+            "label",
+            "namespace",
+            &builds.name,
+            "pod-security.kubernetes.io/enforce=privileged",
+        ])
+        .success();
+    let host = &format!("bk-{}.example.com", std::process::id());
+    let url = node.database("bk");
+    let app = blog_app(node, &ns, host, "1", &url);
+    let dir = app.path();
+    // The builder image is in the private registry: the app's pull secret, by its name.
+    builds.create_pull_secret(
+        "blog-registry",
+        node.get("REGISTRY"),
+        node.get("REGISTRY_USER"),
+        node.get("REGISTRY_PASSWORD"),
+    );
+    let repository = format!("{}/blog-bk-{}", node.get("REGISTRY"), std::process::id());
+    let spec_path = dir.join("config/kubernetes.yml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let spec = spec.replace(
+        &format!(
+            "repository: {}",
+            node.image("1.0.0").rsplit_once(':').unwrap().0
+        ),
+        &format!("repository: {repository}"),
+    );
+    let spec: String = spec
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("tag:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(spec.contains("build:\n"), "{spec}");
+    std::fs::write(&spec_path, &spec).unwrap();
+    std::fs::write(dir.join("VERSION"), "8.0.0\n").unwrap();
+    git(dir, &["init", "-q"]);
+    git(dir, &["config", "user.email", "dev@example.com"]);
+    git(dir, &["config", "user.name", "Dev"]);
+    commit(dir, "the blog at 8.0.0");
+    let bin = path_without_builders();
+    let only_path = ("ONLY_PATH", bin.path().display().to_string());
+
+    // The app's own namespace enforces `restricted`: refused before anything is written.
+    let refused = deploy_with(&ns, dir, &[], std::slice::from_ref(&only_path)).code(1);
+    refused.stderr_has("no image builder on PATH");
+    refused.stderr_has(&format!(
+        "namespace `{}` enforces Pod Security `restricted`",
+        ns.name
+    ));
+    refused.stderr_has("build.cluster.namespace");
+    assert_eq!(
+        ns.kubectl(&["get", "pods", "-o", "name"]).stdout.trim(),
+        "",
+        "nothing was started"
+    );
+
+    // A namespace for builds, the BuildKit image and the docker.io mirror, as a team sets them.
+    std::fs::write(
+        &spec_path,
+        spec.replace(
+            "build:\n",
+            &format!(
+                "build:\n  cluster:\n    namespace: {}\n    image: {}\n    mirrors: [\"{}\"]\n",
+                builds.name,
+                node.get("BUILDKIT_IMAGE"),
+                node.get("REGISTRY"),
+            ),
+        ),
+    )
+    .unwrap();
+    let sha = commit(dir, "build in the cluster");
+    let run = deploy_with(&ns, dir, &[], std::slice::from_ref(&only_path)).success();
+    run.stderr_has(&format!(
+        "building `{repository}:{sha}` in the cluster (BuildKit in namespace `{}`) from the committed tree of HEAD",
+        builds.name
+    ));
+    run.stderr_has("the BuildKit pod uses the node's network");
+    run.stderr_has("] RUN apt-get update");
+    run.stderr_has(&format!("built and pushed `{repository}:{sha}`"));
+    node.shows_version(host, "8.0.0");
+    assert_eq!(
+        builds.kubectl(&["get", "pods", "-o", "name"]).stdout.trim(),
+        "",
+        "the BuildKit pod is gone"
+    );
+
+    // The same commit again: the registry has it, nothing is built.
+    let again = deploy_with(&ns, dir, &[], std::slice::from_ref(&only_path)).success();
+    again.stderr_has("is in the registry already: not building it again");
+    assert!(!again.stderr.contains("building `"), "{}", again.stderr);
+
+    // A build secret reaches RUN --mount=type=secret; the output shows only its name.
+    let token = format!("Kw3pY7cd{}", std::process::id());
+    leaks::register(&token);
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(
+        &spec_path,
+        spec.replace("build:\n", "build:\n  secrets: [BUILD_TOKEN]\n"),
+    )
+    .unwrap();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace(
+            "COPY . /rails\n",
+            &format!(
+                "RUN --mount=type=secret,id=BUILD_TOKEN echo \"token {}: $(cat /run/secrets/BUILD_TOKEN)\"\nCOPY . /rails\n",
+                std::process::id()
+            ),
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("VERSION"), "8.1.0\n").unwrap();
+    commit(dir, "8.1.0, with a build secret");
+    let with_secret = [only_path.clone(), ("BUILD_TOKEN", token.clone())];
+    let run = deploy_with(&ns, dir, &[], &with_secret).success();
+    run.stderr_has(&format!(
+        "token {}: [secret BUILD_TOKEN]",
+        std::process::id()
+    ));
+    node.shows_version(host, "8.1.0");
+    assert_eq!(releases(&ns, dir), 2);
+
+    // A step that fails: named, and the cluster's release is unchanged.
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace(
+            "COPY . /rails\n",
+            "COPY . /rails\nRUN echo compiling-assets && exit 3\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("VERSION"), "8.2.0\n").unwrap();
+    commit(dir, "8.2.0, which does not build");
+    let image_before = ns.jsonpath(
+        "deployment",
+        "blog-web",
+        "{.spec.template.spec.containers[0].image}",
+    );
+    let failed = deploy_with(&ns, dir, &[], &with_secret).code(1);
+    failed.stderr_has("the image build failed at `");
+    failed.stderr_has("RUN echo compiling-assets && exit 3");
+    failed.stderr_has("nothing was changed in the cluster");
+    assert_eq!(releases(&ns, dir), 2, "no release was recorded");
+    assert_eq!(
+        ns.jsonpath(
+            "deployment",
+            "blog-web",
+            "{.spec.template.spec.containers[0].image}",
+        ),
+        image_before
+    );
+    node.shows_version(host, "8.1.0");
+    assert_eq!(
+        builds.kubectl(&["get", "pods", "-o", "name"]).stdout.trim(),
+        "",
+        "the failed build's pod is gone too"
+    );
+}

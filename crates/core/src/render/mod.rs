@@ -363,7 +363,7 @@ impl Renderer<'_> {
 }
 
 /// The spec's tolerations as Kubernetes writes them; none when there are none.
-fn tolerations(placement: &crate::model::Placement) -> Option<Vec<K8sToleration>> {
+pub fn tolerations(placement: &crate::model::Placement) -> Option<Vec<K8sToleration>> {
     (!placement.tolerations.is_empty()).then(|| {
         placement
             .tolerations

@@ -96,9 +96,14 @@ pub(crate) struct BuildHow {
     /// (`--context` is kubectl's: the kubeconfig context)
     #[arg(long = "build-context", value_name = "DIR")]
     pub build_context: Option<std::path::PathBuf>,
-    /// The builder: docker, podman, buildah or nerdctl (default: `build.builder`, else the first found)
+    /// The builder: docker, podman, buildah, nerdctl, or cluster (a BuildKit pod in the
+    /// cluster) (default: `build.builder`, else the first found on PATH, else cluster)
     #[arg(long)]
     pub builder: Option<String>,
+    /// The BuildKit image of the cluster builder, pinned to a version (default:
+    /// `build.cluster.image`, else moby/buildkit:v0.26.3)
+    #[arg(long, value_name = "IMAGE")]
+    pub builder_image: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -85,8 +85,19 @@ pub(crate) async fn build_and_push(
             Some("add `build: {dockerfile: Dockerfile}` to the spec (`kubectl rails init` writes it when it reads a Dockerfile), or deploy with `--skip-build`".into()),
         ));
     };
-    let builder = build::choose(how.builder.as_deref().or(recipe.builder.as_deref()))
-        .map_err(|e| exit::failure(e.to_string(), Some(no_builder_hint(&e))))?;
+    let wanted = how.builder.as_deref().or(recipe.builder.as_deref());
+    let builder = match wanted {
+        Some("cluster") => None,
+        _ => match build::choose(wanted) {
+            Ok(builder) => Some(builder),
+            // No builder here: the cluster builds, as the order says (`build.builder`).
+            Err(BuildError::NoBuilder) if target.is_some() => {
+                printer.note("no image builder on PATH (docker buildx, podman, buildah, nerdctl): building in the cluster with BuildKit");
+                None
+            }
+            Err(e) => return Err(exit::failure(e.to_string(), Some(no_builder_hint(&e)))),
+        },
+    };
     // The committed tree, as Kamal builds it; `--context` builds a folder as it is.
     let (tree, root, what): (Option<build::TempDir>, PathBuf, String) = match &how.build_context {
         Some(dir) => (
@@ -128,6 +139,17 @@ pub(crate) async fn build_and_push(
             printer.mask_secret(name, value.as_bytes());
         }
     }
+    let Some(builder) = builder else {
+        let Some(target) = target else {
+            return Err(exit::failure(
+                "the cluster builder needs a cluster, and none is reachable",
+                Some("check `kubectl config current-context`, or build on this machine with `--builder buildah` (or docker, podman, nerdctl)".into()),
+            ));
+        };
+        let result = in_cluster(spec, recipe, how, target, &root, &what, printer).await;
+        drop(tree);
+        return finish(result, &spec.image.tagged(), printer);
+    };
     let mut env = Vec::new();
     if let Some(server) = spec.image.registry_host() {
         let login = match target {
@@ -167,11 +189,19 @@ pub(crate) async fn build_and_push(
         })
     });
     drop(tree);
+    finish(result, &job.image, printer)
+}
+
+/// What a build's end says: the time, or the failing step with the last lines of its log.
+fn finish(
+    result: Result<Duration, BuildError>,
+    image: &str,
+    printer: &Printer,
+) -> anyhow::Result<()> {
     match result {
         Ok(took) => {
             printer.step(&format!(
-                "built and pushed `{}` in {:.0}s",
-                job.image,
+                "built and pushed `{image}` in {:.0}s",
                 took.as_secs_f64()
             ));
             Ok(())
@@ -195,8 +225,78 @@ pub(crate) async fn build_and_push(
                 )),
             ))
         }
+        Err(BuildError::Cluster { what, fix }) => Err(exit::failure(
+            format!("the cluster builder cannot build: {what}; nothing was changed in the cluster"),
+            Some(fix),
+        )),
         Err(e) => Err(exit::failure(e.to_string(), None)),
     }
+}
+
+/// The build in a BuildKit pod of the cluster, fed over the API.
+async fn in_cluster(
+    spec: &AppSpec,
+    recipe: &kubectl_rails_core::model::BuildSpec,
+    how: &BuildHow,
+    target: &Target,
+    root: &Path,
+    what: &str,
+    printer: &Printer,
+) -> Result<Duration, BuildError> {
+    let cluster = recipe.cluster.clone().unwrap_or_default();
+    let builder_image = kubectl_rails_buildkit::builder_image(
+        how.builder_image.as_deref().or(cluster.image.as_deref()),
+    )?;
+    let mut secrets = Vec::new();
+    for name in &recipe.secrets {
+        let value = std::env::var(name).map_err(|_| BuildError::MissingSecret(name.clone()))?;
+        secrets.push((name.clone(), value.into_bytes()));
+    }
+    let login = pin::registry_login(target, spec).await;
+    let docker_config = match (spec.image.registry_host(), &login) {
+        (Some(server), Some(login)) => {
+            printer.mask_secret("registry password", login.password.as_bytes());
+            Some(build::docker_config(
+                docker_config_text().as_deref(),
+                server,
+                &login.username,
+                &login.password,
+            ))
+        }
+        _ => docker_config_text(),
+    };
+    let request = kubectl_rails_buildkit::Request {
+        app: spec.name.clone(),
+        namespace: cluster
+            .namespace
+            .clone()
+            .unwrap_or_else(|| target.namespace.clone()),
+        builder_image,
+        image: spec.image.tagged(),
+        cache: kubectl_rails_buildkit::cache_ref(recipe, &spec.image.repository),
+        root: root.to_path_buf(),
+        recipe: recipe.clone(),
+        placement: spec.placement.clone(),
+        pull_secret: spec.registry.as_ref().map(|r| r.pull_secret.clone()),
+        registry_host: spec.image.registry_host().map(str::to_string),
+        docker_config,
+        secrets,
+    };
+    printer.step(&format!(
+        "building `{}` in the cluster (BuildKit in namespace `{}`) from {what}",
+        request.image, request.namespace
+    ));
+    if request
+        .registry_host
+        .as_deref()
+        .is_some_and(kubectl_rails_buildkit::on_node_loopback)
+    {
+        printer.note("the registry is on the nodes' loopback: the BuildKit pod uses the node's network to reach it");
+    }
+    kubectl_rails_buildkit::build(&target.conn.client, &request, &mut |line| {
+        printer.info(&format!("  │ {line}"));
+    })
+    .await
 }
 
 fn no_builder_hint(e: &BuildError) -> String {

@@ -1,0 +1,738 @@
+//! The `cluster` builder: a BuildKit pod in the cluster builds the app's image and pushes it
+//! from inside the cluster. The build context goes to the pod over the Kubernetes API (a tar
+//! stream on an exec's stdin), so the machine deploying needs no Docker, no registry access
+//! and no open port: a laptop without Docker, a CI runner without a daemon, or an arm64 laptop
+//! deploying to amd64 nodes (the pod runs where the app's pods run, on their architecture).
+//!
+//! What the pod is and what it runs are pure functions ([`pod`], [`buildctl_args`],
+//! [`buildkitd_toml`], [`refusal`]); [`build`] does the I/O. Registry credentials and build
+//! secrets reach the pod on an exec's stdin into memory-backed files: never in the pod spec,
+//! a Secret or a command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, Namespace, Pod, PodSpec,
+    SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{AttachParams, DeleteParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use kubectl_rails_build::{BuildError, step_of};
+use kubectl_rails_core::model::{BuildSpec, DEFAULT_BUILDKIT_IMAGE, Placement};
+use kubectl_rails_core::render::{labels, tolerations};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+
+/// How many lines of BuildKit's log a failure shows.
+const TAIL: usize = 15;
+/// The longest a builder pod lives, whatever happens to the command that made it.
+const MAX_LIFETIME_SECS: i64 = 3600;
+/// The pod's working folder: the context, the Docker config, the secrets (memory-backed).
+const WORK: &str = "/work";
+/// The Pod Security label a namespace enforces.
+const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
+/// One build in the cluster.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub app: String,
+    /// Where the builder pod runs.
+    pub namespace: String,
+    /// The BuildKit image (pinned).
+    pub builder_image: String,
+    /// `repository:tag` to build and push.
+    pub image: String,
+    /// The registry cache (`repository:buildcache` when the spec names none).
+    pub cache: String,
+    /// The app's files (the committed tree, or the folder as it is): sent whole, so that the
+    /// recipe's `context` and `dockerfile`, relative to it, are found in the pod.
+    pub root: PathBuf,
+    pub recipe: BuildSpec,
+    /// Where the app's pods run: the builder runs there too (their architecture).
+    pub placement: Placement,
+    /// The pull secret of the app's registry, for a builder image kept there.
+    pub pull_secret: Option<String>,
+    /// The registry's host, when the image names one.
+    pub registry_host: Option<String>,
+    /// A Docker config with the registry's credentials, for the push.
+    pub docker_config: Option<String>,
+    /// Each build secret's id and value.
+    pub secrets: Vec<(String, Vec<u8>)>,
+}
+
+/// The builder image the spec (or `--builder-image`) names, checked to be pinned.
+pub fn builder_image(wanted: Option<&str>) -> Result<String, BuildError> {
+    let image = wanted.unwrap_or(DEFAULT_BUILDKIT_IMAGE);
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let pinned = image.contains("@sha256:")
+        || last
+            .split_once(':')
+            .is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
+    if pinned {
+        Ok(image.to_string())
+    } else {
+        Err(BuildError::Cluster {
+            what: format!("the BuildKit image `{image}` is not pinned to a version"),
+            fix: format!(
+                "name a version, as `{DEFAULT_BUILDKIT_IMAGE}` (`build.cluster.image` or `--builder-image`): `latest` changes under you"
+            ),
+        })
+    }
+}
+
+/// The cache BuildKit reads and writes: the spec's, or a `buildcache` tag beside the image.
+pub fn cache_ref(recipe: &BuildSpec, repository: &str) -> String {
+    recipe
+        .cache
+        .clone()
+        .unwrap_or_else(|| format!("{repository}:buildcache"))
+}
+
+/// A registry on the node's loopback (a registry only the nodes reach, as a kind or test
+/// cluster's): only the node's own network reaches it, so the builder uses it.
+pub fn on_node_loopback(host: &str) -> bool {
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
+/// Why the namespace refuses a privileged pod, from its Pod Security labels; none when it
+/// takes one.
+pub fn refusal(namespace: &str, ns_labels: &BTreeMap<String, String>) -> Option<BuildError> {
+    let level = ns_labels.get(ENFORCE)?;
+    (level != "privileged").then(|| BuildError::Cluster {
+        what: format!(
+            "namespace `{namespace}` enforces Pod Security `{level}`, and BuildKit runs privileged (it mounts and unshares to run each RUN step)"
+        ),
+        fix: format!(
+            "set `build.cluster.namespace` to a namespace for builds that allows it (`kubectl create namespace builds && kubectl label namespace builds {ENFORCE}=privileged`), or build on this machine with `--builder buildah` (or docker, podman, nerdctl)"
+        ),
+    })
+}
+
+/// The builds' namespace does not exist (and the app's, made by a first deploy, enforces
+/// `restricted`).
+pub fn missing(namespace: &str) -> BuildError {
+    BuildError::Cluster {
+        what: format!(
+            "namespace `{namespace}` does not exist (a first deploy makes the app's namespace `restricted`, which refuses the privileged BuildKit pod)"
+        ),
+        fix: format!(
+            "make a namespace for builds and name it in `build.cluster.namespace`: `kubectl create namespace builds && kubectl label namespace builds {ENFORCE}=privileged`"
+        ),
+    }
+}
+
+/// buildkitd's configuration: the OCI worker, and the `docker.io` mirrors.
+pub fn buildkitd_toml(mirrors: &[String]) -> String {
+    let mut toml =
+        String::from("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n");
+    if !mirrors.is_empty() {
+        let list: Vec<String> = mirrors.iter().map(|m| format!("{m:?}")).collect();
+        toml.push_str(&format!(
+            "[registry.\"docker.io\"]\n  mirrors = [{}]\n",
+            list.join(", ")
+        ));
+    }
+    toml
+}
+
+/// The builder pod: BuildKit's daemon, waiting for the build the plugin execs into it.
+pub fn pod(request: &Request, name: &str) -> Pod {
+    let loopback = request
+        .registry_host
+        .as_deref()
+        .is_some_and(on_node_loopback);
+    let mirrors = request
+        .recipe
+        .cluster
+        .as_ref()
+        .map(|c| c.mirrors.clone())
+        .unwrap_or_default();
+    let pod_labels = BTreeMap::from([
+        (labels::INSTANCE.to_string(), request.app.clone()),
+        (labels::COMPONENT.to_string(), "build".to_string()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ]);
+    let empty = |name: &str, memory: bool| Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: memory.then(|| "Memory".into()),
+            ..EmptyDirVolumeSource::default()
+        }),
+        ..Volume::default()
+    };
+    let mount = |name: &str, path: &str| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..VolumeMount::default()
+    };
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(pod_labels),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            active_deadline_seconds: Some(MAX_LIFETIME_SECS),
+            termination_grace_period_seconds: Some(5),
+            automount_service_account_token: Some(false),
+            host_network: loopback.then_some(true),
+            dns_policy: loopback.then(|| "ClusterFirstWithHostNet".into()),
+            node_selector: (!request.placement.node_selector.is_empty())
+                .then(|| request.placement.node_selector.clone()),
+            tolerations: tolerations(&request.placement),
+            image_pull_secrets: request.pull_secret.as_ref().map(|s| {
+                vec![LocalObjectReference {
+                    name: s.clone(),
+                }]
+            }),
+            containers: vec![Container {
+                name: "buildkitd".into(),
+                image: Some(request.builder_image.clone()),
+                // The configuration comes through the environment: no ConfigMap to leave behind.
+                command: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "printf '%s' \"$BUILDKITD_TOML\" > /tmp/buildkitd.toml && exec buildkitd --config /tmp/buildkitd.toml".into(),
+                ]),
+                env: Some(vec![EnvVar {
+                    name: "BUILDKITD_TOML".into(),
+                    value: Some(buildkitd_toml(&mirrors)),
+                    ..EnvVar::default()
+                }]),
+                security_context: Some(SecurityContext {
+                    privileged: Some(true),
+                    ..SecurityContext::default()
+                }),
+                volume_mounts: Some(vec![
+                    mount("state", "/var/lib/buildkit"),
+                    mount("work", WORK),
+                    mount("private", &format!("{WORK}/private")),
+                ]),
+                ..Container::default()
+            }],
+            volumes: Some(vec![
+                empty("state", false),
+                empty("work", false),
+                empty("private", true),
+            ]),
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+/// What `buildctl` runs in the pod. Pure.
+pub fn buildctl_args(request: &Request) -> Vec<String> {
+    let recipe = &request.recipe;
+    let inside = |path: &str| {
+        let path = path.trim_start_matches("./").trim_end_matches('/');
+        if path.is_empty() || path == "." {
+            format!("{WORK}/ctx")
+        } else {
+            format!("{WORK}/ctx/{path}")
+        }
+    };
+    let (dir, file) = match recipe.dockerfile.rsplit_once('/') {
+        Some((dir, file)) => (inside(dir), file.to_string()),
+        None => (inside("."), recipe.dockerfile.clone()),
+    };
+    let mut args: Vec<String> = [
+        "env",
+        &format!("DOCKER_CONFIG={WORK}/private"),
+        "buildctl",
+        "build",
+        "--progress",
+        "plain",
+        "--frontend",
+        "dockerfile.v0",
+        "--local",
+        &format!("context={}", inside(&recipe.context)),
+        "--local",
+        &format!("dockerfile={dir}"),
+        "--opt",
+        &format!("filename={file}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut opt = |value: String| args.extend(["--opt".to_string(), value]);
+    if let Some(target) = &recipe.target {
+        opt(format!("target={target}"));
+    }
+    for (key, value) in &recipe.args {
+        opt(format!("build-arg:{key}={value}"));
+    }
+    if !recipe.platforms.is_empty() {
+        opt(format!("platform={}", recipe.platforms.join(",")));
+    }
+    for (id, _) in &request.secrets {
+        args.extend([
+            "--secret".into(),
+            format!("id={id},src={WORK}/private/secret-{id}"),
+        ]);
+    }
+    args.extend([
+        "--import-cache".into(),
+        format!("type=registry,ref={}", request.cache),
+        "--export-cache".into(),
+        format!("type=registry,ref={},mode=max", request.cache),
+        "--output".into(),
+        format!("type=image,name={},push=true", request.image),
+    ]);
+    args
+}
+
+fn failed(what: impl Into<String>) -> impl FnOnce(kube::Error) -> BuildError {
+    let what = what.into();
+    move |e| BuildError::Io {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// Builds and pushes in a BuildKit pod, each line of BuildKit's log handed to `on_line`; the
+/// pod is removed afterwards, whatever the outcome.
+pub async fn build(
+    client: &Client,
+    request: &Request,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<Duration, BuildError> {
+    let started = Instant::now();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    // A deployer who may not read namespaces learns the level from the pod's refusal instead.
+    match namespaces.get_opt(&request.namespace).await {
+        Ok(Some(ns)) => {
+            if let Some(refused) = refusal(
+                &request.namespace,
+                &ns.metadata.labels.clone().unwrap_or_default(),
+            ) {
+                return Err(refused);
+            }
+        }
+        Ok(None) => return Err(missing(&request.namespace)),
+        Err(_) => {}
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &request.namespace);
+    let name = pod_name(&request.app);
+    pods.create(&PostParams::default(), &pod(request, &name))
+        .await
+        .map_err(|e| match &e {
+            kube::Error::Api(s) if s.code == 403 => BuildError::Cluster {
+                what: format!(
+                    "creating the BuildKit pod in namespace `{}` was refused: {}",
+                    request.namespace, s.message
+                ),
+                fix: "set `build.cluster.namespace` to a namespace that allows privileged pods and where you may create pods and exec into them, or build on this machine (`--builder buildah`)".into(),
+            },
+            _ => failed(format!(
+                "create the BuildKit pod in namespace `{}`",
+                request.namespace
+            ))(e),
+        })?;
+    on_line(&format!(
+        "BuildKit pod `{name}` in namespace `{}` ({})",
+        request.namespace, request.builder_image
+    ));
+    let result = run_in(&pods, &name, request, on_line).await;
+    let _ = pods
+        .delete(
+            &name,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::default()
+            },
+        )
+        .await;
+    result.map(|()| started.elapsed())
+}
+
+fn pod_name(app: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+    let suffix = format!("{:06x}", (nanos ^ std::process::id()) & 0xff_ffff);
+    let app: String = app
+        .chars()
+        .take(63 - "-build-".len() - suffix.len())
+        .collect();
+    format!("{app}-build-{suffix}")
+}
+
+async fn run_in(
+    pods: &Api<Pod>,
+    name: &str,
+    request: &Request,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), BuildError> {
+    running(pods, name, Duration::from_secs(300)).await?;
+    // buildkitd answers a moment after its container starts.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let argv = ["buildctl", "debug", "workers"].map(String::from);
+        let mut quiet = Vec::new();
+        let code = exec(pods, name, &argv, None, &mut |l| quiet.push(l.to_string())).await?;
+        if code == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(BuildError::Failed {
+                builder: format!("BuildKit in pod `{name}`"),
+                step: Some("start buildkitd".into()),
+                tail: quiet,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The context, as a tar stream on stdin.
+    let mut tar = tokio::process::Command::new("tar")
+        .args(["-c", "-f", "-", "--exclude=./.git", "-C"])
+        .arg(&request.root)
+        .arg(".")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| BuildError::Io {
+            what: "run `tar` to send the build context".into(),
+            reason: e.to_string(),
+        })?;
+    let stream = tar.stdout.take().expect("tar's stdout is piped");
+    let unpack = ["sh", "-c", "mkdir -p /work/ctx && tar -x -C /work/ctx"].map(String::from);
+    let mut said = Vec::new();
+    let code = exec(pods, name, &unpack, Some(Box::new(stream)), &mut |l| {
+        said.push(l.to_string())
+    })
+    .await?;
+    let tar_status = tar.wait_with_output().await.map_err(|e| BuildError::Io {
+        what: "wait for `tar`".into(),
+        reason: e.to_string(),
+    })?;
+    if code != 0 || !tar_status.status.success() {
+        said.extend(
+            String::from_utf8_lossy(&tar_status.stderr)
+                .lines()
+                .map(str::to_string),
+        );
+        return Err(BuildError::Failed {
+            builder: format!("BuildKit in pod `{name}`"),
+            step: Some("send the build context".into()),
+            tail: said,
+        });
+    }
+    on_line(&format!(
+        "sent the build context ({})",
+        request.root.display()
+    ));
+    // Credentials and secrets into memory-backed files, through stdin.
+    let mut files: Vec<(String, Vec<u8>)> = request
+        .secrets
+        .iter()
+        .map(|(id, value)| (format!("secret-{id}"), value.clone()))
+        .collect();
+    if let Some(config) = &request.docker_config {
+        files.push(("config.json".into(), config.as_bytes().to_vec()));
+    }
+    for (file, bytes) in files {
+        // Secret ids are environment variable names: safe in a shell word.
+        let write = [
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("umask 077 && cat > {WORK}/private/{file}"),
+        ];
+        let mut said = Vec::new();
+        let code = exec(
+            pods,
+            name,
+            &write,
+            Some(Box::new(std::io::Cursor::new(bytes))),
+            &mut |l| said.push(l.to_string()),
+        )
+        .await?;
+        if code != 0 {
+            return Err(BuildError::Failed {
+                builder: format!("BuildKit in pod `{name}`"),
+                step: Some(format!("write {file} in the pod")),
+                tail: said,
+            });
+        }
+    }
+    let mut step = None;
+    let mut tail: Vec<String> = Vec::new();
+    let code = exec(pods, name, &buildctl_args(request), None, &mut |line| {
+        if let Some(s) = step_of(line) {
+            step = Some(s);
+        }
+        on_line(line);
+        tail.push(line.to_string());
+        if tail.len() > TAIL {
+            tail.remove(0);
+        }
+    })
+    .await?;
+    if code != 0 {
+        return Err(BuildError::Failed {
+            builder: format!("BuildKit in pod `{name}`"),
+            step,
+            tail,
+        });
+    }
+    Ok(())
+}
+
+/// Waits until the pod runs; says why when it cannot (its image, its namespace's rules).
+async fn running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<(), BuildError> {
+    let events = watcher(
+        pods.clone(),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .applied_objects();
+    futures::pin_mut!(events);
+    let mut last = String::from("it was not scheduled");
+    let waited = tokio::time::timeout(timeout, async {
+        while let Some(event) = events.next().await {
+            let Ok(pod) = event else { continue };
+            let status = pod.status.unwrap_or_default();
+            if status.phase.as_deref() == Some("Running") {
+                return Ok(());
+            }
+            if let Some(waiting) = status
+                .container_statuses
+                .iter()
+                .flatten()
+                .find_map(|c| c.state.as_ref()?.waiting.as_ref())
+            {
+                let reason = waiting.reason.clone().unwrap_or_default();
+                last = format!("{reason}: {}", waiting.message.clone().unwrap_or_default());
+                if matches!(
+                    reason.as_str(),
+                    "ErrImagePull"
+                        | "ImagePullBackOff"
+                        | "InvalidImageName"
+                        | "CreateContainerConfigError"
+                ) {
+                    return Err(last.clone());
+                }
+            }
+            if matches!(status.phase.as_deref(), Some("Failed" | "Succeeded")) {
+                return Err(format!(
+                    "it ended before the build: {}",
+                    status.message.unwrap_or_default()
+                ));
+            }
+        }
+        Err("the watch on it ended".into())
+    })
+    .await;
+    let why = match waited {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(why)) => why,
+        Err(_) => format!("not running within {timeout:?} ({last})"),
+    };
+    Err(BuildError::Cluster {
+        what: format!("the BuildKit pod `{name}` did not start: {why}"),
+        fix: "check the builder image (`build.cluster.image`, `--builder-image`) and that the app's pull secret reaches it; `kubectl describe pod` tells more".into(),
+    })
+}
+
+/// Runs `argv` in the pod, feeding `stdin` when given; each output line (stdout and stderr as
+/// they come) to `on_line`. The command's exit code.
+async fn exec(
+    pods: &Api<Pod>,
+    name: &str,
+    argv: &[String],
+    stdin: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<i32, BuildError> {
+    let params = AttachParams {
+        container: Some("buildkitd".into()),
+        stdin: stdin.is_some(),
+        stdout: true,
+        stderr: true,
+        ..AttachParams::default()
+    };
+    let mut process = pods
+        .exec(name, argv.to_vec(), &params)
+        .await
+        .map_err(failed(format!(
+            "exec `{}` in the BuildKit pod `{name}`",
+            argv[0]
+        )))?;
+    let status = process.take_status().expect("status is taken once");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut relays = Vec::new();
+    let streams: Vec<Box<dyn AsyncRead + Send + Unpin>> = [
+        process
+            .stdout()
+            .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+        process
+            .stderr()
+            .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for stream in streams {
+        let tx = tx.clone();
+        relays.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let feeder = match (stdin, process.stdin()) {
+        (Some(mut input), Some(mut remote)) => Some(tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut input, &mut remote).await;
+            let _ = remote.shutdown().await;
+        })),
+        _ => None,
+    };
+    while let Some(line) = rx.recv().await {
+        on_line(&line);
+    }
+    for relay in relays {
+        let _ = relay.await;
+    }
+    if let Some(feeder) = feeder {
+        let _ = feeder.await;
+    }
+    let status = status.await;
+    kubectl_rails_exec::session::exit_code(status.as_ref()).map_err(|message| BuildError::Io {
+        what: format!("`{}` in the BuildKit pod `{name}`", argv[0]),
+        reason: message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubectl_rails_core::model::{ClusterBuilderSpec, Toleration};
+
+    fn request() -> Request {
+        Request {
+            app: "shop".into(),
+            namespace: "builds".into(),
+            builder_image: "registry.example/buildkit:v0.26.3".into(),
+            image: "127.0.0.1:5000/shop:abc123".into(),
+            cache: "127.0.0.1:5000/shop:buildcache".into(),
+            root: "/tmp/tree".into(),
+            recipe: BuildSpec {
+                dockerfile: "docker/web/Dockerfile".into(),
+                context: "./app".into(),
+                target: Some("app".into()),
+                args: BTreeMap::from([("RUBY_VERSION".into(), "3.3.6".into())]),
+                secrets: vec!["GITHUB_TOKEN".into()],
+                platforms: vec!["linux/amd64".into()],
+                cache: None,
+                builder: Some("cluster".into()),
+                cluster: Some(ClusterBuilderSpec {
+                    image: None,
+                    namespace: Some("builds".into()),
+                    mirrors: vec!["mirror.gcr.io".into()],
+                }),
+            },
+            placement: Placement {
+                node_selector: BTreeMap::from([("kubernetes.io/arch".into(), "amd64".into())]),
+                tolerations: vec![Toleration {
+                    key: "dedicated".into(),
+                    value: None,
+                    effect: Some("NoSchedule".into()),
+                }],
+            },
+            pull_secret: Some("shop-registry".into()),
+            registry_host: Some("127.0.0.1:5000".into()),
+            docker_config: Some("{}".into()),
+            secrets: vec![("GITHUB_TOKEN".into(), b"never-shown".to_vec())],
+        }
+    }
+
+    #[test]
+    fn the_builder_pod_runs_privileged_where_the_app_runs_and_holds_no_secret() {
+        let pod = pod(&request(), "shop-build-abc");
+        let text = serde_json::to_string(&pod).unwrap();
+        assert!(!text.contains("never-shown"), "no secret in the pod spec");
+        insta::assert_yaml_snapshot!(pod);
+    }
+
+    #[test]
+    fn buildctl_gets_the_recipe() {
+        insta::assert_snapshot!(buildctl_args(&request()).join(" "));
+    }
+
+    #[test]
+    fn only_a_pinned_builder_image_is_taken() {
+        let cases = [
+            (None, Ok(DEFAULT_BUILDKIT_IMAGE)),
+            (Some("moby/buildkit:v0.26.3"), Ok("moby/buildkit:v0.26.3")),
+            (
+                Some("r.example:5000/buildkit:v1"),
+                Ok("r.example:5000/buildkit:v1"),
+            ),
+            (
+                Some("moby/buildkit@sha256:abc"),
+                Ok("moby/buildkit@sha256:abc"),
+            ),
+            (Some("moby/buildkit"), Err(())),
+            (Some("moby/buildkit:latest"), Err(())),
+            (Some("r.example:5000/buildkit"), Err(())),
+        ];
+        for (wanted, want) in cases {
+            let got = builder_image(wanted).map_err(|_| ());
+            assert_eq!(got.as_deref(), want.map_err(|_| &()), "{wanted:?}");
+        }
+    }
+
+    #[test]
+    fn loopback_registries_are_reached_from_the_node() {
+        let cases = [
+            ("127.0.0.1:5000", true),
+            ("localhost:5000", true),
+            ("localhost", true),
+            ("[::1]:5000", true),
+            ("ghcr.io", false),
+            ("registry.internal:5000", false),
+            ("10.0.0.5:5000", false),
+        ];
+        for (host, want) in cases {
+            assert_eq!(on_node_loopback(host), want, "{host}");
+        }
+    }
+
+    #[test]
+    fn a_namespace_that_forbids_privileged_pods_is_named_before_any_write() {
+        let label = |level: &str| BTreeMap::from([(ENFORCE.to_string(), level.to_string())]);
+        assert!(refusal("builds", &BTreeMap::new()).is_none());
+        assert!(refusal("builds", &label("privileged")).is_none());
+        for level in ["restricted", "baseline"] {
+            let Some(BuildError::Cluster { what, fix }) = refusal("shop", &label(level)) else {
+                panic!("{level} refuses");
+            };
+            assert!(
+                what.contains(&format!("enforces Pod Security `{level}`")),
+                "{what}"
+            );
+            assert!(fix.contains("build.cluster.namespace"), "{fix}");
+        }
+    }
+
+    #[test]
+    fn mirrors_go_to_buildkitd() {
+        assert!(!buildkitd_toml(&[]).contains("docker.io"));
+        assert!(
+            buildkitd_toml(&["127.0.0.1:5000".into()])
+                .contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.1:5000\"]")
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! The `cluster` builder's needs: a namespace whose Pod Security level admits the privileged
+//! BuildKit pod. Said only when the spec builds in the cluster.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, Client};
+use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::model::DEFAULT_BUILDKIT_IMAGE;
+
+use crate::{Finding, forbidden};
+
+const CHECK: &str = "cluster builder";
+
+/// Whether the spec builds in the cluster: `build.builder: cluster`, or a `build.cluster`
+/// section (which a team writes for the builder it falls back to).
+fn builds_in_cluster(spec: &AppSpec) -> bool {
+    spec.build
+        .as_ref()
+        .is_some_and(|b| b.builder.as_deref() == Some("cluster") || b.cluster.is_some())
+}
+
+pub async fn cluster_builder(client: &Client, ns: &str, spec: &AppSpec) -> Option<Finding> {
+    if !builds_in_cluster(spec) {
+        return None;
+    }
+    let cluster = spec.build.as_ref()?.cluster.clone().unwrap_or_default();
+    let namespace = cluster.namespace.unwrap_or_else(|| ns.to_string());
+    let image = cluster
+        .image
+        .unwrap_or_else(|| DEFAULT_BUILDKIT_IMAGE.to_string());
+    if let Err(kubectl_rails_build::BuildError::Cluster { what, fix }) =
+        kubectl_rails_buildkit::builder_image(Some(&image))
+    {
+        return Some(Finding::fail(CHECK, what, fix));
+    }
+    Some(
+        match Api::<Namespace>::all(client.clone())
+            .get_opt(&namespace)
+            .await
+        {
+            Ok(Some(found)) => match kubectl_rails_buildkit::refusal(
+                &namespace,
+                &found.metadata.labels.unwrap_or_default(),
+            ) {
+                Some(kubectl_rails_build::BuildError::Cluster { what, fix }) => {
+                    Finding::fail(CHECK, what, fix)
+                }
+                _ => Finding::ok(
+                    CHECK,
+                    format!("namespace `{namespace}` admits the privileged BuildKit pod ({image})"),
+                ),
+            },
+            Ok(None) => match kubectl_rails_buildkit::missing(&namespace) {
+                kubectl_rails_build::BuildError::Cluster { what, fix } => {
+                    Finding::fail(CHECK, what, fix)
+                }
+                other => Finding::fail(CHECK, other.to_string(), "check the cluster"),
+            },
+            Err(e) if forbidden(&e) => Finding::not_checked(
+                CHECK,
+                format!(
+                    "cannot read namespace `{namespace}` (forbidden): BuildKit runs privileged, which a `restricted` or `baseline` namespace refuses"
+                ),
+            ),
+            Err(e) => Finding::fail(CHECK, e.to_string(), "check the cluster"),
+        },
+    )
+}
