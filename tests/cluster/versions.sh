@@ -16,3 +16,8 @@ HELM_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/helm-$HELM_VERSI
 # module proxy, cached.
 KUBE_SCORE_VERSION=v1.20.0
 KUBE_SCORE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/kube-score-$KUBE_SCORE_VERSION"
+# BuildKit (buildkitd, buildctl) for the real node's builder image (`images`, ref buildkit-*):
+# built from the module proxy through the wrapper module in buildkit/ (its go.mod must require
+# this version), cached.
+BUILDKIT_VERSION=v0.26.3
+BUILDKIT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/buildkit-$BUILDKIT_VERSION"

@@ -129,8 +129,10 @@ pub fn missing(namespace: &str) -> BuildError {
     }
 }
 
-/// buildkitd's configuration: the OCI worker, and the `docker.io` mirrors.
-pub fn buildkitd_toml(mirrors: &[String]) -> String {
+/// buildkitd's configuration: the OCI worker, the `docker.io` mirrors, and TLS for the
+/// registries on the node's loopback (BuildKit would speak plain HTTP to them; the plugin's own
+/// registry client speaks TLS to every registry, and so does the builder).
+pub fn buildkitd_toml(mirrors: &[String], loopback: &[String]) -> String {
     let mut toml =
         String::from("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n");
     if !mirrors.is_empty() {
@@ -139,6 +141,9 @@ pub fn buildkitd_toml(mirrors: &[String]) -> String {
             "[registry.\"docker.io\"]\n  mirrors = [{}]\n",
             list.join(", ")
         ));
+    }
+    for host in loopback {
+        toml.push_str(&format!("[registry.{host:?}]\n  http = false\n"));
     }
     toml
 }
@@ -155,6 +160,15 @@ pub fn pod(request: &Request, name: &str) -> Pod {
         .as_ref()
         .map(|c| c.mirrors.clone())
         .unwrap_or_default();
+    let mut tls: Vec<String> = request
+        .registry_host
+        .iter()
+        .chain(&mirrors)
+        .filter(|h| on_node_loopback(h))
+        .cloned()
+        .collect();
+    tls.sort();
+    tls.dedup();
     let pod_labels = BTreeMap::from([
         (labels::INSTANCE.to_string(), request.app.clone()),
         (labels::COMPONENT.to_string(), "build".to_string()),
@@ -184,8 +198,9 @@ pub fn pod(request: &Request, name: &str) -> Pod {
             active_deadline_seconds: Some(MAX_LIFETIME_SECS),
             termination_grace_period_seconds: Some(5),
             automount_service_account_token: Some(false),
+            // On the node's network it resolves names as the node does (`ClusterFirst` falls
+            // back to that there): registries and package mirrors, as containerd reaches them.
             host_network: loopback.then_some(true),
-            dns_policy: loopback.then(|| "ClusterFirstWithHostNet".into()),
             node_selector: (!request.placement.node_selector.is_empty())
                 .then(|| request.placement.node_selector.clone()),
             tolerations: tolerations(&request.placement),
@@ -205,7 +220,7 @@ pub fn pod(request: &Request, name: &str) -> Pod {
                 ]),
                 env: Some(vec![EnvVar {
                     name: "BUILDKITD_TOML".into(),
-                    value: Some(buildkitd_toml(&mirrors)),
+                    value: Some(buildkitd_toml(&mirrors, &tls)),
                     ..EnvVar::default()
                 }]),
                 security_context: Some(SecurityContext {
@@ -464,12 +479,10 @@ async fn run_in(
             });
         }
     }
-    let mut step = None;
+    let mut failing = FailingStep::default();
     let mut tail: Vec<String> = Vec::new();
     let code = exec(pods, name, &buildctl_args(request), None, &mut |line| {
-        if let Some(s) = step_of(line) {
-            step = Some(s);
-        }
+        failing.read(line);
         on_line(line);
         tail.push(line.to_string());
         if tail.len() > TAIL {
@@ -480,11 +493,45 @@ async fn run_in(
     if code != 0 {
         return Err(BuildError::Failed {
             builder: format!("BuildKit in pod `{name}`"),
-            step,
+            step: failing.step(),
             tail,
         });
     }
     Ok(())
+}
+
+/// The step a BuildKit build failed at, from its plain progress: steps run side by side, so
+/// the last step line is not always the failing one; `#N ERROR:` names the step `#N` started.
+/// (A cold cache's `ERROR: ... not found` is on a step without `[i/n]`, and does not fail the
+/// build: only a non-zero exit does.)
+#[derive(Default)]
+struct FailingStep {
+    steps: BTreeMap<String, String>,
+    last: Option<String>,
+    failed: Option<String>,
+}
+
+impl FailingStep {
+    fn read(&mut self, line: &str) {
+        let Some((id, rest)) = line.trim().split_once(' ') else {
+            return;
+        };
+        if !id.starts_with('#') {
+            return;
+        }
+        if let Some(step) = step_of(line) {
+            self.steps.insert(id.to_string(), step.clone());
+            self.last = Some(step);
+        } else if rest.starts_with("ERROR:")
+            && let Some(step) = self.steps.get(id)
+        {
+            self.failed.get_or_insert_with(|| step.clone());
+        }
+    }
+
+    fn step(self) -> Option<String> {
+        self.failed.or(self.last)
+    }
 }
 
 /// Waits until the pod runs; says why when it cannot (its image, its namespace's rules).
@@ -728,11 +775,38 @@ mod tests {
     }
 
     #[test]
+    fn the_failing_step_is_the_one_whose_vertex_errs() {
+        let mut failing = FailingStep::default();
+        for line in [
+            "#5 importing cache manifest from 127.0.0.1:5000/shop:buildcache",
+            "#5 ERROR: failed to configure registry cache importer: not found",
+            "#7 [2/4] RUN apt-get update",
+            "#8 [3/4] RUN echo compiling-assets && exit 3",
+            "#7 0.51 Get:1 http://deb.debian.org bookworm InRelease",
+            "#8 0.038 compiling-assets",
+            "#8 ERROR: process \"/bin/sh -c echo compiling-assets && exit 3\" did not complete successfully: exit code: 3",
+            "#7 [2/4] RUN apt-get update",
+            "------",
+        ] {
+            failing.read(line);
+        }
+        assert_eq!(
+            failing.step().as_deref(),
+            Some("RUN echo compiling-assets && exit 3")
+        );
+    }
+
+    #[test]
     fn mirrors_go_to_buildkitd() {
-        assert!(!buildkitd_toml(&[]).contains("docker.io"));
+        assert!(!buildkitd_toml(&[], &[]).contains("docker.io"));
+        let toml = buildkitd_toml(&["127.0.0.1:5000".into()], &["127.0.0.1:5000".into()]);
         assert!(
-            buildkitd_toml(&["127.0.0.1:5000".into()])
-                .contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.1:5000\"]")
+            toml.contains("[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.1:5000\"]"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("[registry.\"127.0.0.1:5000\"]\n  http = false"),
+            "a loopback registry speaks TLS: {toml}"
         );
     }
 }
