@@ -398,4 +398,42 @@ fn doctor_says_whether_the_cluster_builder_may_run() {
         let found = line(&run.stdout, mark, "cluster builder");
         assert!(found.contains(&said), "{section}: {found}");
     }
+    // `rbac` lets the CI deployer run the BuildKit pod in the builds namespace, and no other.
+    let list = ns
+        .rails(app.path(), &["rbac", "-o", "json"])
+        .success()
+        .json();
+    assert_eq!(
+        list_kinds(&list),
+        [
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "Role",
+            "RoleBinding"
+        ]
+    );
+    // Objects in two namespaces: applied as they name them.
+    kubectl_with_stdin(
+        &ns.kubeconfig,
+        &["apply", "-f", "-"],
+        Some(&ns.rails(app.path(), &["rbac"]).success().stdout),
+    )
+    .success();
+    let deployer = format!("system:serviceaccount:{}:imagestorage-deployer", ns.name);
+    for (verb, resource, namespace, want) in [
+        ("create", "pods", builds.name.as_str(), "yes"),
+        ("create", "pods/exec", builds.name.as_str(), "yes"),
+        ("delete", "pods", builds.name.as_str(), "yes"),
+        ("get", "secrets", builds.name.as_str(), "no"),
+        ("create", "pods", "default", "no"),
+    ] {
+        let can = kubectl(
+            &ns.kubeconfig,
+            &[
+                "auth", "can-i", verb, resource, "-n", namespace, "--as", &deployer,
+            ],
+        );
+        assert_eq!(can.stdout.trim(), want, "{verb} {resource} in {namespace}");
+    }
 }

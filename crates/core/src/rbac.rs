@@ -249,9 +249,67 @@ pub fn deployer(
     (sa, role, binding)
 }
 
+/// The `cluster` builder's rights in a namespace for builds other than the app's: its BuildKit
+/// pod made, followed, exec'd into and removed, by the deployer of `app` in `namespace`.
+pub fn builder(app: &str, namespace: &str, builds: &str) -> (Role, RoleBinding) {
+    let name = format!("{app}-builder");
+    let meta = || ObjectMeta {
+        name: Some(name.clone()),
+        namespace: Some(builds.to_string()),
+        labels: Some(labels(app)),
+        ..ObjectMeta::default()
+    };
+    let rule = |resource: &str, verbs: &[&str]| PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(vec![resource.to_string()]),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        ..PolicyRule::default()
+    };
+    let role = Role {
+        metadata: meta(),
+        rules: Some(vec![
+            rule("pods", &["get", "list", "watch", "create", "delete"]),
+            // Exec over WebSockets opens with a GET; over SPDY with a POST.
+            rule("pods/exec", &["get", "create"]),
+        ]),
+    };
+    let binding = RoleBinding {
+        metadata: meta(),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: format!("{app}-deployer"),
+            namespace: Some(namespace.to_string()),
+            ..Subject::default()
+        }]),
+    };
+    (role, binding)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builder_may_run_its_pod_in_the_builds_namespace_only() {
+        let (role, binding) = builder("shop", "shop-prod", "builds");
+        assert_eq!(role.metadata.namespace.as_deref(), Some("builds"));
+        let rules = role.rules.unwrap();
+        let resources: Vec<_> = rules
+            .iter()
+            .flat_map(|r| r.resources.clone().unwrap())
+            .collect();
+        assert_eq!(resources, ["pods", "pods/exec"]);
+        let subject = &binding.subjects.unwrap()[0];
+        assert_eq!(
+            (subject.name.as_str(), subject.namespace.as_deref()),
+            ("shop-deployer", Some("shop-prod"))
+        );
+    }
 
     #[test]
     fn without_removes_one_verb() {

@@ -16,11 +16,23 @@ pub(crate) fn run(ctx: &Context<'_>) -> anyhow::Result<()> {
     let spec = ctx.spec()?;
     let ns = ctx.namespace()?;
     let (sa, role, binding) = rbac::deployer(&spec.name, &ns, &spec.own_secret_names(), &[]);
-    let items = vec![
+    let mut items = vec![
         serde_json::to_value(&sa)?,
         serde_json::to_value(&role)?,
         serde_json::to_value(&binding)?,
     ];
+    // The cluster builder's namespace for builds, when it is not the app's.
+    let builds = spec
+        .build
+        .as_ref()
+        .and_then(|b| b.cluster.as_ref())
+        .and_then(|c| c.namespace.clone())
+        .filter(|b| *b != ns);
+    if let Some(builds) = &builds {
+        let (role, binding) = rbac::builder(&spec.name, &ns, builds);
+        items.push(serde_json::to_value(&role)?);
+        items.push(serde_json::to_value(&binding)?);
+    }
     let text = match format {
         OutputFormat::Json => serde_json::to_string_pretty(
             &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
@@ -30,6 +42,11 @@ pub(crate) fn run(ctx: &Context<'_>) -> anyhow::Result<()> {
                 "# What kubectl-rails needs in namespace `{ns}`, and nothing more. Apply as an admin:\n#   kubectl rails rbac -n {ns} | kubectl apply -f -\n# then deploy with a token of the ServiceAccount:\n#   kubectl create token {}-deployer -n {ns}\n",
                 spec.name
             );
+            if let Some(builds) = &builds {
+                out.push_str(&format!(
+                    "# The cluster builder's BuildKit pod runs in namespace `{builds}` (build.cluster.namespace): the last two objects let the deployer run it there.\n"
+                ));
+            }
             for item in &items {
                 out.push_str("---\n");
                 out.push_str(&to_yaml(item));
