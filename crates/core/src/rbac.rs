@@ -232,21 +232,26 @@ pub fn deployer(
         metadata: meta(),
         rules: Some(rules),
     };
-    let binding = RoleBinding {
-        metadata: meta(),
+    let binding = bind(meta(), &name, &name, namespace);
+    (sa, role, binding)
+}
+
+/// A RoleBinding (`metadata`) of the Role `role` to the ServiceAccount `account` of `namespace`.
+fn bind(metadata: ObjectMeta, role: &str, account: &str, namespace: &str) -> RoleBinding {
+    RoleBinding {
+        metadata,
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "Role".into(),
-            name: name.clone(),
+            name: role.into(),
         },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),
-            name: name.clone(),
+            name: account.into(),
             namespace: Some(namespace.to_string()),
             ..Subject::default()
         }]),
-    };
-    (sa, role, binding)
+    }
 }
 
 /// The `cluster` builder's rights in a namespace for builds other than the app's: its BuildKit
@@ -259,34 +264,22 @@ pub fn builder(app: &str, namespace: &str, builds: &str) -> (Role, RoleBinding) 
         labels: Some(labels(app)),
         ..ObjectMeta::default()
     };
-    let rule = |resource: &str, verbs: &[&str]| PolicyRule {
-        api_groups: Some(vec![String::new()]),
-        resources: Some(vec![resource.to_string()]),
-        verbs: verbs.iter().map(|v| v.to_string()).collect(),
-        ..PolicyRule::default()
-    };
+    // The deployer's own rights on pods and their exec, in the builds namespace.
+    let rules = PERMISSIONS
+        .iter()
+        .filter(|p| p.group.is_empty() && matches!(p.resource, "pods" | "pods/exec"))
+        .map(|p| PolicyRule {
+            api_groups: Some(vec![p.group.to_string()]),
+            resources: Some(vec![p.resource.to_string()]),
+            verbs: p.verbs.iter().map(|v| v.to_string()).collect(),
+            ..PolicyRule::default()
+        })
+        .collect();
     let role = Role {
         metadata: meta(),
-        rules: Some(vec![
-            rule("pods", &["get", "list", "watch", "create", "delete"]),
-            // Exec over WebSockets opens with a GET; over SPDY with a POST.
-            rule("pods/exec", &["get", "create"]),
-        ]),
+        rules: Some(rules),
     };
-    let binding = RoleBinding {
-        metadata: meta(),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: name.clone(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: format!("{app}-deployer"),
-            namespace: Some(namespace.to_string()),
-            ..Subject::default()
-        }]),
-    };
+    let binding = bind(meta(), &name, &format!("{app}-deployer"), namespace);
     (role, binding)
 }
 
