@@ -24,6 +24,59 @@ fn releases(ns: &TestNs, dir: &Path) -> usize {
         .len()
 }
 
+/// The spec with a repository of the test's own and no tag: the git commit names each build,
+/// as Kamal's do.
+fn own_repository(node: &RealNode, spec_path: &Path, repository: &str) -> String {
+    let spec = std::fs::read_to_string(spec_path).unwrap();
+    let spec = spec.replace(
+        &format!(
+            "repository: {}",
+            node.image("1.0.0").rsplit_once(':').unwrap().0
+        ),
+        &format!("repository: {repository}"),
+    );
+    spec.lines()
+        .filter(|l| !l.trim_start().starts_with("tag:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A build secret in the spec, and a Dockerfile step that prints it (a line of this run's own:
+/// no layer cache can answer it).
+fn add_secret_step(dir: &Path, spec_path: &Path) {
+    let spec = std::fs::read_to_string(spec_path).unwrap();
+    std::fs::write(
+        spec_path,
+        spec.replace("build:\n", "build:\n  secrets: [BUILD_TOKEN]\n"),
+    )
+    .unwrap();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace(
+            "COPY . /rails\n",
+            &format!(
+                "RUN --mount=type=secret,id=BUILD_TOKEN echo \"token {}: $(cat /run/secrets/BUILD_TOKEN)\"\nCOPY . /rails\n",
+                std::process::id()
+            ),
+        ),
+    )
+    .unwrap();
+}
+
+/// A Dockerfile step that fails.
+fn add_failing_step(dir: &Path) {
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace(
+            "COPY . /rails\n",
+            "COPY . /rails\nRUN echo compiling-assets && exit 3\n",
+        ),
+    )
+    .unwrap();
+}
+
 #[test]
 fn deploy_builds_the_committed_tree_with_buildah_and_serves_it() {
     let (node, _alone) = RealNode::take();
@@ -35,19 +88,7 @@ fn deploy_builds_the_committed_tree_with_buildah_and_serves_it() {
     let repository = format!("{}/blog-built-{}", node.get("REGISTRY"), std::process::id());
     // A repository of its own, and no tag: the git commit names each build, as Kamal's do.
     let spec_path = dir.join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&spec_path).unwrap();
-    let spec = spec.replace(
-        &format!(
-            "repository: {}",
-            node.image("1.0.0").rsplit_once(':').unwrap().0
-        ),
-        &format!("repository: {repository}"),
-    );
-    let spec: String = spec
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("tag:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let spec = own_repository(node, &spec_path, &repository);
     assert!(
         spec.contains(&repository) && spec.contains("build:"),
         "{spec}"
@@ -87,25 +128,7 @@ fn deploy_builds_the_committed_tree_with_buildah_and_serves_it() {
     // looks for slices.
     let token = format!("Zq8vX2bt{}", std::process::id());
     leaks::register(&token);
-    let spec = std::fs::read_to_string(&spec_path).unwrap();
-    std::fs::write(
-        &spec_path,
-        spec.replace("build:\n", "build:\n  secrets: [BUILD_TOKEN]\n"),
-    )
-    .unwrap();
-    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        dockerfile.replace(
-            "COPY . /rails\n",
-            // A line of this run's own: the builder's layer cache cannot answer it.
-            &format!(
-                "RUN --mount=type=secret,id=BUILD_TOKEN echo \"token {}: $(cat /run/secrets/BUILD_TOKEN)\"\nCOPY . /rails\n",
-                std::process::id()
-            ),
-        ),
-    )
-    .unwrap();
+    add_secret_step(dir, &spec_path);
     std::fs::write(dir.join("VERSION"), "7.1.0\n").unwrap();
     commit(dir, "7.1.0, with a build secret");
     let run = deploy_with(&ns, dir, &[], &[("BUILD_TOKEN", token.clone())]).success();
@@ -117,15 +140,7 @@ fn deploy_builds_the_committed_tree_with_buildah_and_serves_it() {
     assert_eq!(releases(&ns, dir), 2);
 
     // A step that fails: the deploy stops before the cluster changes, naming the step.
-    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        dockerfile.replace(
-            "COPY . /rails\n",
-            "COPY . /rails\nRUN echo compiling-assets && exit 3\n",
-        ),
-    )
-    .unwrap();
+    add_failing_step(dir);
     std::fs::write(dir.join("VERSION"), "7.2.0\n").unwrap();
     commit(dir, "7.2.0, which does not build");
     let image_before = ns.jsonpath(
@@ -193,19 +208,7 @@ fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     );
     let repository = format!("{}/blog-bk-{}", node.get("REGISTRY"), std::process::id());
     let spec_path = dir.join("config/kubernetes.yml");
-    let spec = std::fs::read_to_string(&spec_path).unwrap();
-    let spec = spec.replace(
-        &format!(
-            "repository: {}",
-            node.image("1.0.0").rsplit_once(':').unwrap().0
-        ),
-        &format!("repository: {repository}"),
-    );
-    let spec: String = spec
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("tag:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let spec = own_repository(node, &spec_path, &repository);
     assert!(spec.contains("build:\n"), "{spec}");
     std::fs::write(&spec_path, &spec).unwrap();
     std::fs::write(dir.join("VERSION"), "8.0.0\n").unwrap();
@@ -268,24 +271,7 @@ fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     // A build secret reaches RUN --mount=type=secret; the output shows only its name.
     let token = format!("Kw3pY7cd{}", std::process::id());
     leaks::register(&token);
-    let spec = std::fs::read_to_string(&spec_path).unwrap();
-    std::fs::write(
-        &spec_path,
-        spec.replace("build:\n", "build:\n  secrets: [BUILD_TOKEN]\n"),
-    )
-    .unwrap();
-    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        dockerfile.replace(
-            "COPY . /rails\n",
-            &format!(
-                "RUN --mount=type=secret,id=BUILD_TOKEN echo \"token {}: $(cat /run/secrets/BUILD_TOKEN)\"\nCOPY . /rails\n",
-                std::process::id()
-            ),
-        ),
-    )
-    .unwrap();
+    add_secret_step(dir, &spec_path);
     std::fs::write(dir.join("VERSION"), "8.1.0\n").unwrap();
     commit(dir, "8.1.0, with a build secret");
     let with_secret = [only_path.clone(), ("BUILD_TOKEN", token.clone())];
@@ -298,15 +284,7 @@ fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     assert_eq!(releases(&ns, dir), 2);
 
     // A step that fails: named, and the cluster's release is unchanged.
-    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        dockerfile.replace(
-            "COPY . /rails\n",
-            "COPY . /rails\nRUN echo compiling-assets && exit 3\n",
-        ),
-    )
-    .unwrap();
+    add_failing_step(dir);
     std::fs::write(dir.join("VERSION"), "8.2.0\n").unwrap();
     commit(dir, "8.2.0, which does not build");
     let image_before = ns.jsonpath(
