@@ -29,6 +29,9 @@ fn a_deploy_whose_lease_expired_and_was_taken_writes_nothing_more() {
         "the holder names a run: {a_holder}"
     );
     assert!(a_holder.contains('@'), "and user@host: {a_holder}");
+    // It stays stopped for longer than a deploy trusts its last word from the lease (5 s)
+    // without reading it again: a lease that another deploy took must be at least that old.
+    std::thread::sleep(std::time::Duration::from_secs(6));
     // Its lease runs out while it is stopped (forced here rather than waited for).
     ns.kubectl(&[
         "patch",

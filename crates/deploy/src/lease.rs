@@ -1,11 +1,15 @@
 //! One deploy of an app at a time: a `coordination.k8s.io` Lease held for the whole deploy and
 //! renewed while it runs. A crashed deploy's lease expires on its own.
 //!
-//! The lease is ours only while its `holderIdentity` is: renewal writes only over a lease we
-//! still hold (a replace conditional on the resourceVersion just read), a deploy checks before
-//! each write that it still holds it, and release deletes only our own lease (a delete
-//! conditional on its uid and resourceVersion). A deploy that was stopped long enough for its
-//! lease to expire and be taken stops before writing anything more.
+//! The lease is ours only while its `holderIdentity` is: renewal writes only over the lease as
+//! we last wrote it (a replace conditional on that resourceVersion; after a conflict, only over
+//! one read back as still ours), a deploy checks before each write that it still holds it, and
+//! release deletes only our own lease (a delete conditional on its uid and resourceVersion). A
+//! deploy that was stopped long enough for its lease to expire and be taken stops before writing
+//! anything more: the check before a write reads the lease again unless we wrote or read it as
+//! ours within the last [`TRUST_FOR`], by both the monotonic and the wall clock (the wall clock
+//! also runs while a laptop sleeps), far less than the lease's duration that another deploy must
+//! see it unchanged before taking it.
 //!
 //! Expiry is judged by this machine's monotonic clock only: another holder's lease is taken once
 //! we have seen it unchanged for its whole duration, never because its `renewTime` (the holder's
@@ -13,8 +17,8 @@
 //! election does the same). The holder, for its part, stops its deploy when it could not renew
 //! for nearly a lease duration: by then another deploy may take it.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -35,6 +39,36 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 const GIVE_UP_BEFORE: Duration = Duration::from_secs(5);
 /// How often a lease that looks expired is read again while we wait to take it.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How long a write or read that showed the lease ours spares the check before a write its read.
+const TRUST_FOR: Duration = Duration::from_secs(5);
+
+/// The lease as we last wrote or read it as ours, and when.
+#[derive(Clone)]
+struct Confirmed {
+    lease: Lease,
+    at: Instant,
+    wall: SystemTime,
+}
+
+impl Confirmed {
+    fn now(lease: Lease) -> Self {
+        Self {
+            lease,
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// Both clocks agree that it is recent; a wall clock that went back is not trusted.
+    fn recent(&self) -> bool {
+        self.at.elapsed() < TRUST_FOR
+            && SystemTime::now()
+                .duration_since(self.wall)
+                .is_ok_and(|d| d < TRUST_FOR)
+    }
+}
+
+type Shared = Arc<Mutex<Confirmed>>;
 
 /// Who holds the lease: `user@host`, and a random id for this run, so that two deploys by the
 /// same person on the same machine are told apart.
@@ -79,6 +113,7 @@ pub struct DeployLease {
     app: String,
     holder: String,
     state: watch::Receiver<State>,
+    confirmed: Shared,
     stop: Option<oneshot::Sender<()>>,
     renewal: tokio::task::JoinHandle<()>,
 }
@@ -242,8 +277,8 @@ pub async fn acquire(
             }
         }
     };
-    match result {
-        Ok(_) => {}
+    let taken = match result {
+        Ok(lease) => lease,
         Err(kube::Error::Api(s)) if s.code == 409 => {
             return Err(match read().await? {
                 Some(lease) => locked(&lease),
@@ -255,13 +290,14 @@ pub async fn acquire(
             });
         }
         Err(e) => return Err(api_err(format!("take the deploy lease of `{app}`"))(e).into()),
-    }
+    };
+    let confirmed: Shared = Arc::new(Mutex::new(Confirmed::now(taken)));
     let (state, state_rx) = watch::channel(State::Held);
     let (stop, stop_rx) = oneshot::channel();
     let renewal = tokio::spawn(renew_until_stopped(
         api.clone(),
-        name.clone(),
         holder.to_string(),
+        confirmed.clone(),
         state,
         stop_rx,
     ));
@@ -271,6 +307,7 @@ pub async fn acquire(
         app: app.to_string(),
         holder: holder.to_string(),
         state: state_rx,
+        confirmed,
         stop: Some(stop),
         renewal,
     })
@@ -280,8 +317,8 @@ pub async fn acquire(
 /// renewal has failed for so long that another deploy may take it.
 async fn renew_until_stopped(
     api: Api<Lease>,
-    name: String,
     holder: String,
+    confirmed: Shared,
     state: watch::Sender<State>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -294,7 +331,7 @@ async fn renew_until_stopped(
             _ = &mut stop => return,
         }
         let sent = Instant::now();
-        match renew(&api, &name, &holder).await {
+        match renew(&api, &holder, &confirmed).await {
             Renewal::Renewed => {
                 renewed_at = sent;
                 wait = RENEW_EVERY;
@@ -330,21 +367,30 @@ fn taker(lease: Option<&Lease>) -> String {
     }
 }
 
-/// Renews the lease only while it is still ours, and only over the version just read.
-async fn renew(api: &Api<Lease>, name: &str, holder: &str) -> Renewal {
-    let Ok(current) = api.get_opt(name).await else {
-        return Renewal::TryAgain;
-    };
-    match current {
-        Some(mut lease) if holder_of(&lease) == Some(holder) => {
-            let acquired = lease.spec.as_ref().and_then(|s| s.acquire_time.clone());
-            lease.spec = Some(spec(holder, acquired));
-            match api.replace(name, &PostParams::default(), &lease).await {
-                Ok(_) => Renewal::Renewed,
+/// Renews the lease over the version we last wrote; when someone else wrote it since (a
+/// conflict), reads it, and keeps renewing only while it is still ours.
+async fn renew(api: &Api<Lease>, holder: &str, confirmed: &Shared) -> Renewal {
+    let mut lease = confirmed.lock().expect("lease state").lease.clone();
+    let name = lease.metadata.name.clone().unwrap_or_default();
+    let acquired = lease.spec.as_ref().and_then(|s| s.acquire_time.clone());
+    lease.spec = Some(spec(holder, acquired));
+    match api.replace(&name, &PostParams::default(), &lease).await {
+        Ok(written) => {
+            *confirmed.lock().expect("lease state") = Confirmed::now(written);
+            Renewal::Renewed
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
+            match api.get_opt(&name).await {
+                Ok(Some(current)) if holder_of(&current) == Some(holder) => {
+                    // Still ours (a renewal whose answer was lost): the next try writes over it.
+                    confirmed.lock().expect("lease state").lease = current;
+                    Renewal::TryAgain
+                }
+                Ok(other) => Renewal::Lost(taker(other.as_ref())),
                 Err(_) => Renewal::TryAgain,
             }
         }
-        other => Renewal::Lost(taker(other.as_ref())),
+        Err(_) => Renewal::TryAgain,
     }
 }
 
@@ -363,10 +409,14 @@ impl DeployLease {
         }
     }
 
-    /// Fails when the lease is no longer ours: called before each write of the deploy.
+    /// Fails when the lease is no longer ours: called before each write of the deploy. Reads
+    /// the lease unless it was shown ours within [`TRUST_FOR`].
     pub async fn ensure_held(&self) -> Result<(), DeployError> {
         if let Some(e) = self.stopped(&self.state.borrow()) {
             return Err(e);
+        }
+        if self.confirmed.lock().expect("lease state").recent() {
+            return Ok(());
         }
         let current = self
             .api
@@ -374,7 +424,10 @@ impl DeployLease {
             .await
             .map_err(api_err(format!("read the deploy lease of `{}`", self.app)))?;
         match current {
-            Some(lease) if holder_of(&lease) == Some(self.holder.as_str()) => Ok(()),
+            Some(lease) if holder_of(&lease) == Some(self.holder.as_str()) => {
+                *self.confirmed.lock().expect("lease state") = Confirmed::now(lease);
+                Ok(())
+            }
             other => Err(DeployError::LeaseLost {
                 app: self.app.clone(),
                 holder: taker(other.as_ref()),
@@ -405,7 +458,21 @@ impl DeployLease {
             let _ = stop.send(());
         }
         let _ = (&mut self.renewal).await;
-        delete_if_ours(&self.api, &self.name, &self.holder).await;
+        // Over the version we last wrote, without reading it first; anything else (someone
+        // wrote it since) is decided by reading it.
+        let last = self.confirmed.lock().expect("lease state").lease.clone();
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: last.metadata.uid.clone(),
+                resource_version: last.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(&self.name, &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(_) => delete_if_ours(&self.api, &self.name, &self.holder).await,
+        }
     }
 }
 

@@ -47,14 +47,14 @@ fn job_state(job: &Job) -> JobState {
 /// The state of the release's migration Job, if it exists. The Job controller marks a Job
 /// Complete up to a second after its pod ends (it batches pod updates), and a deploy does not wait
 /// for that: a Job still running by its own status is asked about its pod.
-pub(crate) async fn state(client: &Client, ns: &str, name: &str) -> Result<JobState, KubeError> {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    let state = jobs
-        .get_opt(name)
-        .await
-        .map_err(api_err(format!("read Job `{name}`")))?
-        .as_ref()
-        .map_or(JobState::Absent, job_state);
+/// `job` is the Job as the server has it (from the deploy's dry run), if it exists.
+pub(crate) async fn state(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    job: Option<&Job>,
+) -> Result<JobState, KubeError> {
+    let state = job.map_or(JobState::Absent, job_state);
     if state != JobState::Running {
         return Ok(state);
     }

@@ -130,6 +130,19 @@ pub async fn record(
     keep: u32,
     rec: &ReleaseRecord,
 ) -> Result<(), KubeError> {
+    record_over(client, namespace, app, keep, rec, None).await
+}
+
+/// As [`record`], with the records already read under the deploy lease (which keeps other
+/// deploys from recording meanwhile), so the history is not listed again to trim it.
+pub async fn record_over(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    keep: u32,
+    rec: &ReleaseRecord,
+    earlier: Option<&[ReleaseRecord]>,
+) -> Result<(), KubeError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let cm = ConfigMap {
         metadata: ObjectMeta {
@@ -155,7 +168,19 @@ pub async fn record(
             "record release v{} of `{app}`",
             rec.revision
         )))?;
-    let all = list(client, namespace, app).await?;
+    let all = match earlier {
+        Some(earlier) => {
+            let mut all: Vec<ReleaseRecord> = earlier
+                .iter()
+                .filter(|r| r.revision != rec.revision)
+                .cloned()
+                .collect();
+            all.push(rec.clone());
+            all.sort_by_key(|r| r.revision);
+            all
+        }
+        None => list(client, namespace, app).await?,
+    };
     for revision in beyond_the_limit(&all, keep) {
         let _ = api
             .delete(&record_name(app, revision), &DeleteParams::default())

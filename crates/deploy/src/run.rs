@@ -280,12 +280,17 @@ async fn plan(
         .iter()
         .map(|o| (o.kind.to_string(), o.name.clone()))
         .collect();
-    let (outcomes, owned, job_state, history) = tokio::try_join!(
-        dry.apply_all(release.objects.iter().map(|o| &o.value)),
-        dry.owned(&spec.name),
-        migrate::state(client, ns, &job.name),
+    let ((outcomes, owned), history) = tokio::try_join!(
+        dry.dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name),
         release::history(client, ns, &spec.name),
     )?;
+    // The dry run of the Job returns it as the server holds it, status included.
+    let existing_job = outcomes
+        .iter()
+        .find(|o| o.kind == "Job" && o.name == job.name && o.action != "created")
+        .and_then(|o| serde_json::to_value(&o.object).ok())
+        .and_then(|v| serde_json::from_value::<k8s_openapi::api::batch::v1::Job>(v).ok());
+    let job_state = migrate::state(client, ns, &job.name, existing_job.as_ref()).await?;
     // The lease keeps other deploys out, so this listing is still true when pruning.
     // A canary prunes nothing: the current release keeps running beside it.
     let (old_env, doomed): (Vec<_>, Vec<_>) = if canary.is_some() {
@@ -545,6 +550,8 @@ struct Recorder<'a> {
     config_hash: String,
     /// What else the history should know of this release (deployed during maintenance).
     events: Vec<String>,
+    /// The history as the plan read it, under the lease.
+    earlier: Vec<ReleaseRecord>,
 }
 
 impl<'a> Recorder<'a> {
@@ -562,6 +569,7 @@ impl<'a> Recorder<'a> {
             config_hash: config_hash(&spec_text, digest),
             spec_text,
             events: Vec::new(),
+            earlier: history.records.clone(),
         }
     }
 
@@ -584,12 +592,13 @@ impl<'a> Recorder<'a> {
             events: self.events.clone(),
             spec: self.spec_text.clone(),
         };
-        release::record(
+        release::record_over(
             self.client,
             &req.namespace,
             &spec.name,
             spec.history_limit,
             &entry,
+            Some(&self.earlier),
         )
         .await
     }

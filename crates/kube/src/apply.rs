@@ -87,6 +87,24 @@ pub fn comparable<T: serde::Serialize>(object: &T) -> Value {
     v
 }
 
+/// `unchanged` or `configured`: a dry run never bumps the resourceVersion, so content is
+/// compared instead (without the kind and version, which a listing's items lack).
+fn changed_or_not(before: &DynamicObject, after: &DynamicObject) -> &'static str {
+    let content = |o: &DynamicObject| {
+        let mut v = comparable(o);
+        if let Some(o) = v.as_object_mut() {
+            o.remove("apiVersion");
+            o.remove("kind");
+        }
+        v
+    };
+    if content(before) == content(after) {
+        "unchanged"
+    } else {
+        "configured"
+    }
+}
+
 fn kind_and_name(value: &Value) -> (String, String) {
     let kind = value["kind"].as_str().unwrap_or_default().to_string();
     let name = value["metadata"]["name"]
@@ -95,6 +113,9 @@ fn kind_and_name(value: &Value) -> (String, String) {
         .to_string();
     (kind, name)
 }
+
+/// The app's objects by kind, as [`Applier::owned`] lists them.
+pub type Owned = BTreeMap<&'static str, Vec<DynamicObject>>;
 
 /// What one apply did.
 #[derive(Debug, Clone)]
@@ -135,15 +156,7 @@ impl Applier {
     /// source of truth for the fields it renders.
     pub async fn apply(&self, value: &Value) -> Result<ApplyOutcome, KubeError> {
         let (kind, name) = kind_and_name(value);
-        let read = async {
-            self.api(&kind)?
-                .get_opt(&name)
-                .await
-                .map_err(api_err(format!(
-                    "read {kind} `{name}` in namespace `{}`",
-                    self.namespace
-                )))
-        };
+        let read = self.read(&kind, &name);
         // A dry run changes nothing, so the read and the apply may overlap; a real apply must
         // read the object as it was first.
         let (before, object) = if self.dry_run {
@@ -152,11 +165,9 @@ impl Applier {
             let before = read.await?;
             (before, self.patch(&kind, &name, value).await?)
         };
-        // A dry run never bumps the resourceVersion, so compare content instead.
         let action = match before {
             None => "created",
-            Some(b) if comparable(&b) == comparable(&object) => "unchanged",
-            Some(_) => "configured",
+            Some(b) => changed_or_not(&b, &object),
         };
         Ok(ApplyOutcome {
             kind,
@@ -215,8 +226,9 @@ impl Applier {
         .await
     }
 
-    /// Lists the app's objects of every prunable kind: kind -> names.
-    pub async fn owned(&self, app: &str) -> Result<BTreeMap<&'static str, Vec<String>>, KubeError> {
+    /// Lists the app's objects of every prunable kind, whole: kind -> objects. The listing is
+    /// both what pruning compares with the release and the "before" of a planned dry run.
+    pub async fn owned(&self, app: &str) -> Result<Owned, KubeError> {
         let params = ListParams::default().labels(&prune_selector(app));
         // One list per kind, all at once: a deploy waits on the slowest, not on the sum.
         let lists = PRUNABLE_KINDS.iter().map(|kind| {
@@ -224,19 +236,13 @@ impl Applier {
             async move {
                 let list = self
                     .api(kind)?
-                    .list_metadata(&params)
+                    .list(&params)
                     .await
                     .map_err(api_err(format!(
                         "list {kind}s of `{app}` in namespace `{}`",
                         self.namespace
                     )))?;
-                Ok::<_, KubeError>((
-                    *kind,
-                    list.items
-                        .into_iter()
-                        .filter_map(|o| o.metadata.name)
-                        .collect(),
-                ))
+                Ok::<_, KubeError>((*kind, list.items))
             }
         });
         Ok(futures::future::try_join_all(lists)
@@ -246,15 +252,78 @@ impl Applier {
     }
 
     /// The app's objects that `keep` does not name, from a listing by [`Applier::owned`].
-    pub fn unkept(
-        owned: &BTreeMap<&'static str, Vec<String>>,
-        keep: &[(String, String)],
-    ) -> Vec<(String, String)> {
+    pub fn unkept(owned: &Owned, keep: &[(String, String)]) -> Vec<(String, String)> {
         owned
             .iter()
-            .flat_map(|(kind, names)| names.iter().map(move |n| (kind.to_string(), n.clone())))
+            .flat_map(|(kind, objects)| {
+                objects
+                    .iter()
+                    .filter_map(|o| o.metadata.name.clone())
+                    .map(move |n| (kind.to_string(), n))
+            })
             .filter(|(kind, name)| !keep.iter().any(|(k, n)| k == kind && n == name))
             .collect()
+    }
+
+    /// A dry run of every object at once, beside the listing of the app's objects
+    /// ([`Applier::owned`], returned too), which gives the "before" of each instead of a read per
+    /// object: an object the server would create comes back without a resourceVersion; one that
+    /// exists is compared with its listed self. Only an existing object the listing lacks (not
+    /// the app's labels yet) is read. A Job is named by the hash of its content, so an existing
+    /// one is unchanged.
+    pub async fn dry_run_with_owned<'a>(
+        &self,
+        values: impl IntoIterator<Item = &'a Value>,
+        app: &str,
+    ) -> Result<(Vec<ApplyOutcome>, Owned), KubeError> {
+        let patches = futures::future::try_join_all(values.into_iter().map(|value| async move {
+            let (kind, name) = kind_and_name(value);
+            let object = self.patch(&kind, &name, value).await?;
+            Ok::<_, KubeError>((kind, name, object))
+        }));
+        let (patched, owned) = tokio::try_join!(patches, self.owned(app))?;
+        let owned_ref = &owned;
+        let outcomes = futures::future::try_join_all(patched.into_iter().map(
+            |(kind, name, object)| async move {
+                let listed = owned_ref.get(kind.as_str()).and_then(|objects| {
+                    objects
+                        .iter()
+                        .find(|o| o.metadata.name.as_deref() == Some(name.as_str()))
+                });
+                let exists = object
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .is_some_and(|v| !v.is_empty());
+                let action = if !exists {
+                    "created"
+                } else if let Some(before) = listed {
+                    changed_or_not(before, &object)
+                } else if kind == "Job" {
+                    "unchanged"
+                } else {
+                    match self.read(&kind, &name).await? {
+                        Some(before) => changed_or_not(&before, &object),
+                        None => "created",
+                    }
+                };
+                Ok::<_, KubeError>(ApplyOutcome {
+                    kind,
+                    name,
+                    action,
+                    object,
+                })
+            },
+        ))
+        .await?;
+        Ok((outcomes, owned))
+    }
+
+    async fn read(&self, kind: &str, name: &str) -> Result<Option<DynamicObject>, KubeError> {
+        self.api(kind)?.get_opt(name).await.map_err(api_err(format!(
+            "read {kind} `{name}` in namespace `{}`",
+            self.namespace
+        )))
     }
 
     /// Deletes these objects (each `(kind, name)`), all at once.

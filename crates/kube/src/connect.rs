@@ -225,13 +225,16 @@ impl Resolved {
             proxy,
         } = self;
         let for_error = server.clone();
-        let client = tokio::task::spawn_blocking(move || Client::try_from(config))
-            .await
-            .map_err(|e| invalid(format!("building the client failed: {e}")))?
-            .map_err(|source| KubeError::Client {
-                server: for_error,
-                source,
-            })?;
+        let client = tokio::task::spawn_blocking(move || {
+            kube::client::ClientBuilder::try_from(config)
+                .map(|b| b.with_layer(&crate::reads::SecretReads::default()).build())
+        })
+        .await
+        .map_err(|e| invalid(format!("building the client failed: {e}")))?
+        .map_err(|source| KubeError::Client {
+            server: for_error,
+            source,
+        })?;
         Ok(Connection {
             client,
             context,

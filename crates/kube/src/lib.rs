@@ -8,6 +8,8 @@ mod apply;
 mod connect;
 mod namespace;
 pub mod proxy;
+mod reads;
+pub use reads::forget_secret_reads;
 
 pub use apply::{Applier, ApplyOutcome, api_resource, comparable, prune_selector};
 pub use connect::{ClusterArgs, Connection, Resolved, connect, resolve};

@@ -166,6 +166,8 @@ pub(crate) async fn run(
         }
     };
     group.forget();
+    // The hook may have written Secrets with kubectl: what this run read of them is stale.
+    kubectl_rails_kube::forget_secret_reads();
     if !status.success() {
         return Err(HookFailed {
             message: format!("the {hook} hook failed ({status}); {before}"),

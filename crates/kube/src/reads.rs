@@ -1,0 +1,159 @@
+//! Secrets read once per run. A deploy asks about the app Secret and the pull secret from
+//! several places (what is missing, the image's registry login, the preflight), each a whole
+//! read; this layer under the client answers a repeated GET of the same Secret from the first
+//! answer, until this process writes to the namespace's Secrets, which forgets every answer there.
+//! Nothing else is kept, and nothing outlives the process.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use kube::client::{Body, DynBody};
+use tower::{BoxError, Layer, Service};
+
+/// One kept answer: status, headers and body, and the generation it was read in.
+type Kept = (StatusCode, HeaderMap, Bytes, u64);
+
+/// Bumped by [`forget_secret_reads`]: answers of an earlier generation are not used.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Forgets every Secret read kept so far, in every client: called after something outside
+/// this process (a hook running kubectl) may have written Secrets.
+pub fn forget_secret_reads() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The layer; every client built with it shares nothing with another.
+#[derive(Clone, Default)]
+pub struct SecretReads {
+    kept: Arc<Mutex<HashMap<String, Kept>>>,
+}
+
+impl<S> Layer<S> for SecretReads {
+    type Service = SecretReadsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SecretReadsService {
+            inner,
+            kept: self.kept.clone(),
+        }
+    }
+}
+
+pub struct SecretReadsService<S> {
+    inner: S,
+    kept: Arc<Mutex<HashMap<String, Kept>>>,
+}
+
+/// `/api/v1/namespaces/NS/secrets` for a request on one of its Secrets (or the collection).
+fn secrets_collection(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (ns, rest) = rest.split_once('/')?;
+    let after = rest.strip_prefix("secrets")?;
+    let len = "/api/v1/namespaces/".len() + ns.len() + "/secrets".len();
+    (after.is_empty() || after.starts_with('/')).then(|| &path[..len])
+}
+
+fn answer(kept: &Kept) -> Response<Box<DynBody>> {
+    let (status, headers, body, _) = kept.clone();
+    let mut r = Response::new(boxed(body));
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
+    r
+}
+
+fn boxed(body: Bytes) -> Box<DynBody> {
+    Box::new(Full::new(body).map_err(|never| match never {}))
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response<Box<DynBody>>, BoxError>> + Send>>;
+
+impl<S> Service<Request<Body>> for SecretReadsService<S>
+where
+    S: Service<Request<Body>, Response = Response<Box<DynBody>>, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Box<DynBody>>;
+    type Error = BoxError;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let path = req.uri().path().to_string();
+        let Some(collection) = secrets_collection(&path).map(str::to_string) else {
+            return Box::pin(self.inner.call(req));
+        };
+        // One Secret by name, not the collection's list or a watch.
+        let one = path.len() > collection.len() && req.uri().query().is_none();
+        if req.method() != Method::GET {
+            // A write (or anything but a read) forgets what was kept of the namespace.
+            self.kept
+                .lock()
+                .expect("kept reads")
+                .retain(|k, _| !k.starts_with(&collection));
+            return Box::pin(self.inner.call(req));
+        }
+        if !one {
+            return Box::pin(self.inner.call(req));
+        }
+        let generation = GENERATION.load(Ordering::SeqCst);
+        if let Some(kept) = self
+            .kept
+            .lock()
+            .expect("kept reads")
+            .get(&path)
+            .filter(|k| k.3 == generation)
+        {
+            let r = answer(kept);
+            return Box::pin(async move { Ok(r) });
+        }
+        let kept = self.kept.clone();
+        let sent = self.inner.call(req);
+        Box::pin(async move {
+            let response = sent.await?;
+            let status = response.status();
+            if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
+                return Ok(response);
+            }
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect().await?.to_bytes();
+            let entry = (status, parts.headers.clone(), bytes.clone(), generation);
+            kept.lock().expect("kept reads").insert(path, entry);
+            Ok(Response::from_parts(parts, boxed(bytes)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_secret_paths_are_kept() {
+        let cases = [
+            (
+                "/api/v1/namespaces/a/secrets/b",
+                Some("/api/v1/namespaces/a/secrets"),
+            ),
+            (
+                "/api/v1/namespaces/a/secrets",
+                Some("/api/v1/namespaces/a/secrets"),
+            ),
+            ("/api/v1/namespaces/a/secretsx/b", None),
+            ("/api/v1/namespaces/a/configmaps/b", None),
+            ("/apis/apps/v1/namespaces/a/deployments/b", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(secrets_collection(path), want, "{path}");
+        }
+    }
+}
