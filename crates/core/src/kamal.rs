@@ -623,8 +623,11 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
                         "cache" => unsupported(
                             "only a `registry` cache with an `image` carries over: set `build.cache` to an image reference",
                         ),
-                        "remote" | "local" | "driver" => not_needed(
-                            "the build runs with a builder on this machine (`build.builder`, `--builder`)",
+                        "remote" => not_needed(
+                            "a remote builder is the cluster's: `build.builder: cluster` builds in a BuildKit pod, as does a machine without a builder",
+                        ),
+                        "local" | "driver" => not_needed(
+                            "the build runs with a builder on this machine, or in the cluster (`build.builder`, `--builder`)",
                         ),
                         _ => unsupported("set it in the builder's own configuration"),
                     };
