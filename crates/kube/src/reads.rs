@@ -1,8 +1,8 @@
 //! Secrets read once per run. A deploy asks about the app Secret and the pull secret from
 //! several places (what is missing, the image's registry login, the preflight), each a whole
 //! read; this layer under the client answers a repeated GET of the same Secret from the first
-//! answer, until this process writes to the namespace's Secrets, which forgets every answer there.
-//! Nothing else is kept, and nothing outlives the process.
+//! answer, until this process writes a Secret (or runs a hook that may), which forgets every
+//! answer. Nothing else is kept, and nothing outlives the process.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -95,12 +95,16 @@ where
         // One Secret by name, not the collection's list or a watch.
         let one = path.len() > collection.len() && req.uri().query().is_none();
         if req.method() != Method::GET {
-            // A write (or anything but a read) forgets what was kept of the namespace.
-            self.kept
-                .lock()
-                .expect("kept reads")
-                .retain(|k, _| !k.starts_with(&collection));
-            return Box::pin(self.inner.call(req));
+            // A write (or anything but a read) forgets every answer kept, in every client of
+            // this process, as it starts and again once it has landed: a read answered in
+            // between may hold either version.
+            forget_secret_reads();
+            let sent = self.inner.call(req);
+            return Box::pin(async move {
+                let answer = sent.await;
+                forget_secret_reads();
+                answer
+            });
         }
         if !one {
             return Box::pin(self.inner.call(req));
@@ -136,6 +140,71 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use tower::ServiceExt;
+
+    /// A server that answers every request with how many it has had, and counts them.
+    fn counting() -> (
+        Arc<AtomicUsize>,
+        impl Service<
+            Request<Body>,
+            Response = Response<Box<DynBody>>,
+            Error = BoxError,
+            Future = impl Send + 'static,
+        > + Clone,
+    ) {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        let service = tower::service_fn(move |_req: Request<Body>| {
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Ok::<_, BoxError>(Response::new(boxed(Bytes::from(n.to_string())))) }
+        });
+        (seen, service)
+    }
+
+    async fn send(
+        svc: &mut (
+                 impl Service<Request<Body>, Response = Response<Box<DynBody>>, Error = BoxError> + Send
+             ),
+        method: Method,
+        path: &str,
+    ) -> String {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from(Vec::new()))
+            .unwrap();
+        let r = svc.ready().await.unwrap().call(req).await.unwrap();
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_read_once_until_a_write() {
+        let (seen, inner) = counting();
+        let mut svc = SecretReads::default().layer(inner);
+        let secret = "/api/v1/namespaces/a/secrets/s";
+        assert_eq!(send(&mut svc, Method::GET, secret).await, "1");
+        assert_eq!(send(&mut svc, Method::GET, secret).await, "1", "kept");
+        // Other kinds and lists are never kept.
+        let map = "/api/v1/namespaces/a/configmaps/c";
+        assert_eq!(send(&mut svc, Method::GET, map).await, "2");
+        assert_eq!(send(&mut svc, Method::GET, map).await, "3");
+        assert_eq!(send(&mut svc, Method::PATCH, secret).await, "4");
+        assert_eq!(
+            send(&mut svc, Method::GET, secret).await,
+            "5",
+            "read again after a write"
+        );
+        assert_eq!(send(&mut svc, Method::GET, secret).await, "5");
+        forget_secret_reads();
+        assert_eq!(
+            send(&mut svc, Method::GET, secret).await,
+            "6",
+            "and after a hook"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 6);
+    }
 
     #[test]
     fn only_secret_paths_are_kept() {
