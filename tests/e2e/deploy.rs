@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use crate::support::{
-    Run, TestNs, edit_spec, finish, fixture, git, leaks, rails, rails71_initialised, spawn,
-    wait_for,
+    Run, TestNs, edit_spec, finish, fixture, git, leaks, plugin_audit_events, rails,
+    rails71_initialised, spawn, wait_for,
 };
 
 /// Secret values of the fixtures; registered so that no command may print them.
@@ -857,11 +857,8 @@ fn canary_refusals_name_what_to_do_and_a_canary_without_weights_says_so() {
 /// The requests one deploy of the 3-replica app sent, from the apiserver's audit log: one
 /// `verb resource name` line per request of the plugin in the namespace since `since`.
 fn deploy_requests(ns: &TestNs, since: &str) -> Vec<String> {
-    let audit = ns.kubeconfig.parent().unwrap().join("logs/audit.log");
-    std::fs::read_to_string(audit)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    plugin_audit_events(ns)
+        .into_iter()
         .filter(|e| {
             let verb = e["verb"].as_str().unwrap_or_default();
             // A watch is logged when its answer starts, anything else when it completes.
@@ -872,10 +869,6 @@ fn deploy_requests(ns: &TestNs, since: &str) -> Vec<String> {
             };
             e["stage"] == stage
                 && e["objectRef"]["namespace"] == ns.name.as_str()
-                && e["userAgent"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("kubectl-rails/")
                 && e["requestReceivedTimestamp"].as_str().unwrap_or_default() >= since
         })
         .map(|e| {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::deploy::rails71_app;
-use crate::support::{TestNs, fixture, kubectl, rails, rails71_initialised};
+use crate::support::{TestNs, fixture, kubectl, plugin_audit_events, rails, rails71_initialised};
 
 /// A copy of the test kubeconfig with two more contexts, `staging` and `production`, on the same
 /// cluster; the current one is `staging`.
@@ -27,17 +27,10 @@ fn two_context_kubeconfig(ns: &TestNs, dir: &Path) -> PathBuf {
 
 /// Write requests the plugin made in `namespace`, from the apiserver's audit log.
 fn plugin_writes_in(ns: &TestNs, namespace: &str) -> Vec<String> {
-    let audit = ns.kubeconfig.parent().unwrap().join("logs/audit.log");
-    std::fs::read_to_string(audit)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    plugin_audit_events(ns)
+        .into_iter()
         .filter(|e| {
-            e["userAgent"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("kubectl-rails/")
-                && (e["objectRef"]["namespace"] == namespace || e["objectRef"]["name"] == namespace)
+            (e["objectRef"]["namespace"] == namespace || e["objectRef"]["name"] == namespace)
                 && ["create", "update", "patch", "delete"]
                     .contains(&e["verb"].as_str().unwrap_or_default())
         })

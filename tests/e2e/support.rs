@@ -701,6 +701,22 @@ fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
 }
 
 /// Sends `signal` (`-INT`, `-STOP`, ...) to a process, which must exist.
+/// The apiserver's audit log entries of the plugin's own requests (its user agent), in order.
+pub fn plugin_audit_events(ns: &TestNs) -> Vec<serde_json::Value> {
+    let audit = ns.kubeconfig.parent().unwrap().join("logs/audit.log");
+    std::fs::read_to_string(audit)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("kubectl-rails/")
+        })
+        .collect()
+}
+
 pub fn signal(pid: u32, signal: &str) {
     let ok = Command::new("kill")
         .args([signal, &pid.to_string()])
