@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::support::{
-    Run, TestNs, edit_spec, finish, fixture, git, leaks, plugin_audit_events, rails,
+    Run, TestNs, date_utc, edit_spec, finish, fixture, git, leaks, plugin_audit_events, rails,
     rails71_initialised, spawn, wait_for,
 };
 
@@ -529,11 +529,7 @@ fn remove_top_level_key(path: &Path, key: &str) {
 
 /// The current time in RFC 3339 with microseconds, as Lease times are written.
 fn k8s_time_now() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%S.000000Z"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    date_utc(&["+%Y-%m-%dT%H:%M:%S.000000Z"])
 }
 
 /// Each release names the commit it was deployed from (asked of git while the deploy runs), and
@@ -882,12 +878,9 @@ fn deploy_requests(ns: &TestNs, since: &str) -> Vec<String> {
         .collect()
 }
 
+/// Now, as the audit log writes its times (microseconds), to compare them as text.
 fn audit_now() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    date_utc(&["+%Y-%m-%dT%H:%M:%S.%6NZ"])
 }
 
 /// A deploy reads each Secret once (not once per question asked of it), plans from one

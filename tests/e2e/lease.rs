@@ -2,7 +2,7 @@
 //! deploy took it writes nothing more, says who holds the lease, and leaves that lease alone.
 
 use crate::deploy::{rails71_app, web_image};
-use crate::support::{TestNs, finish, signal, spawn, wait_for};
+use crate::support::{TestNs, date_utc, finish, signal, spawn, wait_for};
 
 fn lease_holder(ns: &TestNs) -> String {
     ns.jsonpath("lease", "imagestorage-deploy", "{.spec.holderIdentity}")
@@ -88,16 +88,11 @@ fn a_deploy_whose_lease_expired_and_was_taken_writes_nothing_more() {
 
 /// `date -u` `seconds` ago, as a Lease time.
 fn k8s_time_ago(seconds: u32) -> String {
-    let out = std::process::Command::new("date")
-        .args([
-            "-u",
-            "-d",
-            &format!("{seconds} seconds ago"),
-            "+%Y-%m-%dT%H:%M:%S.000000Z",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    date_utc(&[
+        "-d",
+        &format!("{seconds} seconds ago"),
+        "+%Y-%m-%dT%H:%M:%S.000000Z",
+    ])
 }
 
 /// A holder whose clock runs 40 s behind ours still holds its lease while it renews it: a deploy

@@ -701,6 +701,12 @@ fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
 }
 
 /// Sends `signal` (`-INT`, `-STOP`, ...) to a process, which must exist.
+/// What `date -u ARGS...` prints (a time `-d` names, in the `+FORMAT` given), trimmed.
+pub fn date_utc(args: &[&str]) -> String {
+    let out = Command::new("date").arg("-u").args(args).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// The apiserver's audit log entries of the plugin's own requests (its user agent), in order.
 pub fn plugin_audit_events(ns: &TestNs) -> Vec<serde_json::Value> {
     let audit = ns.kubeconfig.parent().unwrap().join("logs/audit.log");

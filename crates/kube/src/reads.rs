@@ -17,8 +17,14 @@ use http_body_util::{BodyExt, Full};
 use kube::client::{Body, DynBody};
 use tower::{BoxError, Layer, Service};
 
-/// One kept answer: status, headers and body, and the generation it was read in.
-type Kept = (StatusCode, HeaderMap, Bytes, u64);
+/// One kept answer, and the generation it was read in.
+#[derive(Clone)]
+struct Kept {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    generation: u64,
+}
 
 /// Bumped by [`forget_secret_reads`]: answers of an earlier generation are not used.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -29,7 +35,8 @@ pub fn forget_secret_reads() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
-/// The layer; every client built with it shares nothing with another.
+/// The layer; each client built with it keeps its own answers (only [`forget_secret_reads`]'s
+/// generation is shared).
 #[derive(Clone, Default)]
 pub struct SecretReads {
     kept: Arc<Mutex<HashMap<String, Kept>>>,
@@ -61,10 +68,9 @@ fn secrets_collection(path: &str) -> Option<&str> {
 }
 
 fn answer(kept: &Kept) -> Response<Box<DynBody>> {
-    let (status, headers, body, _) = kept.clone();
-    let mut r = Response::new(boxed(body));
-    *r.status_mut() = status;
-    *r.headers_mut() = headers;
+    let mut r = Response::new(boxed(kept.body.clone()));
+    *r.status_mut() = kept.status;
+    *r.headers_mut() = kept.headers.clone();
     r
 }
 
@@ -89,11 +95,11 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let path = req.uri().path().to_string();
-        let Some(collection) = secrets_collection(&path).map(str::to_string) else {
+        let Some(collection) = secrets_collection(&path).map(str::len) else {
             return Box::pin(self.inner.call(req));
         };
         // One Secret by name, not the collection's list or a watch.
-        let one = path.len() > collection.len() && req.uri().query().is_none();
+        let one = path.len() > collection && req.uri().query().is_none();
         if req.method() != Method::GET {
             // A write (or anything but a read) forgets every answer kept, in every client of
             // this process, as it starts and again once it has landed: a read answered in
@@ -115,7 +121,7 @@ where
             .lock()
             .expect("kept reads")
             .get(&path)
-            .filter(|k| k.3 == generation)
+            .filter(|k| k.generation == generation)
         {
             let r = answer(kept);
             return Box::pin(async move { Ok(r) });
@@ -130,7 +136,12 @@ where
             }
             let (parts, body) = response.into_parts();
             let bytes = body.collect().await?.to_bytes();
-            let entry = (status, parts.headers.clone(), bytes.clone(), generation);
+            let entry = Kept {
+                status,
+                headers: parts.headers.clone(),
+                body: bytes.clone(),
+                generation,
+            };
             kept.lock().expect("kept reads").insert(path, entry);
             Ok(Response::from_parts(parts, boxed(bytes)))
         })
