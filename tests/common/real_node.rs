@@ -211,3 +211,152 @@ impl RequestLoop {
         (std::mem::take(&mut *self.answers.lock().unwrap()), took)
     }
 }
+
+/// What one browser-like page load got: the page's status and version, then each asset the
+/// page names (`href`/`src` under `/assets/`) with its status.
+#[derive(Debug, Clone)]
+pub struct PageLoad {
+    pub code: u16,
+    pub version: Option<String>,
+    pub assets: Vec<(String, u16)>,
+}
+
+/// The asset paths a page names in `href="..."` and `src="..."`, under `prefix`.
+pub fn asset_paths(page: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["href=\"", "src=\""] {
+        for (at, _) in page.match_indices(attr) {
+            let rest = &page[at + attr.len()..];
+            if let Some(end) = rest.find('"')
+                && rest[..end].starts_with(prefix)
+            {
+                out.push(rest[..end].to_string());
+            }
+        }
+    }
+    out
+}
+
+impl NodeFacts {
+    /// The status of each `https://HOST/PATH`, in one curl (one connection per asset, as a
+    /// browser's first visit).
+    pub fn statuses(&self, host: &str, paths: &[String]) -> Vec<u16> {
+        if paths.is_empty() {
+            return Vec::new();
+        }
+        let port = self.get("INGRESS_HTTPS_PORT");
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-s",
+            "--max-time",
+            "10",
+            "--cacert",
+            self.get("REGISTRY_CA"),
+            "--resolve",
+            &format!("{host}:{port}:127.0.0.1"),
+            "-w",
+            "%{http_code}\n",
+        ]);
+        for path in paths {
+            cmd.args(["-o", "/dev/null", &format!("https://{host}:{port}{path}")]);
+        }
+        let out = cmd.output().expect("curl is installed");
+        let codes: Vec<u16> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().parse().unwrap_or(0))
+            .collect();
+        (0..paths.len())
+            .map(|i| codes.get(i).copied().unwrap_or(0))
+            .collect()
+    }
+
+    /// A page, then every asset it names, as a browser loads it.
+    pub fn load_page(&self, host: &str) -> PageLoad {
+        let (code, body) = self.get_page(host, "/");
+        let paths = asset_paths(&body, "/assets/");
+        let codes = self.statuses(host, &paths);
+        PageLoad {
+            code,
+            version: version_on(&body),
+            assets: paths.into_iter().zip(codes).collect(),
+        }
+    }
+}
+
+/// Browser-like page loads through the ingress, paced at `per_second` pages, on `threads`
+/// threads, until stopped.
+pub struct BrowserLoop {
+    stop: Arc<AtomicBool>,
+    loads: Arc<Mutex<Vec<PageLoad>>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BrowserLoop {
+    pub fn start(node: Arc<NodeFacts>, host: &str, per_second: u32, threads: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let loads = Arc::new(Mutex::new(Vec::new()));
+        let workers = (0..threads)
+            .map(|_| {
+                let (flag, sink, host, node) =
+                    (stop.clone(), loads.clone(), host.to_string(), node.clone());
+                std::thread::spawn(move || {
+                    let gap = Duration::from_secs(1) * threads / per_second;
+                    let mut next = Instant::now();
+                    while !flag.load(Ordering::SeqCst) {
+                        let load = node.load_page(&host);
+                        sink.lock().unwrap().push(load);
+                        next += gap;
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            loads,
+            workers,
+        }
+    }
+
+    /// Stops the loads: every one, in the order they ended.
+    pub fn stop(self) -> Vec<PageLoad> {
+        self.stop.store(true, Ordering::SeqCst);
+        for w in self.workers {
+            w.join().unwrap();
+        }
+        std::mem::take(&mut *self.loads.lock().unwrap())
+    }
+}
+
+/// What a run of page loads saw: pages, assets fetched, asset 404s and answers that were not
+/// 200 (5xx, no answer) of pages and assets.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LoadCounts {
+    pub pages: usize,
+    pub assets: usize,
+    pub asset_404s: usize,
+    pub other_failures: usize,
+}
+
+pub fn count_loads(loads: &[PageLoad]) -> LoadCounts {
+    let mut c = LoadCounts {
+        pages: loads.len(),
+        ..LoadCounts::default()
+    };
+    for l in loads {
+        if l.code != 200 {
+            c.other_failures += 1;
+        }
+        for (_, code) in &l.assets {
+            c.assets += 1;
+            match code {
+                200 => {}
+                404 => c.asset_404s += 1,
+                _ => c.other_failures += 1,
+            }
+        }
+    }
+    c
+}

@@ -51,6 +51,12 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
             "ConfigMap",
             "NetworkPolicy",
             "NetworkPolicy",
+            // The asset server: the Dockerfile precompiles and no CDN serves the assets.
+            "ConfigMap",
+            "NetworkPolicy",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
             "Job",
             "Deployment",
             "Deployment",
@@ -59,7 +65,16 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
             "Ingress"
         ]
     );
-    let web = &list["items"][4];
+    let named = |kind: &str, name: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+            .clone()
+    };
+    let web = &named("Deployment", "imagestorage-web");
     assert_eq!(web["spec"]["replicas"], 3);
     assert_eq!(
         web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
@@ -77,11 +92,15 @@ fn render_rails71_yaml_and_json_agree_and_are_deterministic() {
         !json.stdout.contains("tu_secret_access_key"),
         "secret values are never rendered"
     );
-    let ingress = &list["items"][8];
+    let ingress = &named("Ingress", "imagestorage");
+    let paths = &ingress["spec"]["rules"][0]["http"]["paths"];
+    assert_eq!(paths[0]["path"], "/assets");
     assert_eq!(
-        ingress["spec"]["rules"][0]["http"]["paths"][0]["pathType"],
-        "Prefix"
+        paths[0]["backend"]["service"]["name"],
+        "imagestorage-assets"
     );
+    assert_eq!(paths[1]["path"], "/");
+    assert_eq!(paths[1]["pathType"], "Prefix");
     assert!(
         ingress["metadata"]["annotations"]
             .get("kubernetes.io/ingress.class")
@@ -105,7 +124,7 @@ fn render_out_dir_writes_one_file_per_object() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(names.len(), 14, "{names:?}");
     assert!(
         names[0].starts_with("01-configmap-imagestorage-env-"),
         "{names:?}"

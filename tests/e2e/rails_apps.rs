@@ -319,3 +319,74 @@ fn the_history_keeps_its_limit_and_says_how_far_back_it_reaches() {
         .stdout;
     assert_eq!(configmaps.lines().count(), 3, "{configmaps}");
 }
+
+/// `init` asks for the asset server when the image precompiles fingerprinted assets (or Kamal
+/// names `asset_path`) and no CDN (`asset_host`) serves them, with the app's own asset path.
+#[test]
+fn init_asks_for_the_asset_server_where_the_app_serves_fingerprinted_assets() {
+    type Change = fn(&Path);
+    let cases: &[(&str, Change, Option<&str>)] = &[
+        ("the Dockerfile precompiles", |_| {}, Some("assets: {}\n")),
+        (
+            "a CDN serves them",
+            |d| {
+                std::fs::create_dir_all(d.join("config/environments")).unwrap();
+                std::fs::write(
+                    d.join("config/environments/production.rb"),
+                    "Rails.application.configure do\n  config.asset_host = \"https://cdn.example.com\"\nend\n",
+                )
+                .unwrap();
+            },
+            None,
+        ),
+        (
+            "under another prefix",
+            |d| {
+                std::fs::create_dir_all(d.join("config/initializers")).unwrap();
+                std::fs::write(
+                    d.join("config/initializers/assets.rb"),
+                    "Rails.application.config.assets.prefix = \"/static\"\n",
+                )
+                .unwrap();
+            },
+            Some("assets:\n  path: /static\n"),
+        ),
+        (
+            "no precompile",
+            |d| {
+                let file = d.join("Dockerfile");
+                let text = std::fs::read_to_string(&file).unwrap();
+                let kept: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.contains("assets:precompile"))
+                    .collect();
+                assert_ne!(kept.len(), text.lines().count(), "{text}");
+                std::fs::write(&file, kept.join("\n")).unwrap();
+            },
+            None,
+        ),
+    ];
+    for (what, change, expected) in cases {
+        let app = fixture("named-user");
+        change(app.path());
+        let run = init(
+            app.path(),
+            "--name named --image ghcr.io/acme/named:1 --host named.example.com",
+        )
+        .success();
+        let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+        match expected {
+            Some(lines) => {
+                assert!(spec.contains(lines), "{what}: {spec}");
+                run.stderr_has("`named-assets` pods serve /");
+            }
+            None => {
+                assert!(!spec.contains("assets:"), "{what}: {spec}");
+                run.stderr_has("served by web (or a CDN)");
+            }
+        }
+        if *what == "a CDN serves them" {
+            run.stderr_has("config.asset_host is set: a CDN serves the assets");
+        }
+    }
+}

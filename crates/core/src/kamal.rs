@@ -33,6 +33,8 @@ pub struct Kamal {
     /// What `builder` says of the build itself.
     pub builder: KamalBuilder,
     pub hooks_path: Option<String>,
+    /// `asset_path`: where the image holds its fingerprinted assets.
+    pub asset_path: Option<String>,
     /// What became of every key.
     pub report: Vec<ImportLine>,
 }
@@ -279,6 +281,7 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
             None => None,
         },
         hooks_path: at(&["hooks_path"]).and_then(text_of),
+        asset_path: at(&["asset_path"]).and_then(text_of),
         builder: KamalBuilder {
             dockerfile: at(&["builder", "dockerfile"]).and_then(text_of),
             context: at(&["builder", "context"]).and_then(text_of),
@@ -551,8 +554,8 @@ pub fn parse(text: &str) -> Result<Kamal, String> {
             "volumes" => line(key.clone(), imported("volume (the first one)")),
             "asset_path" => line(
                 key.clone(),
-                unsupported(
-                    "during a rolling update a request for an old fingerprinted asset can reach a new pod: serve assets from a CDN or object storage",
+                imported(
+                    "assets.dir: `<app>-assets` pods serve this release's and the last releases' assets, so a page of either release finds its own during a rollout",
                 ),
             ),
             "aliases" => {

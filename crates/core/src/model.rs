@@ -118,6 +118,73 @@ pub struct AppSpec {
     /// when it fails (`deploy --bake` and its flags override it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+    /// Fingerprinted assets served by their own pods, from this release's image and the last
+    /// releases' images: a page of either release finds its CSS and JS during a rollout, in
+    /// both directions. None: web serves its own assets (or a CDN does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<AssetsSpec>,
+}
+
+/// The asset server: `<app>-assets` pods hold the assets of the current image and of the
+/// last releases' images, and the Ingress sends the asset path to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetsSpec {
+    /// The URL path of the fingerprinted assets (`config.assets.prefix`).
+    #[serde(
+        default = "default_assets_path",
+        skip_serializing_if = "is_default_assets_path"
+    )]
+    #[schemars(extend("default" = DEFAULT_ASSETS_PATH))]
+    pub path: String,
+    /// Where the image holds them: relative to `workdir`, or absolute (Kamal's `asset_path`).
+    #[serde(
+        default = "default_assets_dir",
+        skip_serializing_if = "is_default_assets_dir"
+    )]
+    #[schemars(extend("default" = DEFAULT_ASSETS_DIR))]
+    pub dir: String,
+    /// How many earlier releases' assets are served beside the current ones, so a browser tab
+    /// open across that many deploys still finds its assets.
+    #[serde(
+        default = "default_assets_keep",
+        skip_serializing_if = "is_default_assets_keep"
+    )]
+    #[schemars(extend("default" = DEFAULT_ASSETS_KEEP))]
+    pub keep: u32,
+}
+
+pub const DEFAULT_ASSETS_PATH: &str = "/assets";
+pub const DEFAULT_ASSETS_DIR: &str = "public/assets";
+pub const DEFAULT_ASSETS_KEEP: u32 = 2;
+
+fn default_assets_path() -> String {
+    DEFAULT_ASSETS_PATH.into()
+}
+fn is_default_assets_path(p: &str) -> bool {
+    p == DEFAULT_ASSETS_PATH
+}
+fn default_assets_dir() -> String {
+    DEFAULT_ASSETS_DIR.into()
+}
+fn is_default_assets_dir(d: &str) -> bool {
+    d == DEFAULT_ASSETS_DIR
+}
+fn default_assets_keep() -> u32 {
+    DEFAULT_ASSETS_KEEP
+}
+fn is_default_assets_keep(n: &u32) -> bool {
+    *n == DEFAULT_ASSETS_KEEP
+}
+
+impl Default for AssetsSpec {
+    fn default() -> Self {
+        Self {
+            path: default_assets_path(),
+            dir: default_assets_dir(),
+            keep: DEFAULT_ASSETS_KEEP,
+        }
+    }
 }
 
 /// The bake after a rollout: the new release watched before it is trusted.

@@ -18,6 +18,8 @@ pub const THRUSTER_PORT: u16 = 8080;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
     pub name: Option<String>,
+    /// The asset server, when the app fingerprints assets and serves them itself (no CDN).
+    pub assets: Option<crate::model::AssetsSpec>,
     pub image: Option<String>,
     pub hosts: Vec<String>,
     pub tls: bool,
@@ -1071,7 +1073,38 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
             cluster: None,
         });
 
+    // Fingerprinted assets that the app serves itself need both releases' files during a
+    // rollout; with a CDN (`asset_host`) the CDN holds them and nothing is needed.
+    let precompiles = d.dockerfile.as_ref().is_some_and(|f| f.precompiles_assets);
+    let assets = if d.production.asset_host {
+        if precompiles || kamal.asset_path.is_some() {
+            notes.push(
+                "config.asset_host is set: a CDN serves the assets, so no asset server is rendered"
+                    .into(),
+            );
+        }
+        None
+    } else if precompiles || kamal.asset_path.is_some() {
+        let mut assets = crate::model::AssetsSpec::default();
+        if let Some(dir) = &kamal.asset_path {
+            assets.dir = dir.clone();
+            sources.insert("assets", "asset_path in config/deploy.yml".into());
+        } else {
+            sources.insert(
+                "assets",
+                "the Dockerfile runs assets:precompile and no asset_host is set".into(),
+            );
+        }
+        if let Some(prefix) = &d.production.assets_prefix {
+            assets.path = prefix.clone();
+        }
+        Some(assets)
+    } else {
+        None
+    };
+
     Proposal {
+        assets,
         name,
         image,
         workdir,
@@ -1218,6 +1251,7 @@ impl Proposal {
             read_only_root: true,
             writable: self.writable,
             network_policy: true,
+            assets: self.assets,
         }
     }
 }

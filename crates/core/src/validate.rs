@@ -81,6 +81,7 @@ fn accessory_collision(spec: &AppSpec, name: &str) -> Option<String> {
             "maintenance",
             "the maintenance page's Deployment and Service",
         ),
+        ("assets", "the asset server's Deployment and Service"),
     ];
     for (taken, what) in exact {
         if name == taken {
@@ -280,11 +281,48 @@ pub fn is_host(host: &str) -> bool {
         })
 }
 
+fn check_assets(a: &crate::model::AssetsSpec, workdir: Option<&str>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if !a.path.starts_with('/')
+        || a.path.trim_end_matches('/').is_empty()
+        || a.path.contains(char::is_whitespace)
+    {
+        out.push(
+            Violation::new(
+                &["assets", "path"],
+                format!(
+                    "invalid asset path `{}`: the URL path the assets are under",
+                    a.path
+                ),
+            )
+            .hint("use the app's `config.assets.prefix`, `/assets` by default"),
+        );
+    }
+    if a.dir.trim().is_empty() || a.dir.split('/').any(|p| p == "..") {
+        out.push(
+            Violation::new(&["assets", "dir"], format!("invalid asset folder `{}`", a.dir))
+                .hint("use the folder the image holds the assets in: `public/assets`, or an absolute path"),
+        );
+    } else if !a.dir.starts_with('/') && workdir.is_none() {
+        out.push(
+            Violation::new(
+                &["assets", "dir"],
+                format!("`{}` is relative to the image's working directory, which the spec does not say", a.dir),
+            )
+            .hint("set `workdir:` to the image's WORKDIR (`/rails`), or give an absolute `assets.dir`"),
+        );
+    }
+    out
+}
+
 /// Every rule the spec breaks, in file order.
 pub fn validate(spec: &AppSpec) -> Vec<Violation> {
     let mut out = Vec::new();
     if let Some(r) = &spec.rollout {
         out.extend(check_rollout(r));
+    }
+    if let Some(a) = &spec.assets {
+        out.extend(check_assets(a, spec.workdir.as_deref()));
     }
     if let Err(e) = check_app_name(&spec.name) {
         let mut v = Violation::new(
@@ -366,6 +404,11 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
             out.push(Violation::new(
                 &at,
                 "`maintenance` is the maintenance page's Deployment (`kubectl rails maintenance on`); give the worker another name",
+            ));
+        } else if name == crate::render::ASSETS {
+            out.push(Violation::new(
+                &at,
+                "`assets` is the asset server's Deployment (`assets:` in the spec); give the worker another name",
             ));
         } else if let Err(e) = check_label(name, 63usize.saturating_sub(spec.name.len() + 1), true)
         {
@@ -869,13 +912,14 @@ mod tests {
     }
 
     #[test]
-    fn workers_never_take_the_web_or_maintenance_name() {
+    fn workers_never_take_the_web_maintenance_or_assets_name() {
         for (name, why) in [
             ("web", "`web` is the web process"),
             (
                 "maintenance",
                 "`maintenance` is the maintenance page's Deployment",
             ),
+            ("assets", "`assets` is the asset server's Deployment"),
         ] {
             let text = format!(
                 "name: shop\nimage: {{repository: ghcr.io/acme/shop}}\nweb: {{port: 3000, replicas: 1}}\nworkers: {{{name}: {{command: [bin/jobs], replicas: 1}}}}\n"
@@ -891,6 +935,49 @@ mod tests {
                 "{name}: {}",
                 found[0].message
             );
+        }
+    }
+
+    #[test]
+    fn the_asset_server_needs_a_url_path_and_a_folder_it_can_find() {
+        let base =
+            "name: shop\nimage: {repository: ghcr.io/acme/shop}\nweb: {port: 3000, replicas: 1}\n";
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            ("workdir: /rails\nassets: {}\n", None),
+            ("assets: {dir: /rails/public/assets}\n", None),
+            ("workdir: /rails\nassets: {path: /packs/, keep: 0}\n", None),
+            (
+                "workdir: /rails\nassets: {path: assets}\n",
+                Some(("path", "invalid asset path `assets`")),
+            ),
+            (
+                "workdir: /rails\nassets: {path: /}\n",
+                Some(("path", "invalid asset path `/`")),
+            ),
+            (
+                "workdir: /rails\nassets: {dir: ../secrets}\n",
+                Some(("dir", "invalid asset folder")),
+            ),
+            ("assets: {}\n", Some(("dir", "which the spec does not say"))),
+        ];
+        for (extra, expected) in cases {
+            let spec: AppSpec = serde_saphyr::from_str(&format!("{base}{extra}")).unwrap();
+            let found: Vec<_> = validate(&spec)
+                .into_iter()
+                .filter(|v| v.path.first().map(String::as_str) == Some("assets"))
+                .collect();
+            match expected {
+                None => assert!(found.is_empty(), "{extra}: {found:?}"),
+                Some((key, why)) => {
+                    assert_eq!(found.len(), 1, "{extra}: {found:?}");
+                    assert_eq!(found[0].path, ["assets", key], "{extra}");
+                    assert!(
+                        found[0].message.contains(why),
+                        "{extra}: {}",
+                        found[0].message
+                    );
+                }
+            }
         }
     }
 

@@ -46,6 +46,14 @@ pub async fn plan(
         server_version,
         migrate_deadline_seconds: Some(migrate_deadline),
         maintenance: crate::maintenance::current(client, ns, spec).await?,
+        earlier_images: match spec.assets {
+            Some(_) => crate::release::earlier_images(
+                &crate::release::history(client, ns, &spec.name)
+                    .await?
+                    .records,
+            ),
+            None => Vec::new(),
+        },
     };
     // The migration Job's deadline is the `--timeout` of the deploy that wrote it, which diff
     // does not know: the live Job's own deadline is no change.

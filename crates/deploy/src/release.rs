@@ -277,6 +277,18 @@ pub fn next_revision(history: &History) -> u32 {
 }
 
 /// The release serving now: the newest one that deployed.
+/// The images of the releases that served, newest first: the asset server keeps their assets.
+/// A failed release is left out (its image may not even pull); its pods, if any served, ran
+/// beside the release before, whose assets stay.
+pub fn earlier_images(history: &[ReleaseRecord]) -> Vec<String> {
+    history
+        .iter()
+        .rev()
+        .filter(|r| r.status == ReleaseStatus::Deployed)
+        .map(|r| r.image.clone())
+        .collect()
+}
+
 pub fn current(history: &[ReleaseRecord]) -> Option<&ReleaseRecord> {
     history
         .iter()

@@ -126,7 +126,11 @@ async fn deploy_held(
     held.check().await?;
     let mut done = live
         .apply_planned(
-            plan.release.by_stage(Stage::Config).map(|o| &o.value),
+            plan.release
+                .objects
+                .iter()
+                .filter(|o| matches!(o.stage, Stage::Config | Stage::Assets))
+                .map(|o| &o.value),
             &plan.outcomes,
         )
         .await?;
@@ -137,6 +141,17 @@ async fn deploy_held(
             applied: applied(&done),
             ..outcome(req, true, None, migration)
         });
+    }
+    // Every asset pod holds this release's assets and the last ones' before any web pod of
+    // this release serves a page that asks for them.
+    if let Some(assets_checksum) = &plan.release.assets_checksum {
+        let name = req.spec.deployment_name(render::ASSETS);
+        let processes = BTreeMap::from([(name, render::ASSETS.to_string())]);
+        let waited = wait(client, req, processes, assets_checksum, reporter, deadline).await;
+        if let Err(e) = waited {
+            // Web was not touched; the asset pods of the release before keep serving.
+            record(&recorder, &held, Err(e)).await?;
+        }
     }
     // The pods to wait for carry the checksum of the release as planned.
     let checksum = plan.release.checksum.clone();
@@ -239,9 +254,11 @@ async fn plan(
     canary: Option<u8>,
 ) -> Result<Plan, DeployError> {
     let (spec, ns) = (&req.spec, &req.namespace);
-    let (volume_node, maintenance) = tokio::try_join!(
+    // The history comes first: the asset server serves the assets of its releases' images.
+    let (volume_node, maintenance, history) = tokio::try_join!(
         volume::holder_node(client, ns, spec),
         crate::maintenance::current(client, ns, spec),
+        release::history(client, ns, &spec.name),
     )?;
     if let Some(m) = &maintenance {
         reporter.note(&format!(
@@ -260,6 +277,7 @@ async fn plan(
                 .max(1),
         ),
         maintenance,
+        earlier_images: release::earlier_images(&history.records),
     };
     let release = match canary {
         None => render::render(spec, &inputs),
@@ -280,10 +298,9 @@ async fn plan(
         .iter()
         .map(|o| (o.kind.to_string(), o.name.clone()))
         .collect();
-    let ((outcomes, owned), history) = tokio::try_join!(
-        dry.dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name),
-        release::history(client, ns, &spec.name),
-    )?;
+    let (outcomes, owned) = dry
+        .dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name)
+        .await?;
     // The dry run of the Job returns it as the server holds it, status included.
     let existing_job = outcomes
         .iter()

@@ -3,6 +3,7 @@
 //! a real ingress controller. Nothing here is simulated: if the real node is missing, these tests
 //! fail and say why.
 
+mod assets;
 mod bake;
 mod build;
 mod canary;
@@ -136,6 +137,21 @@ impl RealNode {
     /// Requests to `https://HOST/`, `per_second`, until stopped.
     pub fn request_loop(&self, host: &str, per_second: u32) -> RequestLoop {
         RequestLoop::start(self.facts.clone(), host, per_second)
+    }
+
+    /// A page and every asset it names, as a browser loads them.
+    pub fn load_page(&self, host: &str) -> real_node::PageLoad {
+        self.facts.load_page(host)
+    }
+
+    /// The status of each `https://HOST/PATH` through the ingress.
+    pub fn statuses(&self, host: &str, paths: &[String]) -> Vec<u16> {
+        self.facts.statuses(host, paths)
+    }
+
+    /// Browser-like page loads to `https://HOST/`, `per_second`, until stopped.
+    pub fn browser_loop(&self, host: &str, per_second: u32) -> real_node::BrowserLoop {
+        real_node::BrowserLoop::start(self.facts.clone(), host, per_second, 4)
     }
 
     /// The page at `/` once the ingress controller routes `host` (it learns of a new Ingress and

@@ -26,6 +26,9 @@ pub struct Dockerfile {
     pub created_groups: BTreeMap<String, i64>,
     /// The chain's `RUN` commands, ARGs substituted.
     pub runs: Vec<String>,
+    /// A `RUN` of any stage precompiles the assets (`rails assets:precompile`): Rails' own
+    /// Dockerfile does it in a build stage and copies `/rails` into the final one.
+    pub precompiles_assets: bool,
 }
 
 /// The user a container runs as, as far as the Dockerfile tells.
@@ -246,6 +249,11 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Dockerfile, String> {
     chain.reverse();
     let mut out = Dockerfile {
         base: substitute(&stages[chain[0]].from.image.value, &globals),
+        precompiles_assets: text
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| !l.starts_with('#'))
+            .any(|l| l.contains("assets:precompile")),
         ..Dockerfile::default()
     };
     for index in chain {
@@ -525,6 +533,28 @@ mod tests {
 
     fn parsed(text: &str) -> Dockerfile {
         parse(text, None).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn assets_precompiled_in_a_build_stage_count() {
+        let cases = [
+            // Rails' own: precompiled in `build`, copied into the final stage.
+            (
+                "FROM ruby AS build\nRUN SECRET_KEY_BASE_DUMMY=1 ./bin/rails assets:precompile\nFROM ruby\nCOPY --from=build /rails /rails\n",
+                true,
+            ),
+            (
+                "FROM ruby\nRUN bundle install && \\\n    bin/rails assets:precompile\n",
+                true,
+            ),
+            (
+                "FROM ruby\n# RUN bin/rails assets:precompile\nRUN bundle install\n",
+                false,
+            ),
+        ];
+        for (text, precompiles) in cases {
+            assert_eq!(parsed(text).precompiles_assets, precompiles, "{text}");
+        }
     }
 
     #[test]

@@ -599,7 +599,8 @@ pub fn detect(dir: &Path, options: &DetectOptions) -> Result<Detection, DetectEr
     let production_rb = read("config/environments/production.rb")?.unwrap_or_default();
     let application_rb = read("config/application.rb")?.unwrap_or_default();
     let good_job_rb = read("config/initializers/good_job.rb")?.unwrap_or_default();
-    d.production = production::parse(&[&production_rb, &application_rb, &good_job_rb]);
+    let assets_rb = read("config/initializers/assets.rb")?.unwrap_or_default();
+    d.production = production::parse(&[&production_rb, &application_rb, &good_job_rb, &assets_rb]);
     if let Some(service) = &d.production.active_storage_service
         && let Some(yml) = read("config/storage.yml")?
         && let Some(root) = storage::disk_root(&yml, service)

@@ -20,6 +20,10 @@ pub struct Production {
     /// `config.active_record.dump_schema_after_migration = false`: `db:migrate` leaves
     /// `db/schema.rb` alone (Rails dumps it otherwise).
     pub schema_dump_off: bool,
+    /// `config.asset_host` (or `action_controller.asset_host`) is set: a CDN serves the assets.
+    pub asset_host: bool,
+    /// `config.assets.prefix`: the URL path of the assets, when not `/assets`.
+    pub assets_prefix: Option<String>,
 }
 
 /// The code of a Ruby line, without its comment.
@@ -63,6 +67,18 @@ pub fn parse(texts: &[&str]) -> Production {
             }
             if compact.contains("dump_schema_after_migration=false") {
                 out.schema_dump_off = true;
+            }
+            if compact.contains("config.asset_host=")
+                || compact.contains("action_controller.asset_host=")
+            {
+                out.asset_host = true;
+            }
+            if let Some(value) = compact
+                .split_once("config.assets.prefix=")
+                .map(|(_, v)| v.trim_matches(['"', '\'']))
+                && value.starts_with('/')
+            {
+                out.assets_prefix = Some(value.to_string());
             }
             if line.contains("RAILS_SERVE_STATIC_FILES") {
                 out.serve_static_env = true;
@@ -167,6 +183,28 @@ mod tests {
                 "  config.active_record.dump_schema_after_migration = true\n",
                 |p| !p.schema_dump_off,
             ),
+            // A CDN serves the assets, and where they are.
+            ("  config.asset_host = \"https://cdn.example.com\"\n", |p| {
+                p.asset_host
+            }),
+            (
+                "  config.action_controller.asset_host = ENV[\"ASSET_HOST\"]\n",
+                |p| p.asset_host,
+            ),
+            (
+                "  # config.asset_host = \"http://assets.example.com\"\n",
+                |p| !p.asset_host,
+            ),
+            ("  config.assets.prefix = \"/packs\"\n", |p| {
+                p.assets_prefix.as_deref() == Some("/packs")
+            }),
+            (
+                "Rails.application.config.assets.prefix = '/static'\n",
+                |p| p.assets_prefix.as_deref() == Some("/static"),
+            ),
+            ("  config.assets.compile = false\n", |p| {
+                p.assets_prefix.is_none()
+            }),
         ];
         for (text, holds) in cases {
             assert!(holds(&parse(&[text])), "{text}");

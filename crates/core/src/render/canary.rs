@@ -212,6 +212,7 @@ pub fn render_canary(
     super::Release {
         objects,
         checksum: release.checksum,
+        assets_checksum: release.assets_checksum,
     }
 }
 

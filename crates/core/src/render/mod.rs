@@ -5,6 +5,7 @@
 //! labels, metadata, the container, the pod spec, its template and probes.
 
 mod accessory;
+mod assets;
 pub mod canary;
 mod config;
 mod cron;
@@ -36,6 +37,7 @@ use sha2::{Digest, Sha256};
 use crate::model::{AppSpec, Resources};
 use crate::version::ServerVersion;
 
+pub use assets::ASSETS;
 pub use maintenance::{
     MAINTENANCE, MESSAGE_ANNOTATION, Maintenance, PAGE_KEY, RETRY_AFTER_SECONDS, SINCE_ANNOTATION,
     maintenance_page,
@@ -94,6 +96,9 @@ pub struct RenderInputs {
     /// Maintenance mode, when it is on: the page's objects are part of the release and the
     /// Ingress sends the hosts to it.
     pub maintenance: Option<Maintenance>,
+    /// The images of the earlier releases, newest first: the asset server keeps serving
+    /// their assets (`assets.keep` of them). Deploy reads them from the release history.
+    pub earlier_images: Vec<String>,
 }
 
 /// The resource name of local disk.
@@ -148,6 +153,8 @@ pub const DEFAULT_MIGRATE_DEADLINE_SECONDS: i64 = 1800;
 pub enum Stage {
     /// ConfigMap and volume claim: needed by the migration Job.
     Config,
+    /// The asset server: applied with the config, Ready before web changes.
+    Assets,
     /// The migration Job, run to completion before any workload changes.
     Migrate,
     /// Deployments, Service, PodDisruptionBudgets, Ingress.
@@ -170,6 +177,8 @@ pub struct Release {
     pub objects: Vec<Object>,
     /// The pod-template checksum shared by every process.
     pub checksum: String,
+    /// The asset pods' template checksum, when the spec has `assets:`.
+    pub assets_checksum: Option<String>,
 }
 
 impl Release {
@@ -253,6 +262,35 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
             &r.accessory_stateful_set(name, accessory),
         ));
     }
+    let mut assets_checksum = None;
+    if let Some(assets) = &spec.assets {
+        let name = spec.deployment_name(assets::ASSETS);
+        objects.push(object(
+            Stage::Config,
+            "ConfigMap",
+            &name,
+            &r.assets_config_map(),
+        ));
+        if let Some(policy) = r.assets_policy() {
+            objects.push(object(Stage::Config, "NetworkPolicy", &name, &policy));
+        }
+        objects.push(object(
+            Stage::Assets,
+            "Deployment",
+            &name,
+            &r.assets_deployment(assets),
+        ));
+        objects.push(object(Stage::Assets, "Service", &name, &r.assets_service()));
+        if r.assets_replicas() > 1 {
+            objects.push(object(
+                Stage::Assets,
+                "PodDisruptionBudget",
+                &name,
+                &r.pdb(assets::ASSETS),
+            ));
+        }
+        assets_checksum = Some(r.assets_checksum(assets));
+    }
     let job = r.migrate_job();
     objects.push(object(
         Stage::Migrate,
@@ -311,7 +349,11 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
     if let Some(ingress) = r.ingress() {
         objects.push(object(Stage::Workload, "Ingress", &spec.name, &ingress));
     }
-    Release { objects, checksum }
+    Release {
+        objects,
+        checksum,
+        assets_checksum,
+    }
 }
 
 /// The maintenance page's objects alone (ConfigMap, NetworkPolicy, Deployment, Service), in

@@ -33,17 +33,41 @@ impl Renderer<'_> {
             }),
             ..IngressBackend::default()
         };
+        // The asset path goes to the asset server, which holds every kept release's assets;
+        // in maintenance everything goes to the page.
+        let assets_path = match (&self.spec.assets, &self.inputs.maintenance) {
+            (Some(a), None) => Some(a.path.trim_end_matches('/').to_string()),
+            _ => None,
+        };
+        let assets_backend = IngressBackend {
+            service: Some(IngressServiceBackend {
+                name: self.spec.deployment_name(super::ASSETS),
+                port: Some(ServiceBackendPort {
+                    name: Some("http".into()),
+                    ..ServiceBackendPort::default()
+                }),
+            }),
+            ..IngressBackend::default()
+        };
         let rules = ingress
             .hosts
             .iter()
             .map(|host| IngressRule {
                 host: Some(host.clone()),
                 http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath {
-                        path: Some("/".into()),
-                        path_type: "Prefix".into(),
-                        backend: backend.clone(),
-                    }],
+                    paths: assets_path
+                        .iter()
+                        .map(|path| HTTPIngressPath {
+                            path: Some(path.to_string()),
+                            path_type: "Prefix".into(),
+                            backend: assets_backend.clone(),
+                        })
+                        .chain([HTTPIngressPath {
+                            path: Some("/".into()),
+                            path_type: "Prefix".into(),
+                            backend: backend.clone(),
+                        }])
+                        .collect(),
                 }),
             })
             .collect();

@@ -39,7 +39,7 @@ use copy_dir::copy_dir;
 
 use image::Images;
 use node::RealNode;
-use real_node::RequestLoop;
+use real_node::{BrowserLoop, LoadCounts, RequestLoop, count_loads};
 use support::by_hand::{self, Manifests};
 use support::stats::{Figure, fmt, header, ratio, row};
 use support::{Cluster, env_count, floor, root, section};
@@ -379,69 +379,7 @@ fn deploys(real: &Real, rounds: usize) -> Deploys {
 /// Requests lost during `rollouts` consecutive rolling deploys of one side.
 fn rollouts(real: &Real, side: Side, rollouts: usize) -> Lost {
     let ns = format!("bench-real-traffic-{}", side.short());
-    let first = real.node.image("1.0.0");
-    let app = real.app(&ns, &first);
-    let seed_dir = app.dir.join("k8s");
-    let master_key = std::fs::read_to_string(app.dir.join("config/master.key")).unwrap();
-    let deploy = |tag: &str| match side {
-        Side::Plugin => {
-            real.deploy_tag(&app, tag);
-        }
-        Side::ByHand => {
-            std::fs::create_dir_all(&seed_dir).unwrap();
-            for (file, text) in seed::manifests(
-                &real.node,
-                &real.node.image(tag),
-                &app.host,
-                &app.url,
-                master_key.trim(),
-            ) {
-                std::fs::write(seed_dir.join(file), text).unwrap();
-            }
-            real.cluster.run(
-                "kubectl",
-                &["-n", &ns, "apply", "-f", seed_dir.to_str().unwrap()],
-                &app.dir,
-            );
-            // Only to know when the rollout ended; the seed itself waits by looking.
-            real.cluster.kubectl(&[
-                "-n",
-                &ns,
-                "rollout",
-                "status",
-                &format!("deployment/{}", seed::DEPLOYMENT),
-                "--timeout=300s",
-            ]);
-        }
-    };
-    if side == Side::ByHand {
-        // The seed's pull secret and its first apply, then its migration in a running pod.
-        real.cluster.kubectl(&[
-            "-n",
-            &ns,
-            "create",
-            "secret",
-            "docker-registry",
-            "regcred",
-            &format!("--docker-server={}", real.node.get("REGISTRY")),
-            &format!("--docker-username={}", real.node.get("REGISTRY_USER")),
-            &format!("--docker-password={}", real.node.get("REGISTRY_PASSWORD")),
-        ]);
-        deploy("1.0.0");
-        real.cluster.kubectl(&[
-            "-n",
-            &ns,
-            "exec",
-            &format!("deployment/{}", seed::DEPLOYMENT),
-            "--",
-            "bin/rails",
-            "db:migrate",
-        ]);
-    } else {
-        deploy("1.0.0");
-    }
-    real.node.wait_for_version(&app.host, "1.0.0");
-
+    let (app, deploy) = traffic_app(real, side, &ns, true);
     let traffic = RequestLoop::start(real.node.facts(), &app.host, REQUESTS_PER_SECOND);
     std::thread::sleep(Duration::from_secs(2));
     let mut bounds = Vec::new();
@@ -458,8 +396,130 @@ fn rollouts(real: &Real, side: Side, rollouts: usize) -> Lost {
         }
     }
     let (answers, took) = traffic.stop();
+    drop(deploy);
     real.teardown(app);
     Lost::count(&answers, &bounds, took)
+}
+
+/// Browser-like page loads (the page, then its CSS and JS) during `rollouts` consecutive
+/// rolling deploys between two releases whose assets differ: the plugin with its asset server,
+/// the plugin without it (`assets:` taken out of the spec: the manifests before it), and the
+/// seed's manifests.
+fn asset_rollouts(real: &Real, side: Side, assets: bool, rollouts: usize) -> LoadCounts {
+    let ns = format!(
+        "bench-real-assets-{}{}",
+        side.short(),
+        if assets { "" } else { "-none" }
+    );
+    let (app, deploy) = traffic_app(real, side, &ns, assets);
+    let traffic = BrowserLoop::start(real.node.facts(), &app.host, REQUESTS_PER_SECOND, 4);
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 0..rollouts {
+        let tag = if i % 2 == 0 { "2.0.0" } else { "1.0.0" };
+        deploy(tag);
+        real.node.wait_for_version(&app.host, tag);
+    }
+    // The last rollout's old pods drain too.
+    std::thread::sleep(Duration::from_secs(5));
+    let loads = traffic.stop();
+    drop(deploy);
+    real.teardown(app);
+    count_loads(&loads)
+}
+
+/// How one side deploys a tag of its app.
+type DeployTag<'a> = Box<dyn Fn(&str) + 'a>;
+
+/// An app of `side` serving 1.0.0, and how that side deploys a tag. `assets: false` takes the
+/// asset server out of the plugin's spec.
+fn traffic_app<'a>(
+    real: &'a Real,
+    side: Side,
+    ns: &str,
+    assets: bool,
+) -> (App, DeployTag<'a>) {
+    let first = real.node.image("1.0.0");
+    let app = real.app(ns, &first);
+    if !assets {
+        let file = app.dir.join("config/kubernetes.yml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("assets:")).collect();
+        assert!(
+            kept.len() + 1 == text.lines().count(),
+            "`assets:` is one line of the spec:\n{text}"
+        );
+        std::fs::write(&file, kept.join("\n") + "\n").unwrap();
+    }
+    let seed_ns = ns.to_string();
+    let seed_dir = app.dir.join("k8s");
+    let master_key = std::fs::read_to_string(app.dir.join("config/master.key")).unwrap();
+    let (dir, host, url) = (app.dir.clone(), app.host.clone(), app.url.clone());
+    let plugin_app = App {
+        ns: app.ns.clone(),
+        host: host.clone(),
+        db: app.db.clone(),
+        url: url.clone(),
+        dir: dir.clone(),
+    };
+    let deploy = move |tag: &str| match side {
+        Side::Plugin => {
+            real.deploy_tag(&plugin_app, tag);
+        }
+        Side::ByHand => {
+            std::fs::create_dir_all(&seed_dir).unwrap();
+            for (file, text) in seed::manifests(
+                &real.node,
+                &real.node.image(tag),
+                &host,
+                &url,
+                master_key.trim(),
+            ) {
+                std::fs::write(seed_dir.join(file), text).unwrap();
+            }
+            real.cluster.run(
+                "kubectl",
+                &["-n", &seed_ns, "apply", "-f", seed_dir.to_str().unwrap()],
+                &dir,
+            );
+            // Only to know when the rollout ended; the seed itself waits by looking.
+            real.cluster.kubectl(&[
+                "-n",
+                &seed_ns,
+                "rollout",
+                "status",
+                &format!("deployment/{}", seed::DEPLOYMENT),
+                "--timeout=300s",
+            ]);
+        }
+    };
+    if side == Side::ByHand {
+        // The seed's pull secret and its first apply, then its migration in a running pod.
+        real.cluster.kubectl(&[
+            "-n",
+            ns,
+            "create",
+            "secret",
+            "docker-registry",
+            "regcred",
+            &format!("--docker-server={}", real.node.get("REGISTRY")),
+            &format!("--docker-username={}", real.node.get("REGISTRY_USER")),
+            &format!("--docker-password={}", real.node.get("REGISTRY_PASSWORD")),
+        ]);
+        deploy("1.0.0");
+        real.cluster.kubectl(&[
+            "-n",
+            ns,
+            "exec",
+            &format!("deployment/{}", seed::DEPLOYMENT),
+            "--",
+            "bin/rails",
+            "db:migrate",
+        ]);
+    } else {
+        deploy("1.0.0");
+    }
+    real.node.wait_for_version(&app.host, "1.0.0");
+    (app, Box::new(deploy))
 }
 
 /// Seconds until each side exits non-zero on a broken release, and what it said.
@@ -598,20 +658,43 @@ fn main() {
         live: Default::default(),
     };
 
-    let deploys = section(
-        &format!("deploys: plugin and by hand, first deploy and redeploy ({rounds} rounds)"),
-        || deploys(&real, rounds),
-    );
-    let lost = [Side::Plugin, Side::ByHand].map(|side| {
+    // `KUBECTL_RAILS_BENCH_REAL_SECTIONS=assets` runs that part alone.
+    let sections = std::env::var("KUBECTL_RAILS_BENCH_REAL_SECTIONS")
+        .unwrap_or_else(|_| "deploys,requests,assets,diagnose".into());
+    let runs = |name: &str| sections.split(',').any(|s| s.trim() == name);
+    let deploys = runs("deploys").then(|| {
         section(
-            &format!("requests during {rollout_count} rolling deploys: {side:?}"),
-            || rollouts(&real, side, rollout_count),
+            &format!("deploys: plugin and by hand, first deploy and redeploy ({rounds} rounds)"),
+            || deploys(&real, rounds),
         )
     });
-    let diagnosis = section(
-        &format!("time to diagnose a broken release ({diagnose_rounds} rounds)"),
-        || diagnose(&real, diagnose_rounds),
-    );
+    let lost = runs("requests").then(|| {
+        [Side::Plugin, Side::ByHand].map(|side| {
+            section(
+                &format!("requests during {rollout_count} rolling deploys: {side:?}"),
+                || rollouts(&real, side, rollout_count),
+            )
+        })
+    });
+    let assets = runs("assets").then(|| {
+        [(Side::Plugin, true), (Side::Plugin, false), (Side::ByHand, false)].map(
+            |(side, assets)| {
+                section(
+                    &format!(
+                        "page loads with their assets during {rollout_count} rolling deploys: {side:?}{}",
+                        if assets { ", asset server" } else { "" }
+                    ),
+                    || asset_rollouts(&real, side, assets, rollout_count),
+                )
+            },
+        )
+    });
+    let diagnosis = runs("diagnose").then(|| {
+        section(
+            &format!("time to diagnose a broken release ({diagnose_rounds} rounds)"),
+            || diagnose(&real, diagnose_rounds),
+        )
+    });
 
     println!("\n## Versions\n");
     println!(
@@ -635,129 +718,162 @@ fn main() {
     );
     println!("- by-hand variant: {}", by_hand::VARIANT);
 
-    println!("\n## Deploy of examples/blog on the real node (web 2, heartbeat 1)\n");
-    header(&["figure", "rounds", "min", "median", "max"]);
-    for (what, time, floor) in [
-        ("first deploy", &deploys.first, &deploys.first_floor),
-        (
-            "redeploy, new tag",
-            &deploys.redeploy,
-            &deploys.redeploy_floor,
-        ),
-    ] {
-        let [plugin, hand] = time;
-        row(&format!("{what}: `kubectl rails deploy`"), plugin);
-        row(&format!("{what}: by hand, plain kubectl"), hand);
+    if let Some(deploys) = &deploys {
+        println!("\n## Deploy of examples/blog on the real node (web 2, heartbeat 1)\n");
+        header(&["figure", "rounds", "min", "median", "max"]);
+        for (what, time, floor) in [
+            ("first deploy", &deploys.first, &deploys.first_floor),
+            (
+                "redeploy, new tag",
+                &deploys.redeploy,
+                &deploys.redeploy_floor,
+            ),
+        ] {
+            let [plugin, hand] = time;
+            row(&format!("{what}: `kubectl rails deploy`"), plugin);
+            row(&format!("{what}: by hand, plain kubectl"), hand);
+            row(
+                &format!("{what}: floor during `kubectl rails deploy`"),
+                &floor[0],
+            );
+            row(&format!("{what}: floor during by hand"), &floor[1]);
+            row(
+                &format!("{what}: overhead of `kubectl rails deploy` over its floor"),
+                &plugin.minus(&floor[0]),
+            );
+            row(
+                &format!("{what}: overhead of by hand over its floor"),
+                &hand.minus(&floor[1]),
+            );
+        }
         row(
-            &format!("{what}: floor during `kubectl rails deploy`"),
-            &floor[0],
+            "first deploy: the kubelet's image pull (longest per deploy, `Pulled` events)",
+            &deploys.first_pull,
         );
-        row(&format!("{what}: floor during by hand"), &floor[1]);
         row(
-            &format!("{what}: overhead of `kubectl rails deploy` over its floor"),
-            &plugin.minus(&floor[0]),
-        );
-        row(
-            &format!("{what}: overhead of by hand over its floor"),
-            &hand.minus(&floor[1]),
+            "redeploy: the kubelet's image pull (longest per deploy, `Pulled` events)",
+            &deploys.redeploy_pull,
         );
     }
-    row(
-        "first deploy: the kubelet's image pull (longest per deploy, `Pulled` events)",
-        &deploys.first_pull,
-    );
-    row(
-        "redeploy: the kubelet's image pull (longest per deploy, `Pulled` events)",
-        &deploys.redeploy_pull,
-    );
-
-    println!(
-        "\n## Requests lost during {rollout_count} consecutive rolling deploys (~{REQUESTS_PER_SECOND}/s through the ingress)\n"
-    );
-    header(&[
-        "side",
-        "requests",
-        "seconds",
-        "no answer",
-        "5xx",
-        "other non-200",
-        "deploys with a loss",
-        "statuses",
-    ]);
-    for (name, l) in [
-        (
-            "`kubectl rails deploy` (its manifests: readiness probe, preStop)",
-            &lost[0],
-        ),
-        ("the seed's manifests, `kubectl apply -f k8s/`", &lost[1]),
-    ] {
-        let statuses: Vec<String> = l
-            .statuses
-            .iter()
-            .map(|(code, n)| format!("{code}: {n}"))
-            .collect();
+    if let Some(lost) = &lost {
         println!(
-            "| {name} | {} | {:.0} | {} | {} | {} | {} of {} | {} |",
-            l.requests,
-            l.seconds,
-            l.failed,
-            l.server_errors,
-            l.other,
-            l.deploys_with_loss,
-            l.deploys,
-            statuses.join(", ")
+            "\n## Requests lost during {rollout_count} consecutive rolling deploys (~{REQUESTS_PER_SECOND}/s through the ingress)\n"
         );
-    }
-
-    println!("\n## Time to diagnose a broken release (until the command exits non-zero)\n");
-    header(&["figure", "rounds", "min", "median", "max"]);
-    row(
-        "image that cannot be pulled: `kubectl rails deploy`",
-        &diagnosis.unpullable[0],
-    );
-    row(
-        &format!(
-            "image that cannot be pulled: `kubectl rollout status` (progressDeadlineSeconds {PROGRESS_DEADLINE})"
-        ),
-        &diagnosis.unpullable[1],
-    );
-    row(
-        "container that exits at boot: `kubectl rails deploy`",
-        &diagnosis.crash[0],
-    );
-    row(
-        &format!(
-            "container that exits at boot: `kubectl rollout status` (progressDeadlineSeconds {PROGRESS_DEADLINE})"
-        ),
-        &diagnosis.crash[1],
-    );
-    println!("\nWhat each said (first round):\n");
-    for (who, said) in [
-        ("`kubectl rails deploy`", &diagnosis.said[0]),
-        ("`kubectl rollout status`", &diagnosis.said[1]),
-    ] {
-        for (case, line) in ["cannot be pulled", "exits at boot"].iter().zip(said) {
-            println!("- {who}, {case}: `{line}`");
+        header(&[
+            "side",
+            "requests",
+            "seconds",
+            "no answer",
+            "5xx",
+            "other non-200",
+            "deploys with a loss",
+            "statuses",
+        ]);
+        for (name, l) in [
+            (
+                "`kubectl rails deploy` (its manifests: readiness probe, preStop)",
+                &lost[0],
+            ),
+            ("the seed's manifests, `kubectl apply -f k8s/`", &lost[1]),
+        ] {
+            let statuses: Vec<String> = l
+                .statuses
+                .iter()
+                .map(|(code, n)| format!("{code}: {n}"))
+                .collect();
+            println!(
+                "| {name} | {} | {:.0} | {} | {} | {} | {} of {} | {} |",
+                l.requests,
+                l.seconds,
+                l.failed,
+                l.server_errors,
+                l.other,
+                l.deploys_with_loss,
+                l.deploys,
+                statuses.join(", ")
+            );
         }
     }
-
-    println!("\n## Ratios of this run (median, and min over min; plugin / by hand)\n");
-    header(&["comparison", "both sides started", "plugin / by hand"]);
-    println!(
-        "| first deploy, real node | through kubectl | {} |",
-        ratio(&deploys.first[0], &deploys.first[1])
-    );
-    println!(
-        "| redeploy, new tag, real node | through kubectl | {} |",
-        ratio(&deploys.redeploy[0], &deploys.redeploy[1])
-    );
-    println!(
-        "| diagnose, image that cannot be pulled | through kubectl | {} |",
-        ratio(&diagnosis.unpullable[0], &diagnosis.unpullable[1])
-    );
-    println!(
-        "| diagnose, container that exits at boot | through kubectl | {} |",
-        ratio(&diagnosis.crash[0], &diagnosis.crash[1])
-    );
+    if let Some(assets) = &assets {
+        println!(
+            "\n## Page loads with their assets during {rollout_count} consecutive rolling deploys between releases whose assets differ (~{REQUESTS_PER_SECOND} pages/s through the ingress)\n"
+        );
+        header(&[
+            "side",
+            "pages",
+            "assets fetched",
+            "asset 404s",
+            "5xx or no answer (pages and assets)",
+        ]);
+        for (name, c) in [
+            (
+                "`kubectl rails deploy` with its asset server (`assets:`)",
+                &assets[0],
+            ),
+            (
+                "`kubectl rails deploy` without it (the manifests before it)",
+                &assets[1],
+            ),
+            ("the seed's manifests, `kubectl apply -f k8s/`", &assets[2]),
+        ] {
+            println!(
+                "| {name} | {} | {} | {} | {} |",
+                c.pages, c.assets, c.asset_404s, c.other_failures
+            );
+        }
+    }
+    if let Some(diagnosis) = &diagnosis {
+        println!("\n## Time to diagnose a broken release (until the command exits non-zero)\n");
+        header(&["figure", "rounds", "min", "median", "max"]);
+        row(
+            "image that cannot be pulled: `kubectl rails deploy`",
+            &diagnosis.unpullable[0],
+        );
+        row(
+            &format!(
+                "image that cannot be pulled: `kubectl rollout status` (progressDeadlineSeconds {PROGRESS_DEADLINE})"
+            ),
+            &diagnosis.unpullable[1],
+        );
+        row(
+            "container that exits at boot: `kubectl rails deploy`",
+            &diagnosis.crash[0],
+        );
+        row(
+            &format!(
+                "container that exits at boot: `kubectl rollout status` (progressDeadlineSeconds {PROGRESS_DEADLINE})"
+            ),
+            &diagnosis.crash[1],
+        );
+        println!("\nWhat each said (first round):\n");
+        for (who, said) in [
+            ("`kubectl rails deploy`", &diagnosis.said[0]),
+            ("`kubectl rollout status`", &diagnosis.said[1]),
+        ] {
+            for (case, line) in ["cannot be pulled", "exits at boot"].iter().zip(said) {
+                println!("- {who}, {case}: `{line}`");
+            }
+        }
+    }
+    if let (Some(deploys), Some(diagnosis)) = (&deploys, &diagnosis) {
+        println!("\n## Ratios of this run (median, and min over min; plugin / by hand)\n");
+        header(&["comparison", "both sides started", "plugin / by hand"]);
+        println!(
+            "| first deploy, real node | through kubectl | {} |",
+            ratio(&deploys.first[0], &deploys.first[1])
+        );
+        println!(
+            "| redeploy, new tag, real node | through kubectl | {} |",
+            ratio(&deploys.redeploy[0], &deploys.redeploy[1])
+        );
+        println!(
+            "| diagnose, image that cannot be pulled | through kubectl | {} |",
+            ratio(&diagnosis.unpullable[0], &diagnosis.unpullable[1])
+        );
+        println!(
+            "| diagnose, container that exits at boot | through kubectl | {} |",
+            ratio(&diagnosis.crash[0], &diagnosis.crash[1])
+        );
+    }
     eprintln!("==> the benchmark took {}", fmt(started.elapsed()));
 }

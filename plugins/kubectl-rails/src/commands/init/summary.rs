@@ -202,6 +202,19 @@ pub(super) fn table(
             None => "none".into(),
         },
     );
+    row(
+        "assets",
+        match &spec.assets {
+            Some(a) => format!(
+                "`{}-assets` pods serve {} from this release's image and the last {}, so a page of either release finds its assets during a rollout{}",
+                spec.name,
+                a.path,
+                a.keep,
+                from("assets")
+            ),
+            None => "served by web (or a CDN): none kept across releases".into(),
+        },
+    );
     let required: Vec<&str> = spec.secrets.required().map(String::as_str).collect();
     let optional: Vec<&str> = spec.secrets.optional().map(String::as_str).collect();
     row(
