@@ -312,7 +312,7 @@ fn status_output_snapshot() {
     let out = ns.rails(app.path(), &["status"]).success().stdout;
     insta::with_settings!({filters => vec![
         (r"t-status-\d+-\d+", "[namespace]"),
-        (r"imagestorage-(web|worker)-[a-z0-9]+-[a-z0-9]{5}", "imagestorage-$1-[pod]"),
+        (r"imagestorage-(web|worker|assets)-[a-z0-9]+-[a-z0-9]{5}", "imagestorage-$1-[pod]"),
         (r"imagestorage-migrate-[a-f0-9]{8}-[a-z0-9]{5}", "imagestorage-migrate-[job]-[pod]"),
         (r"kwok-node-\d", "[node]"),
         (r" \d+[smhd] ", " [age] "),

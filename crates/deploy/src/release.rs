@@ -277,15 +277,22 @@ pub fn next_revision(history: &History) -> u32 {
 }
 
 /// The release serving now: the newest one that deployed.
-/// The images of the releases that served, newest first: the asset server keeps their assets.
-/// A failed release is left out (its image may not even pull); its pods, if any served, ran
-/// beside the release before, whose assets stay.
+/// The images of the releases that served, newest first, as their pods named them (pinned to
+/// the digest the deploy resolved, when it did): the asset server keeps their assets. A failed
+/// release is left out (its image may not even pull); its pods, if any served, ran beside the
+/// release before, whose assets stay.
 pub fn earlier_images(history: &[ReleaseRecord]) -> Vec<String> {
     history
         .iter()
         .rev()
         .filter(|r| r.status == ReleaseStatus::Deployed)
-        .map(|r| r.image.clone())
+        .map(|r| {
+            let mut image = kubectl_rails_core::model::ImageSpec::parse(&r.image);
+            if r.digest.is_some() {
+                image.digest = r.digest.clone();
+            }
+            image.reference()
+        })
         .collect()
 }
 
@@ -314,6 +321,24 @@ mod tests {
             events: Vec::new(),
             spec: String::new(),
         }
+    }
+
+    /// The images as the release's pods named them: a deploy that pinned the digest ran
+    /// `repo@digest`, and the asset server must name the same (or a redeploy would roll it).
+    #[test]
+    fn earlier_images_are_the_served_ones_newest_first_pinned_as_deployed() {
+        let mut pinned = rec(3, ReleaseStatus::Deployed);
+        pinned.image = "127.0.0.1:5000/shop:3".into();
+        pinned.digest = Some("sha256:abc".into());
+        let history = [
+            rec(1, ReleaseStatus::Deployed),
+            rec(2, ReleaseStatus::Failed),
+            pinned,
+        ];
+        assert_eq!(
+            earlier_images(&history),
+            ["127.0.0.1:5000/shop@sha256:abc", "shop:1"]
+        );
     }
 
     #[test]

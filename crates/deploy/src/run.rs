@@ -146,8 +146,13 @@ async fn deploy_held(
     // this release serves a page that asks for them.
     if let Some(assets_checksum) = &plan.release.assets_checksum {
         let name = req.spec.deployment_name(render::ASSETS);
+        reporter.step(&format!(
+            "waiting for the asset server (`{name}`): this release's assets and the last releases'"
+        ));
         let processes = BTreeMap::from([(name, render::ASSETS.to_string())]);
-        let waited = wait(client, req, processes, assets_checksum, reporter, deadline).await;
+        // One rollout board per deploy: web's. This wait says only what goes wrong.
+        let quiet = Boardless(reporter);
+        let waited = wait(client, req, processes, assets_checksum, &quiet, deadline).await;
         if let Err(e) = waited {
             // Web was not touched; the asset pods of the release before keep serving.
             record(&recorder, &held, Err(e)).await?;
@@ -195,6 +200,24 @@ async fn deploy_held(
             processes,
             ..outcome(req, true, Some(recorder.revision), migration)
         })
+}
+
+/// A reporter that draws no rollout board and no step: warnings and notes go through.
+struct Boardless<'a>(&'a dyn Reporter);
+
+impl Reporter for Boardless<'_> {
+    fn step(&self, _message: &str) {}
+    fn progress(&self, _line: &str) {}
+    fn log(&self, line: &str) {
+        self.0.log(line);
+    }
+    fn warn(&self, message: &str) {
+        self.0.warn(message);
+    }
+    fn note(&self, message: &str) {
+        self.0.note(message);
+    }
+    fn rollout(&self, _processes: &[crate::progress::ProcessProgress]) {}
 }
 
 /// The lease this deploy holds, checked before each write: a deploy that lost it (stopped

@@ -37,6 +37,8 @@ const PORT: u16 = 8080;
 const NOBODY: i64 = 65534;
 /// Room for the assets of every kept release.
 const ROOT_SIZE: &str = "1Gi";
+/// Two pods, whatever web runs: losing a node or a pod loses no asset, and a PDB keeps one.
+const ASSET_REPLICAS: i32 = 2;
 
 /// The server: Ruby's standard library only (every Rails image has Ruby), a thread per
 /// connection. GET and HEAD of a file under the asset path, with a year of caching (the names
@@ -323,7 +325,7 @@ impl Renderer<'_> {
         Deployment {
             metadata: self.meta(&name, ASSETS),
             spec: Some(DeploymentSpec {
-                replicas: Some(self.assets_replicas()),
+                replicas: Some(ASSET_REPLICAS),
                 selector: LabelSelector {
                     match_labels: Some(self.selector(ASSETS)),
                     ..LabelSelector::default()
@@ -351,15 +353,6 @@ impl Renderer<'_> {
             }),
             ..Deployment::default()
         }
-    }
-
-    /// Two pods where web has several, so that losing a node loses no asset.
-    pub(super) fn assets_replicas(&self) -> i32 {
-        let web = self
-            .spec
-            .autoscale_of("web")
-            .map_or(self.spec.replicas_of("web").unwrap_or(1), |a| a.min);
-        if web > 1 { 2 } else { 1 }
     }
 
     pub(super) fn assets_service(&self) -> Service {

@@ -281,14 +281,12 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
             &r.assets_deployment(assets),
         ));
         objects.push(object(Stage::Assets, "Service", &name, &r.assets_service()));
-        if r.assets_replicas() > 1 {
-            objects.push(object(
-                Stage::Assets,
-                "PodDisruptionBudget",
-                &name,
-                &r.pdb(assets::ASSETS),
-            ));
-        }
+        objects.push(object(
+            Stage::Assets,
+            "PodDisruptionBudget",
+            &name,
+            &r.pdb(assets::ASSETS),
+        ));
         assets_checksum = Some(r.assets_checksum(assets));
     }
     let job = r.migrate_job();

@@ -432,12 +432,7 @@ type DeployTag<'a> = Box<dyn Fn(&str) + 'a>;
 
 /// An app of `side` serving 1.0.0, and how that side deploys a tag. `assets: false` takes the
 /// asset server out of the plugin's spec.
-fn traffic_app<'a>(
-    real: &'a Real,
-    side: Side,
-    ns: &str,
-    assets: bool,
-) -> (App, DeployTag<'a>) {
+fn traffic_app<'a>(real: &'a Real, side: Side, ns: &str, assets: bool) -> (App, DeployTag<'a>) {
     let first = real.node.image("1.0.0");
     let app = real.app(ns, &first);
     if !assets {
