@@ -102,25 +102,34 @@ impl NodeFacts {
     /// `GET https://HOST/PATH` through the ingress controller (loopback, the test CA trusted):
     /// the status code (0 when no HTTP answer came within 10 s) and the body.
     pub fn get_page(&self, host: &str, path: &str) -> (u16, String) {
-        let port = self.get("INGRESS_HTTPS_PORT");
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "--max-time",
-                "10",
-                "--cacert",
-                self.get("REGISTRY_CA"),
-                "--resolve",
-                &format!("{host}:{port}:127.0.0.1"),
-                "-w",
-                "\n%{http_code}",
-                &format!("https://{host}:{port}{path}"),
-            ])
+        let out = self
+            .curl(host)
+            .args(["-w", "\n%{http_code}", &self.url(host, path)])
             .output()
             .expect("curl is installed");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
         (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// curl, silent, with a 10 s limit, trusting the test CA and sending `host` to the
+    /// ingress on loopback.
+    fn curl(&self, host: &str) -> Command {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-s",
+            "--max-time",
+            "10",
+            "--cacert",
+            self.get("REGISTRY_CA"),
+            "--resolve",
+            &format!("{host}:{}:127.0.0.1", self.get("INGRESS_HTTPS_PORT")),
+        ]);
+        cmd
+    }
+
+    fn url(&self, host: &str, path: &str) -> String {
+        format!("https://{host}:{}{path}", self.get("INGRESS_HTTPS_PORT"))
     }
 
     /// The status of `https://HOST/` and the version on the page.
@@ -244,21 +253,10 @@ impl NodeFacts {
         if paths.is_empty() {
             return Vec::new();
         }
-        let port = self.get("INGRESS_HTTPS_PORT");
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-s",
-            "--max-time",
-            "10",
-            "--cacert",
-            self.get("REGISTRY_CA"),
-            "--resolve",
-            &format!("{host}:{port}:127.0.0.1"),
-            "-w",
-            "%{http_code}\n",
-        ]);
+        let mut cmd = self.curl(host);
+        cmd.args(["-w", "%{http_code}\n"]);
         for path in paths {
-            cmd.args(["-o", "/dev/null", &format!("https://{host}:{port}{path}")]);
+            cmd.args(["-o", "/dev/null", &self.url(host, path)]);
         }
         let out = cmd.output().expect("curl is installed");
         let codes: Vec<u16> = String::from_utf8_lossy(&out.stdout)

@@ -9,13 +9,10 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecurityContext, Service, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    HTTPGetAction, PodSpec, PodTemplateSpec, Probe, Service, Volume, VolumeMount,
 };
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
-};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -33,8 +30,6 @@ const SCRIPTS: &str = "/kubectl-rails-assets";
 /// Where the gathered assets are, in every container of the pod.
 const ROOT: &str = "/srv/assets";
 const PORT: u16 = 8080;
-/// The user the server runs as when the spec names none (the image starts as root): nobody.
-const NOBODY: i64 = 65534;
 /// Room for the assets of every kept release.
 const ROOT_SIZE: &str = "1Gi";
 /// Two pods, whatever web runs: losing a node or a pod loses no asset, and a PDB keeps one.
@@ -153,18 +148,6 @@ impl Renderer<'_> {
         }
     }
 
-    fn assets_security(&self) -> SecurityContext {
-        SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }
-    }
-
     fn assets_mounts(&self, root_read_only: bool) -> Vec<VolumeMount> {
         vec![
             VolumeMount {
@@ -235,7 +218,7 @@ impl Renderer<'_> {
                     ("IMAGE", image),
                 ])),
                 resources: Some(small("64Mi")),
-                security_context: Some(self.assets_security()),
+                security_context: Some(Self::side_container_security()),
                 volume_mounts: Some(self.assets_mounts(false)),
                 ..Container::default()
             })
@@ -273,32 +256,18 @@ impl Renderer<'_> {
             lifecycle: Some(self.pre_stop_sleep()),
             // The gathered assets count against the pod's local disk.
             resources: Some(small("1536Mi")),
-            security_context: Some(self.assets_security()),
+            security_context: Some(Self::side_container_security()),
             volume_mounts: Some(self.assets_mounts(true)),
             ..Container::default()
         };
         let placement = self.spec.placement_of("web");
-        let uid = self.spec.uid.filter(|u| *u != 0).unwrap_or(NOBODY);
         let pod = PodSpec {
             init_containers: Some(copies),
             containers: vec![server],
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
-            image_pull_secrets: self.spec.registry.as_ref().map(|r| {
-                vec![k8s_openapi::api::core::v1::LocalObjectReference {
-                    name: r.pull_secret.clone(),
-                }]
-            }),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(uid),
-                run_as_group: Some(self.spec.gid.filter(|g| *g != 0).unwrap_or(NOBODY)),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    ..SeccompProfile::default()
-                }),
-                ..PodSecurityContext::default()
-            }),
+            image_pull_secrets: self.pull_secrets(),
+            security_context: Some(self.side_pod_security()),
             volumes: Some(vec![
                 Volume {
                     name: "scripts".into(),
@@ -359,27 +328,9 @@ impl Renderer<'_> {
         self.http_service(ASSETS)
     }
 
-    /// The asset pods take traffic on their port; the app's isolating policy lets nothing else in.
+    /// The asset pods take traffic on their port only.
     pub(super) fn assets_policy(&self) -> Option<NetworkPolicy> {
-        self.spec.network_policy.then(|| NetworkPolicy {
-            metadata: self.meta(&self.assets_name(), ASSETS),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector {
-                    match_labels: Some(self.selector(ASSETS)),
-                    ..LabelSelector::default()
-                }),
-                policy_types: Some(vec!["Ingress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    ports: Some(vec![NetworkPolicyPort {
-                        port: Some(IntOrString::Int(i32::from(PORT))),
-                        protocol: Some("TCP".into()),
-                        ..NetworkPolicyPort::default()
-                    }]),
-                    ..NetworkPolicyIngressRule::default()
-                }]),
-                ..NetworkPolicySpec::default()
-            }),
-        })
+        self.side_policy(ASSETS, PORT)
     }
 
     /// The pod-template checksum of the asset pods (deploy waits for pods that carry it).

@@ -7,12 +7,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSecurityContext,
-    PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Service, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Service,
+    Volume, VolumeMount,
 };
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
-};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
@@ -36,8 +34,6 @@ const MOUNT: &str = "/kubectl-rails-maintenance";
 const PORT: u16 = 8080;
 /// What `Retry-After` says, in seconds.
 pub const RETRY_AFTER_SECONDS: u32 = 300;
-/// The user the server runs as when the spec names none (the image starts as root): nobody.
-const NOBODY: i64 = 65534;
 
 /// The server: Ruby's standard library only (every Rails image has Ruby), one thread per
 /// connection, the same answer to every request. HEAD gets the headers alone.
@@ -173,15 +169,7 @@ impl Renderer<'_> {
                 },
                 "64Mi",
             )),
-            security_context: Some(SecurityContext {
-                allow_privilege_escalation: Some(false),
-                read_only_root_filesystem: Some(true),
-                capabilities: Some(Capabilities {
-                    drop: Some(vec!["ALL".into()]),
-                    ..Capabilities::default()
-                }),
-                ..SecurityContext::default()
-            }),
+            security_context: Some(Self::side_container_security()),
             volume_mounts: Some(vec![VolumeMount {
                 name: "page".into(),
                 mount_path: MOUNT.into(),
@@ -190,26 +178,12 @@ impl Renderer<'_> {
             }]),
             ..Container::default()
         };
-        let uid = self.spec.uid.filter(|u| *u != 0).unwrap_or(NOBODY);
         let mut pod = PodSpec {
             containers: vec![container],
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
-            image_pull_secrets: self.spec.registry.as_ref().map(|r| {
-                vec![k8s_openapi::api::core::v1::LocalObjectReference {
-                    name: r.pull_secret.clone(),
-                }]
-            }),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(uid),
-                run_as_group: Some(self.spec.gid.filter(|g| *g != 0).unwrap_or(NOBODY)),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    ..SeccompProfile::default()
-                }),
-                ..PodSecurityContext::default()
-            }),
+            image_pull_secrets: self.pull_secrets(),
+            security_context: Some(self.side_pod_security()),
             volumes: Some(vec![Volume {
                 name: "page".into(),
                 config_map: Some(ConfigMapVolumeSource {
@@ -263,28 +237,9 @@ impl Renderer<'_> {
         self.http_service(MAINTENANCE)
     }
 
-    /// The page takes traffic on its port, as web does; the app's isolating policy lets
-    /// nothing else in.
+    /// The page takes traffic on its port, as web does.
     pub(super) fn maintenance_policy(&self) -> Option<NetworkPolicy> {
-        self.spec.network_policy.then(|| NetworkPolicy {
-            metadata: self.meta(&self.maintenance_name(), MAINTENANCE),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector {
-                    match_labels: Some(self.selector(MAINTENANCE)),
-                    ..LabelSelector::default()
-                }),
-                policy_types: Some(vec!["Ingress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    ports: Some(vec![NetworkPolicyPort {
-                        port: Some(IntOrString::Int(i32::from(PORT))),
-                        protocol: Some("TCP".into()),
-                        ..NetworkPolicyPort::default()
-                    }]),
-                    ..NetworkPolicyIngressRule::default()
-                }]),
-                ..NetworkPolicySpec::default()
-            }),
-        })
+        self.side_policy(MAINTENANCE, PORT)
     }
 }
 

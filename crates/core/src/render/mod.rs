@@ -13,6 +13,7 @@ mod maintenance;
 mod migrate;
 mod network;
 mod policy;
+mod side_server;
 #[cfg(test)]
 mod test_support;
 mod volume;
