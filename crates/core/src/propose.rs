@@ -1090,9 +1090,15 @@ pub fn propose(d: &Detection, given: &Given) -> Proposal {
             assets.dir = dir.clone();
             sources.insert("assets", "asset_path in config/deploy.yml".into());
         } else {
+            let pipeline = d
+                .gems
+                .asset_pipeline
+                .as_ref()
+                .map(|g| format!(" ({g})"))
+                .unwrap_or_default();
             sources.insert(
                 "assets",
-                "the Dockerfile runs assets:precompile and no asset_host is set".into(),
+                format!("the Dockerfile runs assets:precompile{pipeline} and no asset_host is set"),
             );
         }
         if let Some(prefix) = &d.production.assets_prefix {

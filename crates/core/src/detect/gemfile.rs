@@ -71,6 +71,8 @@ pub struct Gems {
     /// Gems that need a Redis server: the first one found.
     pub redis_gem: Option<String>,
     pub thruster: bool,
+    /// The asset pipeline's gem: `propshaft` or `sprockets-rails` (or `sprockets`).
+    pub asset_pipeline: Option<String>,
     /// Services beside the database the gems need: (gem, what it is, the env key of its URL).
     pub services: Vec<(String, &'static str, &'static str)>,
 }
@@ -126,6 +128,10 @@ pub fn read(gemfile: &str, lock: &str) -> Gems {
         .find(|g| has(g))
         .map(str::to_string),
         thruster: has("thruster"),
+        asset_pipeline: ["propshaft", "sprockets-rails", "sprockets"]
+            .into_iter()
+            .find(|g| has(g))
+            .map(str::to_string),
         services: SERVICE_GEMS
             .iter()
             .filter(|(gem, _, _)| names.iter().any(|g| g == gem))
