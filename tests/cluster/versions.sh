@@ -9,6 +9,10 @@ CLUSTER_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/cluster/$KUBE_VERSI
 # be built from the module proxy; ingress-nginx needs its own nginx with Lua modules).
 HAPROXY_INGRESS_VERSION=v0.16.1
 HAPROXY_INGRESS_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/haproxy-ingress/$HAPROXY_INGRESS_VERSION"
+# The Gateway API's CRDs (standard channel), from its Go module: HAProxy Ingress serves its
+# HTTPRoutes beside Ingresses (it writes no route status before v0.17, which the module proxy
+# does not serve).
+GATEWAY_API_VERSION=v1.4.1
 # Helm, the third side of the benchmark (BENCHMARKS.md): built from the module proxy, cached.
 HELM_VERSION=v3.19.0
 HELM_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/helm-$HELM_VERSION"

@@ -872,11 +872,16 @@ impl Resources {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-/// The Ingress of the web process.
+/// How requests reach the web process: an Ingress, or an HTTPRoute of the Gateway API.
 #[serde(deny_unknown_fields)]
 pub struct IngressSpec {
     /// The host names it answers, such as `shop.example.com`.
     pub hosts: Vec<String>,
+    /// The Gateway (`namespace/name`, or `name` in the app's namespace) that the app's
+    /// HTTPRoute attaches to: set, `render` gives an HTTPRoute instead of an Ingress, and TLS is
+    /// the Gateway listener's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
     /// The IngressClass; `None` uses the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
@@ -907,6 +912,59 @@ pub enum IssuerKind {
     #[default]
     ClusterIssuer,
     Issuer,
+}
+
+/// A Gateway named by `ingress.gateway`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRef {
+    /// `None`: the app's namespace.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl IngressSpec {
+    /// The Gateway the route attaches to, when `gateway` is set and well formed.
+    pub fn gateway_ref(&self) -> Option<GatewayRef> {
+        let text = self.gateway.as_deref()?.trim();
+        match text.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Some(GatewayRef {
+                    namespace: Some(ns.to_string()),
+                    name: name.to_string(),
+                })
+            }
+            None if !text.is_empty() => Some(GatewayRef {
+                namespace: None,
+                name: text.to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a listener's `hostname` (none, exact or `*.example.com`) takes `host`.
+pub fn listener_takes(listener_host: Option<&str>, host: &str) -> bool {
+    match listener_host {
+        None => true,
+        Some(l) => match l.strip_prefix("*.") {
+            Some(suffix) => host
+                .strip_suffix(suffix)
+                .and_then(|left| left.strip_suffix('.'))
+                .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+            None => l == host,
+        },
+    }
+}
+
+impl GatewayRef {
+    /// `namespace/name`, with the app's namespace where the spec names none.
+    pub fn display(&self, app_namespace: &str) -> String {
+        format!(
+            "{}/{}",
+            self.namespace.as_deref().unwrap_or(app_namespace),
+            self.name
+        )
+    }
 }
 
 impl IssuerKind {

@@ -95,6 +95,9 @@ pub struct Answers {
     pub gid: Option<i64>,
     /// Whether pulling the image needs credentials (a pull secret).
     pub private_registry: bool,
+    /// The Gateway the app's HTTPRoute attaches to (`--gateway`, or the cluster's only
+    /// Gateway where it has no IngressClass): TLS is then its listener's.
+    pub gateway: Option<String>,
 }
 
 impl Proposal {
@@ -1208,11 +1211,14 @@ impl Proposal {
                 .to_string(),
             pull_secret: format!("{}-registry", answers.name),
         });
+        // Behind a Gateway, TLS is its listener's: the route carries none.
+        let tls = self.tls && answers.gateway.is_none();
         let ingress = (!answers.hosts.is_empty()).then(|| IngressSpec {
             hosts: answers.hosts.clone(),
+            gateway: answers.gateway.clone(),
             class: None,
-            tls: self.tls,
-            issuer: self.tls.then(|| "letsencrypt".to_string()),
+            tls,
+            issuer: tls.then(|| "letsencrypt".to_string()),
             issuer_kind: IssuerKind::ClusterIssuer,
             www_redirect: false,
             body_size: None,

@@ -99,6 +99,15 @@ pub const PERMISSIONS: &[Permission] = &[
         used_by: "deploy, maintenance",
         named: false,
     },
+    // Only an app behind a Gateway (`ingress.gateway`) uses it; a Role may name it whether or
+    // not the cluster serves the Gateway API.
+    Permission {
+        group: "gateway.networking.k8s.io",
+        resource: "httproutes",
+        verbs: RW,
+        used_by: "deploy, maintenance, status (with `ingress.gateway`)",
+        named: false,
+    },
     Permission {
         group: "networking.k8s.io",
         resource: "networkpolicies",

@@ -281,6 +281,78 @@ pub fn is_host(host: &str) -> bool {
         })
 }
 
+/// With `ingress.gateway`, the route is an HTTPRoute: the keys that only an Ingress (or
+/// ingress-nginx) understands have no meaning there, and TLS is the Gateway listener's.
+fn check_gateway(ingress: &crate::model::IngressSpec) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let text = ingress.gateway.as_deref().unwrap_or_default();
+    match ingress.gateway_ref() {
+        Some(g) if g.namespace.as_deref().is_none_or(is_dns_label) && is_dns_subdomain(&g.name) => {}
+        _ => out.push(
+            Violation::new(
+                &["ingress", "gateway"],
+                format!("`{text}` does not name a Gateway"),
+            )
+            .hint("write `namespace/name`, such as `gateway-system/public`, or `name` for a Gateway in the app's namespace"),
+        ),
+    }
+    let ingress_only: [(&str, bool, &str); 5] = [
+        (
+            "class",
+            ingress.class.is_some(),
+            "an HTTPRoute has no IngressClass: the Gateway's class decides",
+        ),
+        (
+            "tls",
+            ingress.tls,
+            "TLS is the Gateway listener's: give the Gateway an HTTPS listener with the certificate (cert-manager's Gateway support makes it)",
+        ),
+        (
+            "issuer",
+            ingress.issuer.is_some(),
+            "TLS is the Gateway listener's: annotate the Gateway for cert-manager instead",
+        ),
+        (
+            "www_redirect",
+            ingress.www_redirect,
+            "the redirect is an ingress-nginx annotation: add a redirect HTTPRoute of your own",
+        ),
+        (
+            "body_size",
+            ingress.body_size.is_some(),
+            "the body size is an ingress-nginx annotation: the Gateway's implementation sets its own limit",
+        ),
+    ];
+    for (key, set, why) in ingress_only {
+        if set {
+            out.push(
+                Violation::new(
+                    &["ingress", key],
+                    format!("`ingress.{key}` does not apply with `ingress.gateway`"),
+                )
+                .hint(why),
+            );
+        }
+    }
+    out
+}
+
+/// A DNS label (RFC 1123), as namespace names are.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// A DNS subdomain (RFC 1123), as most object names are.
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
 fn check_assets(a: &crate::model::AssetsSpec, workdir: Option<&str>) -> Vec<Violation> {
     let mut out = Vec::new();
     if !a.path.starts_with('/')
@@ -469,6 +541,9 @@ pub fn validate(spec: &AppSpec) -> Vec<Violation> {
                 Violation::new(&["ingress", "issuer"], "an issuer is set but `tls` is off")
                     .hint("set `tls: true`, or remove `issuer`"),
             );
+        }
+        if ingress.gateway.is_some() {
+            out.extend(check_gateway(ingress));
         }
     }
     for key in spec.env.keys() {
@@ -935,6 +1010,66 @@ mod tests {
                 "{name}: {}",
                 found[0].message
             );
+        }
+    }
+
+    #[test]
+    fn a_gateway_is_named_well_and_the_ingress_only_keys_are_refused_beside_it() {
+        let base =
+            "name: shop\nimage: {repository: ghcr.io/acme/shop}\nweb: {port: 3000, replicas: 1}\n";
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                "{hosts: [shop.example.com], gateway: gateway-system/public}",
+                &[],
+            ),
+            (
+                "{hosts: [shop.example.com], gateway: public, timeout: 60}",
+                &[],
+            ),
+            (
+                "{hosts: [shop.example.com], gateway: a/b/c}",
+                &[("gateway", "`a/b/c` does not name a Gateway")],
+            ),
+            (
+                "{hosts: [shop.example.com], gateway: /public}",
+                &[("gateway", "`/public` does not name a Gateway")],
+            ),
+            (
+                "{hosts: [shop.example.com], gateway: Gateways/Public}",
+                &[("gateway", "does not name a Gateway")],
+            ),
+            (
+                "{hosts: [shop.example.com], gateway: gw/public, tls: true, issuer: le, class: nginx}",
+                &[
+                    (
+                        "class",
+                        "`ingress.class` does not apply with `ingress.gateway`",
+                    ),
+                    ("tls", "`ingress.tls` does not apply"),
+                    ("issuer", "`ingress.issuer` does not apply"),
+                ],
+            ),
+            (
+                "{hosts: [shop.example.com], gateway: gw/public, www_redirect: true, body_size: 25m}",
+                &[
+                    ("www_redirect", "does not apply"),
+                    ("body_size", "does not apply"),
+                ],
+            ),
+        ];
+        for (ingress, expected) in cases {
+            let spec: AppSpec =
+                serde_saphyr::from_str(&format!("{base}ingress: {ingress}\n")).unwrap();
+            let found: Vec<_> = validate(&spec)
+                .into_iter()
+                .filter(|v| v.path.first().map(String::as_str) == Some("ingress"))
+                .collect();
+            assert_eq!(found.len(), expected.len(), "{ingress}: {found:?}");
+            for (v, (key, why)) in found.iter().zip(expected.iter()) {
+                assert_eq!(v.path, ["ingress", key], "{ingress}");
+                assert!(v.message.contains(why), "{ingress}: {}", v.message);
+                assert!(v.hint.is_some(), "{ingress}");
+            }
         }
     }
 

@@ -38,6 +38,10 @@ pub async fn routing(
     let Some(ingress) = &spec.ingress else {
         return Ok(CanaryRouting::ReplicaRatio);
     };
+    // Behind a Gateway the HTTPRoute sends to web's Service, which selects both releases' pods.
+    if ingress.gateway.is_some() {
+        return Ok(CanaryRouting::ReplicaRatio);
+    }
     let classes = match doctor::ingress_classes(client).await {
         Ok(classes) => classes,
         Err(e) if e.is_forbidden() => {

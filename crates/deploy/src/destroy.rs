@@ -13,6 +13,7 @@ use kubectl_rails_kube::{KubeError, api_err, api_resource};
 /// (CronJobs, Deployments, accessory StatefulSets) before the ConfigMap their pods read.
 const KINDS: &[&str] = &[
     "Ingress",
+    "HTTPRoute",
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
     "CronJob",
@@ -49,12 +50,20 @@ pub async fn inventory(client: &Client, ns: &str, spec: &AppSpec) -> Result<Inve
     for kind in KINDS {
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), ns, &api_resource(kind)?);
-        for o in api
-            .list_metadata(&params)
-            .await
-            .map_err(api_err(format!("list {kind}s of `{}`", spec.name)))?
-            .items
-        {
+        let listed = match api.list_metadata(&params).await {
+            Ok(list) => list.items,
+            Err(e) if kubectl_rails_kube::is_missing_api(kind, &e) => Vec::new(),
+            // An app that routes with an Ingress may not be allowed to list HTTPRoutes.
+            Err(kube::Error::Api(s))
+                if s.code == 403
+                    && kubectl_rails_kube::is_optional_api(kind)
+                    && spec.ingress.as_ref().is_none_or(|i| i.gateway.is_none()) =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(api_err(format!("list {kind}s of `{}`", spec.name))(e)),
+        };
+        for o in listed {
             out.objects
                 .push((kind.to_string(), o.metadata.name.unwrap_or_default()));
         }

@@ -23,6 +23,7 @@ mod patience;
 mod preflight;
 pub mod progress;
 pub mod release;
+pub mod route;
 mod run;
 mod volume;
 mod wait;
@@ -134,6 +135,9 @@ pub struct DeployOutcome {
     pub applied: Vec<Applied>,
     pub pruned: Vec<Applied>,
     pub processes: Vec<progress::ProcessProgress>,
+    /// The app's HTTPRoute as its Gateway reported it, when it routes through one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<route::RouteOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -206,6 +210,17 @@ pub enum DeployError {
         hint: Option<String>,
         revision: Option<u32>,
     },
+    #[error(
+        "the Gateway `{gateway}` did not accept HTTPRoute `{route}`: `{condition}` is false ({reason}: {message}); the release's pods run, but requests through the Gateway may not reach them"
+    )]
+    RouteRefused {
+        route: String,
+        gateway: String,
+        condition: String,
+        reason: String,
+        message: String,
+        revision: Option<u32>,
+    },
     #[error("timed out after {waited:?} waiting for the rollout ({progress})")]
     Timeout {
         waited: Duration,
@@ -235,6 +250,9 @@ impl DeployError {
                 Some(h) => format!("{h}; pods of the previous release keep serving (maxUnavailable 0), or run `kubectl rails rollback`"),
                 None => "pods of the previous release keep serving (maxUnavailable 0); fix and deploy again, or run `kubectl rails rollback`".into(),
             }),
+            Self::RouteRefused { .. } => Some(
+                "fix what the Gateway says (`kubectl rails doctor` checks the Gateway, its listeners and the route), then deploy again".into(),
+            ),
             Self::Timeout { .. } => Some(
                 "the new pods are still starting: watch with `kubectl rails status -w`, or run `kubectl rails rollback`".into(),
             ),

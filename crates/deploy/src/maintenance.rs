@@ -1,13 +1,13 @@
-//! Maintenance mode in the cluster: the page's objects, and the app's Ingress turned to them and
-//! back. The ConfigMap `<app>-maintenance` is the switch: while it exists, every deploy renders
-//! the page and an Ingress that points at it, so a deploy during maintenance keeps it.
+//! Maintenance mode in the cluster: the page's objects, and the app's Ingress (or HTTPRoute)
+//! turned to them and back. The ConfigMap `<app>-maintenance` is the switch: while it exists,
+//! every deploy renders the page and a route that points at it, so a deploy during maintenance
+//! keeps it.
 
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use kubectl_rails_core::AppSpec;
 use kubectl_rails_core::render::{
@@ -55,7 +55,9 @@ fn read(cm: &ConfigMap) -> Maintenance {
 /// What `maintenance on` or `off` did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Switched {
-    /// The Ingress turned.
+    /// `Ingress`, or `HTTPRoute` for an app behind a Gateway.
+    pub kind: &'static str,
+    /// The Ingress (or HTTPRoute) turned.
     pub ingress: String,
     /// Its hosts.
     pub hosts: Vec<String>,
@@ -84,19 +86,30 @@ pub async fn live_web_image(
         .and_then(|c| c.image))
 }
 
-/// The app's live Ingress, if it has one.
-pub async fn live_ingress(
+/// The kind of object that sends the app's hosts to it: an HTTPRoute behind a Gateway, an
+/// Ingress otherwise.
+pub fn front_kind(spec: &AppSpec) -> &'static str {
+    match spec.ingress.as_ref().and_then(|i| i.gateway.as_ref()) {
+        Some(_) => "HTTPRoute",
+        None => "Ingress",
+    }
+}
+
+/// The app's live Ingress (or HTTPRoute), if it has one.
+pub async fn live_front(
     client: &Client,
     ns: &str,
     spec: &AppSpec,
-) -> Result<Option<Ingress>, KubeError> {
+) -> Result<Option<DynamicObject>, KubeError> {
+    let kind = front_kind(spec);
     let name = spec.name.clone();
-    Api::<Ingress>::namespaced(client.clone(), ns)
-        .get_opt(&name)
-        .await
-        .map_err(api_err(format!(
-            "read Ingress `{name}` in namespace `{ns}`"
-        )))
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &kubectl_rails_kube::api_resource(kind)?);
+    match api.get_opt(&name).await {
+        Ok(o) => Ok(o),
+        Err(e) if kubectl_rails_kube::is_missing_api(kind, &e) => Ok(None),
+        Err(e) => Err(api_err(format!("read {kind} `{name}` in namespace `{ns}`"))(e)),
+    }
 }
 
 /// Turns maintenance on: the page's objects (the ConfigMap first, so a deploy that starts now
@@ -149,7 +162,7 @@ pub async fn off(
     spec: &AppSpec,
     reporter: &dyn Reporter,
 ) -> Result<Option<Switched>, DeployError> {
-    let switched = match live_ingress(client, ns, spec).await? {
+    let switched = match live_front(client, ns, spec).await? {
         Some(_) => {
             reporter.step("sending the app's hosts back to web");
             Some(turn(client, ns, spec, MAINTENANCE, "web").await?)
@@ -174,9 +187,9 @@ pub async fn off(
     Ok(switched)
 }
 
-/// Points every backend of the app's Ingress that names `<app>-<from>` at `<app>-<to>`. The
-/// merge patch carries the resourceVersion it was made from: a concurrent change fails it
-/// rather than being overwritten.
+/// Points every backend of the app's Ingress (or HTTPRoute) that names `<app>-<from>` at
+/// `<app>-<to>`. The merge patch carries the resourceVersion it was made from: a concurrent
+/// change fails it rather than being overwritten.
 async fn turn(
     client: &Client,
     ns: &str,
@@ -184,17 +197,20 @@ async fn turn(
     from: &str,
     to: &str,
 ) -> Result<Switched, KubeError> {
+    let kind = front_kind(spec);
     let name = spec.name.clone();
-    let api = Api::<Ingress>::namespaced(client.clone(), ns);
-    let live = api.get(&name).await.map_err(api_err(format!(
-        "read Ingress `{name}` in namespace `{ns}`"
-    )))?;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &kubectl_rails_kube::api_resource(kind)?);
+    let live = api
+        .get(&name)
+        .await
+        .map_err(api_err(format!("read {kind} `{name}` in namespace `{ns}`")))?;
     let value = serde_json::to_value(&live).unwrap_or_default();
-    let (patch, backends) = backend_patch(
-        &value,
-        &spec.deployment_name(from),
-        &spec.deployment_name(to),
-    );
+    let (from, to) = (spec.deployment_name(from), spec.deployment_name(to));
+    let (patch, backends) = match kind {
+        "HTTPRoute" => route_backend_patch(&value, &from, &to),
+        _ => backend_patch(&value, &from, &to),
+    };
     if backends > 0 {
         api.patch(
             &name,
@@ -206,24 +222,57 @@ async fn turn(
         )
         .await
         .map_err(api_err(format!(
-            "point Ingress `{name}` in namespace `{ns}` at `{}`",
-            spec.deployment_name(to)
+            "point {kind} `{name}` in namespace `{ns}` at `{to}`"
         )))?;
     }
     Ok(Switched {
+        kind,
         ingress: name,
-        hosts: hosts(&live),
+        hosts: hosts(&value),
         backends,
     })
 }
 
-fn hosts(ingress: &Ingress) -> Vec<String> {
-    ingress
-        .spec
-        .as_ref()
-        .and_then(|s| s.rules.as_ref())
-        .map(|rules| rules.iter().filter_map(|r| r.host.clone()).collect())
-        .unwrap_or_default()
+/// The hosts of an Ingress's rules, or an HTTPRoute's hostnames.
+fn hosts(front: &Value) -> Vec<String> {
+    let listed: Vec<&Value> = match front["spec"]["hostnames"].as_array() {
+        Some(names) => names.iter().collect(),
+        None => front["spec"]["rules"]
+            .as_array()
+            .map(|rules| rules.iter().map(|r| &r["host"]).collect())
+            .unwrap_or_default(),
+    };
+    listed
+        .into_iter()
+        .filter_map(|h| h.as_str().map(str::to_string))
+        .collect()
+}
+
+/// [`backend_patch`] for an HTTPRoute: every Service `backendRef` of its rules named `from`.
+fn route_backend_patch(route: &Value, from: &str, to: &str) -> (Value, usize) {
+    let mut turned = 0;
+    let mut spec = serde_json::Map::new();
+    if let Some(rules) = route["spec"]["rules"].as_array() {
+        let mut rules = rules.clone();
+        for rule in &mut rules {
+            for r in rule["backendRefs"].as_array_mut().into_iter().flatten() {
+                let service = r["kind"].as_str().unwrap_or("Service") == "Service"
+                    && r["group"].as_str().unwrap_or_default().is_empty();
+                if service && r["name"] == from {
+                    r["name"] = json!(to);
+                    turned += 1;
+                }
+            }
+        }
+        if turned > 0 {
+            spec.insert("rules".into(), Value::Array(rules));
+        }
+    }
+    let patch = json!({
+        "metadata": {"resourceVersion": route["metadata"]["resourceVersion"]},
+        "spec": spec,
+    });
+    (patch, turned)
 }
 
 /// A merge patch that turns every service backend named `from` (the default backend
@@ -379,5 +428,36 @@ mod tests {
         );
         let (_, none) = backend_patch(&ingress, "shop-maintenance", "shop-web");
         assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn the_route_patch_turns_web_s_service_refs_and_keeps_the_asset_rule() {
+        let route = json!({
+            "metadata": {"resourceVersion": "7"},
+            "spec": {
+                "hostnames": ["a.example.com"],
+                "rules": [
+                    {"matches": [{"path": {"type": "PathPrefix", "value": "/assets"}}],
+                     "backendRefs": [{"kind": "Service", "name": "shop-assets", "port": 80}]},
+                    {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                     "backendRefs": [{"name": "shop-web", "port": 80},
+                                     {"group": "example.com", "kind": "Backend", "name": "shop-web"}]}
+                ]
+            }
+        });
+        let (patch, turned) = route_backend_patch(&route, "shop-web", "shop-maintenance");
+        assert_eq!(turned, 1);
+        assert_eq!(patch["metadata"]["resourceVersion"], "7");
+        let names: Vec<_> = patch["spec"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["backendRefs"].as_array().unwrap().iter())
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["shop-assets", "shop-maintenance", "shop-web"]);
+        assert_eq!(hosts(&route), ["a.example.com"]);
+        let (back, none) = route_backend_patch(&route, "shop-maintenance", "shop-web");
+        assert_eq!((none, back["spec"].as_object().unwrap().len()), (0, 0));
     }
 }

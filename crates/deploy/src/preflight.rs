@@ -157,6 +157,10 @@ async fn ingress_class_check(
     let Some(ingress) = &req.spec.ingress else {
         return Ok(());
     };
+    // Behind a Gateway there is no Ingress: deploy waits for the Gateway to accept the route.
+    if ingress.gateway.is_some() {
+        return Ok(());
+    }
     match doctor::ingress_classes(client).await {
         Ok(classes) => {
             match doctor::choose_class(&classes, ingress.class.as_deref()) {

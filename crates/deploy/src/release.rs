@@ -276,7 +276,15 @@ pub fn next_revision(history: &History) -> u32 {
         + 1
 }
 
-/// The release serving now: the newest one that deployed.
+/// Whether a release of `records` routed through a Gateway (an HTTPRoute the next deploy may
+/// have to prune).
+pub fn routed_through_gateway(records: &[ReleaseRecord]) -> bool {
+    records.iter().any(|r| {
+        kubectl_rails_core::file::parse(&r.spec, std::path::Path::new("release"))
+            .is_ok_and(|f| f.spec.ingress.is_some_and(|i| i.gateway.is_some()))
+    })
+}
+
 /// The images of the releases that served, newest first, as their pods named them (pinned to
 /// the digest the deploy resolved, when it did): the asset server keeps their assets. A failed
 /// release is left out (its image may not even pull); its pods, if any served, ran beside the
@@ -296,6 +304,7 @@ pub fn earlier_images(history: &[ReleaseRecord]) -> Vec<String> {
         .collect()
 }
 
+/// The release serving now: the newest one that deployed.
 pub fn current(history: &[ReleaseRecord]) -> Option<&ReleaseRecord> {
     history
         .iter()

@@ -17,6 +17,7 @@ use crate::migrate::JobState;
 use crate::preflight::{preflight, with_digest_key};
 use crate::progress::{self, ProcessProgress};
 use crate::release::{self, ReleaseRecord, ReleaseStatus};
+use crate::route;
 use crate::{
     Applied, DeployError, DeployOutcome, DeployRequest, MigrateMode, MigrationOutcome, Reporter,
     lease, migrate, volume, wait,
@@ -186,11 +187,48 @@ async fn deploy_held(
         .into_iter()
         .map(|p| (req.spec.deployment_name(&p), p))
         .collect();
+    let applied_at = tokio::time::Instant::now();
     let pruned = apply(&live, req, plan, migrated_on, reporter, &held, &mut done).await?;
-    let result = wait(client, req, processes, &checksum, reporter, deadline).await;
+    let mut result = wait(client, req, processes, &checksum, reporter, deadline).await;
     if result.is_ok() && !old_env.is_empty() {
         held.check().await?;
         live.delete_all(&old_env).await?;
+    }
+    let mut route = None;
+    if let (Ok(_), Some(gateway)) = (
+        &result,
+        req.spec.ingress.as_ref().and_then(|i| i.gateway_ref()),
+    ) {
+        // An unchanged route had all the time it needed to be reported on.
+        let unchanged = done
+            .iter()
+            .any(|o| o.kind == "HTTPRoute" && o.action == "unchanged");
+        let since = if unchanged {
+            applied_at
+                .checked_sub(route::REPORT_GRACE)
+                .unwrap_or(applied_at)
+        } else {
+            applied_at
+        };
+        reporter.step(&format!(
+            "waiting for the Gateway `{}` to accept HTTPRoute `{}`",
+            gateway.display(&req.namespace),
+            req.spec.name
+        ));
+        match route::wait_accepted(
+            client,
+            &req.namespace,
+            &req.spec.name,
+            &gateway,
+            since,
+            deadline,
+            reporter,
+        )
+        .await
+        {
+            Ok(r) => route = Some(r),
+            Err(e) => result = Err(e),
+        }
     }
     record(&recorder, &held, result)
         .await
@@ -198,6 +236,7 @@ async fn deploy_held(
             applied: applied(&done),
             pruned,
             processes,
+            route,
             ..outcome(req, true, Some(recorder.revision), migration)
         })
 }
@@ -321,8 +360,12 @@ async fn plan(
         .iter()
         .map(|o| (o.kind.to_string(), o.name.clone()))
         .collect();
+    // HTTPRoutes are listed (to be pruned) only by an app that routes through a Gateway now or
+    // did in a release it keeps: others need not be allowed to, nor the cluster serve them.
+    let routes = release.objects.iter().any(|o| o.kind == "HTTPRoute")
+        || release::routed_through_gateway(&history.records);
     let (outcomes, owned) = dry
-        .dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name)
+        .dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name, routes)
         .await?;
     // The dry run of the Job returns it as the server holds it, status included.
     let existing_job = outcomes
@@ -571,7 +614,8 @@ async fn record(
             held.check().await?;
             recorder.record(ReleaseStatus::Failed, Some(note)).await?;
             if let DeployError::Hopeless { revision: r, .. }
-            | DeployError::Timeout { revision: r, .. } = &mut e
+            | DeployError::Timeout { revision: r, .. }
+            | DeployError::RouteRefused { revision: r, .. } = &mut e
             {
                 *r = Some(recorder.revision);
             }
@@ -662,6 +706,7 @@ fn outcome(
         applied: vec![],
         pruned: vec![],
         processes: vec![],
+        route: None,
     }
 }
 

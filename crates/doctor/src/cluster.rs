@@ -130,17 +130,26 @@ pub async fn dns(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> {
     let Some(ingress) = &spec.ingress else {
         return vec![];
     };
-    let address = match Api::<Ingress>::namespaced(client.clone(), ns)
-        .get_opt(&spec.name)
-        .await
-    {
-        Ok(Some(i)) => i
-            .status
-            .and_then(|s| s.load_balancer)
-            .and_then(|lb| lb.ingress)
-            .and_then(|l| l.into_iter().next())
-            .and_then(|a| a.ip.or(a.hostname)),
-        _ => None,
+    let (address, front) = match ingress.gateway_ref() {
+        Some(gw) => (
+            crate::gateway::live_address(client, ns, &gw).await,
+            "Gateway",
+        ),
+        None => (
+            match Api::<Ingress>::namespaced(client.clone(), ns)
+                .get_opt(&spec.name)
+                .await
+            {
+                Ok(Some(i)) => i
+                    .status
+                    .and_then(|s| s.load_balancer)
+                    .and_then(|lb| lb.ingress)
+                    .and_then(|l| l.into_iter().next())
+                    .and_then(|a| a.ip.or(a.hostname)),
+                _ => None,
+            },
+            "Ingress",
+        ),
     };
     let mut out = Vec::new();
     for host in &ingress.hosts {
@@ -148,7 +157,7 @@ pub async fn dns(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> {
         let Some(address) = &address else {
             out.push(Finding::not_checked(
                 &check,
-                "not checked: the Ingress has no address yet",
+                format!("not checked: the {front} has no address yet"),
             ));
             continue;
         };
@@ -166,7 +175,7 @@ pub async fn dns(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> {
                     Finding::fail(
                         &check,
                         format!(
-                            "resolves to {}, not the Ingress address {address}",
+                            "resolves to {}, not the {front} address {address}",
                             ips.join(", ")
                         ),
                         format!("point an A record for {host} at {address}"),

@@ -10,6 +10,7 @@
 
 mod builder;
 mod cluster;
+mod gateway;
 mod ingress;
 mod network;
 mod secrets;
@@ -21,6 +22,7 @@ use kubectl_rails_kube::KubeError;
 use serde::Serialize;
 
 pub use cluster::{dns, kubectl_version, nodes, rbac, server_version};
+pub use gateway::gateway;
 pub use ingress::{
     ClassChoice, IngressClassInfo, cert_manager, choose_class, controller, ingress_class,
     ingress_classes,
@@ -110,10 +112,14 @@ fn forbidden(e: &kube::Error) -> bool {
 /// Every check, in the order `doctor` shows them.
 pub async fn check_all(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> {
     let mut findings = vec![server_version(client).await, nodes(client).await];
-    let (class_finding, class) = ingress_class(client, spec).await;
-    findings.push(class_finding);
-    if let Some(class) = class {
-        findings.push(controller(client, &class).await);
+    if spec.ingress.as_ref().is_some_and(|i| i.gateway.is_some()) {
+        findings.extend(gateway(client, ns, spec).await);
+    } else {
+        let (class_finding, class) = ingress_class(client, spec).await;
+        findings.push(class_finding);
+        if let Some(class) = class {
+            findings.push(controller(client, &class).await);
+        }
     }
     findings.extend(cert_manager(client, ns, spec).await);
     findings.extend(pull_secret_check(client, ns, spec).await);

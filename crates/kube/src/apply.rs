@@ -30,6 +30,14 @@ pub fn api_resource(kind: &str) -> Result<ApiResource, KubeError> {
         "Ingress" => ApiResource::erase::<Ingress>(&()),
         "NetworkPolicy" => ApiResource::erase::<NetworkPolicy>(&()),
         "HorizontalPodAutoscaler" => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
+        // The Gateway API is a CRD: k8s-openapi has no type for it.
+        "HTTPRoute" => ApiResource {
+            group: "gateway.networking.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "gateway.networking.k8s.io/v1".into(),
+            kind: "HTTPRoute".into(),
+            plural: "httproutes".into(),
+        },
         other => {
             return Err(KubeError::UnsupportedKind {
                 kind: other.to_string(),
@@ -45,6 +53,9 @@ pub const PRUNABLE_KINDS: &[&str] = &[
     "Service",
     "PodDisruptionBudget",
     "Ingress",
+    // Listed only when asked ([`Applier::owned`]): the app routes through a Gateway now or did
+    // before; and a cluster without the Gateway API has none ([`is_missing_api`]).
+    "HTTPRoute",
     "NetworkPolicy",
     "ConfigMap",
     "HorizontalPodAutoscaler",
@@ -52,6 +63,23 @@ pub const PRUNABLE_KINDS: &[&str] = &[
     // An accessory's volume claims outlive its StatefulSet: its data stays.
     "StatefulSet",
 ];
+
+/// Whether a kind's API is one the cluster may not serve at all (a CRD): listing it there
+/// answers 404, which means the app has none of it.
+pub fn is_optional_api(kind: &str) -> bool {
+    kind == "HTTPRoute"
+}
+
+/// A 404 for a kind whose API the cluster does not serve (rather than for a missing object or
+/// namespace, which name themselves in the message).
+pub fn is_missing_api(kind: &str, e: &kube::Error) -> bool {
+    // An unknown group answers a bare `404 page not found`, an unknown resource of a known
+    // group a Status saying it.
+    is_optional_api(kind)
+        && matches!(e, kube::Error::Api(s) if s.code == 404
+            && (s.message.contains("could not find the requested resource")
+                || s.message.contains("page not found")))
+}
 
 /// The label selector of every object the plugin created for `app` (release records excluded).
 pub fn prune_selector(app: &str) -> String {
@@ -193,13 +221,19 @@ impl Applier {
         params.dry_run = self.dry_run;
         let mut body = value.clone();
         body["metadata"]["namespace"] = Value::String(self.namespace.clone());
-        self.api(kind)?
+        let action = format!("apply {kind} `{name}` in namespace `{}`", self.namespace);
+        match self
+            .api(kind)?
             .patch(name, &params, &Patch::Apply(&body))
             .await
-            .map_err(api_err(format!(
-                "apply {kind} `{name}` in namespace `{}`",
-                self.namespace
-            )))
+        {
+            Ok(o) => Ok(o),
+            Err(e) if is_missing_api(kind, &e) => Err(KubeError::MissingApi {
+                action,
+                kind: kind.to_string(),
+            }),
+            Err(e) => Err(api_err(action)(e)),
+        }
     }
 
     /// Applies objects that a dry run of the same apply already planned, all at once: nothing is
@@ -228,21 +262,28 @@ impl Applier {
 
     /// Lists the app's objects of every prunable kind, whole: kind -> objects. The listing is
     /// both what pruning compares with the release and the "before" of a planned dry run.
-    pub async fn owned(&self, app: &str) -> Result<Owned, KubeError> {
+    /// `optional`: also the kinds whose API is a CRD ([`is_optional_api`]), which an app that
+    /// never used them need not be allowed to list.
+    pub async fn owned(&self, app: &str, optional: bool) -> Result<Owned, KubeError> {
         let params = ListParams::default().labels(&prune_selector(app));
+        let kinds = PRUNABLE_KINDS
+            .iter()
+            .filter(|kind| optional || !is_optional_api(kind));
         // One list per kind, all at once: a deploy waits on the slowest, not on the sum.
-        let lists = PRUNABLE_KINDS.iter().map(|kind| {
+        let lists = kinds.map(|kind| {
             let params = params.clone();
             async move {
-                let list = self
-                    .api(kind)?
-                    .list(&params)
-                    .await
-                    .map_err(api_err(format!(
-                        "list {kind}s of `{app}` in namespace `{}`",
-                        self.namespace
-                    )))?;
-                Ok::<_, KubeError>((*kind, list.items))
+                let items = match self.api(kind)?.list(&params).await {
+                    Ok(list) => list.items,
+                    Err(e) if is_missing_api(kind, &e) => Vec::new(),
+                    Err(e) => {
+                        return Err(api_err(format!(
+                            "list {kind}s of `{app}` in namespace `{}`",
+                            self.namespace
+                        ))(e));
+                    }
+                };
+                Ok::<_, KubeError>((*kind, items))
             }
         });
         Ok(futures::future::try_join_all(lists)
@@ -275,13 +316,14 @@ impl Applier {
         &self,
         values: impl IntoIterator<Item = &'a Value>,
         app: &str,
+        optional: bool,
     ) -> Result<(Vec<ApplyOutcome>, Owned), KubeError> {
         let patches = futures::future::try_join_all(values.into_iter().map(|value| async move {
             let (kind, name) = kind_and_name(value);
             let object = self.patch(&kind, &name, value).await?;
             Ok::<_, KubeError>((kind, name, object))
         }));
-        let (patched, owned) = tokio::try_join!(patches, self.owned(app))?;
+        let (patched, owned) = tokio::try_join!(patches, self.owned(app, optional))?;
         let owned_ref = &owned;
         let outcomes = futures::future::try_join_all(patched.into_iter().map(
             |(kind, name, object)| async move {

@@ -11,7 +11,10 @@ pub mod proxy;
 mod reads;
 pub use reads::forget_secret_reads;
 
-pub use apply::{Applier, ApplyOutcome, api_resource, comparable, prune_selector};
+pub use apply::{
+    Applier, ApplyOutcome, api_resource, comparable, is_missing_api, is_optional_api,
+    prune_selector,
+};
 pub use connect::{ClusterArgs, Connection, Resolved, connect, resolve};
 pub use namespace::{create_app_namespace, create_restricted_namespace, namespace_exists};
 
@@ -57,6 +60,9 @@ pub enum KubeError {
         #[source]
         source: kube::Error,
     },
+    /// A kind whose API is a CRD the cluster does not have (the Gateway API's HTTPRoute).
+    #[error("failed to {action}: the cluster does not serve the `{kind}` API")]
+    MissingApi { action: String, kind: String },
     #[error("cannot apply a `{kind}`: kubectl-rails does not manage that kind")]
     UnsupportedKind { kind: String },
 }
@@ -75,6 +81,9 @@ impl KubeError {
             ),
             Self::Unreachable { .. } => Some(
                 "check that the cluster is running and that `kubectl --context ... get nodes` works; `--context` picks another cluster".into(),
+            ),
+            Self::MissingApi { .. } => Some(
+                "install the Gateway API's CRDs and a Gateway controller (`kubectl rails doctor` checks them), or remove `ingress.gateway` to route with an Ingress".into(),
             ),
             Self::Api { source: kube::Error::Api(status), .. } if status.code == 403 => {
                 Some("your user lacks this permission: ask an admin, or run `kubectl rails rbac` to see what the plugin needs".into())

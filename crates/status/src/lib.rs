@@ -12,14 +12,17 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::ListParams;
+use kube::api::{DynamicObject, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use kubectl_rails_core::AppSpec;
-use kubectl_rails_core::render::labels;
+use kubectl_rails_core::model::{GatewayRef, listener_takes};
+use kubectl_rails_core::render::{GATEWAY_GROUP, labels};
+use kubectl_rails_deploy::route::Verdict;
 use kubectl_rails_deploy::{progress, release};
 use kubectl_rails_kube::{KubeError, api_err};
 use serde::Serialize;
+use serde_json::Value;
 
 /// Everything `status` shows; `-o json` prints it as is.
 #[derive(Debug, Clone, Serialize)]
@@ -68,9 +71,17 @@ pub struct PodRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IngressRow {
+    /// `Ingress`, or `HTTPRoute` behind a Gateway.
+    pub kind: &'static str,
     pub hosts: Vec<String>,
     pub address: Option<String>,
     pub url: Option<String>,
+    /// The Gateway an HTTPRoute attaches to (`namespace/name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// What the Gateway said of the HTTPRoute: `accepted`, `refused (...)` or `not reported`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,8 +106,13 @@ pub async fn collect(client: &Client, ns: &str, spec: &AppSpec) -> Result<Status
         deployment_api.list(&params),
         pod_api.list(&params),
         async {
-            match &spec.ingress {
-                Some(_) => ingress_api.get_opt(&spec.name).await,
+            match spec.ingress.as_ref().map(|i| i.gateway_ref()) {
+                Some(Some(gw)) => route_row(client, ns, spec, &gw).await,
+                Some(None) => Ok(ingress_api
+                    .get_opt(&spec.name)
+                    .await
+                    .map_err(api_err(format!("read Ingress `{}`", spec.name)))?
+                    .map(|i| ingress_row(&i))),
                 None => Ok(None),
             }
         },
@@ -142,9 +158,7 @@ pub async fn collect(client: &Client, ns: &str, spec: &AppSpec) -> Result<Status
     )))?;
     let mut pod_rows: Vec<PodRow> = pods.items.iter().map(|p| pod_row(p, now)).collect();
     pod_rows.sort_by(|a, b| (&a.process, &a.name).cmp(&(&b.process, &b.name)));
-    let ingress = ingress
-        .map_err(api_err(format!("read Ingress `{}`", spec.name)))?
-        .map(|i| ingress_row(&i));
+    let ingress = ingress?;
     let autoscalers = autoscalers
         .map(|l| l.items.iter().map(autoscaler_row).collect())
         .unwrap_or_default();
@@ -251,9 +265,87 @@ fn ingress_row(i: &Ingress) -> IngressRow {
         .and(hosts.first())
         .map(|h| format!("{scheme}://{h}"));
     IngressRow {
+        kind: "Ingress",
         hosts,
         address,
         url,
+        gateway: None,
+        route: None,
+    }
+}
+
+/// The app's HTTPRoute and its Gateway: the URL is known from the hosts and whether an HTTPS
+/// listener takes them, the address only once the Gateway's controller reports one.
+async fn route_row(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+    gw: &GatewayRef,
+) -> Result<Option<IngressRow>, KubeError> {
+    let routes: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &kubectl_rails_kube::api_resource("HTTPRoute")?,
+    );
+    let route = match routes.get_opt(&spec.name).await {
+        Ok(Some(r)) => serde_json::to_value(r).unwrap_or_default(),
+        Ok(None) => return Ok(None),
+        Err(e) if kubectl_rails_kube::is_missing_api("HTTPRoute", &e) => return Ok(None),
+        Err(e) => return Err(api_err(format!("read HTTPRoute `{}`", spec.name))(e)),
+    };
+    let gateway_ns = gw.namespace.as_deref().unwrap_or(ns);
+    let gateway_api = kube::core::ApiResource {
+        group: GATEWAY_GROUP.into(),
+        version: "v1".into(),
+        api_version: format!("{GATEWAY_GROUP}/v1"),
+        kind: "Gateway".into(),
+        plural: "gateways".into(),
+    };
+    // The Gateway may be another team's, in a namespace the deployer cannot read.
+    let gateway = Api::<DynamicObject>::namespaced_with(client.clone(), gateway_ns, &gateway_api)
+        .get_opt(&gw.name)
+        .await
+        .ok()
+        .flatten()
+        .map(|g| serde_json::to_value(g).unwrap_or_default())
+        .unwrap_or_default();
+    Ok(Some(http_route_row(&route, &gateway, gw, ns)))
+}
+
+fn http_route_row(route: &Value, gateway: &Value, gw: &GatewayRef, ns: &str) -> IngressRow {
+    let hosts: Vec<String> = route["spec"]["hostnames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str().map(str::to_string))
+        .collect();
+    let https = hosts.first().is_some_and(|host| {
+        gateway["spec"]["listeners"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|l| l["protocol"] == "HTTPS" && listener_takes(l["hostname"].as_str(), host))
+    });
+    let scheme = if https { "https" } else { "http" };
+    let address = gateway["status"]["addresses"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|a| a["value"].as_str())
+        .map(str::to_string);
+    let state = match kubectl_rails_deploy::route::verdict(route, gw, ns) {
+        Verdict::Accepted => "accepted".to_string(),
+        Verdict::Refused {
+            condition, reason, ..
+        } => format!("refused ({condition} false: {reason})"),
+        Verdict::Pending(_) => "not reported".to_string(),
+    };
+    IngressRow {
+        kind: "HTTPRoute",
+        url: hosts.first().map(|h| format!("{scheme}://{h}")),
+        hosts,
+        address,
+        gateway: Some(gw.display(ns)),
+        route: Some(state),
     }
 }
 

@@ -9,7 +9,7 @@ use super::{RealNode, blog_app, deploy, version_on};
 use crate::support::TestNs;
 
 /// `GET https://HOST/` through the ingress: status, headers (lower-cased) and body.
-fn fetch(node: &RealNode, host: &str) -> (u16, String, String) {
+pub(super) fn fetch(node: &RealNode, host: &str) -> (u16, String, String) {
     let port = node.get("INGRESS_HTTPS_PORT");
     let out = Command::new("curl")
         .args([
@@ -37,7 +37,7 @@ fn fetch(node: &RealNode, host: &str) -> (u16, String, String) {
 }
 
 /// How long until `check` holds, polling every 100 ms for at most 20 s.
-fn within(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+pub(super) fn within(what: &str, mut check: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !check() {
         assert!(

@@ -7,6 +7,7 @@ mod assets;
 mod bake;
 mod build;
 mod canary;
+mod gateway;
 mod journey;
 mod logs;
 mod maintenance;

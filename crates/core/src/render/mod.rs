@@ -43,6 +43,7 @@ pub use maintenance::{
     MAINTENANCE, MESSAGE_ANNOTATION, Maintenance, PAGE_KEY, RETRY_AFTER_SECONDS, SINCE_ANNOTATION,
     maintenance_page,
 };
+pub use network::GATEWAY_GROUP;
 
 /// Label keys the plugin owns. Pruning selects on these, so it never touches other objects.
 pub mod labels {
@@ -347,6 +348,9 @@ pub fn render(spec: &AppSpec, inputs: &RenderInputs) -> Release {
     }
     if let Some(ingress) = r.ingress() {
         objects.push(object(Stage::Workload, "Ingress", &spec.name, &ingress));
+    }
+    if let Some(route) = r.route() {
+        objects.push(object(Stage::Workload, "HTTPRoute", &spec.name, &route));
     }
     Release {
         objects,

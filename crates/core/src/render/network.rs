@@ -1,4 +1,5 @@
-//! How requests reach web: its Service, and the Ingress with its TLS and nginx annotations.
+//! How requests reach web: its Service, and either the Ingress with its TLS and nginx
+//! annotations or, with `ingress.gateway`, an HTTPRoute of the Gateway API.
 
 use std::collections::BTreeMap;
 
@@ -8,21 +9,92 @@ use k8s_openapi::api::networking::v1::{
     IngressServiceBackend, IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
 };
 
+use serde_json::{Value, json};
+
 use super::{Renderer, tls_secret_name};
+
+/// The Gateway API's group.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 impl Renderer<'_> {
     pub(super) fn service(&self) -> Service {
         self.http_service("web")
     }
 
-    pub(super) fn ingress(&self) -> Option<Ingress> {
-        let ingress = self.spec.ingress.as_ref()?;
-        // In maintenance the hosts go to the page, web keeps running behind its Service.
-        let to = if self.inputs.maintenance.is_some() {
+    /// The maintenance page in maintenance, web otherwise.
+    fn front_component(&self) -> &'static str {
+        if self.inputs.maintenance.is_some() {
             super::MAINTENANCE
         } else {
             "web"
+        }
+    }
+
+    /// The asset path routed to the asset server, outside maintenance (where everything goes
+    /// to the page).
+    fn routed_assets_path(&self) -> Option<String> {
+        match (&self.spec.assets, &self.inputs.maintenance) {
+            (Some(a), None) => Some(a.path.trim_end_matches('/').to_string()),
+            _ => None,
+        }
+    }
+
+    /// The HTTPRoute that attaches the app's hosts to `ingress.gateway`: the asset path to the
+    /// asset server, the rest to web (or to the page in maintenance). TLS is the Gateway
+    /// listener's, so the route carries none.
+    pub(super) fn route(&self) -> Option<Value> {
+        let ingress = self.spec.ingress.as_ref()?;
+        let gateway = ingress.gateway_ref()?;
+        let mut parent = json!({
+            "group": GATEWAY_GROUP,
+            "kind": "Gateway",
+            "name": gateway.name,
+        });
+        if let Some(ns) = &gateway.namespace {
+            parent["namespace"] = json!(ns);
+        }
+        let timeouts = ingress
+            .timeout
+            .map(|seconds| json!({"request": format!("{seconds}s")}));
+        let rule = |path: &str, component: &str| {
+            let mut rule = json!({
+                "matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                "backendRefs": [{
+                    "kind": "Service",
+                    "name": self.spec.deployment_name(component),
+                    "port": 80,
+                }],
+            });
+            if let Some(t) = &timeouts {
+                rule["timeouts"] = t.clone();
+            }
+            rule
         };
+        let rules: Vec<Value> = self
+            .routed_assets_path()
+            .map(|path| rule(&path, super::ASSETS))
+            .into_iter()
+            .chain([rule("/", self.front_component())])
+            .collect();
+        Some(json!({
+            "apiVersion": format!("{GATEWAY_GROUP}/v1"),
+            "kind": "HTTPRoute",
+            "metadata": self.meta(&self.spec.name, "web"),
+            "spec": {
+                "parentRefs": [parent],
+                "hostnames": ingress.hosts,
+                "rules": rules,
+            },
+        }))
+    }
+
+    pub(super) fn ingress(&self) -> Option<Ingress> {
+        let ingress = self.spec.ingress.as_ref()?;
+        if ingress.gateway.is_some() {
+            return None;
+        }
+        // In maintenance the hosts go to the page, web keeps running behind its Service.
+        let to = self.front_component();
         let backend = IngressBackend {
             service: Some(IngressServiceBackend {
                 name: self.spec.deployment_name(to),
@@ -33,12 +105,8 @@ impl Renderer<'_> {
             }),
             ..IngressBackend::default()
         };
-        // The asset path goes to the asset server, which holds every kept release's assets;
-        // in maintenance everything goes to the page.
-        let assets_path = match (&self.spec.assets, &self.inputs.maintenance) {
-            (Some(a), None) => Some(a.path.trim_end_matches('/').to_string()),
-            _ => None,
-        };
+        // The asset path goes to the asset server, which holds every kept release's assets.
+        let assets_path = self.routed_assets_path();
         let assets_backend = IngressBackend {
             service: Some(IngressServiceBackend {
                 name: self.spec.deployment_name(super::ASSETS),
@@ -151,6 +219,59 @@ mod tests {
             "ingress:\n  hosts: [shop.example.com, api.example.com]\n  class: nginx\n  tls: true\n  issuer: letsencrypt-prod\n  www_redirect: true\n  body_size: 25m\n  timeout: 60\n",
         );
         insta::assert_snapshot!("ingress_tls", ingress_yaml(&s));
+    }
+
+    fn route_yaml(spec: &AppSpec, inputs: &RenderInputs) -> String {
+        let release = render(spec, inputs);
+        assert!(
+            !release.objects.iter().any(|o| o.kind == "Ingress"),
+            "a Gateway's app renders no Ingress"
+        );
+        let route = release
+            .objects
+            .iter()
+            .find(|o| o.kind == "HTTPRoute")
+            .expect("an HTTPRoute");
+        assert_eq!(route.stage, crate::render::Stage::Workload);
+        serde_saphyr::to_string(&route.value).unwrap()
+    }
+
+    #[test]
+    fn a_gateway_gets_an_http_route_with_the_asset_path_before_web() {
+        let s = spec(
+            "workdir: /rails\nassets: {}\ningress:\n  hosts: [shop.example.com, www.shop.example.com]\n  gateway: gateway-system/public\n  timeout: 60\n",
+        );
+        insta::assert_snapshot!("http_route", route_yaml(&s, &RenderInputs::default()));
+    }
+
+    #[test]
+    fn an_http_route_in_maintenance_sends_everything_to_the_page() {
+        let s = spec(
+            "workdir: /rails\nassets: {}\ningress:\n  hosts: [shop.example.com]\n  gateway: public\n",
+        );
+        let inputs = RenderInputs {
+            maintenance: Some(crate::render::Maintenance {
+                page: "<p>back soon</p>".into(),
+                since: "2026-12-06T00:00:00Z".into(),
+                message: None,
+            }),
+            ..RenderInputs::default()
+        };
+        let y = route_yaml(&s, &inputs);
+        let route: serde_json::Value = serde_saphyr::from_str(&y).unwrap();
+        assert_eq!(
+            route["spec"]["rules"],
+            serde_json::json!([{
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"kind": "Service", "name": "shop-maintenance", "port": 80}],
+            }])
+        );
+        // A Gateway in the app's namespace: the parent names none.
+        assert_eq!(
+            route["spec"]["parentRefs"],
+            serde_json::json!([{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public"}])
+        );
+        assert!(!y.contains("timeouts"), "{y}");
     }
 
     #[test]

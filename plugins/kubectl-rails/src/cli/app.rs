@@ -40,6 +40,9 @@ pub(crate) struct InitArgs {
     /// Do not render an ingress
     #[arg(long, conflicts_with = "hosts")]
     pub no_ingress: bool,
+    /// Route the hosts through this Gateway of the Gateway API (an HTTPRoute instead of an Ingress; TLS is the Gateway listener's)
+    #[arg(long, value_name = "NAMESPACE/NAME", conflicts_with_all = ["no_ingress", "tls", "issuer"])]
+    pub gateway: Option<String>,
     /// Web replicas
     #[arg(long, allow_negative_numbers = true)]
     pub replicas: Option<i32>,

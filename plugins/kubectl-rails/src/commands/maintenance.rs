@@ -54,11 +54,12 @@ async fn switch(
     let was = maintenance::current(client, ns, spec).await?;
     let (on, switched) = match command {
         MaintenanceCommand::On { message, timeout } => {
-            if maintenance::live_ingress(client, ns, spec).await?.is_none() {
+            if maintenance::live_front(client, ns, spec).await?.is_none() {
                 return Err(exit::failure(
                     format!(
-                        "`{}` has no Ingress in namespace `{ns}`: maintenance sends the app's hosts to a page, and no host reaches this app",
-                        spec.name
+                        "`{}` has no {} in namespace `{ns}`: maintenance sends the app's hosts to a page, and no host reaches this app",
+                        spec.name,
+                        maintenance::front_kind(spec)
                     ),
                     Some("add `ingress:` with the hosts to the spec and deploy, or scale web to 0 to stop it".into()),
                 ));
@@ -136,6 +137,7 @@ async fn switch(
                 "since": on.as_ref().map(|m| m.since.clone()),
                 "message": on.as_ref().and_then(|m| m.message.clone()),
                 "ingress": switched.as_ref().map(|s| s.ingress.clone()),
+                "route_kind": switched.as_ref().map(|s| s.kind),
                 "hosts": hosts,
             });
             printer.out(&match f {

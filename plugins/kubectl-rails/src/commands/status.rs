@@ -141,6 +141,24 @@ pub(crate) fn ingress_line(d: &StatusData) -> String {
     match &d.ingress {
         None => "Ingress: none (the app is reachable inside the cluster only)\n".into(),
         Some(IngressRow {
+            kind: "HTTPRoute",
+            url,
+            address,
+            gateway,
+            route,
+            ..
+        }) => format!(
+            "Route: {} through Gateway `{}` (HTTPRoute {}){}\n",
+            url.as_deref().unwrap_or("no host"),
+            gateway.as_deref().unwrap_or_default(),
+            route.as_deref().unwrap_or("not reported"),
+            match address {
+                Some(a) => format!(" -> {a}"),
+                None =>
+                    "; the Gateway reports no address (`kubectl rails doctor` checks it)".into(),
+            }
+        ),
+        Some(IngressRow {
             url: Some(url),
             address: Some(address),
             ..

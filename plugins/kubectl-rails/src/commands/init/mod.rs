@@ -47,6 +47,7 @@ pub(crate) fn run_for_first_deploy(
         image,
         hosts,
         no_ingress: false,
+        gateway: None,
         replicas: None,
         port: None,
         node_selectors: vec![],
@@ -277,7 +278,18 @@ fn build_spec(
         printer.note("no host found: no ingress is rendered (pass `--host` to add one)");
         vec![]
     };
-    if prompter.interactive && full && !hosts.is_empty() && proposal.guessed.contains(&"tls") {
+    if args.gateway.is_some() && hosts.is_empty() {
+        return Err(exit::failure(
+            "`--gateway` routes the app's hosts, and none was given or found",
+            Some("pass `--host NAME` too".into()),
+        ));
+    }
+    if prompter.interactive
+        && full
+        && !hosts.is_empty()
+        && args.gateway.is_none()
+        && proposal.guessed.contains(&"tls")
+    {
         proposal.tls = prompter.yes_no(
             &format!(
                 "Serve {} over HTTPS (cert-manager issues the certificate)?",
@@ -325,6 +337,7 @@ fn build_spec(
         uid,
         gid,
         private_registry: registry.private,
+        gateway: args.gateway.clone(),
     });
     // `--target` names the stage the image is built from, as it named the stage read.
     if let (Some(target), Some(build)) = (&args.target, spec.build.as_mut()) {

@@ -190,6 +190,11 @@ pub(super) fn table(
     row(
         "ingress",
         match &spec.ingress {
+            Some(i) if i.gateway.is_some() => format!(
+                "{} through an HTTPRoute attached to Gateway `{}` (TLS through the Gateway's listener, if it has an HTTPS one)",
+                i.hosts.join(", "),
+                i.gateway.as_deref().unwrap_or_default()
+            ),
             Some(i) => format!(
                 "{}{}",
                 i.hosts.join(", "),
