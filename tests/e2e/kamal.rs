@@ -50,6 +50,61 @@ fn the_kamal_import_reports_every_key_and_drops_none() {
     run.stderr_has("`config/recurring.yml` stays with Solid Queue");
 }
 
+/// `init --gateway`: Kamal's `proxy.ssl` becomes the Gateway listener's business, and the spec
+/// routes the hosts through the Gateway with no certificate of its own.
+#[test]
+fn behind_a_gateway_kamals_ssl_is_the_listeners() {
+    let app = fixture("kamal-everything");
+    let run = rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            IMAGE,
+            "--gateway",
+            "gateway-system/public",
+        ],
+    )
+    .success();
+    let report = report_of(&run.stderr);
+    let ssl = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("proxy.ssl"))
+        .expect("a proxy.ssl line");
+    assert!(
+        ssl.contains("not needed") && ssl.contains("the Gateway's HTTPS listener's"),
+        "{ssl}"
+    );
+    run.stderr_has("through an HTTPRoute attached to Gateway `gateway-system/public`");
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(
+        spec.contains("  gateway: gateway-system/public\n"),
+        "{spec}"
+    );
+    assert!(
+        spec.contains("  tls: false\n") && !spec.contains("issuer"),
+        "{spec}"
+    );
+    // `--gateway` with TLS flags is refused before anything is written.
+    let refused = rails(
+        app.path(),
+        None,
+        &[
+            "init",
+            "--no-input",
+            "--image",
+            IMAGE,
+            "--gateway",
+            "gw/public",
+            "--tls",
+        ],
+    );
+    assert_ne!(refused.code, 0);
+    refused.stderr_has("--tls");
+}
+
 pub(crate) fn deployable(ns: &TestNs) -> tempfile::TempDir {
     let (app, _) = initialised(Some(ns));
     leaks::register("Depot-Master-Key-19");

@@ -154,23 +154,33 @@ pub fn black_hole() -> SocketAddr {
     addr
 }
 
-/// A plain-HTTP stand-in for an API server of another version: it answers `/version` and
-/// records every request line; anything else gets a 404 `Status`.
+/// A plain-HTTP stand-in for an API server of another version: it answers `/version` (and the
+/// canned answers it was started with) and records every request line; anything else gets a
+/// 404 `Status`.
 pub struct FakeApi {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
+/// A canned answer: a request path (without its query) and the JSON it gets.
+pub type Canned = (&'static str, String);
+
 impl FakeApi {
     pub fn start(git_version: &str) -> Self {
+        Self::answering(git_version, vec![])
+    }
+
+    /// [`FakeApi::start`], with `canned` answers to `GET`s of their paths.
+    pub fn answering(git_version: &str, canned: Vec<Canned>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let (log, version) = (requests.clone(), git_version.to_string());
+        let canned = Arc::new(canned);
         std::thread::spawn(move || {
             for conn in listener.incoming().map_while(Result::ok) {
-                let (log, version) = (log.clone(), version.clone());
-                std::thread::spawn(move || serve_fake(conn, &log, &version));
+                let (log, version, canned) = (log.clone(), version.clone(), canned.clone());
+                std::thread::spawn(move || serve_fake(conn, &log, &version, &canned));
             }
         });
         Self { addr, requests }
@@ -186,7 +196,7 @@ impl FakeApi {
     }
 }
 
-fn serve_fake(conn: TcpStream, log: &Mutex<Vec<String>>, version: &str) {
+fn serve_fake(conn: TcpStream, log: &Mutex<Vec<String>>, version: &str, canned: &[Canned]) {
     let mut writer = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
     loop {
@@ -215,7 +225,19 @@ fn serve_fake(conn: TcpStream, log: &Mutex<Vec<String>>, version: &str) {
             .chars()
             .take_while(char::is_ascii_digit)
             .collect();
-        let (status, json) = if first.starts_with("GET /version") {
+        let path = first
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        let answer = canned
+            .iter()
+            .find(|(p, _)| first.starts_with("GET ") && *p == path);
+        let (status, json) = if let Some((_, json)) = answer {
+            ("200 OK", json.clone())
+        } else if first.starts_with("GET /version") {
             (
                 "200 OK",
                 format!(

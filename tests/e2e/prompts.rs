@@ -11,12 +11,18 @@ use crate::support::{fixture, path_env, words};
 
 /// `kubectl rails ARGS` in `dir` in a pseudo-terminal, with no cluster.
 fn at_terminal(dir: &Path, args: &[&str]) -> OsSession {
+    at_terminal_with(dir, args, &[])
+}
+
+/// [`at_terminal`] with more environment (a `KUBECONFIG`).
+fn at_terminal_with(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> OsSession {
     let mut cmd = Command::new("kubectl");
     cmd.arg("rails")
         .args(args)
         .current_dir(dir)
         .env("PATH", path_env())
-        .env("TERM", "xterm");
+        .env("TERM", "xterm")
+        .envs(env.iter().copied());
     let mut p = Session::spawn(cmd).expect("spawn in a pty");
     p.set_expect_timeout(Some(Duration::from_secs(20)));
     p
@@ -78,6 +84,71 @@ fn interactive_init_puts_typed_answers_in_the_spec() {
     assert!(
         spec.contains("tag: \"2.0.0\"") || spec.contains("tag: 2.0.0"),
         "{spec}"
+    );
+}
+
+/// A cluster that routes with the Gateway API and has no IngressClass (an API server answering
+/// just those two lists): `init` offers its Gateway for the hosts, and asks nothing of TLS.
+#[test]
+fn interactive_init_offers_the_gateway_of_a_cluster_without_an_ingress_class() {
+    let fake = crate::netfakes::FakeApi::answering(
+        "v1.33.0",
+        vec![
+            (
+                "/apis/networking.k8s.io/v1/ingressclasses",
+                r#"{"kind":"IngressClassList","apiVersion":"networking.k8s.io/v1","metadata":{},"items":[]}"#.into(),
+            ),
+            (
+                "/apis/gateway.networking.k8s.io/v1/gateways",
+                r#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"public","namespace":"gateway-system"}}]}"#.into(),
+            ),
+        ],
+    );
+    let app = fixture("rails71-sidekiq");
+    let kubeconfig = crate::netfakes::kubeconfig(
+        app.path(),
+        "gateways",
+        &[format!("server: {}", fake.server())],
+        &[],
+    );
+    let mut p = at_terminal_with(app.path(), &["init"], &[("KUBECONFIG", &kubeconfig)]);
+    answer(
+        &mut p,
+        &[
+            ("App name", "imagestorage"),
+            (
+                "Container image",
+                "docker-registry.example.dev/imagestorage:2.0.0",
+            ),
+            ("Public host name", "images.example.dev"),
+        ],
+    );
+    p.expect("how do requests reach images.example.dev?")
+        .unwrap();
+    p.expect("gateway-system/public").unwrap();
+    // Enter takes the first choice: the Gateway.
+    p.send("\r").unwrap();
+    answer(
+        &mut p,
+        &[
+            ("Namespace", ""),
+            ("Web replicas", "3"),
+            ("User id the image runs as", "1000"),
+        ],
+    );
+    p.expect("need credentials").unwrap();
+    p.send("y").unwrap();
+    p.expect("wrote").unwrap();
+    p.expect(Eof).unwrap();
+    let spec = std::fs::read_to_string(app.path().join("config/kubernetes.yml")).unwrap();
+    assert!(spec.contains("gateway: gateway-system/public\n"), "{spec}");
+    assert!(!spec.contains("issuer"), "{spec}");
+    let asked = fake.requests();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.contains("/apis/gateway.networking.k8s.io/v1/gateways")),
+        "{asked:?}"
     );
 }
 

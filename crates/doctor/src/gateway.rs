@@ -91,6 +91,27 @@ fn listener_allows(listener: &Value, gateway_ns: &str, route_ns: &str) -> Option
     }
 }
 
+/// Every Gateway of the cluster, as `namespace/name`: none where the cluster does not serve the
+/// Gateway API.
+pub async fn gateways(client: &Client) -> Result<Vec<String>, kubectl_rails_kube::KubeError> {
+    let api = Api::<DynamicObject>::all_with(client.clone(), &resource("Gateway", "gateways"));
+    match api.list_metadata(&kube::api::ListParams::default()).await {
+        Ok(list) => Ok(list
+            .items
+            .into_iter()
+            .map(|g| {
+                format!(
+                    "{}/{}",
+                    g.metadata.namespace.unwrap_or_default(),
+                    g.metadata.name.unwrap_or_default()
+                )
+            })
+            .collect()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
+        Err(e) => Err(kubectl_rails_kube::api_err("list Gateways")(e)),
+    }
+}
+
 /// The Gateway's checks for the app: none when it routes with an Ingress.
 pub async fn gateway(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> {
     let Some(ingress) = &spec.ingress else {

@@ -22,7 +22,7 @@ use kubectl_rails_kube::KubeError;
 use serde::Serialize;
 
 pub use cluster::{dns, kubectl_version, nodes, rbac, server_version};
-pub use gateway::gateway;
+pub use gateway::{gateway, gateways};
 pub use ingress::{
     ClassChoice, IngressClassInfo, cert_manager, choose_class, controller, ingress_class,
     ingress_classes,

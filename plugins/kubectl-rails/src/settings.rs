@@ -161,13 +161,10 @@ impl Settings {
         Ok(())
     }
 
-    /// [`Settings::target`] without the version check, for `doctor`, which reports it.
-    pub(crate) async fn target_any_version(
-        &self,
-        spec: Option<&AppSpec>,
-    ) -> anyhow::Result<Target> {
+    /// The cluster the flags (kubectl's, which every command accepts) and the kubeconfig name.
+    pub(crate) fn cluster_args(&self) -> ClusterArgs {
         let g = &self.global;
-        let args = ClusterArgs {
+        ClusterArgs {
             kubeconfig: g.kubeconfig.clone(),
             context: g.context.clone(),
             cluster: g.cluster.clone(),
@@ -184,7 +181,15 @@ impl Settings {
             impersonate_uid: g.as_uid.clone(),
             request_timeout: g.request_timeout,
             proxy_env: ProxyEnv::from_env(),
-        };
+        }
+    }
+
+    /// [`Settings::target`] without the version check, for `doctor`, which reports it.
+    pub(crate) async fn target_any_version(
+        &self,
+        spec: Option<&AppSpec>,
+    ) -> anyhow::Result<Target> {
+        let args = self.cluster_args();
         // The pin is checked before the client exists: building it runs the context's exec
         // credential plugin (an SSO login, an MFA prompt), which a refused cluster never needs.
         let resolved = kubectl_rails_kube::resolve(&args)?;

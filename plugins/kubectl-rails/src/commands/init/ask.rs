@@ -180,3 +180,79 @@ fn docker_config_names(host: &str) -> bool {
     path.and_then(|p| std::fs::read_to_string(p).ok())
         .is_some_and(|text| kubectl_rails_secrets::docker::names_registry(&text, host))
 }
+
+/// How long `init` waits for the cluster to say how it routes requests: a laptop with no
+/// cluster at hand must not wait on it.
+const ROUTING_PROBE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the cluster of the kubeconfig offers for routing, if it answers in time: its
+/// IngressClasses' count and its Gateways (`namespace/name`).
+fn cluster_routing(settings: &crate::settings::Settings) -> Option<(usize, Vec<String>)> {
+    let args = settings.cluster_args();
+    let probe = async move {
+        let conn = kubectl_rails_kube::connect(&args).await.ok()?;
+        let (classes, gateways) = tokio::join!(
+            kubectl_rails_doctor::ingress_classes(&conn.client),
+            kubectl_rails_doctor::gateways(&conn.client)
+        );
+        Some((classes.ok()?.len(), gateways.ok()?))
+    };
+    // `init` runs on the runtime's thread: the probe runs beside it, bounded.
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current()
+            .block_on(async { tokio::time::timeout(ROUTING_PROBE, probe).await.ok()? })
+    })
+}
+
+/// Which Gateways to offer: the cluster's, when it has no IngressClass (an Ingress would get no
+/// address there).
+pub(super) fn gateways_to_offer(ingress_classes: usize, gateways: Vec<String>) -> Vec<String> {
+    if ingress_classes == 0 {
+        gateways
+    } else {
+        vec![]
+    }
+}
+
+/// At a terminal, when the cluster routes with Gateways and has no IngressClass: which Gateway
+/// the hosts attach to, or an Ingress anyway.
+pub(super) fn gateway(
+    settings: &crate::settings::Settings,
+    prompter: &Prompter,
+    hosts: &[String],
+) -> anyhow::Result<Option<String>> {
+    let Some((classes, gateways)) = cluster_routing(settings) else {
+        return Ok(None);
+    };
+    let offered = gateways_to_offer(classes, gateways);
+    if offered.is_empty() {
+        return Ok(None);
+    }
+    let mut items = offered.clone();
+    items.push(
+        "an Ingress (no IngressClass here yet: it gets no address until a controller is installed)"
+            .into(),
+    );
+    let chosen = prompter.select(
+        &format!(
+            "The cluster routes with the Gateway API and has no IngressClass: how do requests reach {}?",
+            hosts.join(", ")
+        ),
+        &items,
+        "--gateway",
+    )?;
+    Ok(offered.get(chosen).cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gateways_to_offer;
+
+    #[test]
+    fn gateways_are_offered_only_where_no_ingress_class_is() {
+        let gws = || vec!["gw/public".to_string()];
+        assert_eq!(gateways_to_offer(0, gws()), gws());
+        assert!(gateways_to_offer(1, gws()).is_empty());
+        assert!(gateways_to_offer(0, vec![]).is_empty());
+    }
+}

@@ -278,6 +278,13 @@ fn build_spec(
         printer.note("no host found: no ingress is rendered (pass `--host` to add one)");
         vec![]
     };
+    let gateway = match &args.gateway {
+        Some(g) => Some(g.clone()),
+        None if prompter.interactive && full && !hosts.is_empty() => {
+            ask::gateway(settings, prompter, &hosts)?
+        }
+        None => None,
+    };
     if args.gateway.is_some() && hosts.is_empty() {
         return Err(exit::failure(
             "`--gateway` routes the app's hosts, and none was given or found",
@@ -287,7 +294,7 @@ fn build_spec(
     if prompter.interactive
         && full
         && !hosts.is_empty()
-        && args.gateway.is_none()
+        && gateway.is_none()
         && proposal.guessed.contains(&"tls")
     {
         proposal.tls = prompter.yes_no(
@@ -337,7 +344,7 @@ fn build_spec(
         uid,
         gid,
         private_registry: registry.private,
-        gateway: args.gateway.clone(),
+        gateway,
     });
     // `--target` names the stage the image is built from, as it named the stage read.
     if let (Some(target), Some(build)) = (&args.target, spec.build.as_mut()) {
@@ -362,10 +369,24 @@ fn build_spec(
         notes,
         summary: summary::table(&detection, &spec, &sources, mode),
         registry,
-        kamal_report: detection
-            .kamal
-            .as_ref()
-            .map(|k| kubectl_rails_core::kamal::report_text(&k.report)),
+        kamal_report: detection.kamal.as_ref().map(|k| {
+            let behind_gateway = spec.ingress.as_ref().is_some_and(|i| i.gateway.is_some());
+            let lines: Vec<_> = k
+                .report
+                .iter()
+                .cloned()
+                .map(|mut line| {
+                    // Behind a Gateway the certificate is its listener's, not cert-manager's.
+                    if behind_gateway && line.key == "proxy.ssl" {
+                        line.fate = kubectl_rails_core::kamal::Fate::NotNeeded(
+                            "TLS is the Gateway's HTTPS listener's (`ingress.gateway`)".into(),
+                        );
+                    }
+                    line
+                })
+                .collect();
+            kubectl_rails_core::kamal::report_text(&lines)
+        }),
         overlays: detection
             .kamal_destinations
             .iter()
