@@ -210,6 +210,54 @@ fn a_volume_that_never_binds_fails_with_the_storage_hint() {
     run.stderr_has("nothing was rolled out");
 }
 
+/// On the fault tests' cluster, which serves no Gateway API: a spec behind a Gateway is refused
+/// by the dry run, with what to install, before anything changes (and `diff` says the same).
+#[test]
+fn a_gateway_on_a_cluster_without_the_gateway_api_is_refused_before_any_change() {
+    let (_, kubeconfig) = crate::support::fault_cluster();
+    let ns = TestNs::restricted_on(kubeconfig, "nogateway");
+    let app = rails8_app(&ns);
+    let spec = app.path().join("config/kubernetes.yml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let routed = text
+        .lines()
+        .filter(|l| !l.starts_with("  tls:") && !l.starts_with("  issuer:"))
+        .map(|l| {
+            if l == "ingress:" {
+                "ingress:\n  gateway: gateway-system/public".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&spec, routed + "\n").unwrap();
+    for args in [
+        &["deploy", "--no-input", "--timeout", "60s"][..],
+        &["diff"][..],
+    ] {
+        let run = ns.rails(app.path(), args);
+        assert_ne!(run.code, 0, "{args:?}: {}", run.stderr);
+        run.stderr_has("the cluster does not serve the `HTTPRoute` API");
+        run.stderr_has("install the Gateway API's CRDs and a Gateway controller");
+    }
+    assert_eq!(
+        ns.kubectl(&[
+            "get",
+            "deployments,jobs,configmaps",
+            "-l",
+            "app.kubernetes.io/instance=shop",
+            "-o",
+            "name"
+        ])
+        .success()
+        .stdout
+        .trim(),
+        "",
+        "nothing was applied"
+    );
+}
+
 /// Right after a deploy, the Job controller may not have marked the migration Job Complete yet
 /// (it batches pod updates for a second); a redeploy of the same release still must not run the
 /// migration again.

@@ -77,10 +77,17 @@ pub async fn plan(
     for object in &release.objects {
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), ns, &api_resource(object.kind)?);
-        let live = api
-            .get_opt(&object.name)
-            .await
-            .map_err(api_err(format!("read {} `{}`", object.kind, object.name)))?;
+        let live = api.get_opt(&object.name).await.map_err(|e| {
+            let action = format!("read {} `{}`", object.kind, object.name);
+            if kubectl_rails_kube::is_missing_api(object.kind, &e) {
+                KubeError::MissingApi {
+                    action,
+                    kind: object.kind.to_string(),
+                }
+            } else {
+                api_err(action)(e)
+            }
+        })?;
         let after = api
             .patch(&object.name, &params, &Patch::Apply(&object.value))
             .await
