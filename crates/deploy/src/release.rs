@@ -276,13 +276,40 @@ pub fn next_revision(history: &History) -> u32 {
         + 1
 }
 
-/// Whether a release of `records` routed through a Gateway (an HTTPRoute the next deploy may
-/// have to prune).
-pub fn routed_through_gateway(records: &[ReleaseRecord]) -> bool {
-    records.iter().any(|r| {
-        kubectl_rails_core::file::parse(&r.spec, std::path::Path::new("release"))
-            .is_ok_and(|f| f.spec.ingress.is_some_and(|i| i.gateway.is_some()))
-    })
+/// The kinds a deploy lists to prune, and to take the "before" of its dry run from: those
+/// `release` renders and those the kept releases rendered (their specs rendered again, which is
+/// pure). With no history (a first deploy, or a history older than the records), every kind
+/// but the optional APIs' (the Gateway API's HTTPRoute), which only a release that rendered one
+/// can have made: so an app with an Ingress needs neither their permission nor their CRDs.
+pub fn kinds_to_list(
+    release: &kubectl_rails_core::render::Release,
+    records: &[ReleaseRecord],
+) -> Vec<&'static str> {
+    let mut rendered: Vec<&'static str> = release.objects.iter().map(|o| o.kind).collect();
+    let mut every_base_kind = records.is_empty();
+    for record in records {
+        match kubectl_rails_core::file::parse(&record.spec, std::path::Path::new("release")) {
+            Ok(f) => rendered.extend(
+                kubectl_rails_core::render::render(
+                    &f.spec,
+                    &kubectl_rails_core::render::RenderInputs::default(),
+                )
+                .objects
+                .iter()
+                .map(|o| o.kind),
+            ),
+            // A record this version cannot read may have rendered anything.
+            Err(_) => every_base_kind = true,
+        }
+    }
+    kubectl_rails_kube::PRUNABLE_KINDS
+        .iter()
+        .copied()
+        .filter(|kind| {
+            rendered.contains(kind)
+                || (every_base_kind && !kubectl_rails_kube::is_optional_api(kind))
+        })
+        .collect()
 }
 
 /// The images of the releases that served, newest first, as their pods named them (pinned to
@@ -329,6 +356,125 @@ mod tests {
             note: None,
             events: Vec::new(),
             spec: String::new(),
+        }
+    }
+
+    /// A deploy lists the kinds its release and the kept ones render; with no history, every
+    /// kind but the Gateway API's, which only a release that rendered an HTTPRoute can have made.
+    #[test]
+    fn a_deploy_lists_the_kinds_its_releases_rendered() {
+        let base = "name: shop\nimage: {repository: ghcr.io/acme/shop, tag: '1'}\nweb: {port: 3000, replicas: 1}\n";
+        let spec_of = |extra: &str| {
+            kubectl_rails_core::file::parse(
+                &format!("{base}{extra}"),
+                std::path::Path::new("kubernetes.yml"),
+            )
+            .unwrap()
+            .spec
+        };
+        let with_spec = |text: &str| ReleaseRecord {
+            spec: format!("{base}{text}"),
+            ..rec(1, ReleaseStatus::Deployed)
+        };
+        let release_of = |extra: &str| {
+            kubectl_rails_core::render::render(
+                &spec_of(extra),
+                &kubectl_rails_core::render::RenderInputs::default(),
+            )
+        };
+        let plain = "";
+        let cron = "cron: {nightly: {schedule: '0 3 * * *', command: [bin/rails, x]}}\n";
+        let gateway = "ingress: {hosts: [shop.example.com], gateway: gw/public}\n";
+        let cases: Vec<(&str, &str, Vec<ReleaseRecord>, Vec<&str>)> = vec![
+            (
+                "a first deploy",
+                plain,
+                vec![],
+                vec![
+                    "Deployment",
+                    "Service",
+                    "PodDisruptionBudget",
+                    "Ingress",
+                    "NetworkPolicy",
+                    "ConfigMap",
+                    "HorizontalPodAutoscaler",
+                    "CronJob",
+                    "StatefulSet",
+                ],
+            ),
+            (
+                "a first deploy behind a Gateway",
+                gateway,
+                vec![],
+                vec![
+                    "Deployment",
+                    "Service",
+                    "PodDisruptionBudget",
+                    "Ingress",
+                    "HTTPRoute",
+                    "NetworkPolicy",
+                    "ConfigMap",
+                    "HorizontalPodAutoscaler",
+                    "CronJob",
+                    "StatefulSet",
+                ],
+            ),
+            (
+                "a redeploy of the same shape",
+                plain,
+                vec![with_spec(plain)],
+                vec!["Deployment", "Service", "NetworkPolicy", "ConfigMap"],
+            ),
+            (
+                "the cron entry the release before had",
+                plain,
+                vec![with_spec(cron)],
+                vec![
+                    "Deployment",
+                    "Service",
+                    "NetworkPolicy",
+                    "ConfigMap",
+                    "CronJob",
+                ],
+            ),
+            (
+                "the route of a kept release behind a Gateway",
+                plain,
+                vec![with_spec(gateway), with_spec(plain)],
+                vec![
+                    "Deployment",
+                    "Service",
+                    "HTTPRoute",
+                    "NetworkPolicy",
+                    "ConfigMap",
+                ],
+            ),
+            (
+                "a record this version cannot read",
+                plain,
+                vec![ReleaseRecord {
+                    spec: "name: [".into(),
+                    ..rec(1, ReleaseStatus::Deployed)
+                }],
+                vec![
+                    "Deployment",
+                    "Service",
+                    "PodDisruptionBudget",
+                    "Ingress",
+                    "NetworkPolicy",
+                    "ConfigMap",
+                    "HorizontalPodAutoscaler",
+                    "CronJob",
+                    "StatefulSet",
+                ],
+            ),
+        ];
+        for (case, now, records, expected) in cases {
+            assert_eq!(
+                kinds_to_list(&release_of(now), &records),
+                expected,
+                "{case}"
+            );
         }
     }
 

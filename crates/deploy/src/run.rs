@@ -360,12 +360,10 @@ async fn plan(
         .iter()
         .map(|o| (o.kind.to_string(), o.name.clone()))
         .collect();
-    // HTTPRoutes are listed (to be pruned) only by an app that routes through a Gateway now or
-    // did in a release it keeps: others need not be allowed to, nor the cluster serve them.
-    let routes = release.objects.iter().any(|o| o.kind == "HTTPRoute")
-        || release::routed_through_gateway(&history.records);
+    // Only the kinds this release or a kept one rendered: the others cannot hold its objects.
+    let kinds = release::kinds_to_list(&release, &history.records);
     let (outcomes, owned) = dry
-        .dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name, routes)
+        .dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name, &kinds)
         .await?;
     // The dry run of the Job returns it as the server holds it, status included.
     let existing_job = outcomes

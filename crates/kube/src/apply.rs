@@ -46,15 +46,14 @@ pub fn api_resource(kind: &str) -> Result<ApiResource, KubeError> {
     })
 }
 
-/// Kinds that pruning may delete. Volume claims hold data and Jobs hold migration history, so
-/// they are never pruned automatically.
+/// Kinds that pruning may delete (a deploy lists those its releases rendered). Volume claims
+/// hold data and Jobs hold migration history, so they are never pruned automatically.
 pub const PRUNABLE_KINDS: &[&str] = &[
     "Deployment",
     "Service",
     "PodDisruptionBudget",
     "Ingress",
-    // Listed only when asked ([`Applier::owned`]): the app routes through a Gateway now or did
-    // before; and a cluster without the Gateway API has none ([`is_missing_api`]).
+    // A CRD ([`is_optional_api`]): a cluster without the Gateway API has none.
     "HTTPRoute",
     "NetworkPolicy",
     "ConfigMap",
@@ -260,15 +259,12 @@ impl Applier {
         .await
     }
 
-    /// Lists the app's objects of every prunable kind, whole: kind -> objects. The listing is
-    /// both what pruning compares with the release and the "before" of a planned dry run.
-    /// `optional`: also the kinds whose API is a CRD ([`is_optional_api`]), which an app that
-    /// never used them need not be allowed to list.
-    pub async fn owned(&self, app: &str, optional: bool) -> Result<Owned, KubeError> {
+    /// Lists the app's objects of `kinds` (each one of [`PRUNABLE_KINDS`]), whole: kind ->
+    /// objects. The listing is both what pruning compares with the release and the "before" of
+    /// a planned dry run. A kind whose API the cluster does not serve lists as empty.
+    pub async fn owned(&self, app: &str, kinds: &[&'static str]) -> Result<Owned, KubeError> {
         let params = ListParams::default().labels(&prune_selector(app));
-        let kinds = PRUNABLE_KINDS
-            .iter()
-            .filter(|kind| optional || !is_optional_api(kind));
+        let kinds = PRUNABLE_KINDS.iter().filter(|kind| kinds.contains(kind));
         // One list per kind, all at once: a deploy waits on the slowest, not on the sum.
         let lists = kinds.map(|kind| {
             let params = params.clone();
@@ -316,14 +312,14 @@ impl Applier {
         &self,
         values: impl IntoIterator<Item = &'a Value>,
         app: &str,
-        optional: bool,
+        kinds: &[&'static str],
     ) -> Result<(Vec<ApplyOutcome>, Owned), KubeError> {
         let patches = futures::future::try_join_all(values.into_iter().map(|value| async move {
             let (kind, name) = kind_and_name(value);
             let object = self.patch(&kind, &name, value).await?;
             Ok::<_, KubeError>((kind, name, object))
         }));
-        let (patched, owned) = tokio::try_join!(patches, self.owned(app, optional))?;
+        let (patched, owned) = tokio::try_join!(patches, self.owned(app, kinds))?;
         let owned_ref = &owned;
         let outcomes = futures::future::try_join_all(patched.into_iter().map(
             |(kind, name, object)| async move {

@@ -100,22 +100,11 @@ pub async fn collect(client: &Client, ns: &str, spec: &AppSpec) -> Result<Status
     // Every read at once: the screen waits on the slowest call, not on their sum.
     let deployment_api = Api::<Deployment>::namespaced(client.clone(), ns);
     let pod_api = Api::<Pod>::namespaced(client.clone(), ns);
-    let ingress_api = Api::<Ingress>::namespaced(client.clone(), ns);
     let hpa_api = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns);
     let (deployments, pods, ingress, autoscalers, warnings, history, maintenance) = tokio::join!(
         deployment_api.list(&params),
         pod_api.list(&params),
-        async {
-            match spec.ingress.as_ref().map(|i| i.gateway_ref()) {
-                Some(Some(gw)) => route_row(client, ns, spec, &gw).await,
-                Some(None) => Ok(ingress_api
-                    .get_opt(&spec.name)
-                    .await
-                    .map_err(api_err(format!("read Ingress `{}`", spec.name)))?
-                    .map(|i| ingress_row(&i))),
-                None => Ok(None),
-            }
-        },
+        front(client, ns, spec),
         hpa_api.list(&params),
         recent_warnings(client, ns, &spec.name),
         release::list(client, ns, &spec.name),
@@ -238,6 +227,56 @@ fn pod_row(p: &Pod, now: Timestamp) -> PodRow {
             Some(&p.metadata),
         ),
     }
+}
+
+/// Where the app is reached: its Ingress, or its HTTPRoute and Gateway; `None` without hosts.
+pub async fn front(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+) -> Result<Option<IngressRow>, KubeError> {
+    match spec.ingress.as_ref().map(|i| i.gateway_ref()) {
+        Some(Some(gw)) => route_row(client, ns, spec, &gw).await,
+        Some(None) => Ok(Api::<Ingress>::namespaced(client.clone(), ns)
+            .get_opt(&spec.name)
+            .await
+            .map_err(api_err(format!("read Ingress `{}`", spec.name)))?
+            .map(|i| ingress_row(&i))),
+        None => Ok(None),
+    }
+}
+
+/// What `deploy` shows when it ends, from what it already knows (the rollout it watched, the
+/// release it recorded, the image it deployed) and one read of where the app is reached,
+/// instead of everything `status` reads.
+pub async fn after_deploy(
+    client: &Client,
+    ns: &str,
+    spec: &AppSpec,
+    revision: Option<u32>,
+    processes: &[progress::ProcessProgress],
+) -> Result<StatusData, KubeError> {
+    let image = spec.image.shown();
+    Ok(StatusData {
+        app: spec.name.clone(),
+        namespace: ns.to_string(),
+        revision,
+        processes: processes
+            .iter()
+            .map(|p| ProcessRow {
+                process: p.process.clone(),
+                ready: p.ready,
+                desired: p.desired,
+                image: image.clone(),
+                rolled_out: p.done,
+            })
+            .collect(),
+        pods: vec![],
+        ingress: front(client, ns, spec).await?,
+        maintenance: None,
+        autoscalers: vec![],
+        warnings: vec![],
+    })
 }
 
 fn ingress_row(i: &Ingress) -> IngressRow {

@@ -559,7 +559,20 @@ pub(crate) async fn report(
         printer.step("dry run: the server accepted every object; nothing was changed");
         return Ok(());
     }
-    let data = kubectl_rails_status::collect(&target.conn.client, &target.namespace, spec).await?;
+    // The rollout just watched says where every process stands; only a canary's (which shows
+    // the web it runs beside) or a migration alone (which watched none) reads it all again.
+    let watched = !outcome.processes.is_empty()
+        && outcome
+            .processes
+            .iter()
+            .all(|p| spec.process_names().contains(&p.process));
+    let (client, ns) = (&target.conn.client, &target.namespace);
+    let data = if watched {
+        kubectl_rails_status::after_deploy(client, ns, spec, outcome.revision, &outcome.processes)
+            .await?
+    } else {
+        kubectl_rails_status::collect(client, ns, spec).await?
+    };
     let headline = match outcome.revision {
         Some(r) if outcome.changed => format!("Deployed {} as release v{r}", spec.name),
         _ => format!("{} is up to date", spec.name),
