@@ -35,6 +35,15 @@ pub async fn current(
     Ok(cm.map(|cm| read(&cm)))
 }
 
+/// [`current`] from a listing of the app's ConfigMaps.
+pub fn current_in(spec: &AppSpec, items: &[ConfigMap]) -> Option<Maintenance> {
+    let name = spec.deployment_name(MAINTENANCE);
+    items
+        .iter()
+        .find(|cm| cm.metadata.name.as_deref() == Some(name.as_str()))
+        .map(read)
+}
+
 fn read(cm: &ConfigMap) -> Maintenance {
     let annotations = cm.metadata.annotations.clone().unwrap_or_default();
     Maintenance {

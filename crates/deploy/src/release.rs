@@ -89,6 +89,18 @@ pub async fn history(
     Ok(read_history(app, &list.items))
 }
 
+/// The history from a listing of the app's ConfigMaps that holds its release records among
+/// others (`instance=<app>`): a deploy lists them once for the history, the maintenance switch
+/// and pruning.
+pub fn history_in(app: &str, items: &[ConfigMap]) -> History {
+    let records: Vec<ConfigMap> = items
+        .iter()
+        .filter(|cm| labels::component_of(&cm.metadata) == "release")
+        .cloned()
+        .collect();
+    read_history(app, &records)
+}
+
 fn read_history(app: &str, items: &[ConfigMap]) -> History {
     let mut records: Vec<ReleaseRecord> = items
         .iter()

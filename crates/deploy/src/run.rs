@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client};
 use kubectl_rails_core::digest::secret_digest;
 use kubectl_rails_core::file;
-use kubectl_rails_core::render::{self, Object, Release, RenderInputs, Stage};
+use kubectl_rails_core::render::{self, Object, Release, RenderInputs, Stage, labels};
 use kubectl_rails_kube::{Applier, ApplyOutcome, KubeError, api_err};
 use sha2::{Digest, Sha256};
 
@@ -317,11 +318,33 @@ async fn plan(
 ) -> Result<Plan, DeployError> {
     let (spec, ns) = (&req.spec, &req.namespace);
     // The history comes first: the asset server serves the assets of its releases' images.
-    let (volume_node, maintenance, history) = tokio::try_join!(
-        volume::holder_node(client, ns, spec),
-        crate::maintenance::current(client, ns, spec),
-        release::history(client, ns, &spec.name),
-    )?;
+    // One listing of the app's ConfigMaps holds it, the maintenance switch, and the ConfigMaps
+    // pruning compares with the release.
+    let configmaps = async {
+        Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .list(&ListParams::default().labels(&format!("{}={}", labels::INSTANCE, spec.name)))
+            .await
+            .map(|l| l.items)
+            .map_err(api_err(format!(
+                "list the ConfigMaps of `{}` in namespace `{ns}`",
+                spec.name
+            )))
+    };
+    let (volume_node, configmaps) =
+        tokio::try_join!(volume::holder_node(client, ns, spec), configmaps)?;
+    let history = release::history_in(&spec.name, &configmaps);
+    let maintenance = crate::maintenance::current_in(spec, &configmaps);
+    // As pruning lists them: the plugin's, release records aside.
+    let owned_configmaps: Vec<DynamicObject> = configmaps
+        .iter()
+        .filter(|cm| {
+            let l = cm.metadata.labels.clone().unwrap_or_default();
+            l.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
+                && l.get(labels::COMPONENT).map(String::as_str) != Some("release")
+        })
+        .filter_map(|cm| serde_json::to_value(cm).ok())
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
     if let Some(m) = &maintenance {
         reporter.note(&format!(
             "maintenance is on (since {}): the app's hosts keep getting the maintenance page after this deploy, until `kubectl rails maintenance off`",
@@ -363,7 +386,12 @@ async fn plan(
     // Only the kinds this release or a kept one rendered: the others cannot hold its objects.
     let kinds = release::kinds_to_list(&release, &history.records);
     let (outcomes, owned) = dry
-        .dry_run_with_owned(release.objects.iter().map(|o| &o.value), &spec.name, &kinds)
+        .dry_run_with_owned(
+            release.objects.iter().map(|o| &o.value),
+            &spec.name,
+            &kinds,
+            BTreeMap::from([("ConfigMap", owned_configmaps)]),
+        )
         .await?;
     // The dry run of the Job returns it as the server holds it, status included.
     let existing_job = outcomes

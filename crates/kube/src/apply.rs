@@ -302,8 +302,8 @@ impl Applier {
             .collect()
     }
 
-    /// A dry run of every object at once, beside the listing of the app's objects
-    /// ([`Applier::owned`], returned too), which gives the "before" of each instead of a read per
+    /// A dry run of every object at once, beside the listing of the app's objects of `kinds`
+    /// ([`Applier::owned`], returned too, with the caller's `known` listings), which gives the "before" of each instead of a read per
     /// object: an object the server would create comes back without a resourceVersion; one that
     /// exists is compared with its listed self. Only an existing object the listing lacks (not
     /// the app's labels yet) is read. A Job is named by the hash of its content, so an existing
@@ -313,13 +313,21 @@ impl Applier {
         values: impl IntoIterator<Item = &'a Value>,
         app: &str,
         kinds: &[&'static str],
+        known: Owned,
     ) -> Result<(Vec<ApplyOutcome>, Owned), KubeError> {
         let patches = futures::future::try_join_all(values.into_iter().map(|value| async move {
             let (kind, name) = kind_and_name(value);
             let object = self.patch(&kind, &name, value).await?;
             Ok::<_, KubeError>((kind, name, object))
         }));
-        let (patched, owned) = tokio::try_join!(patches, self.owned(app, kinds))?;
+        // What the caller listed already (`known`, by kind) is not listed again.
+        let to_list: Vec<&'static str> = kinds
+            .iter()
+            .copied()
+            .filter(|k| !known.contains_key(k))
+            .collect();
+        let (patched, mut owned) = tokio::try_join!(patches, self.owned(app, &to_list))?;
+        owned.extend(known);
         let owned_ref = &owned;
         let outcomes = futures::future::try_join_all(patched.into_iter().map(
             |(kind, name, object)| async move {
