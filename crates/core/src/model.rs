@@ -942,7 +942,9 @@ impl IngressSpec {
     }
 }
 
-/// Whether a listener's `hostname` (none, exact or `*.example.com`) takes `host`.
+/// Whether a Gateway listener's `hostname` (none, exact or `*.example.com`) takes `host`. A
+/// wildcard is a suffix match in the Gateway API (`*.example.com` takes `a.example.com` and
+/// `a.b.example.com`, not `example.com`), unlike an Ingress's single label.
 pub fn listener_takes(listener_host: Option<&str>, host: &str) -> bool {
     match listener_host {
         None => true,
@@ -950,7 +952,7 @@ pub fn listener_takes(listener_host: Option<&str>, host: &str) -> bool {
             Some(suffix) => host
                 .strip_suffix(suffix)
                 .and_then(|left| left.strip_suffix('.'))
-                .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+                .is_some_and(|labels| !labels.is_empty()),
             None => l == host,
         },
     }

@@ -91,10 +91,17 @@ pub async fn plan(
         let after = api
             .patch(&object.name, &params, &Patch::Apply(&object.value))
             .await
-            .map_err(api_err(format!(
-                "dry-run {} `{}`",
-                object.kind, object.name
-            )))?;
+            .map_err(|e| {
+                let action = format!("dry-run {} `{}`", object.kind, object.name);
+                if kubectl_rails_kube::is_missing_api(object.kind, &e) {
+                    KubeError::MissingApi {
+                        action,
+                        kind: object.kind.to_string(),
+                    }
+                } else {
+                    api_err(action)(e)
+                }
+            })?;
         out.push(Planned {
             kind: object.kind.to_string(),
             name: object.name.clone(),

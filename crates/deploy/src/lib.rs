@@ -211,7 +211,8 @@ pub enum DeployError {
         revision: Option<u32>,
     },
     #[error(
-        "the Gateway `{gateway}` did not accept HTTPRoute `{route}`: `{condition}` is false ({reason}: {message}); the release's pods run, but requests through the Gateway may not reach them"
+        "the Gateway `{gateway}` did not accept HTTPRoute `{route}`: `{condition}` is false ({reason}: {message}); {}",
+        released(.revision)
     )]
     RouteRefused {
         route: String,
@@ -227,6 +228,17 @@ pub enum DeployError {
         progress: String,
         revision: Option<u32>,
     },
+}
+
+fn released(revision: &Option<u32>) -> String {
+    match revision {
+        Some(v) => format!(
+            "release v{v} is deployed (its pods run), but requests through the Gateway may not reach it"
+        ),
+        None => {
+            "the release's pods run, but requests through the Gateway may not reach them".into()
+        }
+    }
 }
 
 fn keeps_serving(serving: &Option<u32>) -> String {
@@ -251,7 +263,7 @@ impl DeployError {
                 None => "pods of the previous release keep serving (maxUnavailable 0); fix and deploy again, or run `kubectl rails rollback`".into(),
             }),
             Self::RouteRefused { .. } => Some(
-                "fix what the Gateway says (`kubectl rails doctor` checks the Gateway, its listeners and the route), then deploy again".into(),
+                "fix what the Gateway says (`kubectl rails doctor` checks the Gateway, its listeners and the route), then run `kubectl rails deploy` again: it asks the Gateway again".into(),
             ),
             Self::Timeout { .. } => Some(
                 "the new pods are still starting: watch with `kubectl rails status -w`, or run `kubectl rails rollback`".into(),

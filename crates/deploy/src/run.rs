@@ -196,6 +196,7 @@ async fn deploy_held(
         live.delete_all(&old_env).await?;
     }
     let mut route = None;
+    let mut refused = None;
     if let (Ok(_), Some(gateway)) = (
         &result,
         req.spec.ingress.as_ref().and_then(|i| i.gateway_ref()),
@@ -211,35 +212,57 @@ async fn deploy_held(
         } else {
             applied_at
         };
-        reporter.step(&format!(
-            "waiting for the Gateway `{}` to accept HTTPRoute `{}`",
-            gateway.display(&req.namespace),
-            req.spec.name
-        ));
-        match route::wait_accepted(
-            client,
-            &req.namespace,
-            &req.spec.name,
-            &gateway,
-            since,
-            deadline,
-            reporter,
-        )
-        .await
-        {
+        match check_route(client, req, &gateway, since, deadline, reporter).await {
             Ok(r) => route = Some(r),
+            // The release's pods serve (the rollout ended): it is recorded as deployed, with
+            // the Gateway's refusal, and the deploy still fails.
+            Err(e @ DeployError::RouteRefused { .. }) => {
+                recorder.events.push(format!("route not accepted: {e}"));
+                refused = Some(e);
+            }
             Err(e) => result = Err(e),
         }
     }
-    record(&recorder, &held, result)
-        .await
-        .map(|processes| DeployOutcome {
-            applied: applied(&done),
-            pruned,
-            processes,
-            route,
-            ..outcome(req, true, Some(recorder.revision), migration)
-        })
+    let processes = record(&recorder, &held, result).await?;
+    if let Some(mut e) = refused {
+        if let DeployError::RouteRefused { revision, .. } = &mut e {
+            *revision = Some(recorder.revision);
+        }
+        return Err(e);
+    }
+    Ok(DeployOutcome {
+        applied: applied(&done),
+        pruned,
+        processes,
+        route,
+        ..outcome(req, true, Some(recorder.revision), migration)
+    })
+}
+
+/// Waits for the Gateway to accept the app's HTTPRoute, saying so.
+async fn check_route(
+    client: &Client,
+    req: &DeployRequest,
+    gateway: &kubectl_rails_core::model::GatewayRef,
+    since: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+    reporter: &dyn Reporter,
+) -> Result<route::RouteOutcome, DeployError> {
+    reporter.step(&format!(
+        "waiting for the Gateway `{}` to accept HTTPRoute `{}`",
+        gateway.display(&req.namespace),
+        req.spec.name
+    ));
+    route::wait_accepted(
+        client,
+        &req.namespace,
+        &req.spec.name,
+        gateway,
+        since,
+        deadline,
+        reporter,
+    )
+    .await
 }
 
 /// A reporter that draws no rollout board and no step: warnings and notes go through.
@@ -383,13 +406,15 @@ async fn plan(
         .iter()
         .map(|o| (o.kind.to_string(), o.name.clone()))
         .collect();
-    // Only the kinds this release or a kept one rendered: the others cannot hold its objects.
-    let kinds = release::kinds_to_list(&release, &history.records);
+    // Every kind: an interrupted deploy, a canary or `autoscale` may have made objects that no
+    // release record names. An optional API's (HTTPRoute) may be refused to a user of an app
+    // that does not render one, who then cannot have made one.
+    let rendered: Vec<&'static str> = release.objects.iter().map(|o| o.kind).collect();
     let (outcomes, owned) = dry
         .dry_run_with_owned(
             release.objects.iter().map(|o| &o.value),
             &spec.name,
-            &kinds,
+            &rendered,
             BTreeMap::from([("ConfigMap", owned_configmaps)]),
         )
         .await?;
@@ -481,9 +506,19 @@ async fn up_to_date(
         },
         _ => MigrationOutcome::Skipped,
     };
+    // Nothing changed, but the Gateway may have been fixed (or broken) since: ask it again.
+    let route = match req.spec.ingress.as_ref().and_then(|i| i.gateway_ref()) {
+        Some(gateway) => {
+            let now = tokio::time::Instant::now();
+            let since = now.checked_sub(route::REPORT_GRACE).unwrap_or(now);
+            Some(check_route(client, req, &gateway, since, now + req.timeout, reporter).await?)
+        }
+        None => None,
+    };
     Ok(Some(DeployOutcome {
         applied: applied(&plan.outcomes),
         processes,
+        route,
         ..outcome(req, false, current, migration)
     }))
 }

@@ -392,13 +392,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_listener_takes_its_host_its_wildcard_s_one_label_or_every_host() {
+    fn a_listener_takes_its_host_any_host_under_its_wildcard_or_every_host() {
         let cases = [
             (None, "shop.example.com", true),
             (Some("shop.example.com"), "shop.example.com", true),
             (Some("shop.example.com"), "api.example.com", false),
             (Some("*.example.com"), "shop.example.com", true),
-            (Some("*.example.com"), "a.shop.example.com", false),
+            (Some("*.example.com"), "a.shop.example.com", true),
+            (Some("*.example.com"), "shop.example.org", false),
             (Some("*.example.com"), "example.com", false),
         ];
         for (listener, host, takes) in cases {

@@ -46,8 +46,8 @@ pub fn api_resource(kind: &str) -> Result<ApiResource, KubeError> {
     })
 }
 
-/// Kinds that pruning may delete (a deploy lists those its releases rendered). Volume claims
-/// hold data and Jobs hold migration history, so they are never pruned automatically.
+/// Kinds that pruning may delete. Volume claims hold data and Jobs hold migration history, so
+/// they are never pruned automatically.
 pub const PRUNABLE_KINDS: &[&str] = &[
     "Deployment",
     "Service",
@@ -259,12 +259,23 @@ impl Applier {
         .await
     }
 
-    /// Lists the app's objects of `kinds` (each one of [`PRUNABLE_KINDS`]), whole: kind ->
-    /// objects. The listing is both what pruning compares with the release and the "before" of
-    /// a planned dry run. A kind whose API the cluster does not serve lists as empty.
-    pub async fn owned(&self, app: &str, kinds: &[&'static str]) -> Result<Owned, KubeError> {
+    /// Lists the app's objects of every prunable kind, whole: kind -> objects. The listing is
+    /// both what pruning compares with the release and the "before" of a planned dry run. An
+    /// optional API's kind lists as empty where the cluster does not serve it, or where the
+    /// user may not list it and `rendered` (the kinds the release renders) lacks it.
+    pub async fn owned(&self, app: &str, rendered: &[&'static str]) -> Result<Owned, KubeError> {
+        self.owned_but(app, rendered, &Owned::new()).await
+    }
+
+    /// [`Applier::owned`] without the kinds `known` holds.
+    async fn owned_but(
+        &self,
+        app: &str,
+        rendered: &[&'static str],
+        known: &Owned,
+    ) -> Result<Owned, KubeError> {
         let params = ListParams::default().labels(&prune_selector(app));
-        let kinds = PRUNABLE_KINDS.iter().filter(|kind| kinds.contains(kind));
+        let kinds = PRUNABLE_KINDS.iter().filter(|k| !known.contains_key(*k));
         // One list per kind, all at once: a deploy waits on the slowest, not on the sum.
         let lists = kinds.map(|kind| {
             let params = params.clone();
@@ -272,6 +283,11 @@ impl Applier {
                 let items = match self.api(kind)?.list(&params).await {
                     Ok(list) => list.items,
                     Err(e) if is_missing_api(kind, &e) => Vec::new(),
+                    Err(kube::Error::Api(s))
+                        if s.code == 403 && is_optional_api(kind) && !rendered.contains(kind) =>
+                    {
+                        Vec::new()
+                    }
                     Err(e) => {
                         return Err(api_err(format!(
                             "list {kind}s of `{app}` in namespace `{}`",
@@ -302,7 +318,7 @@ impl Applier {
             .collect()
     }
 
-    /// A dry run of every object at once, beside the listing of the app's objects of `kinds`
+    /// A dry run of every object at once, beside the listing of the app's objects
     /// ([`Applier::owned`], returned too, with the caller's `known` listings), which gives the "before" of each instead of a read per
     /// object: an object the server would create comes back without a resourceVersion; one that
     /// exists is compared with its listed self. Only an existing object the listing lacks (not
@@ -312,7 +328,7 @@ impl Applier {
         &self,
         values: impl IntoIterator<Item = &'a Value>,
         app: &str,
-        kinds: &[&'static str],
+        rendered: &[&'static str],
         known: Owned,
     ) -> Result<(Vec<ApplyOutcome>, Owned), KubeError> {
         let patches = futures::future::try_join_all(values.into_iter().map(|value| async move {
@@ -321,12 +337,8 @@ impl Applier {
             Ok::<_, KubeError>((kind, name, object))
         }));
         // What the caller listed already (`known`, by kind) is not listed again.
-        let to_list: Vec<&'static str> = kinds
-            .iter()
-            .copied()
-            .filter(|k| !known.contains_key(k))
-            .collect();
-        let (patched, mut owned) = tokio::try_join!(patches, self.owned(app, &to_list))?;
+        let (patched, mut owned) =
+            tokio::try_join!(patches, self.owned_but(app, rendered, &known))?;
         owned.extend(known);
         let owned_ref = &owned;
         let outcomes = futures::future::try_join_all(patched.into_iter().map(

@@ -146,7 +146,8 @@ fn the_app_answers_through_an_http_route_of_the_gateway() {
     assert!(took < Duration::from_secs(2), "200 came after {took:?}");
 
     // A Gateway that refuses the route ends the deploy with its reason. The test stands in for
-    // the controller HAProxy Ingress v0.16 is not: it writes the refusal.
+    // the controller HAProxy Ingress v0.16 is not: it writes the refusal. The release's pods
+    // serve by then, so it is recorded as deployed, with the refusal.
     report(
         &ns,
         "False",
@@ -156,27 +157,44 @@ fn the_app_answers_through_an_http_route_of_the_gateway() {
     let run = deploy(&ns, dir, &["--tag", "2.0.0"]);
     assert_ne!(run.code, 0, "{}", run.stderr);
     run.stderr_has(
-        "the Gateway `kubectl-rails-ingress/web` did not accept HTTPRoute `blog`: `Accepted` is false (NotAllowedByListeners: no listener lets routes of this namespace attach)",
+        "the Gateway `kubectl-rails-ingress/web` did not accept HTTPRoute `blog`: `Accepted` is false (NotAllowedByListeners: no listener lets routes of this namespace attach); release v2 is deployed (its pods run)",
+    );
+    let releases = ns.rails(dir, &["releases", "-o", "json"]).success().json();
+    let newest = releases.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(newest["revision"], 2, "{releases}");
+    assert_eq!(newest["status"], "deployed", "{releases}");
+    assert!(
+        newest["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("route not accepted")),
+        "{newest}"
     );
     ns.rails(dir, &["status"])
         .success()
         .stdout_has("(HTTPRoute refused (Accepted false: NotAllowedByListeners))");
+    // Deploying again with nothing changed asks the Gateway again: still refused.
+    let again = deploy(&ns, dir, &["--tag", "2.0.0"]);
+    assert_ne!(again.code, 0, "{}", again.stderr);
+    again.stderr_has("did not accept HTTPRoute `blog`");
 
-    // Once the Gateway accepts it, the deploy ends as soon as it reads so.
+    // Once the Gateway accepts it, that same deploy ends as soon as it reads so.
     report(&ns, "True", "Accepted", "attached to listener http");
-    let outcome = deploy(&ns, dir, &["--tag", "1.0.0", "-o", "json"])
+    let outcome = deploy(&ns, dir, &["--tag", "2.0.0", "-o", "json"])
         .success()
         .json();
+    assert_eq!(outcome["changed"], false, "{outcome}");
     assert_eq!(outcome["route"]["state"], "accepted", "{outcome}");
     assert_eq!(outcome["route"]["gateway"], GATEWAY, "{outcome}");
-    node.shows_version(host, "1.0.0");
+    node.shows_version(host, "2.0.0");
 
     // Back to an Ingress (with its TLS): the deploy prunes the HTTPRoute the releases before
     // made, and the page answers through the Ingress.
     std::fs::write(dir.join("config/kubernetes.yml"), &with_ingress).unwrap();
-    let run = deploy(&ns, dir, &["--tag", "2.0.0"]).success();
+    let run = deploy(&ns, dir, &["--tag", "1.0.0"]).success();
     run.stderr_has("HTTPRoute `blog` pruned: the spec no longer renders it");
     ns.kubectl(&["get", "httproute", "blog"]).code(1);
     ns.kubectl(&["get", "ingress", "blog"]).success();
-    node.shows_version(host, "2.0.0");
+    node.shows_version(host, "1.0.0");
 }
