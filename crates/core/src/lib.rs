@@ -9,6 +9,7 @@ pub mod digest;
 pub mod dotenv;
 pub mod duration;
 pub mod file;
+pub mod gateway;
 pub mod judge;
 pub mod kamal;
 pub mod model;

@@ -1237,6 +1237,12 @@ impl AppSpec {
         format!("{}-{accessory}", self.name)
     }
 
+    /// The Gateway the app's HTTPRoute attaches to, when it routes through one
+    /// (`ingress.gateway`) rather than an Ingress.
+    pub fn gateway(&self) -> Option<GatewayRef> {
+        self.ingress.as_ref()?.gateway_ref()
+    }
+
     /// Object name of a process's Deployment.
     pub fn deployment_name(&self, process: &str) -> String {
         format!("{}-{process}", self.name)

@@ -57,7 +57,7 @@ pub async fn inventory(client: &Client, ns: &str, spec: &AppSpec) -> Result<Inve
             Err(kube::Error::Api(s))
                 if s.code == 403
                     && kubectl_rails_kube::is_optional_api(kind)
-                    && spec.ingress.as_ref().is_none_or(|i| i.gateway.is_none()) =>
+                    && spec.gateway().is_none() =>
             {
                 Vec::new()
             }

@@ -8,7 +8,7 @@ use kubectl_rails_core::AppSpec;
 use kubectl_rails_core::digest::secret_digest;
 use kubectl_rails_core::render::{self, RenderInputs};
 use kubectl_rails_core::version::ServerVersion;
-use kubectl_rails_kube::{FIELD_MANAGER, KubeError, api_err, api_resource, comparable};
+use kubectl_rails_kube::{FIELD_MANAGER, KubeError, api_err, api_resource, comparable, kind_err};
 use serde_json::Value;
 
 /// One object of the release: as it is in the cluster and as a deploy would leave it, both
@@ -77,31 +77,17 @@ pub async fn plan(
     for object in &release.objects {
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), ns, &api_resource(object.kind)?);
-        let live = api.get_opt(&object.name).await.map_err(|e| {
-            let action = format!("read {} `{}`", object.kind, object.name);
-            if kubectl_rails_kube::is_missing_api(object.kind, &e) {
-                KubeError::MissingApi {
-                    action,
-                    kind: object.kind.to_string(),
-                }
-            } else {
-                api_err(action)(e)
-            }
-        })?;
+        let live = api.get_opt(&object.name).await.map_err(kind_err(
+            object.kind,
+            format!("read {} `{}`", object.kind, object.name),
+        ))?;
         let after = api
             .patch(&object.name, &params, &Patch::Apply(&object.value))
             .await
-            .map_err(|e| {
-                let action = format!("dry-run {} `{}`", object.kind, object.name);
-                if kubectl_rails_kube::is_missing_api(object.kind, &e) {
-                    KubeError::MissingApi {
-                        action,
-                        kind: object.kind.to_string(),
-                    }
-                } else {
-                    api_err(action)(e)
-                }
-            })?;
+            .map_err(kind_err(
+                object.kind,
+                format!("dry-run {} `{}`", object.kind, object.name),
+            ))?;
         out.push(Planned {
             kind: object.kind.to_string(),
             name: object.name.clone(),

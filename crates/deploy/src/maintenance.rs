@@ -98,7 +98,7 @@ pub async fn live_web_image(
 /// The kind of object that sends the app's hosts to it: an HTTPRoute behind a Gateway, an
 /// Ingress otherwise.
 pub fn front_kind(spec: &AppSpec) -> &'static str {
-    match spec.ingress.as_ref().and_then(|i| i.gateway.as_ref()) {
+    match spec.gateway() {
         Some(_) => "HTTPRoute",
         None => "Ingress",
     }

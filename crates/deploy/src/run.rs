@@ -197,10 +197,7 @@ async fn deploy_held(
     }
     let mut route = None;
     let mut refused = None;
-    if let (Ok(_), Some(gateway)) = (
-        &result,
-        req.spec.ingress.as_ref().and_then(|i| i.gateway_ref()),
-    ) {
+    if let (Ok(_), Some(gateway)) = (&result, req.spec.gateway()) {
         // An unchanged route had all the time it needed to be reported on.
         let unchanged = done
             .iter()
@@ -507,7 +504,7 @@ async fn up_to_date(
         _ => MigrationOutcome::Skipped,
     };
     // Nothing changed, but the Gateway may have been fixed (or broken) since: ask it again.
-    let route = match req.spec.ingress.as_ref().and_then(|i| i.gateway_ref()) {
+    let route = match req.spec.gateway() {
         Some(gateway) => {
             let now = tokio::time::Instant::now();
             let since = now.checked_sub(route::REPORT_GRACE).unwrap_or(now);

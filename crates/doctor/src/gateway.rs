@@ -5,26 +5,18 @@
 //! A controller that writes no status (HAProxy Ingress v0.16) leaves the API's defaults,
 //! `Unknown` with reason `Pending`: that is "not checked", never a failure, since it may serve.
 
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::DynamicObject;
 use kube::{Api, Client};
 use kubectl_rails_core::AppSpec;
+use kubectl_rails_core::gateway::{Verdict, verdict};
 use kubectl_rails_core::model::{GatewayRef, listener_takes};
 use kubectl_rails_core::render::GATEWAY_GROUP;
+use kubectl_rails_kube::gateway_api_resource;
 use serde_json::Value;
 
 use crate::{Finding, forbidden};
 
 const INSTALL: &str = "install the Gateway API CRDs (`kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.1/standard-install.yaml`) and a controller that implements them, or remove `ingress.gateway` to route with an Ingress";
-
-fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: GATEWAY_GROUP.into(),
-        version: "v1".into(),
-        api_version: format!("{GATEWAY_GROUP}/v1"),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
-}
 
 /// A condition of an object's `status.conditions` (or of one of its parents'): status, reason
 /// and message.
@@ -94,7 +86,10 @@ fn listener_allows(listener: &Value, gateway_ns: &str, route_ns: &str) -> Option
 /// Every Gateway of the cluster, as `namespace/name`: none where the cluster does not serve the
 /// Gateway API.
 pub async fn gateways(client: &Client) -> Result<Vec<String>, kubectl_rails_kube::KubeError> {
-    let api = Api::<DynamicObject>::all_with(client.clone(), &resource("Gateway", "gateways"));
+    let api = Api::<DynamicObject>::all_with(
+        client.clone(),
+        &gateway_api_resource("Gateway", "gateways"),
+    );
     match api.list_metadata(&kube::api::ListParams::default()).await {
         Ok(list) => Ok(list
             .items
@@ -152,7 +147,7 @@ pub async fn gateway(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> 
     let gateway = match Api::<DynamicObject>::namespaced_with(
         client.clone(),
         &gateway_ns,
-        &resource("Gateway", "gateways"),
+        &gateway_api_resource("Gateway", "gateways"),
     )
     .get_opt(&gw.name)
     .await
@@ -204,7 +199,7 @@ async fn class_finding(client: &Client, gateway: &Value) -> Finding {
         .unwrap_or_default();
     match Api::<DynamicObject>::all_with(
         client.clone(),
-        &resource("GatewayClass", "gatewayclasses"),
+        &gateway_api_resource("GatewayClass", "gatewayclasses"),
     )
     .get_opt(name)
     .await
@@ -249,7 +244,7 @@ pub async fn live_address(client: &Client, ns: &str, gw: &GatewayRef) -> Option<
     let g = Api::<DynamicObject>::namespaced_with(
         client.clone(),
         gateway_ns,
-        &resource("Gateway", "gateways"),
+        &gateway_api_resource("Gateway", "gateways"),
     )
     .get_opt(&gw.name)
     .await
@@ -338,42 +333,39 @@ async fn route_finding(client: &Client, ns: &str, spec: &AppSpec, gw: &GatewayRe
     match Api::<DynamicObject>::namespaced_with(
         client.clone(),
         ns,
-        &resource("HTTPRoute", "httproutes"),
+        &gateway_api_resource("HTTPRoute", "httproutes"),
     )
     .get_opt(name)
     .await
     {
         Ok(Some(r)) => {
             let r = serde_json::to_value(r).unwrap_or_default();
-            let parent = r["status"]["parents"].as_array().and_then(|parents| {
-                parents.iter().find(|p| {
-                    p["parentRef"]["name"] == gw.name.as_str()
-                        && p["parentRef"]["namespace"].as_str().unwrap_or(ns)
-                            == gw.namespace.as_deref().unwrap_or(ns)
-                })
-            });
-            let conditions = parent
-                .map(|p| p["conditions"].clone())
-                .unwrap_or(Value::Null);
-            let accepted = from_condition(
-                CHECK,
-                &format!("`{name}`"),
-                "Accepted",
-                &conditions,
-                format!("`{name}` accepted"),
-                "fix what the Gateway says, then `kubectl rails deploy`",
-            );
-            if accepted.severity != crate::Severity::Ok {
-                return accepted;
+            // What deploy waits on, read the same way: this Gateway's report, on this
+            // generation of the route.
+            match verdict(&r, gw, ns) {
+                Verdict::Accepted => {
+                    Finding::ok(CHECK, format!("`{name}` accepted, its backends resolved"))
+                }
+                Verdict::Refused {
+                    condition,
+                    reason,
+                    message,
+                } => Finding::fail(
+                    CHECK,
+                    format!("`{name}`: `{condition}` is false ({reason}: {message})"),
+                    if condition == "ResolvedRefs" {
+                        "deploy the app so that its Services exist (`kubectl rails deploy`)"
+                    } else {
+                        "fix what the Gateway says, then `kubectl rails deploy`"
+                    },
+                ),
+                Verdict::Pending(why) => Finding::not_checked(
+                    CHECK,
+                    format!(
+                        "`{name}`: {why}; some controllers (HAProxy Ingress v0.16) never report"
+                    ),
+                ),
             }
-            from_condition(
-                CHECK,
-                &format!("`{name}`"),
-                "ResolvedRefs",
-                &conditions,
-                format!("`{name}` accepted, its backends resolved"),
-                "deploy the app so that its Services exist (`kubectl rails deploy`)",
-            )
         }
         Ok(None) => Finding::not_checked(
             CHECK,

@@ -112,7 +112,7 @@ fn forbidden(e: &kube::Error) -> bool {
 /// Every check, in the order `doctor` shows them.
 pub async fn check_all(client: &Client, ns: &str, spec: &AppSpec) -> Vec<Finding> {
     let mut findings = vec![server_version(client).await, nodes(client).await];
-    if spec.ingress.as_ref().is_some_and(|i| i.gateway.is_some()) {
+    if spec.gateway().is_some() {
         findings.extend(gateway(client, ns, spec).await);
     } else {
         let (class_finding, class) = ingress_class(client, spec).await;

@@ -30,20 +30,25 @@ pub fn api_resource(kind: &str) -> Result<ApiResource, KubeError> {
         "Ingress" => ApiResource::erase::<Ingress>(&()),
         "NetworkPolicy" => ApiResource::erase::<NetworkPolicy>(&()),
         "HorizontalPodAutoscaler" => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
-        // The Gateway API is a CRD: k8s-openapi has no type for it.
-        "HTTPRoute" => ApiResource {
-            group: "gateway.networking.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "gateway.networking.k8s.io/v1".into(),
-            kind: "HTTPRoute".into(),
-            plural: "httproutes".into(),
-        },
+        "HTTPRoute" => gateway_api_resource("HTTPRoute", "httproutes"),
         other => {
             return Err(KubeError::UnsupportedKind {
                 kind: other.to_string(),
             });
         }
     })
+}
+
+/// A kind of the Gateway API (`gateway.networking.k8s.io/v1`): a CRD, which k8s-openapi has
+/// no type for.
+pub fn gateway_api_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
 }
 
 /// Kinds that pruning may delete. Volume claims hold data and Jobs hold migration history, so
@@ -78,6 +83,19 @@ pub fn is_missing_api(kind: &str, e: &kube::Error) -> bool {
         && matches!(e, kube::Error::Api(s) if s.code == 404
             && (s.message.contains("could not find the requested resource")
                 || s.message.contains("page not found")))
+}
+
+/// [`api_err`] for a request about a `kind`: where the cluster does not serve its API, a
+/// [`KubeError::MissingApi`] that says what to install.
+pub fn kind_err(kind: &str, action: impl Into<String>) -> impl FnOnce(kube::Error) -> KubeError {
+    let (kind, action) = (kind.to_string(), action.into());
+    move |e| {
+        if is_missing_api(&kind, &e) {
+            KubeError::MissingApi { action, kind }
+        } else {
+            api_err(action)(e)
+        }
+    }
 }
 
 /// The label selector of every object the plugin created for `app` (release records excluded).
@@ -220,19 +238,13 @@ impl Applier {
         params.dry_run = self.dry_run;
         let mut body = value.clone();
         body["metadata"]["namespace"] = Value::String(self.namespace.clone());
-        let action = format!("apply {kind} `{name}` in namespace `{}`", self.namespace);
-        match self
-            .api(kind)?
+        self.api(kind)?
             .patch(name, &params, &Patch::Apply(&body))
             .await
-        {
-            Ok(o) => Ok(o),
-            Err(e) if is_missing_api(kind, &e) => Err(KubeError::MissingApi {
-                action,
-                kind: kind.to_string(),
-            }),
-            Err(e) => Err(api_err(action)(e)),
-        }
+            .map_err(kind_err(
+                kind,
+                format!("apply {kind} `{name}` in namespace `{}`", self.namespace),
+            ))
     }
 
     /// Applies objects that a dry run of the same apply already planned, all at once: nothing is

@@ -12,8 +12,8 @@ mod reads;
 pub use reads::forget_secret_reads;
 
 pub use apply::{
-    Applier, ApplyOutcome, PRUNABLE_KINDS, api_resource, comparable, is_missing_api,
-    is_optional_api, prune_selector,
+    Applier, ApplyOutcome, PRUNABLE_KINDS, api_resource, comparable, gateway_api_resource,
+    is_missing_api, is_optional_api, kind_err, prune_selector,
 };
 pub use connect::{ClusterArgs, Connection, Resolved, connect, resolve};
 pub use namespace::{create_app_namespace, create_restricted_namespace, namespace_exists};

@@ -17,7 +17,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use kubectl_rails_core::AppSpec;
 use kubectl_rails_core::model::{GatewayRef, listener_takes};
-use kubectl_rails_core::render::{GATEWAY_GROUP, labels};
+use kubectl_rails_core::render::labels;
 use kubectl_rails_deploy::route::Verdict;
 use kubectl_rails_deploy::{progress, release};
 use kubectl_rails_kube::{KubeError, api_err};
@@ -333,13 +333,7 @@ async fn route_row(
         Err(e) => return Err(api_err(format!("read HTTPRoute `{}`", spec.name))(e)),
     };
     let gateway_ns = gw.namespace.as_deref().unwrap_or(ns);
-    let gateway_api = kube::core::ApiResource {
-        group: GATEWAY_GROUP.into(),
-        version: "v1".into(),
-        api_version: format!("{GATEWAY_GROUP}/v1"),
-        kind: "Gateway".into(),
-        plural: "gateways".into(),
-    };
+    let gateway_api = kubectl_rails_kube::gateway_api_resource("Gateway", "gateways");
     // The Gateway may be another team's, in a namespace the deployer cannot read.
     let gateway = Api::<DynamicObject>::namespaced_with(client.clone(), gateway_ns, &gateway_api)
         .get_opt(&gw.name)

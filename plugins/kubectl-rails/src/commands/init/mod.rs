@@ -370,7 +370,7 @@ fn build_spec(
         summary: summary::table(&detection, &spec, &sources, mode),
         registry,
         kamal_report: detection.kamal.as_ref().map(|k| {
-            let behind_gateway = spec.ingress.as_ref().is_some_and(|i| i.gateway.is_some());
+            let behind_gateway = spec.gateway().is_some();
             let lines: Vec<_> = k
                 .report
                 .iter()
