@@ -60,31 +60,31 @@ impl PullFailure {
 impl PodProblem {
     /// How long the problem may fix itself before the pod is hopeless; `None` when it cannot.
     /// The scheduler may still place a pod (a volume binds, a node comes back), and a pull that
-    /// failed for no reason the registry gave is retried by the kubelet.
-    pub fn patience(&self) -> Option<std::time::Duration> {
-        match self.reason.as_str() {
-            "Unschedulable" => Some(crate::patience::grace_for(&self.message)),
-            "ErrImagePull" | "ImagePullBackOff"
-                if PullFailure::of(&self.message) == PullFailure::Other =>
-            {
-                Some(crate::patience::PULL_RETRIES)
-            }
+    /// failed for no reason the registry gave is retried by the kubelet. `pull_checked`: the
+    /// registry gave this image to this machine with the pull secret's credentials moments ago.
+    pub fn patience(&self, pull_checked: bool) -> Option<std::time::Duration> {
+        use crate::patience::{PULL_AUTH_RETRY, PULL_CHECKED_RETRIES, PULL_RETRIES};
+        match (self.reason.as_str(), PullFailure::of(&self.message)) {
+            ("Unschedulable", _) => Some(crate::patience::grace_for(&self.message)),
+            ("ErrImagePull" | "ImagePullBackOff", PullFailure::Other) => Some(PULL_RETRIES),
             // A kubelet asked for the first pod of a new namespace may pull before it has read
-            // the pull secret (its Secret cache fills a moment later), and get a 401 once: one
-            // retry of its back-off decides.
-            "ErrImagePull" | "ImagePullBackOff"
-                if PullFailure::of(&self.message) == PullFailure::Refused =>
-            {
-                Some(crate::patience::PULL_AUTH_RETRY)
+            // the pull secret (its Secret cache gets a second to fill, and a busy API server can
+            // take longer), and get a 401 once: its retries decide. Longer when the credentials
+            // are known to be good.
+            ("ErrImagePull" | "ImagePullBackOff", PullFailure::Refused) if pull_checked => {
+                Some(PULL_CHECKED_RETRIES)
             }
+            ("ErrImagePull" | "ImagePullBackOff", PullFailure::Refused) => Some(PULL_AUTH_RETRY),
             _ => None,
         }
     }
 
     /// What the pod is waiting for while it has patience: for the message that says so.
-    pub fn waiting_for(&self) -> &'static str {
+    pub fn waiting_for(&self, pull_checked: bool) -> &'static str {
         if self.reason == "Unschedulable" {
             "cannot be scheduled yet"
+        } else if pull_checked && PullFailure::of(&self.message) == PullFailure::Refused {
+            "was refused its image, which the registry gave this machine with the same pull secret; the kubelet reads a new namespace's pull secret late and retries"
         } else {
             "cannot pull its image yet; the kubelet retries"
         }
@@ -262,10 +262,43 @@ mod tests {
         for (message, kind, patience, hint) in cases {
             assert_eq!(PullFailure::of(message), kind, "{message}");
             let p = pod_problem(&pod_waiting("ErrImagePull", message)).unwrap();
-            assert_eq!(p.patience(), patience, "{message}");
+            assert_eq!(p.patience(false), patience, "{message}");
             let h = rails_hint("ErrImagePull", message, &[], "").unwrap();
             assert!(h.contains(hint), "{message}: {h}");
         }
+    }
+
+    #[test]
+    fn a_refused_pull_waits_longer_when_the_registry_took_the_same_credentials_from_here() {
+        let refused = "failed to pull and unpack image \"r/blog@sha256:1\": pulling from host r failed with status code [manifests sha256:1]: 401 Unauthorized";
+        let timeout = "dial tcp 10.0.0.1:443: i/o timeout";
+        let cases = [
+            (
+                refused,
+                false,
+                Some(crate::patience::PULL_AUTH_RETRY),
+                "cannot pull",
+            ),
+            (
+                refused,
+                true,
+                Some(crate::patience::PULL_CHECKED_RETRIES),
+                "same pull secret",
+            ),
+            (
+                timeout,
+                true,
+                Some(crate::patience::PULL_RETRIES),
+                "cannot pull",
+            ),
+            ("r/blog:9: not found", true, None, "cannot pull"),
+        ];
+        for (message, checked, patience, says) in cases {
+            let p = pod_problem(&pod_waiting("ImagePullBackOff", message)).unwrap();
+            assert_eq!(p.patience(checked), patience, "{message} {checked}");
+            assert!(p.waiting_for(checked).contains(says), "{message} {checked}");
+        }
+        assert!(crate::patience::PULL_CHECKED_RETRIES > crate::patience::PULL_AUTH_RETRY);
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub struct DeployRequest {
     pub note: Option<String>,
     /// The server's version, for what renders differently on older servers.
     pub server_version: Option<kubectl_rails_core::version::ServerVersion>,
+    /// The registry named the image's digest to this machine just now, with the pull secret's
+    /// credentials: a 401 at the kubelet is then its late read of the pull secret (its cache of
+    /// a new namespace's Secrets may fill after the first pull), worth a longer wait.
+    pub pull_checked: bool,
 }
 
 /// The commit a release is built from. Asking git takes a while in a large repository, so the

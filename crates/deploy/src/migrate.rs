@@ -91,6 +91,7 @@ pub(crate) async fn run(
     previous: JobState,
     reporter: &dyn Reporter,
     deadline: tokio::time::Instant,
+    pull_checked: bool,
 ) -> Result<(MigrationOutcome, Option<String>), DeployError> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -188,8 +189,8 @@ pub(crate) async fn run(
             Some(event) = pod_events.next() => {
                 let Ok(pod) = event else { continue };
                 match pod_problem(&pod) {
-                    Some(problem) if let Some(grace) = problem.patience() => {
-                        let (pod_name, message, what) = (problem.pod.clone(), problem.message.clone(), problem.waiting_for());
+                    Some(problem) if let Some(grace) = problem.patience(pull_checked) => {
+                        let (pod_name, message, what) = (problem.pod.clone(), problem.message.clone(), problem.waiting_for(pull_checked));
                         if unscheduled.waiting(&pod_name, problem, tokio::time::Instant::now() + grace) {
                             reporter.warn(&format!(
                                 "the migration pod {what} ({message}); waiting up to {}s",

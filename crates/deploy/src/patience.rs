@@ -25,6 +25,10 @@ pub const PULL_RETRIES: Duration = Duration::from_secs(30);
 /// back-off starts at 10 s) before the deploy says the credentials are wrong.
 pub const PULL_AUTH_RETRY: Duration = Duration::from_secs(15);
 
+/// How long a refused pull may be retried when the registry gave the image to this machine with
+/// the same pull secret moments before: two of the kubelet's retries (10 s, then 20 s).
+pub const PULL_CHECKED_RETRIES: Duration = Duration::from_secs(45);
+
 /// Waiting pods by name, each with the time its grace ends and what to report then.
 pub(crate) struct Unscheduled<T> {
     waiting: BTreeMap<String, (Instant, T)>,

@@ -553,6 +553,7 @@ async fn migrate(
         plan.job_state,
         reporter,
         deadline,
+        req.pull_checked,
     )
     .await
     {
@@ -651,6 +652,7 @@ async fn wait(
         reporter,
         deadline,
         req.timeout,
+        req.pull_checked,
     )
     .await
 }

@@ -35,6 +35,7 @@ pub(crate) async fn rollout(
     reporter: &dyn Reporter,
     deadline: tokio::time::Instant,
     timeout: Duration,
+    pull_checked: bool,
 ) -> Result<Vec<ProcessProgress>, DeployError> {
     let selector = labels::made_for(&spec.name);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
@@ -92,8 +93,8 @@ pub(crate) async fn rollout(
                     interrupted = false;
                     let problem = if is_new(&pod, checksum, &image) { pod_problem(&pod) } else { None };
                     match problem {
-                        Some(problem) if let Some(grace) = problem.patience() => {
-                            let (pod_name, message, what) = (problem.pod.clone(), problem.message.clone(), problem.waiting_for());
+                        Some(problem) if let Some(grace) = problem.patience(pull_checked) => {
+                            let (pod_name, message, what) = (problem.pod.clone(), problem.message.clone(), problem.waiting_for(pull_checked));
                             if unscheduled.waiting(&pod_name, (labels::component_of(&pod.metadata), problem), tokio::time::Instant::now() + grace) {
                                 reporter.warn(&format!(
                                     "pod `{pod_name}` {what} ({message}); waiting up to {}s",

@@ -38,25 +38,26 @@ pub(crate) async fn registry_login(target: &Target, spec: &AppSpec) -> Option<Lo
 
 /// Sets the spec's image digest from the registry, unless `--no-pin` or the image is pinned
 /// already. A registry this machine cannot reach leaves the deploy by tag, said; a tag the
-/// registry does not have stops it before anything changes.
+/// registry does not have stops it before anything changes. True when the registry named the
+/// digest with the pull secret's credentials: they are good, whatever a kubelet says first.
 pub(crate) async fn pin(
     target: &Target,
     spec: &mut AppSpec,
     no_pin: bool,
     printer: &Printer,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     if spec.image.digest.is_some() {
-        return Ok(());
+        return Ok(false);
     }
     let Some(tag) = spec.image.tag.clone() else {
-        return Ok(());
+        return Ok(false);
     };
     if no_pin {
         printer.note(&format!(
             "deploying `{}` by tag (`--no-pin`): pods started later run whatever the tag names then",
             spec.image.tagged()
         ));
-        return Ok(());
+        return Ok(false);
     }
     let image = ImageRef::new(&spec.image.repository, &tag);
     let login = registry_login(target, spec).await;
@@ -70,7 +71,7 @@ pub(crate) async fn pin(
                 spec.image.tagged()
             ));
             spec.image.digest = Some(digest);
-            Ok(())
+            Ok(login.is_some())
         }
         Err(RegistryError::NotFound { reference }) => Err(exit::failure(
             format!("the registry has no `{reference}`: nothing was changed"),
@@ -81,7 +82,7 @@ pub(crate) async fn pin(
                 "could not learn the digest of `{}` ({e}): deploying by tag, so pods started later run whatever the tag names then; `--no-pin` says so on purpose",
                 spec.image.tagged()
             ));
-            Ok(())
+            Ok(false)
         }
     }
 }

@@ -140,6 +140,7 @@ pub(crate) async fn promote(
         git_sha: Commit::known(None),
         note: Some(format!("promoted canary {image}")),
         server_version: target.version.clone(),
+        pull_checked: false,
     };
     let outcome = deploy::execute(target, request, printer, None).await?;
     let verdict = match limits {

@@ -30,6 +30,7 @@ pub(crate) async fn run(args: &MigrateArgs, ctx: &Context<'_>) -> anyhow::Result
         git_sha: deploy::commit_of(&settings.global.app_dir),
         note: None,
         server_version: target.version.clone(),
+        pull_checked: false,
     };
     deploy::execute(target, request, ctx.printer, None).await?;
     Ok(())

@@ -239,6 +239,7 @@ async fn up(
         git_sha: deploy::commit_of(&settings.global.app_dir),
         note: Some(format!("review app `{name}`")),
         server_version: target.version.clone(),
+        pull_checked: false,
     };
     printer.step(&format!(
         "deploying review app `{name}` ({}) to namespace `{review_ns}`",

@@ -177,7 +177,7 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
     } else {
         inputs::resolve(ctx, &spec, registry_user).await?;
     }
-    crate::pin::pin(target, &mut spec, args.no_pin, printer).await?;
+    let pull_checked = crate::pin::pin(target, &mut spec, args.no_pin, printer).await?;
     let request = DeployRequest {
         spec: spec.clone(),
         namespace: target.namespace.clone(),
@@ -188,6 +188,7 @@ pub(crate) async fn run(args: &DeployArgs, ctx: &Context<'_>) -> anyhow::Result<
         git_sha: commit,
         note: None,
         server_version: target.version.clone(),
+        pull_checked,
     };
     // Run inside the lease, so that two deploys never run it at once, and after the app
     // Secret's values are masked.

@@ -42,6 +42,7 @@ pub(crate) async fn redeploy(
         git_sha: Commit::known(wanted.git_sha.clone()),
         note: Some(note),
         server_version: target.version.clone(),
+        pull_checked: false,
     };
     let outcome = super::execute(target, request, printer, None).await?;
     Ok((spec, outcome))
