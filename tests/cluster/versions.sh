@@ -24,4 +24,7 @@ KUBE_SCORE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/kube-score
 # built from the module proxy through the wrapper module in buildkit/ (its go.mod must require
 # this version), cached.
 BUILDKIT_VERSION=v0.26.3
+# RootlessKit, for the builder image's rootless mode (`rootlesskit buildkitd`, as BuildKit's
+# rootless image runs it): `go install`ed from the module proxy into BUILDKIT_CACHE.
+ROOTLESSKIT_VERSION=v2.3.6
 BUILDKIT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rails/tools/buildkit-$BUILDKIT_VERSION"

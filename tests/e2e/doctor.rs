@@ -368,7 +368,7 @@ fn doctor_says_whether_the_cluster_builder_may_run() {
         (
             "  builder: cluster\n".to_string(),
             "✗",
-            "enforces Pod Security `restricted`".to_string(),
+            "enforces Pod Security `restricted`, and BuildKit runs rootless (as uid 1000) but needs seccomp and AppArmor `Unconfined`".to_string(),
         ),
         (
             "  cluster: {namespace: no-such-builds}\n".to_string(),
@@ -385,6 +385,17 @@ fn doctor_says_whether_the_cluster_builder_may_run() {
         ),
         (
             format!("  cluster: {{namespace: {}}}\n", builds.name),
+            "✓",
+            format!(
+                "namespace `{}` admits the rootless BuildKit pod (moby/buildkit:v0.26.3-rootless)",
+                builds.name
+            ),
+        ),
+        (
+            format!(
+                "  cluster: {{namespace: {}, privileged: true}}\n",
+                builds.name
+            ),
             "✓",
             format!(
                 "namespace `{}` admits the privileged BuildKit pod (moby/buildkit:v0.26.3)",

@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, Namespace, Pod, PodSpec,
-    SecurityContext, Volume, VolumeMount,
+    AppArmorProfile, Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, Namespace, Pod,
+    PodSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{AttachParams, DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use kubectl_rails_build::{BuildError, step_of};
-use kubectl_rails_core::model::{BuildSpec, DEFAULT_BUILDKIT_IMAGE, Placement};
+use kubectl_rails_core::model::{BuildSpec, ClusterBuilderSpec, Placement};
 use kubectl_rails_core::render::{labels, tolerations};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
@@ -35,6 +35,11 @@ const MAX_LIFETIME_SECS: i64 = 3600;
 const WORK: &str = "/work";
 /// The Pod Security label a namespace enforces.
 const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+/// The user a rootless BuildKit runs as (the `user` of BuildKit's rootless image).
+const ROOTLESS_UID: i64 = 1000;
+/// Where a rootless buildkitd listens (its user may not write `/run`); `buildctl` finds it
+/// through `BUILDKIT_HOST`.
+const ROOTLESS_SOCKET: &str = "unix:///tmp/run/buildkitd.sock";
 
 /// One build in the cluster.
 #[derive(Debug, Clone)]
@@ -64,9 +69,14 @@ pub struct Request {
     pub secrets: Vec<(String, Vec<u8>)>,
 }
 
-/// The builder image the spec (or `--builder-image`) names, checked to be pinned.
-pub fn builder_image(wanted: Option<&str>) -> Result<String, BuildError> {
-    let image = wanted.unwrap_or(DEFAULT_BUILDKIT_IMAGE);
+/// The builder image the spec (or `--builder-image`) names, checked to be pinned; the pinned
+/// default of the spec's mode when it names none.
+pub fn builder_image(
+    wanted: Option<&str>,
+    cluster: &ClusterBuilderSpec,
+) -> Result<String, BuildError> {
+    let default = cluster.default_image();
+    let image = wanted.unwrap_or(default);
     let last = image.rsplit('/').next().unwrap_or(image);
     let pinned = image.contains("@sha256:")
         || last
@@ -78,7 +88,7 @@ pub fn builder_image(wanted: Option<&str>) -> Result<String, BuildError> {
         Err(BuildError::Cluster {
             what: format!("the BuildKit image `{image}` is not pinned to a version"),
             fix: format!(
-                "name a version, as `{DEFAULT_BUILDKIT_IMAGE}` (`build.cluster.image` or `--builder-image`): `latest` changes under you"
+                "name a version, as `{default}` (`build.cluster.image` or `--builder-image`): `latest` changes under you"
             ),
         })
     }
@@ -102,13 +112,27 @@ pub fn on_node_loopback(host: &str) -> bool {
     name == "localhost" || name.starts_with("127.") || name == "[::1]"
 }
 
-/// Why the namespace refuses a privileged pod, from its Pod Security labels; none when it
-/// takes one.
-pub fn refusal(namespace: &str, ns_labels: &BTreeMap<String, String>) -> Option<BuildError> {
+/// What the BuildKit pod needs of its namespace, and why, for the mode it runs in.
+pub fn needs(cluster: &ClusterBuilderSpec) -> &'static str {
+    if cluster.privileged {
+        "BuildKit runs privileged (`build.cluster.privileged`: it mounts and unshares as root to run each RUN step)"
+    } else {
+        "BuildKit runs rootless (as uid 1000) but needs seccomp and AppArmor `Unconfined` to make its user namespaces"
+    }
+}
+
+/// Why the namespace refuses the BuildKit pod, from its Pod Security labels; none when it
+/// takes it. Rootless or not, only `privileged` does: `baseline` forbids `Unconfined` too.
+pub fn refusal(
+    namespace: &str,
+    ns_labels: &BTreeMap<String, String>,
+    cluster: &ClusterBuilderSpec,
+) -> Option<BuildError> {
     let level = ns_labels.get(ENFORCE)?;
     (level != "privileged").then(|| BuildError::Cluster {
         what: format!(
-            "namespace `{namespace}` enforces Pod Security `{level}`, and BuildKit runs privileged (it mounts and unshares to run each RUN step)"
+            "namespace `{namespace}` enforces Pod Security `{level}`, and {}",
+            needs(cluster)
         ),
         fix: format!(
             "set `build.cluster.namespace` to a namespace for builds that allows it (`kubectl create namespace builds && kubectl label namespace builds {ENFORCE}=privileged`), or build on this machine with `--builder buildah` (or docker, podman, nerdctl)"
@@ -121,7 +145,7 @@ pub fn refusal(namespace: &str, ns_labels: &BTreeMap<String, String>) -> Option<
 pub fn missing(namespace: &str) -> BuildError {
     BuildError::Cluster {
         what: format!(
-            "namespace `{namespace}` does not exist (a first deploy makes the app's namespace `restricted`, which refuses the privileged BuildKit pod)"
+            "namespace `{namespace}` does not exist (a first deploy makes the app's namespace `restricted`, which refuses the BuildKit pod)"
         ),
         fix: format!(
             "make a namespace for builds and name it in `build.cluster.namespace`: `kubectl create namespace builds && kubectl label namespace builds {ENFORCE}=privileged`"
@@ -149,17 +173,17 @@ pub fn buildkitd_toml(mirrors: &[String], loopback: &[String]) -> String {
 }
 
 /// The builder pod: BuildKit's daemon, waiting for the build the plugin execs into it.
+/// Rootless unless `build.cluster.privileged`: RootlessKit maps uid 1000 and a subordinate
+/// range into a user namespace where buildkitd is root; without a process sandbox, since an
+/// unprivileged container cannot mount a fresh `/proc` for each step (the pod is the sandbox,
+/// and it lives for one build).
 pub fn pod(request: &Request, name: &str) -> Pod {
+    let cluster = request.recipe.cluster.clone().unwrap_or_default();
     let loopback = request
         .registry_host
         .as_deref()
         .is_some_and(on_node_loopback);
-    let mirrors = request
-        .recipe
-        .cluster
-        .as_ref()
-        .map(|c| c.mirrors.clone())
-        .unwrap_or_default();
+    let mirrors = cluster.mirrors.clone();
     let mut tls: Vec<String> = request
         .registry_host
         .iter()
@@ -204,29 +228,17 @@ pub fn pod(request: &Request, name: &str) -> Pod {
             node_selector: (!request.placement.node_selector.is_empty())
                 .then(|| request.placement.node_selector.clone()),
             tolerations: tolerations(&request.placement),
-            image_pull_secrets: request.pull_secret.as_ref().map(|s| {
-                vec![LocalObjectReference {
-                    name: s.clone(),
-                }]
-            }),
+            image_pull_secrets: request
+                .pull_secret
+                .as_ref()
+                .map(|s| vec![LocalObjectReference { name: s.clone() }]),
             containers: vec![Container {
                 name: "buildkitd".into(),
                 image: Some(request.builder_image.clone()),
                 // The configuration comes through the environment: no ConfigMap to leave behind.
-                command: Some(vec![
-                    "sh".into(),
-                    "-c".into(),
-                    "printf '%s' \"$BUILDKITD_TOML\" > /tmp/buildkitd.toml && exec buildkitd --config /tmp/buildkitd.toml".into(),
-                ]),
-                env: Some(vec![EnvVar {
-                    name: "BUILDKITD_TOML".into(),
-                    value: Some(buildkitd_toml(&mirrors, &tls)),
-                    ..EnvVar::default()
-                }]),
-                security_context: Some(SecurityContext {
-                    privileged: Some(true),
-                    ..SecurityContext::default()
-                }),
+                command: Some(vec!["sh".into(), "-c".into(), daemon_command(&cluster)]),
+                env: Some(daemon_env(&cluster, buildkitd_toml(&mirrors, &tls))),
+                security_context: Some(daemon_security(&cluster)),
                 volume_mounts: Some(vec![
                     mount("state", "/var/lib/buildkit"),
                     mount("work", WORK),
@@ -242,6 +254,64 @@ pub fn pod(request: &Request, name: &str) -> Pod {
             ..PodSpec::default()
         }),
         ..Pod::default()
+    }
+}
+
+/// How the pod starts buildkitd, with its configuration from `$BUILDKITD_TOML`.
+fn daemon_command(cluster: &ClusterBuilderSpec) -> String {
+    let config = "printf '%s' \"$BUILDKITD_TOML\" > /tmp/buildkitd.toml";
+    if cluster.privileged {
+        format!("{config} && exec buildkitd --config /tmp/buildkitd.toml")
+    } else {
+        format!(
+            "mkdir -p /tmp/run && {config} && exec rootlesskit buildkitd --config /tmp/buildkitd.toml --oci-worker-no-process-sandbox --root /var/lib/buildkit --addr {ROOTLESS_SOCKET}"
+        )
+    }
+}
+
+fn daemon_env(cluster: &ClusterBuilderSpec, toml: String) -> Vec<EnvVar> {
+    let var = |name: &str, value: String| EnvVar {
+        name: name.into(),
+        value: Some(value),
+        ..EnvVar::default()
+    };
+    let mut env = vec![var("BUILDKITD_TOML", toml)];
+    if !cluster.privileged {
+        // buildkitd takes the rootless defaults only when `$USER` is not root; `buildctl`, run
+        // by exec, finds the daemon through `BUILDKIT_HOST`.
+        env.extend([
+            var("USER", "user".into()),
+            var("HOME", "/tmp".into()),
+            var("XDG_RUNTIME_DIR", "/tmp/run".into()),
+            var("BUILDKIT_HOST", ROOTLESS_SOCKET.into()),
+        ]);
+    }
+    env
+}
+
+fn daemon_security(cluster: &ClusterBuilderSpec) -> SecurityContext {
+    if cluster.privileged {
+        return SecurityContext {
+            privileged: Some(true),
+            ..SecurityContext::default()
+        };
+    }
+    // `unshare(CLONE_NEWUSER)` and the mounts inside the user namespace are what the runtime's
+    // default seccomp and AppArmor profiles refuse a container without CAP_SYS_ADMIN.
+    let unconfined = || "Unconfined".to_string();
+    SecurityContext {
+        run_as_user: Some(ROOTLESS_UID),
+        run_as_group: Some(ROOTLESS_UID),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: unconfined(),
+            ..SeccompProfile::default()
+        }),
+        app_armor_profile: Some(AppArmorProfile {
+            type_: unconfined(),
+            ..AppArmorProfile::default()
+        }),
+        ..SecurityContext::default()
     }
 }
 
@@ -322,6 +392,7 @@ pub async fn build(
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Duration, BuildError> {
     let started = Instant::now();
+    let cluster = request.recipe.cluster.clone().unwrap_or_default();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     // A deployer who may not read namespaces learns the level from the pod's refusal instead.
     match namespaces.get_opt(&request.namespace).await {
@@ -329,6 +400,7 @@ pub async fn build(
             if let Some(refused) = refusal(
                 &request.namespace,
                 &ns.metadata.labels.clone().unwrap_or_default(),
+                &cluster,
             ) {
                 return Err(refused);
             }
@@ -388,22 +460,38 @@ async fn run_in(
     request: &Request,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), BuildError> {
-    running(pods, name, Duration::from_secs(300)).await?;
+    let cluster = request.recipe.cluster.clone().unwrap_or_default();
+    match running(pods, name, Duration::from_secs(300)).await {
+        Ok(()) => {}
+        Err(NotRunning::Ended) => {
+            return Err(did_not_start(
+                name,
+                &cluster,
+                &log_tail(pods, name).await,
+                &[],
+            ));
+        }
+        Err(NotRunning::Other(e)) => return Err(e),
+    }
     // buildkitd answers a moment after its container starts.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let argv = ["buildctl", "debug", "workers"].map(String::from);
         let mut quiet = Vec::new();
-        let code = exec(pods, name, &argv, None, &mut |l| quiet.push(l.to_string())).await?;
+        // An exec that cannot start means the container has ended: buildkitd did not start.
+        let code = exec(pods, name, &argv, None, &mut |l| quiet.push(l.to_string()))
+            .await
+            .unwrap_or(-1);
         if code == 0 {
             break;
         }
-        if Instant::now() > deadline {
-            return Err(BuildError::Failed {
-                builder: format!("BuildKit in pod `{name}`"),
-                step: Some("start buildkitd".into()),
-                tail: quiet,
-            });
+        if code == -1 || Instant::now() > deadline {
+            return Err(did_not_start(
+                name,
+                &cluster,
+                &log_tail(pods, name).await,
+                &quiet,
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -500,6 +588,54 @@ async fn run_in(
     Ok(())
 }
 
+/// Why buildkitd did not start, from its log (the container's) and what `buildctl` said, with
+/// what to do. Rootless BuildKit fails here when the node refuses it a user namespace, or when
+/// the image has no RootlessKit. Pure.
+pub fn did_not_start(
+    pod: &str,
+    cluster: &ClusterBuilderSpec,
+    log: &str,
+    buildctl: &[String],
+) -> BuildError {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // A Go stack trace follows the error line: the error is the first line that says so.
+    let said = lines
+        .iter()
+        .find(|l| l.contains("error") || l.contains("not found") || l.contains("denied"))
+        .or(lines.last())
+        .map(|l| l.to_string())
+        .or_else(|| buildctl.last().cloned())
+        .unwrap_or_else(|| "it said nothing".into());
+    let lower = log.to_ascii_lowercase();
+    let fix = if cluster.privileged {
+        "check the builder image (`build.cluster.image`, `--builder-image`): it must be BuildKit's (`moby/buildkit:v0.26.3`); `kubectl logs` on the pod tells more".to_string()
+    } else if lower.contains("rootlesskit") && lower.contains("not found") {
+        "the builder image has no RootlessKit: name BuildKit's rootless image (`moby/buildkit:v0.26.3-rootless`) in `build.cluster.image`, or set `build.cluster.privileged: true` to run BuildKit as root".to_string()
+    } else if [
+        "uid_map",
+        "gid_map",
+        "newuidmap",
+        "newgidmap",
+        "user namespace",
+        "userns",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
+        "the node refused rootless BuildKit its user namespace: allow unprivileged user namespaces on the nodes (`user.max_user_namespaces` above 0; on Ubuntu 24.04, `kernel.apparmor_restrict_unprivileged_userns=0`), or set `build.cluster.privileged: true` to run BuildKit as root".to_string()
+    } else {
+        "check the builder image (`build.cluster.image`, `--builder-image`): a rootless one runs `rootlesskit buildkitd` as uid 1000, as `moby/buildkit:v0.26.3-rootless`; or set `build.cluster.privileged: true`".to_string()
+    };
+    BuildError::Cluster {
+        what: format!("buildkitd did not start in pod `{pod}`: {said}"),
+        fix,
+    }
+}
+
 /// The step a BuildKit build failed at, from its plain progress: steps run side by side, so
 /// the last step line is not always the failing one; `#N ERROR:` names the step `#N` started.
 /// (A cold cache's `ERROR: ... not found` is on a step without `[i/n]`, and does not fail the
@@ -534,8 +670,24 @@ impl FailingStep {
     }
 }
 
+/// The last lines the pod's container wrote (buildkitd's, or RootlessKit's, own log).
+async fn log_tail(pods: &Api<Pod>, name: &str) -> String {
+    let params = kube::api::LogParams {
+        tail_lines: Some(TAIL as i64),
+        ..kube::api::LogParams::default()
+    };
+    pods.logs(name, &params).await.unwrap_or_default()
+}
+
+/// Why the builder pod is not running.
+enum NotRunning {
+    /// Its container ended: its log says why.
+    Ended,
+    Other(BuildError),
+}
+
 /// Waits until the pod runs; says why when it cannot (its image, its namespace's rules).
-async fn running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<(), BuildError> {
+async fn running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<(), NotRunning> {
     let events = watcher(
         pods.clone(),
         watcher::Config::default().fields(&format!("metadata.name={name}")),
@@ -566,28 +718,26 @@ async fn running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<(), B
                         | "InvalidImageName"
                         | "CreateContainerConfigError"
                 ) {
-                    return Err(last.clone());
+                    return Err(Some(last.clone()));
                 }
             }
             if matches!(status.phase.as_deref(), Some("Failed" | "Succeeded")) {
-                return Err(format!(
-                    "it ended before the build: {}",
-                    status.message.unwrap_or_default()
-                ));
+                return Err(None);
             }
         }
-        Err("the watch on it ended".into())
+        Err(Some("the watch on it ended".into()))
     })
     .await;
     let why = match waited {
         Ok(Ok(())) => return Ok(()),
-        Ok(Err(why)) => why,
+        Ok(Err(None)) => return Err(NotRunning::Ended),
+        Ok(Err(Some(why))) => why,
         Err(_) => format!("not running within {timeout:?} ({last})"),
     };
-    Err(BuildError::Cluster {
+    Err(NotRunning::Other(BuildError::Cluster {
         what: format!("the BuildKit pod `{name}` did not start: {why}"),
         fix: "check the builder image (`build.cluster.image`, `--builder-image`) and that the app's pull secret reaches it; `kubectl describe pod` tells more".into(),
-    })
+    }))
 }
 
 /// Runs `argv` in the pod, feeding `stdin` when given; each output line (stdout and stderr as
@@ -688,6 +838,7 @@ mod tests {
                     image: None,
                     namespace: Some("builds".into()),
                     mirrors: vec!["mirror.gcr.io".into()],
+                    privileged: false,
                 }),
             },
             placement: Placement {
@@ -705,12 +856,37 @@ mod tests {
         }
     }
 
+    fn privileged(mut request: Request) -> Request {
+        if let Some(c) = request.recipe.cluster.as_mut() {
+            c.privileged = true;
+        }
+        request
+    }
+
     #[test]
-    fn the_builder_pod_runs_privileged_where_the_app_runs_and_holds_no_secret() {
+    fn the_builder_pod_runs_rootless_where_the_app_runs_and_holds_no_secret() {
         let pod = pod(&request(), "shop-build-abc");
         let text = serde_json::to_string(&pod).unwrap();
         assert!(!text.contains("never-shown"), "no secret in the pod spec");
+        let security = pod.spec.as_ref().unwrap().containers[0]
+            .security_context
+            .clone()
+            .unwrap();
+        assert_eq!(security.privileged, None, "not privileged");
+        assert_eq!(security.run_as_user, Some(1000));
         insta::assert_yaml_snapshot!(pod);
+    }
+
+    #[test]
+    fn a_privileged_builder_pod_runs_buildkitd_as_root() {
+        let pod = pod(&privileged(request()), "shop-build-abc");
+        let container = &pod.spec.as_ref().unwrap().containers[0];
+        let security = container.security_context.clone().unwrap();
+        assert_eq!(security.privileged, Some(true));
+        assert_eq!(security.run_as_user, None);
+        let command = container.command.clone().unwrap().join(" ");
+        assert!(command.contains("exec buildkitd --config"), "{command}");
+        assert!(!command.contains("rootlesskit"), "{command}");
     }
 
     #[test]
@@ -719,9 +895,25 @@ mod tests {
     }
 
     #[test]
+    fn each_mode_has_its_pinned_default_image() {
+        let rootless = ClusterBuilderSpec::default();
+        let privileged = ClusterBuilderSpec {
+            privileged: true,
+            ..ClusterBuilderSpec::default()
+        };
+        assert_eq!(
+            builder_image(None, &rootless).unwrap(),
+            "moby/buildkit:v0.26.3-rootless"
+        );
+        assert_eq!(
+            builder_image(None, &privileged).unwrap(),
+            "moby/buildkit:v0.26.3"
+        );
+    }
+
+    #[test]
     fn only_a_pinned_builder_image_is_taken() {
         let cases = [
-            (None, Ok(DEFAULT_BUILDKIT_IMAGE)),
             (Some("moby/buildkit:v0.26.3"), Ok("moby/buildkit:v0.26.3")),
             (
                 Some("r.example:5000/buildkit:v1"),
@@ -736,7 +928,7 @@ mod tests {
             (Some("r.example:5000/buildkit"), Err(())),
         ];
         for (wanted, want) in cases {
-            let got = builder_image(wanted).map_err(|_| ());
+            let got = builder_image(wanted, &ClusterBuilderSpec::default()).map_err(|_| ());
             assert_eq!(got.as_deref(), want.map_err(|_| &()), "{wanted:?}");
         }
     }
@@ -758,19 +950,90 @@ mod tests {
     }
 
     #[test]
-    fn a_namespace_that_forbids_privileged_pods_is_named_before_any_write() {
+    fn a_namespace_that_forbids_the_builder_pod_is_named_before_any_write() {
         let label = |level: &str| BTreeMap::from([(ENFORCE.to_string(), level.to_string())]);
-        assert!(refusal("builds", &BTreeMap::new()).is_none());
-        assert!(refusal("builds", &label("privileged")).is_none());
-        for level in ["restricted", "baseline"] {
-            let Some(BuildError::Cluster { what, fix }) = refusal("shop", &label(level)) else {
+        let rootless = ClusterBuilderSpec::default();
+        let root = ClusterBuilderSpec {
+            privileged: true,
+            ..ClusterBuilderSpec::default()
+        };
+        for mode in [&rootless, &root] {
+            assert!(refusal("builds", &BTreeMap::new(), mode).is_none());
+            assert!(refusal("builds", &label("privileged"), mode).is_none());
+        }
+        let cases = [
+            ("restricted", &rootless, "seccomp and AppArmor `Unconfined`"),
+            ("baseline", &rootless, "seccomp and AppArmor `Unconfined`"),
+            ("restricted", &root, "BuildKit runs privileged"),
+            ("baseline", &root, "BuildKit runs privileged"),
+        ];
+        for (level, mode, why) in cases {
+            let Some(BuildError::Cluster { what, fix }) = refusal("shop", &label(level), mode)
+            else {
                 panic!("{level} refuses");
             };
             assert!(
                 what.contains(&format!("enforces Pod Security `{level}`")),
                 "{what}"
             );
+            assert!(what.contains(why), "{what}");
             assert!(fix.contains("build.cluster.namespace"), "{fix}");
+        }
+    }
+
+    #[test]
+    fn a_buildkitd_that_did_not_start_is_explained_from_its_log() {
+        let rootless = ClusterBuilderSpec::default();
+        let root = ClusterBuilderSpec {
+            privileged: true,
+            ..ClusterBuilderSpec::default()
+        };
+        let uid_map = "[rootlesskit:parent] error: failed to setup UID/GID map: newuidmap 14 [0 1000 1 1 100000 65536] failed: newuidmap: write to uid_map failed: Operation not permitted\n: exit status 1\n";
+        let no_kit = "sh: 1: rootlesskit: not found\n";
+        let crash = "buildkitd: mkdir /run/buildkit: permission denied\ncreating trace controller listener\nmain.runTraceController\n\tgithub.com/moby/buildkit/cmd/buildkitd/main.go:1\n";
+        let cases = [
+            (
+                &rootless,
+                uid_map,
+                "write to uid_map failed",
+                "refused rootless BuildKit its user namespace",
+            ),
+            (
+                &rootless,
+                no_kit,
+                "rootlesskit: not found",
+                "has no RootlessKit",
+            ),
+            (
+                &rootless,
+                crash,
+                "mkdir /run/buildkit: permission denied",
+                "a rootless one runs `rootlesskit buildkitd`",
+            ),
+            (
+                &root,
+                crash,
+                "mkdir /run/buildkit: permission denied",
+                "it must be BuildKit's",
+            ),
+            (
+                &rootless,
+                "",
+                "connection refused",
+                "build.cluster.privileged",
+            ),
+        ];
+        for (mode, log, said, fix_has) in cases {
+            let buildctl = vec!["error: dial unix: connection refused".to_string()];
+            let BuildError::Cluster { what, fix } = did_not_start("p", mode, log, &buildctl) else {
+                panic!("a cluster error");
+            };
+            assert!(
+                what.starts_with("buildkitd did not start in pod `p`: "),
+                "{what}"
+            );
+            assert!(what.contains(said), "{log}: {what}");
+            assert!(fix.contains(fix_has), "{log}: {fix}");
         }
     }
 

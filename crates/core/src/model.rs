@@ -260,14 +260,16 @@ pub struct BuildSpec {
     pub cluster: Option<ClusterBuilderSpec>,
 }
 
-/// The BuildKit pod the `cluster` builder runs. It runs privileged (BuildKit needs to mount and
-/// unshare), so its namespace must allow Pod Security `privileged`.
+/// The BuildKit pod the `cluster` builder runs. It runs rootless (as uid 1000, in user
+/// namespaces it makes itself), which needs seccomp and AppArmor `Unconfined`: its namespace
+/// must allow Pod Security `privileged` either way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterBuilderSpec {
-    /// The BuildKit image, pinned to a version (`moby/buildkit:v0.26.3`); never `latest`.
+    /// The BuildKit image, pinned to a version (`moby/buildkit:v0.26.3-rootless`, or
+    /// `moby/buildkit:v0.26.3` with `privileged`); never `latest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = DEFAULT_BUILDKIT_IMAGE))]
+    #[schemars(extend("default" = DEFAULT_BUILDKIT_ROOTLESS_IMAGE))]
     pub image: Option<String>,
     /// The namespace the builder pod runs in; the app's when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,10 +278,28 @@ pub struct ClusterBuilderSpec {
     /// `registry-mirrors`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<String>,
+    /// Run BuildKit as root in a privileged container instead of rootless: for nodes that
+    /// refuse unprivileged user namespaces (the default image is then `moby/buildkit:v0.26.3`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }
 
-/// The BuildKit image of the `cluster` builder when the spec names none: a pinned release.
+impl ClusterBuilderSpec {
+    /// The pinned image used when the spec names none, for the mode it runs in.
+    pub fn default_image(&self) -> &'static str {
+        if self.privileged {
+            DEFAULT_BUILDKIT_IMAGE
+        } else {
+            DEFAULT_BUILDKIT_ROOTLESS_IMAGE
+        }
+    }
+}
+
+/// The BuildKit image of a privileged `cluster` builder when the spec names none.
 pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.26.3";
+/// The BuildKit image of the (rootless) `cluster` builder when the spec names none: the same
+/// release, with RootlessKit and a user of its own.
+pub const DEFAULT_BUILDKIT_ROOTLESS_IMAGE: &str = "moby/buildkit:v0.26.3-rootless";
 
 fn default_dockerfile() -> String {
     "Dockerfile".into()

@@ -1,10 +1,10 @@
-//! The `cluster` builder's needs: a namespace whose Pod Security level admits the privileged
-//! BuildKit pod. Said only when the spec builds in the cluster.
+//! The `cluster` builder's needs: a namespace whose Pod Security level admits the BuildKit pod
+//! (rootless, with seccomp and AppArmor `Unconfined`, or privileged). Said only when the spec
+//! builds in the cluster.
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, Client};
 use kubectl_rails_core::AppSpec;
-use kubectl_rails_core::model::DEFAULT_BUILDKIT_IMAGE;
 
 use crate::{Finding, forbidden};
 
@@ -23,15 +23,19 @@ pub async fn cluster_builder(client: &Client, ns: &str, spec: &AppSpec) -> Optio
         return None;
     }
     let cluster = spec.build.as_ref()?.cluster.clone().unwrap_or_default();
-    let namespace = cluster.namespace.unwrap_or_else(|| ns.to_string());
-    let image = cluster
-        .image
-        .unwrap_or_else(|| DEFAULT_BUILDKIT_IMAGE.to_string());
-    if let Err(kubectl_rails_build::BuildError::Cluster { what, fix }) =
-        kubectl_rails_buildkit::builder_image(Some(&image))
-    {
-        return Some(Finding::fail(CHECK, what, fix));
-    }
+    let namespace = cluster.namespace.clone().unwrap_or_else(|| ns.to_string());
+    let image = match kubectl_rails_buildkit::builder_image(cluster.image.as_deref(), &cluster) {
+        Ok(image) => image,
+        Err(kubectl_rails_build::BuildError::Cluster { what, fix }) => {
+            return Some(Finding::fail(CHECK, what, fix));
+        }
+        Err(other) => return Some(Finding::fail(CHECK, other.to_string(), "check the spec")),
+    };
+    let mode = if cluster.privileged {
+        "privileged"
+    } else {
+        "rootless"
+    };
     Some(
         match Api::<Namespace>::all(client.clone())
             .get_opt(&namespace)
@@ -40,13 +44,14 @@ pub async fn cluster_builder(client: &Client, ns: &str, spec: &AppSpec) -> Optio
             Ok(Some(found)) => match kubectl_rails_buildkit::refusal(
                 &namespace,
                 &found.metadata.labels.unwrap_or_default(),
+                &cluster,
             ) {
                 Some(kubectl_rails_build::BuildError::Cluster { what, fix }) => {
                     Finding::fail(CHECK, what, fix)
                 }
                 _ => Finding::ok(
                     CHECK,
-                    format!("namespace `{namespace}` admits the privileged BuildKit pod ({image})"),
+                    format!("namespace `{namespace}` admits the {mode} BuildKit pod ({image})"),
                 ),
             },
             Ok(None) => match kubectl_rails_buildkit::missing(&namespace) {
@@ -58,7 +63,8 @@ pub async fn cluster_builder(client: &Client, ns: &str, spec: &AppSpec) -> Optio
             Err(e) if forbidden(&e) => Finding::not_checked(
                 CHECK,
                 format!(
-                    "cannot read namespace `{namespace}` (forbidden): BuildKit runs privileged, which a `restricted` or `baseline` namespace refuses"
+                    "cannot read namespace `{namespace}` (forbidden): {}, which a `restricted` or `baseline` namespace refuses",
+                    kubectl_rails_buildkit::needs(&cluster)
                 ),
             ),
             Err(e) => Finding::fail(CHECK, e.to_string(), "check the cluster"),

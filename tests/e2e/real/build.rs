@@ -178,10 +178,11 @@ fn path_without_builders() -> tempfile::TempDir {
 }
 
 /// #28's `cluster` builder on the real node: with no builder on PATH, `deploy` builds the
-/// committed tree in a BuildKit pod fed over the API, which pushes to the private registry;
-/// the page shows the new version; the same commit is not built again; a build secret never
-/// shows; a RUN step that fails is named and the release is unchanged; a namespace that
-/// refuses privileged pods is named before anything is written.
+/// committed tree in a rootless BuildKit pod fed over the API, which pushes to the private
+/// registry; the page shows the new version; the same commit is not built again; a build
+/// secret never shows (that build runs privileged, the other mode); a RUN step that fails is
+/// named and the release is unchanged; a namespace that refuses the pod is named before
+/// anything is written, and an image without RootlessKit is named with what to do.
 #[test]
 fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     let (node, _alone) = RealNode::take();
@@ -223,7 +224,7 @@ fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     let refused = deploy_with(&ns, dir, &[], std::slice::from_ref(&only_path)).code(1);
     refused.stderr_has("no image builder on PATH");
     refused.stderr_has(&format!(
-        "namespace `{}` enforces Pod Security `restricted`",
+        "namespace `{}` enforces Pod Security `restricted`, and BuildKit runs rootless (as uid 1000) but needs seccomp and AppArmor `Unconfined`",
         ns.name
     ));
     refused.stderr_has("build.cluster.namespace");
@@ -234,26 +235,49 @@ fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     );
 
     // A namespace for builds, the BuildKit image and the docker.io mirror, as a team sets them.
-    std::fs::write(
-        &spec_path,
+    let with_builder = |image: &str| {
         spec.replace(
             "build:\n",
             &format!(
-                "build:\n  cluster:\n    namespace: {}\n    image: {}\n    mirrors: [\"{}\"]\n",
+                "build:\n  cluster:\n    namespace: {}\n    image: {image}\n    mirrors: [\"{}\"]\n",
                 builds.name,
-                node.get("BUILDKIT_IMAGE"),
                 node.get("REGISTRY"),
             ),
+        )
+    };
+    // An image that is not BuildKit's rootless one: said, with what to do, and nothing left.
+    let debian = format!("{}/library/debian:bookworm-slim", node.get("REGISTRY"));
+    std::fs::write(&spec_path, with_builder(&debian)).unwrap();
+    // A step that shows whose root its RUN steps have: rootless, uid 0 is the node's uid 1000.
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        dockerfile.replace(
+            "COPY . /rails\n",
+            "RUN echo \"uid map: $(awk 'NR==1 {print $1, $2, $3}' /proc/self/uid_map)\"\nCOPY . /rails\n",
         ),
     )
     .unwrap();
     let sha = commit(dir, "build in the cluster");
+    let no_kit = deploy_with(&ns, dir, &[], std::slice::from_ref(&only_path)).code(1);
+    no_kit.stderr_has("buildkitd did not start in pod `");
+    no_kit.stderr_has("rootlesskit: not found");
+    no_kit.stderr_has("the builder image has no RootlessKit");
+    no_kit.stderr_has("nothing was changed in the cluster");
+    assert_eq!(
+        builds.kubectl(&["get", "pods", "-o", "name"]).stdout.trim(),
+        "",
+        "the BuildKit pod is gone"
+    );
+
+    std::fs::write(&spec_path, with_builder(node.get("BUILDKIT_IMAGE"))).unwrap();
     let run = deploy_with(&ns, dir, &[], std::slice::from_ref(&only_path)).success();
     run.stderr_has(&format!(
-        "building `{repository}:{sha}` in the cluster (BuildKit in namespace `{}`) from the committed tree of HEAD",
+        "building `{repository}:{sha}` in the cluster (rootless BuildKit in namespace `{}`) from the committed tree of HEAD",
         builds.name
     ));
     run.stderr_has("the BuildKit pod uses the node's network");
+    run.stderr_has("uid map: 0 1000 1");
     run.stderr_has("] RUN apt-get update");
     run.stderr_has(&format!("built and pushed `{repository}:{sha}`"));
     node.shows_version(host, "8.0.0");
@@ -268,14 +292,22 @@ fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     again.stderr_has("is in the registry already: not building it again");
     assert!(!again.stderr.contains("building `"), "{}", again.stderr);
 
-    // A build secret reaches RUN --mount=type=secret; the output shows only its name.
+    // A build secret reaches RUN --mount=type=secret; the output shows only its name. This
+    // build runs BuildKit privileged, as root: the mode for nodes without user namespaces.
     let token = format!("Kw3pY7cd{}", std::process::id());
     leaks::register(&token);
+    let rootless_spec = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(
+        &spec_path,
+        rootless_spec.replace("  cluster:\n", "  cluster:\n    privileged: true\n"),
+    )
+    .unwrap();
     add_secret_step(dir, &spec_path);
     std::fs::write(dir.join("VERSION"), "8.1.0\n").unwrap();
     commit(dir, "8.1.0, with a build secret");
     let with_secret = [only_path.clone(), ("BUILD_TOKEN", token.clone())];
     let run = deploy_with(&ns, dir, &[], &with_secret).success();
+    run.stderr_has("in the cluster (privileged BuildKit in namespace");
     run.stderr_has(&format!(
         "token {}: [secret BUILD_TOKEN]",
         std::process::id()
@@ -283,7 +315,13 @@ fn deploy_builds_in_a_buildkit_pod_when_no_builder_is_on_path() {
     node.shows_version(host, "8.1.0");
     assert_eq!(releases(&ns, dir), 2);
 
-    // A step that fails: named, and the cluster's release is unchanged.
+    // A step that fails (rootless again): named, and the cluster's release is unchanged.
+    let privileged_spec = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(
+        &spec_path,
+        privileged_spec.replace("    privileged: true\n", ""),
+    )
+    .unwrap();
     add_failing_step(dir);
     std::fs::write(dir.join("VERSION"), "8.2.0\n").unwrap();
     commit(dir, "8.2.0, which does not build");

@@ -101,7 +101,8 @@ pub(crate) struct BuildHow {
     #[arg(long)]
     pub builder: Option<String>,
     /// The BuildKit image of the cluster builder, pinned to a version (default:
-    /// `build.cluster.image`, else moby/buildkit:v0.26.3)
+    /// `build.cluster.image`, else moby/buildkit:v0.26.3-rootless, or moby/buildkit:v0.26.3
+    /// with `build.cluster.privileged`)
     #[arg(long, value_name = "IMAGE")]
     pub builder_image: Option<String>,
 }

@@ -246,6 +246,7 @@ async fn in_cluster(
     let cluster = recipe.cluster.clone().unwrap_or_default();
     let builder_image = kubectl_rails_buildkit::builder_image(
         how.builder_image.as_deref().or(cluster.image.as_deref()),
+        &cluster,
     )?;
     let mut secrets = Vec::new();
     for name in &recipe.secrets {
@@ -283,8 +284,14 @@ async fn in_cluster(
         secrets,
     };
     printer.step(&format!(
-        "building `{}` in the cluster (BuildKit in namespace `{}`) from {what}",
-        request.image, request.namespace
+        "building `{}` in the cluster ({} BuildKit in namespace `{}`) from {what}",
+        request.image,
+        if cluster.privileged {
+            "privileged"
+        } else {
+            "rootless"
+        },
+        request.namespace
     ));
     if request
         .registry_host
